@@ -1,0 +1,37 @@
+import { InvalidArgumentError } from '../errors.js';
+
+/**
+ * Throws unless `value` is a finite number within [min, max].
+ * @internal
+ */
+export function requireNumber(
+  name: string,
+  value: number,
+  min: number = -Infinity,
+  max: number = Infinity,
+): number {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < min || value > max) {
+    throw new InvalidArgumentError(name, value, `a number in [${min}, ${max}]`);
+  }
+  return value;
+}
+
+/**
+ * Throws unless `value` is a finite number ≥ 0 (or `Infinity` when allowed).
+ * @internal
+ */
+export function requireNonNegative(name: string, value: number, allowInfinity = false): number {
+  if (
+    typeof value !== 'number' ||
+    Number.isNaN(value) ||
+    value < 0 ||
+    (!allowInfinity && !Number.isFinite(value))
+  ) {
+    throw new InvalidArgumentError(
+      name,
+      value,
+      allowInfinity ? 'a number ≥ 0' : 'a finite number ≥ 0',
+    );
+  }
+  return value;
+}

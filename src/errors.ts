@@ -1,0 +1,391 @@
+/**
+ * Every error chronobound throws. Each class has a stable `code` that callers can
+ * switch on, and a message that says what happened and what to do about it.
+ * Messages are built here and nowhere else, so their wording stays consistent.
+ *
+ * @module
+ */
+
+/** Stable machine-readable codes, one per failure. */
+export type ChronoboundErrorCode =
+  | 'ABORTED'
+  | 'CLOCK_UNSYNCHRONIZED'
+  | 'COMMIT_WAIT_TIMEOUT'
+  | 'CLOCK_CLOSED'
+  | 'INVALID_ARGUMENT'
+  | 'CLOCK_OFFSET'
+  | 'HLC_OVERFLOW'
+  | 'HLC_PARSE'
+  | 'NTP_PACKET'
+  | 'NTP_REJECTED'
+  | 'NTP_TIMEOUT'
+  | 'SOURCE_UNAVAILABLE'
+  | 'HTTP_TIME'
+  | 'LEASE_INVALID'
+  | 'STALE_FENCING_TOKEN';
+
+/**
+ * Base class of every error chronobound throws.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   clock.after(t);
+ * } catch (e) {
+ *   if (e instanceof ChronoboundError && e.code === 'CLOCK_UNSYNCHRONIZED') retryLater();
+ * }
+ * ```
+ */
+export class ChronoboundError extends Error {
+  /** Stable code identifying the failure. */
+  readonly code: ChronoboundErrorCode;
+
+  constructor(code: ChronoboundErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * An operation was cancelled through its `AbortSignal`.
+ *
+ * @example
+ * ```ts
+ * const ac = new AbortController();
+ * const p = clock.waitUntilAfter(t, { signal: ac.signal });
+ * ac.abort(); // p rejects with AbortError
+ * ```
+ */
+export class AbortError extends ChronoboundError {
+  constructor(what: string, reason?: unknown) {
+    super('ABORTED', `${what} was aborted${describeReason(reason)}.`, { cause: reason });
+  }
+}
+
+/**
+ * A strict operation refused to act because the clock cannot currently stand
+ * behind its bound: no sample yet, uncertainty above `maxUncertaintyMs`, the
+ * watchdog saw a disruption, or the clock is closed.
+ *
+ * @example
+ * ```ts
+ * try { clock.after(t) } catch (e) { if (e instanceof ClockUnsynchronizedError) console.log(e.status) }
+ * ```
+ */
+export class ClockUnsynchronizedError extends ChronoboundError {
+  /** The clock status at the moment of refusal. */
+  readonly status: string;
+  /** The uncertainty (ε, ms) at the moment of refusal; `Infinity` without a sample. */
+  readonly uncertaintyMs: number;
+
+  constructor(operation: string, status: string, uncertaintyMs: number, detail?: string) {
+    super(
+      'CLOCK_UNSYNCHRONIZED',
+      `${operation} refused: the clock is ${status} (uncertainty ${formatMs(uncertaintyMs)})` +
+        `${detail ? `: ${detail}` : ''}. Wait for clock.ready() or check the time source.`,
+    );
+    this.status = status;
+    this.uncertaintyMs = uncertaintyMs;
+  }
+}
+
+/**
+ * `waitUntilAfter` or `commitWait` did not see the target time pass within `timeoutMs`.
+ *
+ * @example
+ * ```ts
+ * await clock.waitUntilAfter(t, { timeoutMs: 100 }).catch((e) => e instanceof CommitWaitTimeoutError);
+ * ```
+ */
+export class CommitWaitTimeoutError extends ChronoboundError {
+  /** The timestamp (epoch ms) that had not definitely passed. */
+  readonly target: number;
+  /** The timeout that elapsed (ms). */
+  readonly timeoutMs: number;
+
+  constructor(target: number, timeoutMs: number) {
+    super(
+      'COMMIT_WAIT_TIMEOUT',
+      `Timed out after ${formatMs(timeoutMs)} waiting for ${target} to definitely pass; ` +
+        'raise timeoutMs or reduce the clock uncertainty.',
+    );
+    this.target = target;
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * An argument was out of range or of the wrong shape.
+ *
+ * @example
+ * ```ts
+ * new TrueClock({ source, maxDriftPpm: -1 }); // throws InvalidArgumentError
+ * ```
+ */
+export class InvalidArgumentError extends ChronoboundError {
+  /** The name of the offending argument or option. */
+  readonly argument: string;
+
+  constructor(argument: string, value: unknown, expectation: string) {
+    super(
+      'INVALID_ARGUMENT',
+      `Invalid ${argument}: ${describeValue(value)}; expected ${expectation}.`,
+    );
+    this.argument = argument;
+  }
+}
+
+/**
+ * A remote timestamp was further ahead of local physical time than `maxOffsetMs`
+ * allows. The clock that threw is unchanged.
+ *
+ * @example
+ * ```ts
+ * try { hlc.receive(remote) } catch (e) { if (e instanceof ClockOffsetError) quarantine(e.remoteMs) }
+ * ```
+ */
+export class ClockOffsetError extends ChronoboundError {
+  /** The remote wall time (epoch ms). */
+  readonly remoteMs: number;
+  /** Local physical time when the remote was seen (epoch ms). */
+  readonly physicalMs: number;
+  /** How far ahead the remote was (ms). */
+  readonly offsetMs: number;
+  /** The configured limit (ms). */
+  readonly maxOffsetMs: number;
+
+  constructor(
+    remoteMs: number,
+    physicalMs: number,
+    maxOffsetMs: number,
+    subject = 'remote timestamp',
+  ) {
+    const offsetMs = remoteMs - physicalMs;
+    super(
+      'CLOCK_OFFSET',
+      `Rejected ${subject} ${remoteMs}: it is ${formatMs(offsetMs)} ahead of local physical time ` +
+        `${physicalMs}, beyond maxOffsetMs ${formatMs(maxOffsetMs)}. The clock was not changed; ` +
+        'check the sender’s clock.',
+    );
+    this.remoteMs = remoteMs;
+    this.physicalMs = physicalMs;
+    this.offsetMs = offsetMs;
+    this.maxOffsetMs = maxOffsetMs;
+  }
+}
+
+/**
+ * A hybrid logical clock's 16-bit counter would overflow; it never wraps.
+ *
+ * @example
+ * ```ts
+ * const hlc = new HybridLogicalClock({ node: 'a', onOverflow: 'throw' });
+ * ```
+ */
+export class HlcOverflowError extends ChronoboundError {
+  /** The logical wall time (epoch ms) whose counter is exhausted. */
+  readonly wallMs: number;
+
+  constructor(wallMs: number, maxCounter: number) {
+    super(
+      'HLC_OVERFLOW',
+      `HLC counter exhausted at wallMs ${wallMs} (max ${maxCounter}); ` +
+        'wait for physical time to advance (onOverflow: "wait") or batch receives with receiveMany().',
+    );
+    this.wallMs = wallMs;
+  }
+}
+
+/**
+ * A string, bigint or byte encoding of a timestamp could not be decoded.
+ *
+ * @example
+ * ```ts
+ * parseHlc('garbage'); // throws HlcParseError with .input === 'garbage'
+ * ```
+ */
+export class HlcParseError extends ChronoboundError {
+  /** The input that could not be parsed (stringified, truncated to 200 characters). */
+  readonly input: string;
+
+  constructor(input: unknown, why: string) {
+    const shown = describeValue(input);
+    super('HLC_PARSE', `Cannot parse timestamp ${shown}: ${why}.`);
+    this.input = shown;
+  }
+}
+
+/**
+ * An NTP packet could not be decoded; `field` names the offending field.
+ *
+ * @example
+ * ```ts
+ * decodeNtpPacket(new Uint8Array(10)); // throws NtpPacketError with .field === 'length'
+ * ```
+ */
+export class NtpPacketError extends ChronoboundError {
+  /** The header field that was malformed. */
+  readonly field: string;
+
+  constructor(field: string, why: string) {
+    super('NTP_PACKET', `Malformed NTP packet (${field}): ${why}.`);
+    this.field = field;
+  }
+}
+
+/**
+ * An NTP reply decoded but failed validation; `reason` is a stable identifier.
+ *
+ * @example
+ * ```ts
+ * if (e instanceof NtpRejectedError && e.reason === 'kiss-of-death') stopUsing(e.server);
+ * ```
+ */
+export class NtpRejectedError extends ChronoboundError {
+  /** Stable rejection reason, e.g. `'origin-mismatch'`, `'kiss-of-death'`. */
+  readonly reason: string;
+  /** The server address (`host:port`). */
+  readonly server: string;
+
+  constructor(server: string, reason: string, detail: string) {
+    super('NTP_REJECTED', `Rejected reply from ${server}: ${reason} (${detail}).`);
+    this.reason = reason;
+    this.server = server;
+  }
+}
+
+/**
+ * No reply arrived from a time server within the timeout.
+ *
+ * @example
+ * ```ts
+ * await queryNtp({ host: '127.0.0.1', port: 9, timeoutMs: 200 }); // rejects with NtpTimeoutError
+ * ```
+ */
+export class NtpTimeoutError extends ChronoboundError {
+  /** The server address (`host:port`). */
+  readonly server: string;
+
+  constructor(server: string, timeoutMs: number) {
+    super(
+      'NTP_TIMEOUT',
+      `No reply from ${server} within ${formatMs(timeoutMs)}; check the address and that the server is running.`,
+    );
+    this.server = server;
+  }
+}
+
+/**
+ * A time source could not deliver a sample (unreachable, misconfigured, or it
+ * reported that it is itself unsynchronized).
+ *
+ * @example
+ * ```ts
+ * await clock.ready({ timeoutMs: 2000 }); // may reject with a cause of SourceUnavailableError
+ * ```
+ */
+export class SourceUnavailableError extends ChronoboundError {
+  /** The source's name. */
+  readonly source: string;
+
+  constructor(source: string, why: string, options?: { cause?: unknown }) {
+    super('SOURCE_UNAVAILABLE', `Time source ${source} is unavailable: ${why}.`, options);
+    this.source = source;
+  }
+}
+
+/**
+ * An HTTP time exchange failed: non-2xx status, malformed body, or nonce mismatch.
+ *
+ * @example
+ * ```ts
+ * if (e instanceof HttpTimeError) console.log(e.url, e.reason);
+ * ```
+ */
+export class HttpTimeError extends ChronoboundError {
+  /** The URL that was asked. */
+  readonly url: string;
+  /** Stable reason, e.g. `'status'`, `'body'`, `'nonce-mismatch'`, `'timeout'`. */
+  readonly reason: string;
+
+  constructor(url: string, reason: string, detail: string) {
+    super('HTTP_TIME', `Time request to ${url} failed: ${reason} (${detail}).`);
+    this.url = url;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A lease was used after it can no longer be proven valid.
+ *
+ * @example
+ * ```ts
+ * lease.assertValid(); // throws LeaseInvalidError once now().latest reaches expiry − margin
+ * ```
+ */
+export class LeaseInvalidError extends ChronoboundError {
+  constructor(why: string) {
+    super('LEASE_INVALID', `Lease is not valid: ${why}. Reacquire it before acting.`);
+  }
+}
+
+/**
+ * A write carried a fencing token older than one the storage already accepted.
+ *
+ * @example
+ * ```ts
+ * guard.check('resource', 33); // throws StaleFencingTokenError if 34 was seen
+ * ```
+ */
+export class StaleFencingTokenError extends ChronoboundError {
+  /** The rejected token. */
+  readonly token: bigint;
+  /** The highest token seen so far for the resource. */
+  readonly highest: bigint;
+
+  constructor(resource: string, token: bigint, highest: bigint) {
+    super(
+      'STALE_FENCING_TOKEN',
+      `Rejected fencing token ${token} for ${resource}: token ${highest} was already accepted. ` +
+        'The writer’s lease has expired; it must reacquire it.',
+    );
+    this.token = token;
+    this.highest = highest;
+  }
+}
+
+/**
+ * Formats a duration for an error message.
+ * @internal
+ */
+export function formatMs(ms: number): string {
+  if (!Number.isFinite(ms)) return String(ms);
+  return `${Number(ms.toPrecision(6))} ms`;
+}
+
+function describeReason(reason: unknown): string {
+  if (reason === undefined) return '';
+  if (reason instanceof Error) return `: ${reason.message}`;
+  return `: ${describeValue(reason)}`;
+}
+
+/**
+ * Renders an untrusted input for a message, quoted and truncated.
+ * @internal
+ */
+export function describeValue(value: unknown): string {
+  let text: string;
+  if (typeof value === 'string') text = JSON.stringify(value);
+  else if (typeof value === 'bigint') text = `${value}n`;
+  else if (value instanceof Uint8Array)
+    text = `bytes[${value.length}] ${Array.from(value.subarray(0, 16), (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  else {
+    try {
+      text = JSON.stringify(value) ?? String(value);
+    } catch {
+      text = String(value);
+    }
+  }
+  return text.length > 200 ? `${text.slice(0, 197)}...` : text;
+}
