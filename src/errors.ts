@@ -11,7 +11,6 @@ export type ChronoboundErrorCode =
   | 'ABORTED'
   | 'CLOCK_UNSYNCHRONIZED'
   | 'COMMIT_WAIT_TIMEOUT'
-  | 'CLOCK_CLOSED'
   | 'INVALID_ARGUMENT'
   | 'CLOCK_OFFSET'
   | 'HLC_OVERFLOW'

@@ -34,3 +34,12 @@ export type {
   Scheduler,
 } from './sources/types.js';
 export { systemMonotonic, systemWall, systemScheduler } from './sources/system.js';
+export { calibrateWall } from './sources/calibrate.js';
+export type { WallCalibration } from './sources/calibrate.js';
+export { systemClockSource } from './sources/system-clock-source.js';
+export type { SystemClockSourceOptions } from './sources/system-clock-source.js';
+export { TrueClock } from './truetime/true-clock.js';
+export type { TrueClockOptions, ReadyOptions, StatusListener } from './truetime/true-clock.js';
+export type { WaitOptions, CommitWaitResult } from './truetime/commit-wait.js';
+export { intervalContains, toNanosBigInt, fromNanosBigInt } from './truetime/interval.js';
+export type { ClockStatus, TimeReading } from './truetime/interval.js';

@@ -145,5 +145,5 @@ export interface Scheduler {
   /** Cancels a timer returned by `setTimeout`. */
   clearTimeout(handle: unknown): void;
   /** Calls `callback` soon, after pending I/O; absent in virtual-time schedulers. */
-  setImmediate?(callback: () => void): void;
+  readonly setImmediate?: (callback: () => void) => void;
 }

@@ -1,0 +1,292 @@
+/**
+ * A simulated machine clock in virtual time: true time, a monotonic clock that
+ * drifts, pauses and stops during suspend, and a wall clock that steps.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { systemScheduler } from '../sources/system.js';
+import type { MonotonicSource, Scheduler, WallSource } from '../sources/types.js';
+import { VirtualTimers } from './virtual-timers.js';
+
+/** 2026-01-01T00:00:00Z: a fixed, recognisable start for simulations. */
+const DEFAULT_TRUE_TIME = Date.UTC(2026, 0, 1);
+
+/**
+ * Options of {@link SimulatedClock}.
+ *
+ * @example
+ * ```ts
+ * const options: SimulatedClockOptions = { wallOffsetMs: 120, driftPpm: -150 };
+ * ```
+ */
+export interface SimulatedClockOptions {
+  /** True time at the start (epoch ms); default 2026-01-01T00:00:00Z. */
+  readonly trueTimeMs?: number;
+  /** Monotonic reading at the start; default 1000. */
+  readonly monotonicMs?: number;
+  /** Wall clock minus true time at the start (ms); default 0. */
+  readonly wallOffsetMs?: number;
+  /**
+   * Rate error of the local oscillator in ppm of its own elapsed time: for every
+   * 1 s the monotonic clock counts, true time advances 1 s − driftPpm µs.
+   * Positive runs fast. The wall clock runs on the same oscillator. Default 0.
+   */
+  readonly driftPpm?: number;
+  /** The wall clock floors to this step (ms), like `Date.now()`; default 1. */
+  readonly wallResolutionMs?: number;
+  /** The monotonic clock's advertised resolution (ms); default 0. */
+  readonly monotonicResolutionMs?: number;
+}
+
+/**
+ * A machine's clocks in virtual time, for tests that must not sleep. Advance true
+ * time with {@link SimulatedClock.advance}; timers scheduled on it (it is a
+ * `Scheduler`) fire as its monotonic clock reaches them.
+ *
+ * @example
+ * ```ts
+ * const sim = new SimulatedClock({ wallOffsetMs: 250, driftPpm: 100 });
+ * const clock = new TrueClock({ source, monotonic: sim.monotonic, wall: sim.wall, scheduler: sim });
+ * sim.advance(1000);
+ * sim.trueNow(); // the truth the clock's interval must contain
+ * ```
+ */
+export class SimulatedClock implements Scheduler {
+  /** The simulated monotonic clock. */
+  readonly monotonic: MonotonicSource;
+  /** The simulated wall clock. */
+  readonly wall: WallSource;
+  #trueTime: number;
+  #mono: number;
+  #wallBase: number;
+  #rate: number;
+  readonly #wallResolution: number;
+  readonly #timers: VirtualTimers;
+
+  /**
+   * @param options - Start times, offset, drift and resolutions.
+   * @throws {InvalidArgumentError} When `driftPpm` is not within ±1,000,000 or a resolution is negative.
+   */
+  constructor(options: SimulatedClockOptions = {}) {
+    this.#trueTime = options.trueTimeMs ?? DEFAULT_TRUE_TIME;
+    this.#mono = options.monotonicMs ?? 1000;
+    this.#wallBase = this.#trueTime + (options.wallOffsetMs ?? 0) - this.#mono;
+    this.#rate = SimulatedClock.#rateFor(options.driftPpm ?? 0);
+    this.#wallResolution = options.wallResolutionMs ?? 1;
+    if (!(this.#wallResolution >= 0)) {
+      throw new InvalidArgumentError('wallResolutionMs', options.wallResolutionMs, 'a number ≥ 0');
+    }
+    const monoResolution = options.monotonicResolutionMs ?? 0;
+    this.monotonic = { now: () => this.#mono, resolutionMs: monoResolution };
+    this.wall = { now: () => this.#wallReading(), resolutionMs: this.#wallResolution };
+    this.#timers = new VirtualTimers(() => this.#mono);
+  }
+
+  static #rateFor(driftPpm: number): number {
+    if (!(Math.abs(driftPpm) < 1e6)) {
+      throw new InvalidArgumentError('driftPpm', driftPpm, 'a number within ±1,000,000');
+    }
+    // Monotonic ms per true ms, so that true elapsed = mono elapsed · (1 − drift).
+    return 1 / (1 - driftPpm * 1e-6);
+  }
+
+  /**
+   * True time now (epoch ms): what an honest interval must contain.
+   *
+   * @example
+   * ```ts
+   * expect(clock.now().earliest).toBeLessThanOrEqual(sim.trueNow());
+   * ```
+   */
+  trueNow(): number {
+    return this.#trueTime;
+  }
+
+  /**
+   * Advances true time by `ms`, firing due timers in order (each at its due
+   * monotonic time).
+   *
+   * @param ms - True milliseconds, ≥ 0.
+   * @throws {InvalidArgumentError} When `ms` is negative or not finite.
+   *
+   * @example
+   * ```ts
+   * sim.advance(60_000); // a minute of virtual time, instantly
+   * ```
+   */
+  advance(ms: number): void {
+    const endTrue = this.#trueTime + SimulatedClock.#duration(ms);
+    for (;;) {
+      const due = this.#timers.nextDue();
+      const trueAtDue =
+        due === undefined ? Infinity : this.#trueTime + (due - this.#mono) / this.#rate;
+      if (trueAtDue > endTrue) break;
+      if (due !== undefined && due > this.#mono) {
+        this.#trueTime = trueAtDue;
+        this.#mono = due;
+      }
+      this.#timers.runNextDue(this.#mono);
+    }
+    this.#moveTo(endTrue);
+  }
+
+  /**
+   * Like {@link SimulatedClock.advance}, but lets promise continuations run after
+   * every timer, so async code that awaits timers makes progress in between.
+   *
+   * @param ms - True milliseconds, ≥ 0.
+   * @throws {InvalidArgumentError} When `ms` is negative or not finite.
+   *
+   * @example
+   * ```ts
+   * const p = clock.waitUntilAfter(t);
+   * await sim.advanceAsync(100);
+   * await p;
+   * ```
+   */
+  async advanceAsync(ms: number): Promise<void> {
+    const endTrue = this.#trueTime + SimulatedClock.#duration(ms);
+    await flush();
+    for (;;) {
+      const due = this.#timers.nextDue();
+      const trueAtDue =
+        due === undefined ? Infinity : this.#trueTime + (due - this.#mono) / this.#rate;
+      if (trueAtDue > endTrue) break;
+      if (due !== undefined && due > this.#mono) {
+        this.#trueTime = trueAtDue;
+        this.#mono = due;
+      }
+      this.#timers.runNextDue(this.#mono);
+      await flush();
+    }
+    this.#moveTo(endTrue);
+    await flush();
+  }
+
+  /**
+   * The process is stopped for `ms` (GC pause, SIGSTOP): all clocks move on, and
+   * timers that came due fire only when it resumes, late.
+   *
+   * @param ms - True milliseconds, ≥ 0.
+   * @throws {InvalidArgumentError} When `ms` is negative or not finite.
+   *
+   * @example
+   * ```ts
+   * sim.pause(15_000); // a 15 s stop-the-world pause
+   * ```
+   */
+  pause(ms: number): void {
+    this.#moveTo(this.#trueTime + SimulatedClock.#duration(ms));
+    while (this.#timers.runNextDue(this.#mono));
+  }
+
+  /**
+   * The machine is suspended (or the VM paused) for `ms`: true time and the wall
+   * clock move on, the monotonic clock does not.
+   *
+   * @param ms - True milliseconds, ≥ 0.
+   * @throws {InvalidArgumentError} When `ms` is negative or not finite.
+   *
+   * @example
+   * ```ts
+   * sim.suspend(3_600_000); // laptop lid closed for an hour
+   * ```
+   */
+  suspend(ms: number): void {
+    const d = SimulatedClock.#duration(ms);
+    this.#trueTime += d;
+    this.#wallBase += d;
+  }
+
+  /**
+   * Steps the wall clock by `deltaMs` (either sign), as `settimeofday` would.
+   *
+   * @param deltaMs - The step (ms).
+   *
+   * @example
+   * ```ts
+   * sim.stepWall(-3_600_000); // an operator sets the clock back an hour
+   * ```
+   */
+  stepWall(deltaMs: number): void {
+    this.#wallBase += deltaMs;
+  }
+
+  /**
+   * Changes the oscillator's drift from now on.
+   *
+   * @param driftPpm - See {@link SimulatedClockOptions.driftPpm}.
+   * @throws {InvalidArgumentError} When not within ±1,000,000.
+   *
+   * @example
+   * ```ts
+   * sim.setDriftPpm(-200);
+   * ```
+   */
+  setDriftPpm(driftPpm: number): void {
+    this.#rate = SimulatedClock.#rateFor(driftPpm);
+  }
+
+  /**
+   * Schedules `callback` when the monotonic clock has advanced `ms`.
+   *
+   * @example
+   * ```ts
+   * sim.setTimeout(() => console.log('fired'), 100);
+   * ```
+   */
+  setTimeout(callback: () => void, ms: number): unknown {
+    return this.#timers.setTimeout(callback, ms);
+  }
+
+  /**
+   * Cancels a timer.
+   *
+   * @example
+   * ```ts
+   * sim.clearTimeout(sim.setTimeout(() => {}, 10));
+   * ```
+   */
+  clearTimeout(handle: unknown): void {
+    this.#timers.clearTimeout(handle);
+  }
+
+  /**
+   * Number of pending timers.
+   *
+   * @example
+   * ```ts
+   * expect(sim.pendingTimers).toBe(0); // nothing leaked
+   * ```
+   */
+  get pendingTimers(): number {
+    return this.#timers.pending;
+  }
+
+  #moveTo(trueTime: number): void {
+    this.#mono += (trueTime - this.#trueTime) * this.#rate;
+    this.#trueTime = trueTime;
+  }
+
+  #wallReading(): number {
+    const exact = this.#mono + this.#wallBase;
+    return this.#wallResolution > 0
+      ? Math.floor(exact / this.#wallResolution) * this.#wallResolution
+      : exact;
+  }
+
+  static #duration(ms: number): number {
+    if (!(ms >= 0) || !Number.isFinite(ms)) {
+      throw new InvalidArgumentError('ms', ms, 'a finite duration ≥ 0');
+    }
+    return ms;
+  }
+}
+
+/** Lets pending promise continuations (and their follow-ups) run. */
+function flush(): Promise<void> {
+  const immediate = systemScheduler.setImmediate;
+  if (immediate) return new Promise((resolve) => immediate(resolve));
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}

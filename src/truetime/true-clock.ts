@@ -1,0 +1,646 @@
+/**
+ * TrueClock: an honest clock. Every reading is an interval that contains true time.
+ *
+ * @module
+ */
+import {
+  AbortError,
+  ClockUnsynchronizedError,
+  CommitWaitTimeoutError,
+  InvalidArgumentError,
+} from '../errors.js';
+import { unrefTimer } from '../_internals/timers.js';
+import { requireNonNegative } from '../_internals/validate.js';
+import { systemMonotonic, systemScheduler, systemWall } from '../sources/system.js';
+import type {
+  MonotonicSource,
+  Scheduler,
+  SourceProblem,
+  SyncSample,
+  TimeSource,
+  WallSource,
+} from '../sources/types.js';
+import { sleepToward, type CommitWaitResult, type WaitOptions } from './commit-wait.js';
+import type { ClockStatus, TimeReading } from './interval.js';
+import { Watchdog } from './watchdog.js';
+
+/**
+ * Relative rounding guard: a double at epoch-ms magnitude rounds by about
+ * |t|·2⁻⁵³ per operation; 2⁻⁴⁹ (16 such steps) covers the few additions a
+ * reading takes. At today's epoch this is about 3 µs.
+ */
+const REPRESENTATION_ERROR = 2 ** -49;
+
+/**
+ * Options of {@link TrueClock}.
+ *
+ * @example
+ * ```ts
+ * const options: TrueClockOptions = { source: systemClockSource({ assumedErrorMs: 10 }), maxDriftPpm: 200 };
+ * ```
+ */
+export interface TrueClockOptions {
+  /** Where sync samples come from: `ntpSource`, `chronySource`, `systemClockSource`, … */
+  readonly source: TimeSource;
+  /** Bound on the monotonic clock's rate error, in ppm; default 200 (TrueTime's figure). */
+  readonly maxDriftPpm?: number;
+  /** Above this ε (ms) the status is `unsynchronized` and strict calls throw; default 50. */
+  readonly maxUncertaintyMs?: number;
+  /** No sample for this long (ms) makes the status `free-running`; default 3 poll intervals. */
+  readonly freeRunningAfterMs?: number;
+  /** The monotonic clock; default `performance.now()`. */
+  readonly monotonic?: MonotonicSource;
+  /** The wall clock the watchdog compares against; default `Date.now()`. */
+  readonly wall?: WallSource;
+  /** Timers; default the platform's. Inject a virtual one in tests. */
+  readonly scheduler?: Scheduler;
+  /** How often the watchdog runs (ms); default 1000; 0 runs it only on strict calls. */
+  readonly watchdogIntervalMs?: number;
+}
+
+/**
+ * Options of {@link TrueClock.ready}.
+ *
+ * @example
+ * ```ts
+ * await clock.ready({ timeoutMs: 5000 });
+ * ```
+ */
+export interface ReadyOptions {
+  /** Cancels the wait with `AbortError`. */
+  readonly signal?: AbortSignal;
+  /** Gives up after this many ms with `ClockUnsynchronizedError`; default 30000. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Called when the clock's status changes.
+ *
+ * @example
+ * ```ts
+ * const listener: StatusListener = (status, previous) => console.log(`${previous} → ${status}`);
+ * ```
+ */
+export type StatusListener = (
+  status: ClockStatus,
+  previous: ClockStatus,
+  reading: TimeReading,
+) => void;
+
+interface Waiter {
+  wake(): void;
+  fail(error: Error): void;
+}
+
+/**
+ * An honest clock in the style of Spanner's TrueTime: `now()` returns an
+ * interval `[earliest, latest]` that contains true time, computed from the last
+ * sync sample and a drift bound:
+ *
+ * ```
+ * estimate = mono + offsetMs
+ * ε        = errorMs + maxDrift·|mono − monotonicAt| + granularity
+ * [earliest, latest] = [estimate − ε, estimate + ε]
+ * ```
+ *
+ * `now()` never throws. Strict operations (`after`, `before`, `waitUntilAfter`,
+ * `commitWait`) fail closed with `ClockUnsynchronizedError` when the status is
+ * `unsynchronized` or `disrupted`.
+ *
+ * @example
+ * ```ts
+ * const clock = new TrueClock({ source: ntpSource({ servers: ['127.0.0.1:11123'] }) });
+ * await clock.ready();
+ * const { earliest, latest } = clock.now();
+ * const { timestamp } = await clock.commitWait((ts) => db.insert(ts));
+ * await clock.close();
+ * ```
+ */
+export class TrueClock {
+  readonly #source: TimeSource;
+  readonly #mono: MonotonicSource;
+  readonly #wall: WallSource;
+  readonly #scheduler: Scheduler;
+  readonly #maxDrift: number;
+  readonly #maxUncertaintyMs: number;
+  readonly #freeRunningAfterMs: number;
+  readonly #granularityMs: number;
+  readonly #watchdog: Watchdog;
+  readonly #watchdogIntervalMs: number;
+  readonly #unsubscribe: () => void;
+
+  #sample: SyncSample | undefined;
+  #lastSampleAt = -Infinity;
+  #disruptionMs = 0;
+  #disruptedAt = -Infinity;
+  #lastProblem: SourceProblem | undefined;
+  #lastStatus: ClockStatus = 'unsynchronized';
+  #closed = false;
+  #watchdogTimer: unknown;
+  readonly #waiters = new Set<Waiter>();
+  readonly #statusListeners = new Set<StatusListener>();
+
+  /**
+   * Creates a clock and subscribes to its source.
+   *
+   * @param options - The source, bounds and injectable clocks.
+   * @throws {InvalidArgumentError} When a bound is negative or not a number.
+   */
+  constructor(options: TrueClockOptions) {
+    if (typeof options?.source?.subscribe !== 'function') {
+      throw new InvalidArgumentError('source', options?.source, 'a TimeSource with subscribe()');
+    }
+    this.#source = options.source;
+    this.#mono = options.monotonic ?? systemMonotonic;
+    this.#wall = options.wall ?? systemWall;
+    this.#scheduler = options.scheduler ?? systemScheduler;
+    this.#maxDrift = requireNonNegative('maxDriftPpm', options.maxDriftPpm ?? 200) * 1e-6;
+    this.#maxUncertaintyMs = requireNonNegative(
+      'maxUncertaintyMs',
+      options.maxUncertaintyMs ?? 50,
+      true,
+    );
+    this.#freeRunningAfterMs = requireNonNegative(
+      'freeRunningAfterMs',
+      options.freeRunningAfterMs ?? 3 * (options.source.pollIntervalMs ?? 64_000),
+      true,
+    );
+    this.#watchdogIntervalMs = requireNonNegative(
+      'watchdogIntervalMs',
+      options.watchdogIntervalMs ?? 1000,
+    );
+    this.#granularityMs = this.#mono.resolutionMs ?? 0;
+    this.#watchdog = new Watchdog(this.#wall, this.#mono, this.#maxDrift);
+    this.#scheduleWatchdog();
+    this.#unsubscribe = this.#source.subscribe(
+      (sample) => this.#accept(sample),
+      this.#mono,
+      (problem) => this.#problem(problem),
+    );
+  }
+
+  /**
+   * Reads the clock. Never throws; cheap (one small object).
+   *
+   * @returns The interval that contains true time, and its status.
+   *
+   * @example
+   * ```ts
+   * const { earliest, latest, uncertaintyMs, status } = clock.now();
+   * ```
+   */
+  now(): TimeReading {
+    const mono = this.#mono.now();
+    const sample = this.#sample;
+    if (sample === undefined) {
+      return {
+        earliest: -Infinity,
+        latest: Infinity,
+        estimate: this.#wall.now(),
+        uncertaintyMs: Infinity,
+        status: 'unsynchronized',
+      };
+    }
+    const elapsed = mono - sample.monotonicAt;
+    const estimate = mono + sample.offsetMs;
+    const uncertaintyMs =
+      sample.errorMs +
+      this.#maxDrift * (elapsed < 0 ? -elapsed : elapsed) +
+      this.#granularityMs +
+      this.#disruptionMs +
+      (estimate < 0 ? -estimate : estimate) * REPRESENTATION_ERROR;
+    return {
+      earliest: estimate - uncertaintyMs,
+      latest: estimate + uncertaintyMs,
+      estimate,
+      uncertaintyMs,
+      status: this.#statusAt(mono, uncertaintyMs, sample),
+    };
+  }
+
+  /**
+   * The current status; shorthand for `now().status`.
+   *
+   * @example
+   * ```ts
+   * if (clock.status === 'disrupted') pauseWrites();
+   * ```
+   */
+  get status(): ClockStatus {
+    return this.now().status;
+  }
+
+  /**
+   * The sync sample the bound currently rests on, if any.
+   *
+   * @example
+   * ```ts
+   * console.log(clock.sample?.source, clock.sample?.errorMs);
+   * ```
+   */
+  get sample(): SyncSample | undefined {
+    return this.#sample;
+  }
+
+  /**
+   * The latest problem a source reported (timeout, rejection, no majority…), or
+   * the watchdog's disruption, if any.
+   *
+   * @example
+   * ```ts
+   * if (clock.status === 'unsynchronized') console.warn(clock.lastProblem?.message);
+   * ```
+   */
+  get lastProblem(): SourceProblem | undefined {
+    return this.#lastProblem;
+  }
+
+  /**
+   * Whether `t` has definitely passed: `now().earliest > t`.
+   *
+   * @param t - An epoch-ms timestamp.
+   * @returns `true` only if every time in the interval is after `t`.
+   * @throws {ClockUnsynchronizedError} When the status is `unsynchronized` or `disrupted`.
+   *
+   * @example
+   * ```ts
+   * if (clock.after(lease.expiry)) reclaim();
+   * ```
+   */
+  after(t: number): boolean {
+    return this.#trustedReading('after()').earliest > t;
+  }
+
+  /**
+   * Whether `t` has definitely not arrived yet: `now().latest < t`.
+   *
+   * @param t - An epoch-ms timestamp.
+   * @returns `true` only if every time in the interval is before `t`.
+   * @throws {ClockUnsynchronizedError} When the status is `unsynchronized` or `disrupted`.
+   *
+   * @example
+   * ```ts
+   * if (clock.before(deadline)) doWork();
+   * ```
+   */
+  before(t: number): boolean {
+    return this.#trustedReading('before()').latest < t;
+  }
+
+  /**
+   * Resolves on the first accepted sample (at once if there is one).
+   *
+   * @param options - Abort signal and timeout (default 30 s).
+   * @returns The first reading backed by a sample.
+   * @throws {ClockUnsynchronizedError} When no sample arrives in time (names the last problem).
+   * @throws {AbortError} When `signal` aborts.
+   *
+   * @example
+   * ```ts
+   * await clock.ready({ timeoutMs: 5000 });
+   * ```
+   */
+  ready(options: ReadyOptions = {}): Promise<TimeReading> {
+    const timeoutMs = requireNonNegative('timeoutMs', options.timeoutMs ?? 30_000, true);
+    return this.#wait(
+      'ready()',
+      options.signal,
+      timeoutMs,
+      (reading) => {
+        if (this.#sample !== undefined) return reading;
+        return undefined;
+      },
+      false,
+      () => {
+        const detail = this.#lastProblem ? `; last problem: ${this.#lastProblem.message}` : '';
+        return new ClockUnsynchronizedError(
+          'ready()',
+          'unsynchronized',
+          Infinity,
+          `no sample within ${timeoutMs} ms${detail}`,
+        );
+      },
+    );
+  }
+
+  /**
+   * Waits until `t` has definitely passed (`now().earliest > t`). Sleeps with a
+   * timer for the bulk and finishes on short polls, so it resolves well under a
+   * millisecond after the moment `earliest` passes `t`.
+   *
+   * @param t - An epoch-ms timestamp.
+   * @param options - Abort signal and timeout.
+   * @returns The first reading whose `earliest` is after `t`.
+   * @throws {ClockUnsynchronizedError} When the clock is, or becomes, untrustworthy.
+   * @throws {CommitWaitTimeoutError} When `timeoutMs` elapses first.
+   * @throws {AbortError} When `signal` aborts.
+   *
+   * @example
+   * ```ts
+   * await clock.waitUntilAfter(leaseExpiry, { timeoutMs: 10_000 });
+   * ```
+   */
+  waitUntilAfter(t: number, options: WaitOptions = {}): Promise<TimeReading> {
+    if (typeof t !== 'number' || Number.isNaN(t)) {
+      return Promise.reject(new InvalidArgumentError('t', t, 'an epoch-ms number'));
+    }
+    const timeoutMs = requireNonNegative('timeoutMs', options.timeoutMs ?? Infinity, true);
+    return this.#wait(
+      'waitUntilAfter()',
+      options.signal,
+      timeoutMs,
+      (reading) =>
+        reading.earliest > t ? reading : (t - reading.earliest) / (1 - this.#maxDrift) + 1e-9,
+      true,
+      () => new CommitWaitTimeoutError(t, timeoutMs),
+    );
+  }
+
+  /**
+   * Commit-wait (Spanner): picks `s = now().latest`, runs `write(s)`, and resolves
+   * only once `now().earliest > s`, so any transaction that starts after this one
+   * resolves gets a larger timestamp. The wait overlaps the write; it costs about
+   * 2ε per write. If `write` throws, the wait is cancelled and the error rethrown.
+   * If the wait fails, the write has happened but must not be acknowledged.
+   *
+   * @param write - The write, given its commit timestamp.
+   * @param options - Abort signal and timeout for the wait.
+   * @returns The timestamp, the write's result and how long the result was held back.
+   * @throws {ClockUnsynchronizedError} When the clock is, or becomes, untrustworthy.
+   * @throws {CommitWaitTimeoutError} When `timeoutMs` elapses first.
+   * @throws {AbortError} When `signal` aborts.
+   *
+   * @example
+   * ```ts
+   * const { timestamp, result } = await clock.commitWait((ts) => db.insert({ id, ts }));
+   * ```
+   */
+  async commitWait<T>(
+    write: (timestamp: number) => T | PromiseLike<T>,
+    options: WaitOptions = {},
+  ): Promise<CommitWaitResult<T>> {
+    const timestamp = this.#trustedReading('commitWait()').latest;
+    const cancel = new AbortController();
+    const outer = options.signal;
+    const forward = (): void => cancel.abort(outer?.reason);
+    if (outer?.aborted) forward();
+    else outer?.addEventListener('abort', forward, { once: true });
+    const waitOptions: WaitOptions =
+      options.timeoutMs === undefined
+        ? { signal: cancel.signal }
+        : { signal: cancel.signal, timeoutMs: options.timeoutMs };
+    const waited = this.waitUntilAfter(timestamp, waitOptions);
+    // Observed below; this keeps a rejection during the write from being "unhandled".
+    waited.catch(() => undefined);
+    try {
+      let result: T;
+      try {
+        result = await write(timestamp);
+      } catch (error) {
+        cancel.abort(error);
+        throw error;
+      }
+      const writtenAt = this.#mono.now();
+      await waited;
+      return { timestamp, result, waitedMs: Math.max(0, this.#mono.now() - writtenAt) };
+    } finally {
+      outer?.removeEventListener('abort', forward);
+    }
+  }
+
+  /**
+   * Subscribes to status changes (checked on every sample, problem and watchdog run).
+   *
+   * @param listener - Called with the new status, the previous one and a reading.
+   * @returns A function that unsubscribes.
+   *
+   * @example
+   * ```ts
+   * const off = clock.onStatusChange((s) => metrics.gauge('clock_status', s));
+   * ```
+   */
+  onStatusChange(listener: StatusListener): () => void {
+    this.#statusListeners.add(listener);
+    return () => this.#statusListeners.delete(listener);
+  }
+
+  /**
+   * Stops the source and the watchdog and rejects pending waits. Idempotent.
+   *
+   * @example
+   * ```ts
+   * await clock.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#scheduler.clearTimeout(this.#watchdogTimer);
+    this.#unsubscribe();
+    for (const waiter of [...this.#waiters]) {
+      waiter.fail(
+        new ClockUnsynchronizedError('wait', 'unsynchronized', Infinity, 'the clock was closed'),
+      );
+    }
+    this.#refreshStatus();
+    await this.#source.close();
+  }
+
+  /**
+   * Same as {@link TrueClock.close}, for `await using clock = new TrueClock(...)`.
+   *
+   * @example
+   * ```ts
+   * await using clock = new TrueClock({ source });
+   * ```
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #statusAt(mono: number, uncertaintyMs: number, sample: SyncSample): ClockStatus {
+    if (this.#closed) return 'unsynchronized';
+    if (this.#disruptionMs > 0) return 'disrupted';
+    if (sample.assumed === true || !(uncertaintyMs <= this.#maxUncertaintyMs))
+      return 'unsynchronized';
+    return mono - this.#lastSampleAt > this.#freeRunningAfterMs ? 'free-running' : 'synchronized';
+  }
+
+  /** A reading strict operations may act on, after running the watchdog. */
+  #trustedReading(operation: string): TimeReading {
+    this.#runWatchdog();
+    const reading = this.now();
+    if (reading.status === 'synchronized' || reading.status === 'free-running') return reading;
+    const detail = this.#closed
+      ? 'the clock was closed'
+      : reading.status === 'disrupted'
+        ? `the watchdog saw the monotonic and wall clocks disagree by ${this.#disruptionMs.toFixed(3)} ms`
+        : this.#lastProblem?.message;
+    throw new ClockUnsynchronizedError(operation, reading.status, reading.uncertaintyMs, detail);
+  }
+
+  /**
+   * Shared wait loop. `check` returns the reading to resolve with, or how many
+   * monotonic ms it expects to wait (undefined: until the next sample).
+   */
+  #wait(
+    operation: string,
+    signal: AbortSignal | undefined,
+    timeoutMs: number,
+    check: (reading: TimeReading) => TimeReading | number | undefined,
+    strict: boolean,
+    onTimeout: () => Error,
+  ): Promise<TimeReading> {
+    return new Promise<TimeReading>((resolve, reject) => {
+      if (signal?.aborted) {
+        reject(new AbortError(operation, signal.reason));
+        return;
+      }
+      const deadline = this.#mono.now() + timeoutMs;
+      let cancelSleep: (() => void) | undefined;
+      let settled = false;
+      const settle = (error: Error | undefined, reading?: TimeReading): void => {
+        if (settled) return;
+        settled = true;
+        cancelSleep?.();
+        this.#waiters.delete(waiter);
+        signal?.removeEventListener('abort', onAbort);
+        if (error) reject(error);
+        else resolve(reading as TimeReading);
+      };
+      const onAbort = (): void => settle(new AbortError(operation, signal?.reason));
+      const step = (): void => {
+        if (settled) return;
+        cancelSleep?.();
+        cancelSleep = undefined;
+        let reading: TimeReading;
+        try {
+          reading = strict ? this.#trustedReading(operation) : this.now();
+        } catch (error) {
+          settle(error as Error);
+          return;
+        }
+        if (this.#closed) {
+          settle(
+            new ClockUnsynchronizedError(
+              operation,
+              'unsynchronized',
+              Infinity,
+              'the clock was closed',
+            ),
+          );
+          return;
+        }
+        const outcome = check(reading);
+        if (typeof outcome === 'object') {
+          settle(undefined, outcome);
+          return;
+        }
+        const left = deadline - this.#mono.now();
+        if (left <= 0) {
+          settle(onTimeout());
+          return;
+        }
+        const sleepMs = Math.min(outcome ?? Infinity, left);
+        if (Number.isFinite(sleepMs)) cancelSleep = sleepToward(this.#scheduler, sleepMs, step);
+      };
+      const waiter: Waiter = { wake: step, fail: (error) => settle(error) };
+      this.#waiters.add(waiter);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      step();
+    });
+  }
+
+  #accept(sample: SyncSample): void {
+    if (this.#closed) return;
+    const mono = this.#mono.now();
+    if (
+      !Number.isFinite(sample.monotonicAt) ||
+      !Number.isFinite(sample.offsetMs) ||
+      !(sample.errorMs >= 0) ||
+      sample.monotonicAt > mono + this.#granularityMs
+    ) {
+      this.#problem({
+        source: sample.source,
+        reason: 'invalid-sample',
+        message: `rejected a malformed sample from ${sample.source}`,
+      });
+      return;
+    }
+    // A disruption that happened before this sample arrived must be seen first.
+    this.#runWatchdog();
+    if (this.#disruptionMs > 0) {
+      // Only evidence gathered after the disruption can end it.
+      if (sample.monotonicAt <= this.#disruptedAt) return;
+      this.#disruptionMs = 0;
+      this.#sample = undefined;
+    }
+    const current = this.#sample;
+    if (current === undefined || this.#prefer(sample, current, mono)) this.#sample = sample;
+    this.#lastSampleAt = mono;
+    this.#refreshStatus();
+    this.#wakeWaiters();
+  }
+
+  /** Whether `next` gives a better bound than `current` from now on. */
+  #prefer(next: SyncSample, current: SyncSample, mono: number): boolean {
+    if ((next.assumed === true) !== (current.assumed === true)) return current.assumed === true;
+    const nextBound = next.errorMs + this.#maxDrift * Math.abs(mono - next.monotonicAt);
+    const currentBound = current.errorMs + this.#maxDrift * Math.abs(mono - current.monotonicAt);
+    const gap = Math.abs(next.offsetMs - current.offsetMs);
+    if (gap > nextBound + currentBound) {
+      // Both cannot be right; the newer evidence wins and the conflict is reported.
+      this.#problem({
+        source: next.source,
+        reason: 'inconsistent-sample',
+        message: `a sample from ${next.source} disagrees with the previous bound by ${gap.toFixed(3)} ms`,
+      });
+      return true;
+    }
+    return nextBound <= currentBound;
+  }
+
+  #problem(problem: SourceProblem): void {
+    this.#lastProblem = problem;
+    this.#refreshStatus();
+  }
+
+  #runWatchdog(): void {
+    if (this.#closed) return;
+    const discrepancy = this.#watchdog.check();
+    if (discrepancy > 0 && this.#sample !== undefined) {
+      this.#disruptionMs += discrepancy;
+      this.#disruptedAt = this.#mono.now();
+      this.#problem({
+        source: 'watchdog',
+        reason: 'disrupted',
+        message:
+          `monotonic and wall clocks disagree by ${discrepancy.toFixed(3)} ms ` +
+          '(suspend, VM pause or clock step); bound widened until the next sample',
+      });
+      this.#wakeWaiters();
+    }
+  }
+
+  #scheduleWatchdog(): void {
+    if (this.#watchdogIntervalMs === 0 || this.#closed) return;
+    this.#watchdogTimer = this.#scheduler.setTimeout(() => {
+      this.#runWatchdog();
+      this.#refreshStatus();
+      this.#scheduleWatchdog();
+    }, this.#watchdogIntervalMs);
+    unrefTimer(this.#watchdogTimer);
+  }
+
+  #wakeWaiters(): void {
+    for (const waiter of [...this.#waiters]) waiter.wake();
+  }
+
+  #refreshStatus(): void {
+    const reading = this.now();
+    const previous = this.#lastStatus;
+    if (reading.status === previous) return;
+    this.#lastStatus = reading.status;
+    for (const listener of [...this.#statusListeners]) listener(reading.status, previous, reading);
+  }
+}
