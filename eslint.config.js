@@ -31,6 +31,7 @@ export default tseslint.config(
       'src/truetime/**',
       'src/logical/**',
       'src/safety/**',
+      'src/db/**',
       'src/errors.ts',
       'src/_internals/**',
     ],

@@ -15,9 +15,11 @@ export type ChronoboundErrorCode =
   | 'CLOCK_OFFSET'
   | 'HLC_OVERFLOW'
   | 'HLC_PARSE'
+  | 'HLC_PERSISTENCE'
   | 'NTP_PACKET'
   | 'NTP_REJECTED'
   | 'NTP_TIMEOUT'
+  | 'CHRONY_PROTOCOL'
   | 'SOURCE_UNAVAILABLE'
   | 'HTTP_TIME'
   | 'LEASE_INVALID'
@@ -216,6 +218,32 @@ export class HlcParseError extends ChronoboundError {
 }
 
 /**
+ * The stored upper bound of a hybrid logical clock could not be read or
+ * written: the file is corrupt, unreadable, or the write failed. The file is
+ * never silently reset, since that would let a restarted process reissue
+ * timestamps.
+ *
+ * @example
+ * ```ts
+ * try { filePersistence(path).load() } catch (e) { if (e instanceof HlcPersistenceError) console.error(e.path) }
+ * ```
+ */
+export class HlcPersistenceError extends ChronoboundError {
+  /** The file (or other location) holding the bound. */
+  readonly path: string;
+
+  constructor(path: string, why: string, options?: { cause?: unknown }) {
+    super(
+      'HLC_PERSISTENCE',
+      `HLC persistence at ${path}: ${why}. It was not reset; repair or remove it deliberately ` +
+        '(a bound too low lets a restarted process reissue timestamps).',
+      options,
+    );
+    this.path = path;
+  }
+}
+
+/**
  * An NTP packet could not be decoded; `field` names the offending field.
  *
  * @example
@@ -255,6 +283,32 @@ export class NtpRejectedError extends ChronoboundError {
 }
 
 /**
+ * A server answered with a Kiss-o'-Death packet (stratum 0): it asks the client
+ * to stop (`DENY`, `RSTR`) or to slow down (`RATE`). Its `reason` is
+ * `'kiss-of-death'` and its code `NTP_REJECTED`, like any rejected reply.
+ *
+ * @example
+ * ```ts
+ * if (e instanceof NtpKissOfDeathError && e.kissCode === 'RATE') pollLessOften();
+ * ```
+ */
+export class NtpKissOfDeathError extends NtpRejectedError {
+  /** The four-character kiss code from the reference ID, e.g. `'DENY'`, `'RSTR'`, `'RATE'`. */
+  readonly kissCode: string;
+
+  constructor(server: string, kissCode: string) {
+    const meaning =
+      kissCode === 'RATE'
+        ? 'the server asks to poll less often'
+        : kissCode === 'DENY' || kissCode === 'RSTR'
+          ? 'the server refuses to serve this client; stop using it'
+          : 'the server refused to answer';
+    super(server, 'kiss-of-death', `kiss code ${JSON.stringify(kissCode)}: ${meaning}`);
+    this.kissCode = kissCode;
+  }
+}
+
+/**
  * No reply arrived from a time server within the timeout.
  *
  * @example
@@ -272,6 +326,27 @@ export class NtpTimeoutError extends ChronoboundError {
       `No reply from ${server} within ${formatMs(timeoutMs)}; check the address and that the server is running.`,
     );
     this.server = server;
+  }
+}
+
+/**
+ * A reply from chronyd's command-and-monitoring (cmdmon) port could not be
+ * used: it is malformed, speaks another protocol version, or chronyd refused
+ * the request (e.g. this host is not in `cmdallow`). `field` names the offending
+ * part (`'length'`, `'version'`, `'status'`, `'rootDelay'`, …).
+ *
+ * @example
+ * ```ts
+ * try { await readChronyTracking() } catch (e) { if (e instanceof ChronyProtocolError) console.error(e.field) }
+ * ```
+ */
+export class ChronyProtocolError extends ChronoboundError {
+  /** The part of the reply that was unusable. */
+  readonly field: string;
+
+  constructor(field: string, why: string) {
+    super('CHRONY_PROTOCOL', `Unusable chronyd cmdmon reply (${field}): ${why}.`);
+    this.field = field;
   }
 }
 

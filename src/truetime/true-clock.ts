@@ -133,6 +133,7 @@ export class TrueClock {
   #lastSampleAt = -Infinity;
   #disruptionMs = 0;
   #disruptedAt = -Infinity;
+  #disruptionDetail = '';
   #lastProblem: SourceProblem | undefined;
   #lastStatus: ClockStatus = 'unsynchronized';
   #closed = false;
@@ -474,7 +475,7 @@ export class TrueClock {
     const detail = this.#closed
       ? 'the clock was closed'
       : reading.status === 'disrupted'
-        ? `the watchdog saw the monotonic and wall clocks disagree by ${this.#disruptionMs.toFixed(3)} ms`
+        ? this.#disruptionDetail
         : this.#lastProblem?.message;
     throw new ClockUnsynchronizedError(operation, reading.status, reading.uncertaintyMs, detail);
   }
@@ -605,21 +606,53 @@ export class TrueClock {
     this.#refreshStatus();
   }
 
+  /**
+   * Marks the clock `disrupted` from outside, e.g. by a pause detector that saw
+   * the process stopped: the bound is widened by `widenMs` and strict operations
+   * (and leases) refuse until a sample taken after this call is accepted. Without
+   * a sample the clock is already `unsynchronized` and this does nothing.
+   *
+   * @param source - Who reports it (shown in `lastProblem.source`), e.g. `'pause-detector'`.
+   * @param widenMs - How far true time may have moved unseen (ms, > 0), e.g. the pause length.
+   * @param detail - Human-readable cause, shown in `lastProblem.message` and in refusals.
+   * @throws {InvalidArgumentError} When `widenMs` is not a finite number > 0.
+   *
+   * @example
+   * ```ts
+   * detector.onPause((p) => clock.reportDisruption('pause-detector', p.maxDurationMs, 'process stopped'));
+   * ```
+   */
+  reportDisruption(source: string, widenMs: number, detail: string): void {
+    if (typeof widenMs !== 'number' || !(widenMs > 0) || !Number.isFinite(widenMs)) {
+      throw new InvalidArgumentError('widenMs', widenMs, 'a finite number > 0');
+    }
+    this.#disrupt(
+      source,
+      widenMs,
+      `${detail}; bound widened by ${widenMs.toFixed(3)} ms until the next sample`,
+    );
+  }
+
   #runWatchdog(): void {
     if (this.#closed) return;
     const discrepancy = this.#watchdog.check();
-    if (discrepancy > 0 && this.#sample !== undefined) {
-      this.#disruptionMs += discrepancy;
-      this.#disruptedAt = this.#mono.now();
-      this.#problem({
-        source: 'watchdog',
-        reason: 'disrupted',
-        message:
-          `monotonic and wall clocks disagree by ${discrepancy.toFixed(3)} ms ` +
+    if (discrepancy > 0) {
+      this.#disrupt(
+        'watchdog',
+        discrepancy,
+        `the watchdog saw the monotonic and wall clocks disagree by ${discrepancy.toFixed(3)} ms ` +
           '(suspend, VM pause or clock step); bound widened until the next sample',
-      });
-      this.#wakeWaiters();
+      );
     }
+  }
+
+  #disrupt(source: string, widenMs: number, message: string): void {
+    if (this.#closed || this.#sample === undefined) return;
+    this.#disruptionMs += widenMs;
+    this.#disruptedAt = this.#mono.now();
+    this.#disruptionDetail = message;
+    this.#problem({ source, reason: 'disrupted', message });
+    this.#wakeWaiters();
   }
 
   #scheduleWatchdog(): void {
