@@ -1,0 +1,325 @@
+/**
+ * The order of hybrid logical timestamps and their three encodings. All three
+ * preserve order: numeric order of the bigints, lexicographic order of the
+ * strings, and byte order of the byte arrays all equal {@link compareHlc} order
+ * (for the bigint, up to the node id, which it does not carry).
+ *
+ * - bigint: `wallMs << 16 | counter` — 64 bits, non-negative; it fits a signed
+ *   SQL `BIGINT` while `wallMs < 2^47` (until the year 6429).
+ * - string: the same 64 bits as 16 lowercase hex digits, `@`, the node id;
+ *   e.g. `018bcfe56800002a@node-a` has wallMs 0x018bcfe56800, counter 0x2a.
+ * - bytes: the 64 bits big-endian (8 bytes), then the node id's ASCII bytes.
+ *
+ * @module
+ */
+import { HlcParseError, InvalidArgumentError } from '../errors.js';
+import { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from './hlc.js';
+import type { HlcTimestamp } from './hlc.js';
+import { isValidNodeId, nodeIdProblem, validateNodeId, MAX_NODE_ID_LENGTH } from './node-id.js';
+
+const PREFIX = 16;
+const AT = 0x40;
+const TWO_16 = 0x10000;
+const MAX_BIGINT = (1n << 64n) - 1n;
+
+/** Value of each lowercase hex digit by char code; −1 for everything else. */
+const HEX: Int8Array = (() => {
+  const table = new Int8Array(128).fill(-1);
+  for (let i = 0; i < 10; i++) table[0x30 + i] = i;
+  for (let i = 0; i < 6; i++) table[0x61 + i] = 10 + i;
+  return table;
+})();
+
+/**
+ * Total order on hybrid logical timestamps: by `wallMs`, then `counter`, then
+ * node id (code-unit order, the order of {@link formatHlc} strings). Returns −1, 0 or 1.
+ *
+ * @example
+ * ```ts
+ * stamps.sort(compareHlc);
+ * compareHlc(a, b) < 0; // a is ordered before b
+ * ```
+ */
+export function compareHlc(a: HlcTimestamp, b: HlcTimestamp): number {
+  if (a.wallMs !== b.wallMs) return a.wallMs < b.wallMs ? -1 : 1;
+  if (a.counter !== b.counter) return a.counter < b.counter ? -1 : 1;
+  return a.node < b.node ? -1 : a.node > b.node ? 1 : 0;
+}
+
+/** Validates the fields of a timestamp given to an encoder. */
+function checkTimestamp(ts: HlcTimestamp): void {
+  const w = ts.wallMs;
+  if (!(w >= 0 && w <= HLC_MAX_WALL_MS && Math.floor(w) === w))
+    throw new InvalidArgumentError('ts.wallMs', w, 'an integer in [0, 2^48)');
+  const c = ts.counter;
+  if ((c & HLC_MAX_COUNTER) !== c)
+    throw new InvalidArgumentError('ts.counter', c, 'an integer in [0, 65535]');
+}
+
+/**
+ * Encodes `(wallMs, counter)` as a 64-bit bigint `wallMs · 2^16 + counter`;
+ * numeric order equals timestamp order (ties between nodes aside). Store it in
+ * a SQL `BIGINT` column (signed: fine until the year 6429).
+ *
+ * @throws {@link InvalidArgumentError} naming `ts.wallMs` / `ts.counter` if out of range.
+ * @example
+ * ```ts
+ * db.run('INSERT INTO t (hlc, node) VALUES (?, ?)', hlcToBigInt(ts), ts.node);
+ * ```
+ */
+export function hlcToBigInt(ts: HlcTimestamp): bigint {
+  checkTimestamp(ts);
+  return (BigInt(ts.wallMs) << 16n) | BigInt(ts.counter);
+}
+
+/**
+ * Decodes a bigint made by {@link hlcToBigInt}, attaching `node`.
+ *
+ * @throws {@link HlcParseError} naming the input if it is not a bigint in [0, 2^64) or `node` is not a valid node id.
+ * @example
+ * ```ts
+ * const ts = hlcFromBigInt(BigInt(row.hlc), row.node);
+ * ```
+ */
+export function hlcFromBigInt(value: bigint, node: string): HlcTimestamp {
+  if (typeof value !== 'bigint') throw new HlcParseError(value, 'expected a bigint');
+  if (value < 0n || value > MAX_BIGINT)
+    throw new HlcParseError(value, 'expected a bigint in [0, 2^64)');
+  if (!checkNode(node))
+    throw new HlcParseError(node, `invalid node id: ${nodeIdProblem(node) ?? 'invalid'}`);
+  const low = Number(value & 0xffffffffn);
+  const high = Number(value >> 32n);
+  return { wallMs: high * TWO_16 + (low >>> 16), counter: low & HLC_MAX_COUNTER, node };
+}
+
+/**
+ * Encodes a timestamp as a fixed-width string whose lexicographic order equals
+ * {@link compareHlc} order: 16 lowercase hex digits of {@link hlcToBigInt}, `@`,
+ * the node id. Use it in text keys, logs and `TEXT` columns.
+ *
+ * @throws {@link InvalidArgumentError} naming the field if out of range or the node id is invalid.
+ * @example
+ * ```ts
+ * formatHlc({ wallMs: 1_700_000_000_000, counter: 42, node: 'a' }); // '018bcfe56800002a@a'
+ * ```
+ */
+export function formatHlc(ts: HlcTimestamp): string {
+  checkTimestamp(ts);
+  const node = ts.node;
+  if (!checkNode(node)) validateNodeId(node, 'ts.node');
+  const w = ts.wallMs;
+  // Timestamps issued in the same millisecond share their first 12 digits.
+  if (w !== formattedWall) {
+    const hi = Math.floor(w / 0x1000000);
+    const lo = w - hi * 0x1000000;
+    formattedWallHex =
+      (BYTE_HEX[hi >>> 16] as string) +
+      (BYTE_HEX[(hi >>> 8) & 0xff] as string) +
+      (BYTE_HEX[hi & 0xff] as string) +
+      (BYTE_HEX[lo >>> 16] as string) +
+      (BYTE_HEX[(lo >>> 8) & 0xff] as string) +
+      (BYTE_HEX[lo & 0xff] as string);
+    formattedWall = w;
+  }
+  const c = ts.counter;
+  return `${formattedWallHex}${BYTE_HEX[c >>> 8] as string}${BYTE_HEX[c & 0xff] as string}@${node}`;
+}
+
+/** Two lowercase hex digits per byte value. */
+const BYTE_HEX: readonly string[] = Array.from({ length: 256 }, (_, i) =>
+  i.toString(16).padStart(2, '0'),
+);
+/** The last wallMs formatted and its 12 digits (a cache). */
+let formattedWall = -1;
+let formattedWallHex = '';
+
+/**
+ * Decodes a string made by {@link formatHlc}.
+ *
+ * @throws {@link HlcParseError} naming the input unless it is exactly 16
+ *   lowercase hex digits, `@` and a valid node id.
+ * @example
+ * ```ts
+ * const ts = parseHlc(row.stamp);
+ * ```
+ */
+export function parseHlc(text: string): HlcTimestamp {
+  if (typeof text !== 'string') throw new HlcParseError(text, 'expected a string');
+  const n = text.length;
+  if (n < PREFIX + 2 || n > PREFIX + 1 + MAX_NODE_ID_LENGTH || text.charCodeAt(PREFIX) !== AT)
+    throw new HlcParseError(
+      text,
+      `expected 16 lowercase hex digits, '@' and a node id of 1–${MAX_NODE_ID_LENGTH} characters`,
+    );
+  // Unrolled: this is the hot path of every receive that arrives as text. Char
+  // codes are OR-ed together to reject anything above 0x7f in one test; the
+  // table maps the low 7 bits, −1 for non-digits.
+  const c0 = text.charCodeAt(0);
+  const c1 = text.charCodeAt(1);
+  const c2 = text.charCodeAt(2);
+  const c3 = text.charCodeAt(3);
+  const c4 = text.charCodeAt(4);
+  const c5 = text.charCodeAt(5);
+  const c6 = text.charCodeAt(6);
+  const c7 = text.charCodeAt(7);
+  const c8 = text.charCodeAt(8);
+  const c9 = text.charCodeAt(9);
+  const c10 = text.charCodeAt(10);
+  const c11 = text.charCodeAt(11);
+  const c12 = text.charCodeAt(12);
+  const c13 = text.charCodeAt(13);
+  const c14 = text.charCodeAt(14);
+  const c15 = text.charCodeAt(15);
+  const h = HEX;
+  const d0 = h[c0 & 0x7f] as number;
+  const d1 = h[c1 & 0x7f] as number;
+  const d2 = h[c2 & 0x7f] as number;
+  const d3 = h[c3 & 0x7f] as number;
+  const d4 = h[c4 & 0x7f] as number;
+  const d5 = h[c5 & 0x7f] as number;
+  const d6 = h[c6 & 0x7f] as number;
+  const d7 = h[c7 & 0x7f] as number;
+  const d8 = h[c8 & 0x7f] as number;
+  const d9 = h[c9 & 0x7f] as number;
+  const d10 = h[c10 & 0x7f] as number;
+  const d11 = h[c11 & 0x7f] as number;
+  const d12 = h[c12 & 0x7f] as number;
+  const d13 = h[c13 & 0x7f] as number;
+  const d14 = h[c14 & 0x7f] as number;
+  const d15 = h[c15 & 0x7f] as number;
+  if (
+    (d0 | d1 | d2 | d3 | d4 | d5 | d6 | d7 | d8 | d9 | d10 | d11 | d12 | d13 | d14 | d15) < 0 ||
+    (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15) > 0x7f
+  )
+    throw new HlcParseError(text, badDigitWhy(text));
+  const high = (d0 << 20) | (d1 << 16) | (d2 << 12) | (d3 << 8) | (d4 << 4) | d5;
+  const low = (d6 << 20) | (d7 << 16) | (d8 << 12) | (d9 << 8) | (d10 << 4) | d11;
+  const node = suffixNode(text, PREFIX + 1);
+  if (node === undefined)
+    throw new HlcParseError(
+      text,
+      `invalid node id: ${nodeIdProblem(text.slice(PREFIX + 1)) ?? 'invalid'}`,
+    );
+  return {
+    wallMs: high * 0x1000000 + low,
+    counter: (d12 << 12) | (d13 << 8) | (d14 << 4) | d15,
+    node,
+  };
+}
+
+/**
+ * The last few valid node ids decoded. Receivers hear from few peers, so most
+ * decodes find their node here and skip both the per-character validation and
+ * the allocation of a new string. Holds only valid ids; purely a cache.
+ */
+const recentNodes: string[] = ['', '', '', ''];
+let recentSlot = 0;
+
+/** The node id at `text[start..]` if valid (interned in the cache), else `undefined`. */
+function suffixNode(text: string, start: number): string | undefined {
+  const length = text.length - start;
+  for (let k = 0; k < 4; k++) {
+    const r = recentNodes[k] as string;
+    if (r.length === length && text.endsWith(r)) return r;
+  }
+  const node = text.slice(start);
+  if (!isValidNodeId(node)) return undefined;
+  recentNodes[recentSlot] = node;
+  recentSlot = (recentSlot + 1) & 3;
+  return node;
+}
+
+/** Whether `node` is valid, consulting the cache first (identity is the common case). */
+function checkNode(node: string): boolean {
+  for (let k = 0; k < 4; k++) if (recentNodes[k] === node) return true;
+  if (!isValidNodeId(node)) return false;
+  recentNodes[recentSlot] = node;
+  recentSlot = (recentSlot + 1) & 3;
+  return true;
+}
+
+/** The node id in `bytes[8..]`, from the cache when it matches, else validated and cached. */
+function bytesNode(bytes: Uint8Array): string {
+  const n = bytes.length;
+  const length = n - 8;
+  search: for (let k = 0; k < 4; k++) {
+    const r = recentNodes[k] as string;
+    if (r.length !== length) continue;
+    for (let i = 0; i < length; i++) if (r.charCodeAt(i) !== bytes[8 + i]) continue search;
+    return r;
+  }
+  let node = '';
+  for (let i = 8; i < n; i++) {
+    const c = bytes[i] as number;
+    if (c <= 0x20 || c >= 0x7f || c === AT || c === 0x2c || c === 0x3d)
+      throw new HlcParseError(bytes, `byte ${i} (0x${c.toString(16)}) is not allowed in a node id`);
+    node += String.fromCharCode(c);
+  }
+  recentNodes[recentSlot] = node;
+  recentSlot = (recentSlot + 1) & 3;
+  return node;
+}
+
+function badDigitWhy(text: string): string {
+  for (let i = 0; i < PREFIX; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 128 || (HEX[c] as number) < 0)
+      return `character ${i} (${JSON.stringify(text[i])}) is not a lowercase hex digit`;
+  }
+  return 'malformed hex digits';
+}
+
+/**
+ * Encodes a timestamp as bytes: the 64 bits of {@link hlcToBigInt} big-endian,
+ * then the node id's ASCII bytes. Byte order (memcmp) equals {@link compareHlc} order.
+ *
+ * @throws {@link InvalidArgumentError} naming the field if out of range or the node id is invalid.
+ * @example
+ * ```ts
+ * const key = hlcToBytes(ts); // 8 + node.length bytes
+ * ```
+ */
+export function hlcToBytes(ts: HlcTimestamp): Uint8Array {
+  checkTimestamp(ts);
+  const node = ts.node;
+  if (!checkNode(node)) validateNodeId(node, 'ts.node');
+  const out = new Uint8Array(8 + node.length);
+  const w = ts.wallMs;
+  const hi = Math.floor(w / 0x1000000);
+  const lo = w - hi * 0x1000000;
+  out[0] = hi >>> 16;
+  out[1] = (hi >>> 8) & 0xff;
+  out[2] = hi & 0xff;
+  out[3] = lo >>> 16;
+  out[4] = (lo >>> 8) & 0xff;
+  out[5] = lo & 0xff;
+  out[6] = ts.counter >>> 8;
+  out[7] = ts.counter & 0xff;
+  for (let i = 0; i < node.length; i++) out[8 + i] = node.charCodeAt(i);
+  return out;
+}
+
+/**
+ * Decodes bytes made by {@link hlcToBytes}.
+ *
+ * @throws {@link HlcParseError} naming the input unless it is a `Uint8Array` of
+ *   8 bytes followed by 1–64 bytes of a valid node id.
+ * @example
+ * ```ts
+ * const ts = hlcFromBytes(row.key);
+ * ```
+ */
+export function hlcFromBytes(bytes: Uint8Array): HlcTimestamp {
+  if (!(bytes instanceof Uint8Array)) throw new HlcParseError(bytes, 'expected a Uint8Array');
+  const n = bytes.length;
+  if (n < 9 || n > 8 + MAX_NODE_ID_LENGTH)
+    throw new HlcParseError(
+      bytes,
+      `expected 8 bytes and a node id of 1–${MAX_NODE_ID_LENGTH} bytes, got ${n} bytes`,
+    );
+  const b = bytes;
+  const hi = ((b[0] as number) << 16) | ((b[1] as number) << 8) | (b[2] as number);
+  const lo = ((b[3] as number) << 16) | ((b[4] as number) << 8) | (b[5] as number);
+  const counter = ((b[6] as number) << 8) | (b[7] as number);
+  return { wallMs: hi * 0x1000000 + lo, counter, node: bytesNode(b) };
+}
