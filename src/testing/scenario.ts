@@ -1,0 +1,304 @@
+/**
+ * Random clock scenarios for property tests: a machine whose wall clock starts
+ * off by some offset, whose oscillator drifts within a bound, and which, at
+ * random moments, gets its wall clock stepped, its process paused, or its drift
+ * changed. Shrinks towards a perfect clock and no events.
+ *
+ * @module
+ */
+import fc from 'fast-check';
+import { InvalidArgumentError } from '../errors.js';
+import { SimulatedClock } from './simulated-clock.js';
+import type { SimulatedClockOptions } from './simulated-clock.js';
+
+/**
+ * One thing that happens to the machine, `atMs` after the scenario starts
+ * (true time).
+ *
+ * @example
+ * ```ts
+ * const e: ClockScenarioEvent = { atMs: 5_000, kind: 'pause', durationMs: 1_200 };
+ * ```
+ */
+export type ClockScenarioEvent =
+  | {
+      /** When (ms after the start, true time). */
+      readonly atMs: number;
+      /** Someone steps the wall clock (settimeofday, an NTP step). */
+      readonly kind: 'step';
+      /** The step, either sign (ms). */
+      readonly deltaMs: number;
+    }
+  | {
+      /** When (ms after the start, true time). */
+      readonly atMs: number;
+      /** The process stops (GC, SIGSTOP); its timers fire late. */
+      readonly kind: 'pause';
+      /** How long (ms). */
+      readonly durationMs: number;
+    }
+  | {
+      /** When (ms after the start, true time). */
+      readonly atMs: number;
+      /** The oscillator's rate changes (temperature). */
+      readonly kind: 'drift';
+      /** The new drift (ppm), within the scenario's bound. */
+      readonly driftPpm: number;
+    };
+
+/**
+ * A generated scenario. `events` are sorted by `atMs`, all within `durationMs`.
+ *
+ * @example
+ * ```ts
+ * const s: ClockScenario = { offsetMs: 12, driftPpm: -80, durationMs: 60_000, events: [] };
+ * ```
+ */
+export interface ClockScenario {
+  /** Wall clock minus true time at the start (ms). */
+  readonly offsetMs: number;
+  /** Oscillator drift at the start (ppm); see `SimulatedClockOptions.driftPpm`. */
+  readonly driftPpm: number;
+  /** How long the scenario lasts (true ms). */
+  readonly durationMs: number;
+  /** What happens, in time order. */
+  readonly events: readonly ClockScenarioEvent[];
+}
+
+/**
+ * Options of {@link clockScenario}.
+ *
+ * @example
+ * ```ts
+ * const options: ClockScenarioOptions = { maxDriftPpm: 200, maxSteps: 0, maxPauses: 2 };
+ * ```
+ */
+export interface ClockScenarioOptions {
+  /** Largest |initial wall offset| (ms); default 1000. */
+  readonly maxOffsetMs?: number;
+  /** Largest |drift| (ppm), initially and after changes; default 200. */
+  readonly maxDriftPpm?: number;
+  /** Scenario length (true ms); default 60000. */
+  readonly durationMs?: number;
+  /** Most wall-clock steps; default 3. */
+  readonly maxSteps?: number;
+  /** Largest |step| (ms); default 1000. */
+  readonly maxStepMs?: number;
+  /** Most pauses; default 3. */
+  readonly maxPauses?: number;
+  /** Longest pause (ms); default 10000. */
+  readonly maxPauseMs?: number;
+  /** Most drift changes; default 1. */
+  readonly maxDriftChanges?: number;
+}
+
+/**
+ * A fast-check arbitrary of {@link ClockScenario}s. Everything it generates is
+ * within the bounds given; it shrinks towards offset 0, drift 0 and fewer,
+ * smaller events, so a failing property ends on a small counterexample.
+ *
+ * @param options - The bounds.
+ * @returns The arbitrary.
+ * @throws {InvalidArgumentError} When a bound is negative, a count is not an integer, or
+ *   `maxDriftPpm` is 1,000,000 or more.
+ *
+ * @example
+ * ```ts
+ * fc.assert(fc.property(clockScenario({ maxDriftPpm: 200 }), (scenario) => {
+ *   const sim = scenarioClock(scenario);
+ *   // ... build a TrueClock on sim, then:
+ *   applyScenario(sim, scenario, { everyMs: 1000, observe: () => check(clock.now(), sim.trueNow()) });
+ * }));
+ * ```
+ */
+export function clockScenario(options: ClockScenarioOptions = {}): fc.Arbitrary<ClockScenario> {
+  const maxOffsetMs = bound('maxOffsetMs', options.maxOffsetMs ?? 1000);
+  const maxDriftPpm = bound('maxDriftPpm', options.maxDriftPpm ?? 200);
+  if (maxDriftPpm >= 1e6) {
+    throw new InvalidArgumentError('maxDriftPpm', maxDriftPpm, 'a number below 1,000,000');
+  }
+  const durationMs = bound('durationMs', options.durationMs ?? 60_000);
+  const maxStepMs = bound('maxStepMs', options.maxStepMs ?? 1000);
+  const maxPauseMs = bound('maxPauseMs', options.maxPauseMs ?? 10_000);
+  const maxSteps = count('maxSteps', options.maxSteps ?? 3);
+  const maxPauses = count('maxPauses', options.maxPauses ?? 3);
+  const maxDriftChanges = count('maxDriftChanges', options.maxDriftChanges ?? 1);
+
+  const at = fc.double({ min: 0, max: durationMs, noNaN: true });
+  const symmetric = (max: number): fc.Arbitrary<number> =>
+    fc.double({ min: -max, max, noNaN: true }).map((x) => (Object.is(x, -0) ? 0 : x));
+  const step = fc.record({
+    atMs: at,
+    kind: fc.constant('step' as const),
+    deltaMs: symmetric(maxStepMs),
+  });
+  const pause = fc.record({
+    atMs: at,
+    kind: fc.constant('pause' as const),
+    durationMs: fc.double({ min: 0, max: maxPauseMs, noNaN: true }),
+  });
+  const drift = fc.record({
+    atMs: at,
+    kind: fc.constant('drift' as const),
+    driftPpm: symmetric(maxDriftPpm),
+  });
+  return fc
+    .record({
+      offsetMs: symmetric(maxOffsetMs),
+      driftPpm: symmetric(maxDriftPpm),
+      steps: fc.array(step, { maxLength: maxSteps }),
+      pauses: fc.array(pause, { maxLength: maxPauses }),
+      drifts: fc.array(drift, { maxLength: maxDriftChanges }),
+    })
+    .map(({ offsetMs, driftPpm, steps, pauses, drifts }) => ({
+      offsetMs,
+      driftPpm,
+      durationMs,
+      events: [...steps, ...pauses, ...drifts].sort((a, b) => a.atMs - b.atMs),
+    }));
+}
+
+/**
+ * A fresh {@link SimulatedClock} in the scenario's starting state (offset and drift).
+ *
+ * @param scenario - The scenario.
+ * @param options - Other `SimulatedClock` options (start times, resolutions).
+ * @returns The simulated machine.
+ * @throws {InvalidArgumentError} When the scenario's drift is out of range.
+ *
+ * @example
+ * ```ts
+ * const sim = scenarioClock(scenario, { wallResolutionMs: 1 });
+ * ```
+ */
+export function scenarioClock(
+  scenario: ClockScenario,
+  options: Omit<SimulatedClockOptions, 'wallOffsetMs' | 'driftPpm'> = {},
+): SimulatedClock {
+  return new SimulatedClock({
+    ...options,
+    wallOffsetMs: scenario.offsetMs,
+    driftPpm: scenario.driftPpm,
+  });
+}
+
+/**
+ * Options of {@link applyScenario}.
+ *
+ * @example
+ * ```ts
+ * const options: ApplyScenarioOptions = { everyMs: 500, observe: (sim) => readings.push(sim.trueNow()) };
+ * ```
+ */
+export interface ApplyScenarioOptions {
+  /** Also call `observe` every this many true ms between events; default: only after events. */
+  readonly everyMs?: number;
+  /** Called after each event (with it) and at each `everyMs` tick and at the end (without). */
+  readonly observe?: (sim: SimulatedClock, event?: ClockScenarioEvent) => void;
+}
+
+/**
+ * Plays a scenario's events on a {@link SimulatedClock}, advancing true time
+ * from the moment of the call to `durationMs`. The initial offset and drift are
+ * the clock's starting state: create it with {@link scenarioClock}. Timers
+ * scheduled on `sim` fire along the way. A pause lasts in true time; an event
+ * that falls inside an earlier pause happens when that pause ends.
+ *
+ * @param sim - The simulated machine.
+ * @param scenario - What happens to it.
+ * @param options - When to observe it.
+ * @throws {InvalidArgumentError} When `everyMs` is not > 0, or an event is out of range.
+ *
+ * @example
+ * ```ts
+ * const sim = scenarioClock(scenario);
+ * applyScenario(sim, scenario, { everyMs: 1000, observe: (s) => readings.push({ reading: clock.now(), trueTime: s.trueNow() }) });
+ * ```
+ */
+export function applyScenario(
+  sim: SimulatedClock,
+  scenario: ClockScenario,
+  options: ApplyScenarioOptions = {},
+): void {
+  for (const step of plan(sim, scenario, options)) {
+    if (step.advanceMs > 0) sim.advance(step.advanceMs);
+    apply(sim, step.event);
+    if (step.observe) options.observe?.(sim, step.event);
+  }
+}
+
+/**
+ * Like {@link applyScenario}, but lets promise continuations run after every
+ * timer (via `SimulatedClock.advanceAsync`), for code that awaits.
+ *
+ * @param sim - The simulated machine.
+ * @param scenario - What happens to it.
+ * @param options - When to observe it.
+ * @returns Resolves at the end of the scenario.
+ * @throws {InvalidArgumentError} When `everyMs` is not > 0, or an event is out of range.
+ *
+ * @example
+ * ```ts
+ * await applyScenarioAsync(sim, scenario, { everyMs: 100 });
+ * ```
+ */
+export async function applyScenarioAsync(
+  sim: SimulatedClock,
+  scenario: ClockScenario,
+  options: ApplyScenarioOptions = {},
+): Promise<void> {
+  for (const step of plan(sim, scenario, options)) {
+    if (step.advanceMs > 0) await sim.advanceAsync(step.advanceMs);
+    apply(sim, step.event);
+    if (step.observe) options.observe?.(sim, step.event);
+  }
+}
+
+interface PlanStep {
+  readonly advanceMs: number;
+  readonly event: ClockScenarioEvent | undefined;
+  readonly observe: boolean;
+}
+
+/** Yields, lazily (pauses move true time), how far to advance before each event or observation. */
+function* plan(
+  sim: SimulatedClock,
+  scenario: ClockScenario,
+  options: ApplyScenarioOptions,
+): Generator<PlanStep> {
+  const everyMs = options.everyMs ?? Infinity;
+  if (!(everyMs > 0)) throw new InvalidArgumentError('everyMs', everyMs, 'a number of ms > 0');
+  const start = sim.trueNow();
+  const elapsed = (): number => sim.trueNow() - start;
+  let nextTick = everyMs;
+  for (const event of [...scenario.events, undefined]) {
+    const target = event === undefined ? scenario.durationMs : event.atMs;
+    for (; nextTick < target; nextTick += everyMs) {
+      // Ticks that fell inside a pause are skipped, not replayed at once.
+      if (nextTick >= elapsed())
+        yield { advanceMs: nextTick - elapsed(), event: undefined, observe: true };
+    }
+    yield { advanceMs: Math.max(0, target - elapsed()), event, observe: true };
+  }
+}
+
+function apply(sim: SimulatedClock, event: ClockScenarioEvent | undefined): void {
+  if (event === undefined) return;
+  if (event.kind === 'step') sim.stepWall(event.deltaMs);
+  else if (event.kind === 'pause') sim.pause(event.durationMs);
+  else sim.setDriftPpm(event.driftPpm);
+}
+
+function bound(name: string, value: number): number {
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
+    throw new InvalidArgumentError(name, value, 'a finite number ≥ 0');
+  }
+  return value;
+}
+
+function count(name: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0) {
+    throw new InvalidArgumentError(name, value, 'an integer ≥ 0');
+  }
+  return value;
+}
