@@ -1,0 +1,299 @@
+/**
+ * The package as users get it: build it (with declarations), `npm pack` it,
+ * install the tarball into fresh projects without the network, and use every
+ * subpath from ESM `import`, CommonJS `require`, and TypeScript with
+ * `moduleResolution` `node16` and `bundler`.
+ *
+ * The build runs in a copy of the sources, so the repository's dist/ (which other
+ * tests use concurrently) is never cleaned under their feet.
+ */
+import { execFile } from 'node:child_process';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const repoModules = join(root, 'node_modules');
+const tsc = join(repoModules, 'typescript/bin/tsc');
+const SUBPATHS = [
+  'chronobound',
+  'chronobound/ntp',
+  'chronobound/node',
+  'chronobound/testing',
+  'chronobound/luxon',
+];
+
+let work: string;
+let tarball: string;
+
+/** npm without the network, audit or funding noise; the build's env flag must not leak in. */
+async function npm(cwd: string, args: string[]): Promise<string> {
+  const env: NodeJS.ProcessEnv = { ...process.env, npm_config_update_notifier: 'false' };
+  delete env['CHRONOBOUND_TEST_BUILD'];
+  const { stdout } = await run('npm', args, { cwd, env, maxBuffer: 64 << 20 });
+  return stdout;
+}
+
+async function node(cwd: string, file: string): Promise<string> {
+  const { stdout } = await run(process.execPath, [file], { cwd, timeout: 30_000 });
+  return stdout;
+}
+
+/** A fresh project with the tarball installed offline, plus the optional peers it uses. */
+async function project(name: string, manifest: Record<string, unknown>): Promise<string> {
+  const dir = join(work, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: `consumer-${name}`, version: '1.0.0', private: true, ...manifest }),
+  );
+  await npm(dir, ['install', '--offline', '--no-audit', '--no-fund', '--no-package-lock', tarball]);
+  // Optional peers (luxon, fast-check) and typings come from the repository, not the network.
+  for (const dep of [
+    'luxon',
+    'fast-check',
+    'pure-rand',
+    '@types/luxon',
+    '@types/node',
+    'undici-types',
+  ]) {
+    const target = join(dir, 'node_modules', dep);
+    mkdirSync(dirname(target), { recursive: true });
+    if (!existsSync(target)) symlinkSync(join(repoModules, dep), target, 'dir');
+  }
+  return dir;
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'chronobound-consumer-'));
+  const pkg = join(work, 'pkg');
+  mkdirSync(pkg);
+  for (const entry of [
+    'package.json',
+    'tsconfig.json',
+    'tsconfig.build.json',
+    'tsup.config.ts',
+    'src',
+    'LICENSE',
+    'README.md',
+  ]) {
+    if (existsSync(join(root, entry)))
+      cpSync(join(root, entry), join(pkg, entry), { recursive: true });
+  }
+  symlinkSync(repoModules, join(pkg, 'node_modules'), 'dir');
+  await npm(pkg, ['run', 'build']);
+  const packed = JSON.parse(await npm(pkg, ['pack', '--json', '--pack-destination', work])) as {
+    filename: string;
+    files: { path: string }[];
+  }[];
+  const info = packed[0];
+  if (info === undefined) throw new Error('npm pack reported nothing');
+  tarball = join(work, info.filename);
+  const files = info.files.map((f) => f.path);
+  // Every subpath ships ESM, CJS and both declaration flavours.
+  for (const sub of ['index', 'ntp/index', 'node/index', 'testing/index', 'luxon/index']) {
+    for (const ext of ['.js', '.cjs', '.d.ts', '.d.cts'])
+      expect(files).toContain(`dist/${sub}${ext}`);
+  }
+  expect(files.some((f) => f.startsWith('src/') || f.startsWith('test/'))).toBe(false);
+}, 240_000);
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+/** Exercises every subpath; the same code in both module systems. */
+const usage = (load: string): string => `
+${load}
+const clock = new core.TrueClock({ source: core.systemClockSource({ assumedErrorMs: 5, trusted: true }) });
+await clock.ready({ timeoutMs: 5000 });
+// A server and a client of the HTTP time protocol, through the installed package.
+const server = http.createServer(node.timeEndpoint(clock));
+await new Promise((r) => server.listen(0, '127.0.0.1', r));
+const client = new core.TrueClock({
+  source: core.httpTimeSource({ url: 'http://127.0.0.1:' + server.address().port + '/time', samples: 8 }),
+});
+await client.ready({ timeoutMs: 5000 });
+// The first exchange of a cold process can be slow; the rest of the burst tightens the bound.
+for (let i = 0; i < 100 && client.now().status !== 'synchronized'; i++) await new Promise((r) => setTimeout(r, 20));
+const synced = client.now();
+const sim = new testing.SimulatedClock();
+sim.advance(1000);
+const out = {
+  core: Object.keys(core).length,
+  ntp: typeof ntp.ntpSource,
+  node: typeof node.timeEndpoint + ',' + typeof node.filePersistence,
+  testing: typeof testing.SimulatedClock,
+  luxon: luxon.toDateTime(synced.estimate).isValid,
+  synced: synced.status,
+  contains: core.intervalContains(client.now(), clock.now().estimate),
+  errorClass: new core.HttpTimeError('u', 'status', 'x') instanceof core.ChronoboundError,
+  version: pkg.version,
+};
+await client.close();
+await clock.close();
+server.close();
+console.log(JSON.stringify(out));
+`;
+
+function expectUsage(stdout: string): void {
+  const out = JSON.parse(stdout.trim().split('\n').pop() as string) as Record<string, unknown>;
+  expect(out).toEqual({
+    core: expect.any(Number) as number,
+    ntp: 'function',
+    node: 'function,function',
+    testing: 'function',
+    luxon: true,
+    synced: 'synchronized',
+    contains: true,
+    errorClass: true,
+    version: '0.1.0',
+  });
+  expect(out['core'] as number).toBeGreaterThan(20);
+}
+
+describe('the packed package in a fresh project', () => {
+  it('works from ESM import', async () => {
+    const dir = await project('esm', { type: 'module' });
+    writeFileSync(
+      join(dir, 'main.js'),
+      usage(`
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import * as core from 'chronobound';
+import * as ntp from 'chronobound/ntp';
+import * as node from 'chronobound/node';
+import * as testing from 'chronobound/testing';
+import * as luxon from 'chronobound/luxon';
+const pkg = createRequire(import.meta.url)('chronobound/package.json');
+`),
+    );
+    expectUsage(await node(dir, 'main.js'));
+  });
+
+  it('works from CommonJS require', async () => {
+    const dir = await project('cjs', { type: 'commonjs' });
+    writeFileSync(
+      join(dir, 'main.js'),
+      `(async () => {${usage(`
+const http = require('node:http');
+const core = require('chronobound');
+const ntp = require('chronobound/ntp');
+const node = require('chronobound/node');
+const testing = require('chronobound/testing');
+const luxon = require('chronobound/luxon');
+const pkg = require('chronobound/package.json');
+`)}})().catch((e) => { console.error(e); process.exit(1); });`,
+    );
+    expectUsage(await node(dir, 'main.js'));
+  });
+
+  it('type-checks from TypeScript with moduleResolution node16 (ESM and CJS files) and bundler', async () => {
+    const dir = await project('ts', { type: 'module' });
+    // Types must be real: the @ts-expect-error lines fail the build if anything resolved to `any`.
+    const body = `
+const source: TimeSource = httpTimeSource({ url: 'http://127.0.0.1:1/time', samples: 2 });
+const clock = new TrueClock({ source, maxDriftPpm: 200 });
+const reading: TimeReading = clock.now();
+const earliest: number = reading.earliest;
+// @ts-expect-error earliest is a number
+const notAString: string = reading.earliest;
+const handler: TimeEndpointHandler = timeEndpoint(clock, { path: '/time' });
+// @ts-expect-error path must be a string
+timeEndpoint(clock, { path: 1 });
+const ntp: TimeSource = ntpSource({ servers: ['127.0.0.1:123'] });
+const sim = new SimulatedClock({ driftPpm: 50 });
+// @ts-expect-error advance takes milliseconds
+sim.advance('1s');
+const manual = manualSource();
+const dt: DateTime = toDateTime(earliest);
+// @ts-expect-error toDateTime returns a luxon DateTime
+const notADate: Date = toDateTime(earliest);
+export { handler, ntp, dt, notAString, notADate, manual };
+`;
+    const imports = `
+import { TrueClock, httpTimeSource, type TimeReading, type TimeSource } from 'chronobound';
+import { ntpSource } from 'chronobound/ntp';
+import { timeEndpoint, type TimeEndpointHandler } from 'chronobound/node';
+import { SimulatedClock, manualSource } from 'chronobound/testing';
+import { toDateTime } from 'chronobound/luxon';
+import type { DateTime } from 'luxon';
+`;
+    mkdirSync(join(dir, 'src'));
+    writeFileSync(join(dir, 'src/esm.ts'), imports + body);
+    // A .cts file is CommonJS under node16: it resolves the "require" conditions (.d.cts).
+    writeFileSync(join(dir, 'src/cjs.cts'), imports + body);
+    const compilerOptions = {
+      strict: true,
+      noEmit: true,
+      target: 'ES2022',
+      lib: ['ES2022'],
+      types: ['node'],
+      skipLibCheck: false,
+      exactOptionalPropertyTypes: true,
+      noUncheckedIndexedAccess: true,
+      verbatimModuleSyntax: false,
+    };
+    writeFileSync(
+      join(dir, 'tsconfig.node16.json'),
+      JSON.stringify({
+        compilerOptions: { ...compilerOptions, module: 'node16', moduleResolution: 'node16' },
+        files: ['src/esm.ts', 'src/cjs.cts'],
+      }),
+    );
+    writeFileSync(
+      join(dir, 'tsconfig.bundler.json'),
+      JSON.stringify({
+        compilerOptions: {
+          ...compilerOptions,
+          module: 'esnext',
+          moduleResolution: 'bundler',
+          lib: ['ES2022', 'DOM'],
+        },
+        files: ['src/esm.ts'],
+      }),
+    );
+    for (const config of ['tsconfig.node16.json', 'tsconfig.bundler.json']) {
+      const result = await run(process.execPath, [tsc, '-p', config, '--traceResolution'], {
+        cwd: dir,
+        maxBuffer: 256 << 20,
+      }).catch((e: { stdout?: string; stderr?: string }) => {
+        throw new Error(
+          `tsc -p ${config} failed:\n${(e.stdout ?? '')
+            .split('\n')
+            .filter((l) => /error TS/.test(l))
+            .join('\n')}${e.stderr ?? ''}`,
+        );
+      });
+      // Each subpath resolved to the package's own declarations.
+      for (const sub of SUBPATHS) {
+        expect(result.stdout).toMatch(
+          new RegExp(
+            `Module name '${sub}' was successfully resolved to '[^']*/node_modules/chronobound/dist/[^']*\\.d\\.c?ts'`,
+          ),
+        );
+      }
+      if (config === 'tsconfig.node16.json') {
+        // The CommonJS file got the .d.cts flavour.
+        expect(result.stdout).toMatch(
+          /successfully resolved to '[^']*chronobound\/dist\/index\.d\.cts'/,
+        );
+        expect(result.stdout).toMatch(
+          /successfully resolved to '[^']*chronobound\/dist\/index\.d\.ts'/,
+        );
+      }
+    }
+  });
+});

@@ -1,0 +1,330 @@
+import { createServer, type Server } from 'node:http';
+import { connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  InvalidArgumentError,
+  TrueClock,
+  httpTimeSource,
+  intervalContains,
+  systemMonotonic,
+  type TimeReply,
+} from '../../src/index.js';
+import { timeEndpoint, type TimeEndpointOptions } from '../../src/node/index.js';
+import type { TimeServerClock } from '../../src/sources/message.js';
+import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
+
+const NONCE = '0123456789abcdef0123456789abcdef';
+const OFFSET_MS = 5_000;
+
+/**
+ * The server's truth, by definition: its monotonic clock plus a fixed offset
+ * 5 s ahead of this machine's wall clock. Its TrueClock is synced to exactly
+ * that, claiming ±2 ms.
+ */
+const truthOffset = Date.now() - performance.now() + OFFSET_MS;
+const serverTruth = (): number => performance.now() + truthOffset;
+
+const servers: Server[] = [];
+const clocks: TrueClock[] = [];
+
+async function serve(
+  clock: TimeServerClock,
+  options?: TimeEndpointOptions,
+  fallback?: (res: import('node:http').ServerResponse) => void,
+): Promise<string> {
+  const handler = timeEndpoint(clock, options);
+  const server = createServer((req, res) =>
+    handler(req, res, fallback ? () => fallback(res) : undefined),
+  );
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+function syncedServerClock(): TrueClock {
+  const source = manualSource(1000);
+  const clock = new TrueClock({ source, monotonic: systemMonotonic, freeRunningAfterMs: Infinity });
+  clocks.push(clock);
+  const m = performance.now();
+  source.push({ monotonicAt: m, offsetMs: truthOffset, errorMs: 2, source: 'reference' });
+  return clock;
+}
+
+/** Sends raw bytes and returns the whole response (the request asks to close). */
+function raw(base: string, request: string): Promise<string> {
+  const { port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), '127.0.0.1', () => socket.write(request));
+    const chunks: Buffer[] = [];
+    socket.on('data', (d: Buffer) => chunks.push(d));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.on('error', reject);
+  });
+}
+
+let base: string;
+let serverClock: TrueClock;
+
+beforeAll(async () => {
+  serverClock = syncedServerClock();
+  base = await serve(serverClock);
+});
+
+afterAll(async () => {
+  for (const c of clocks) await c.close();
+  for (const s of servers) {
+    s.closeAllConnections();
+    await new Promise((resolve) => s.close(resolve));
+  }
+});
+
+describe('timeEndpoint over node:http', () => {
+  it('answers GET /time?nonce=… with a fixed 256-byte JSON reply, no-store', async () => {
+    const before = serverTruth();
+    const res = await fetch(`${base}/time?nonce=${NONCE}`);
+    const after = serverTruth();
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/json');
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-length')).toBe('256');
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    const text = await res.text();
+    expect(text).toHaveLength(256);
+    const reply = JSON.parse(text) as TimeReply;
+    expect(Object.keys(reply)).toEqual(['type', 'v', 'nonce', 't2', 't3', 'errorMs', 'status']);
+    expect(reply).toMatchObject({
+      type: 'chronobound.time-reply',
+      v: 1,
+      nonce: NONCE,
+      status: 'synchronized',
+    });
+    expect(reply.t3).toBeGreaterThanOrEqual(reply.t2);
+    expect(reply.errorMs).toBeGreaterThanOrEqual(2.001);
+    expect(reply.errorMs).toBeLessThan(3);
+    // The server's stamps are its truth within its own ε.
+    expect(reply.t2).toBeGreaterThanOrEqual(before - reply.errorMs);
+    expect(reply.t3).toBeLessThanOrEqual(after + reply.errorMs);
+    // 5 s ahead of this machine's wall clock.
+    expect(reply.t2 - Date.now()).toBeGreaterThan(OFFSET_MS - 100);
+  });
+
+  it('every 200 reply is the same size', async () => {
+    const lengths = new Set<string | null>();
+    for (let i = 0; i < 20; i++) {
+      const nonce = i.toString(16).padStart(32, 'f');
+      const res = await fetch(`${base}/time?nonce=${nonce}`);
+      lengths.add(res.headers.get('content-length'));
+      expect((JSON.parse(await res.text()) as TimeReply).nonce).toBe(nonce);
+    }
+    expect([...lengths]).toEqual(['256']);
+  });
+
+  it('a browser-style client synced through it contains the server truth, 5 s off the local wall clock', async () => {
+    const client = new TrueClock({
+      source: httpTimeSource({ url: `${base}/time`, samples: 8 }),
+      monotonic: systemMonotonic,
+    });
+    clocks.push(client);
+    await client.ready({ timeoutMs: 5000 });
+    // Let the burst finish so the filter has its pick.
+    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 20; i++) {
+      const r = client.now();
+      const truth = serverTruth();
+      expect(r.status).toBe('synchronized');
+      expect(intervalContains(r, truth)).toBe(true);
+      expect(intervalContains(r, Date.now())).toBe(false);
+      // Loopback: the bound is the server's 2 ms plus well under a few ms of round trip.
+      expect(r.uncertaintyMs).toBeLessThan(2 + 5);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  });
+
+  it.each(['POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH'])(
+    'refuses %s with 405 and Allow: GET',
+    async (method) => {
+      const res = await fetch(`${base}/time?nonce=${NONCE}`, { method });
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('GET');
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      if (method !== 'HEAD') expect(await res.text()).toBe('method not allowed: use GET\n');
+    },
+  );
+
+  it.each([
+    '/',
+    '/time/',
+    '/times',
+    '/TIME',
+    '/time/x',
+    '/api/time',
+    '//time',
+    `/x?nonce=${NONCE}`,
+  ])('answers 404 on %s', async (path) => {
+    const res = await fetch(`${base}${path}`);
+    expect(res.status).toBe(404);
+    expect(await res.text()).toBe('not found\n');
+  });
+
+  const badQueries: [string, string][] = [
+    ['no query', ''],
+    ['an empty query', '?'],
+    ['an empty nonce', '?nonce='],
+    ['a short nonce', '?nonce=abc'],
+    ['an uppercase nonce', `?nonce=${NONCE.toUpperCase()}`],
+    ['33 digits', `?nonce=${NONCE}0`],
+    ['a non-hex nonce', `?nonce=${'g'.repeat(32)}`],
+    ['an extra parameter after', `?nonce=${NONCE}&x=1`],
+    ['an extra parameter before', `?x=1&nonce=${NONCE}`],
+    ['two nonces', `?nonce=${NONCE}&nonce=${NONCE}`],
+    ['an encoded nonce', `?nonce=%30${NONCE.slice(1)}`],
+    ['another parameter name', `?n=${NONCE}`],
+    ['a script', `?nonce=<script>alert(1)</script>`],
+    ['an 8 kB nonce', `?nonce=${'a'.repeat(8192)}`],
+  ];
+  for (const [what, query] of badQueries) {
+    it(`answers 400 to ${what}, echoing nothing`, async () => {
+      const res = await fetch(`${base}/time${query}`);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      const body = await res.text();
+      expect(body).toBe('expected exactly one query parameter: nonce=<32 lowercase hex digits>\n');
+    });
+  }
+
+  it('refuses a request body (413, connection closed) unless within maxBodyBytes', async () => {
+    const withBody = await raw(
+      base,
+      `GET /time?nonce=${NONCE} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789`,
+    );
+    expect(withBody).toMatch(/^HTTP\/1\.1 413 /);
+    expect(withBody).toMatch(/\r\nconnection: close\r\n/i);
+    const chunked = await raw(
+      base,
+      `GET /time?nonce=${NONCE} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n`,
+    );
+    expect(chunked).toMatch(/^HTTP\/1\.1 413 /);
+    const tolerant = await serve(serverClock, { maxBodyBytes: 16 });
+    const small = await raw(
+      tolerant,
+      `GET /time?nonce=${NONCE} HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\n0123456789`,
+    );
+    expect(small).toMatch(/^HTTP\/1\.1 200 /);
+    const empty = await raw(
+      base,
+      `GET /time?nonce=${NONCE} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+    );
+    expect(empty).toMatch(/^HTTP\/1\.1 200 /);
+  });
+
+  it('answers 503 while its clock is unsynchronized, then 200 once synced', async () => {
+    const source = manualSource(1000);
+    const clock = new TrueClock({ source, monotonic: systemMonotonic });
+    clocks.push(clock);
+    const url = await serve(clock);
+    const refused = await fetch(`${url}/time?nonce=${NONCE}`);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(refused.headers.get('cache-control')).toBe('no-store');
+    expect(await refused.text()).toBe('clock unsynchronized\n');
+    source.push({
+      monotonicAt: performance.now(),
+      offsetMs: truthOffset,
+      errorMs: 1,
+      source: 'reference',
+    });
+    expect((await fetch(`${url}/time?nonce=${NONCE}`)).status).toBe(200);
+  });
+
+  it('answers 503 when its clock only has an assumed bound or ε above its maximum', async () => {
+    const source = manualSource(1000);
+    const clock = new TrueClock({ source, monotonic: systemMonotonic, maxUncertaintyMs: 10 });
+    clocks.push(clock);
+    const url = await serve(clock);
+    source.push({
+      monotonicAt: performance.now(),
+      offsetMs: truthOffset,
+      errorMs: 1,
+      source: 'os',
+      assumed: true,
+    });
+    expect((await fetch(`${url}/time?nonce=${NONCE}`)).status).toBe(503);
+    source.push({
+      monotonicAt: performance.now(),
+      offsetMs: truthOffset,
+      errorMs: 11,
+      source: 'far',
+    });
+    expect((await fetch(`${url}/time?nonce=${NONCE}`)).status).toBe(503);
+  });
+
+  it('answers 503 after a suspend disrupted its clock, before the periodic watchdog noticed', async () => {
+    const sim = new SimulatedClock();
+    const source = manualSource(1000);
+    const clock = new TrueClock({
+      source,
+      monotonic: sim.monotonic,
+      wall: sim.wall,
+      scheduler: sim,
+      watchdogIntervalMs: 0,
+    });
+    clocks.push(clock);
+    source.push(truthfulSample(sim, 1));
+    const url = await serve(clock);
+    expect((await fetch(`${url}/time?nonce=${NONCE}`)).status).toBe(200);
+    sim.suspend(30_000);
+    const res = await fetch(`${url}/time?nonce=${NONCE}`);
+    expect(res.status).toBe(503);
+    expect(await res.text()).toBe('clock disrupted\n');
+    // Only evidence gathered after the disruption ends it.
+    sim.advance(10);
+    source.push(truthfulSample(sim, 1));
+    expect((await fetch(`${url}/time?nonce=${NONCE}`)).status).toBe(200);
+  });
+
+  it('passes other paths to next() when given one', async () => {
+    const url = await serve(serverClock, {}, (res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      res.end('app');
+    });
+    expect(await (await fetch(`${url}/index.html`)).text()).toBe('app');
+    expect((await fetch(`${url}/time?nonce=${NONCE}`)).status).toBe(200);
+    expect((await fetch(`${url}/time`, { method: 'POST' })).status).toBe(405);
+  });
+
+  it('honours path and allowOrigin', async () => {
+    const url = await serve(serverClock, {
+      path: '/api/v1/time',
+      allowOrigin: 'https://app.example',
+    });
+    expect((await fetch(`${url}/time?nonce=${NONCE}`)).status).toBe(404);
+    const res = await fetch(`${url}/api/v1/time?nonce=${NONCE}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
+  });
+
+  it.each([
+    ['path', { path: 'time' }],
+    ['path', { path: '/time?x=1' }],
+    ['path', { path: '/ti me' }],
+    ['path', { path: '/time#x' }],
+    ['maxBodyBytes', { maxBodyBytes: -1 }],
+    ['maxBodyBytes', { maxBodyBytes: 1.5 }],
+    ['allowOrigin', { allowOrigin: 'https://a\r\nSet-Cookie: x=1' }],
+    ['allowOrigin', { allowOrigin: '' }],
+  ])('rejects a bad %s', (argument, options) => {
+    const build = () => timeEndpoint(serverClock, options);
+    expect(build).toThrow(InvalidArgumentError);
+    try {
+      build();
+    } catch (e) {
+      expect((e as InvalidArgumentError).argument).toBe(argument);
+    }
+  });
+
+  it('rejects something that is not a clock', () => {
+    expect(() => timeEndpoint({} as TimeServerClock)).toThrow(InvalidArgumentError);
+  });
+});

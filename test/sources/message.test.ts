@@ -1,0 +1,592 @@
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  HttpTimeError,
+  InvalidArgumentError,
+  TrueClock,
+  answerTimeRequest,
+  intervalContains,
+  messageTimeSource,
+  type SourceProblem,
+  type SyncSample,
+  type TimeReading,
+  type TimeReply,
+  type TimeRequest,
+  type TimeServerClock,
+} from '../../src/index.js';
+import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
+import { fcParams } from '../helpers/fc.js';
+
+const NONCE = '0123456789abcdef0123456789abcdef';
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+/** A server TrueClock in the same virtual universe, synced by hand to within `errorMs`. */
+function serverClock(sim: SimulatedClock, errorMs = 1, fraction = 0) {
+  const source = manualSource(1000);
+  const clock = new TrueClock({
+    source,
+    monotonic: sim.monotonic,
+    wall: sim.wall,
+    scheduler: sim,
+    watchdogIntervalMs: 0,
+  });
+  cleanups.push(() => clock.close());
+  return { clock, sync: () => source.push(truthfulSample(sim, errorMs, fraction)) };
+}
+
+/** A fake server clock: truth + error, claiming ±epsilon. */
+function fakeServerClock(
+  sim: SimulatedClock,
+  epsilonMs: number,
+  errorMs: () => number,
+  status: TimeReading['status'] = 'synchronized',
+): TimeServerClock {
+  return {
+    now() {
+      const estimate = sim.trueNow() + errorMs();
+      return {
+        estimate,
+        earliest: estimate - epsilonMs,
+        latest: estimate + epsilonMs,
+        uncertaintyMs: epsilonMs,
+        status,
+      };
+    },
+  };
+}
+
+/**
+ * An in-memory duplex channel in virtual time: each direction delivers after a
+ * delay chosen per message. The server side answers with answerTimeRequest.
+ */
+function channel(
+  sim: SimulatedClock,
+  server: TimeServerClock,
+  delays: (n: number) => { upMs: number; downMs: number },
+  options: { serialize?: boolean; onRequest?: (request: TimeRequest) => void } = {},
+) {
+  const listeners = new Set<(message: unknown) => void>();
+  const deliver = (message: unknown) => {
+    for (const l of [...listeners]) l(message);
+  };
+  let n = 0;
+  let unlistened = 0;
+  return {
+    deliver,
+    get listeners() {
+      return listeners.size;
+    },
+    get unlistened() {
+      return unlistened;
+    },
+    send: (request: TimeRequest): void => {
+      options.onRequest?.(request);
+      const { upMs, downMs } = delays(n++);
+      const wire: unknown = options.serialize ? JSON.stringify(request) : request;
+      sim.setTimeout(() => {
+        const reply = answerTimeRequest(server, wire);
+        if (reply === undefined) return;
+        const back: unknown = options.serialize ? JSON.stringify(reply) : reply;
+        sim.setTimeout(() => deliver(back), downMs);
+      }, upMs);
+    },
+    onMessage: (listener: (message: unknown) => void): (() => void) => {
+      listeners.add(listener);
+      return () => {
+        unlistened++;
+        listeners.delete(listener);
+      };
+    },
+  };
+}
+
+function collect(source: ReturnType<typeof messageTimeSource>, sim: SimulatedClock) {
+  const samples: SyncSample[] = [];
+  const problems: SourceProblem[] = [];
+  const stop = source.subscribe(
+    (s) => samples.push(s),
+    sim.monotonic,
+    (p) => problems.push(p),
+  );
+  cleanups.push(stop);
+  return { samples, problems, stop };
+}
+
+describe('answerTimeRequest', () => {
+  it('answers a well-formed request with T2, T3 and the clock’s own ε', () => {
+    const sim = new SimulatedClock();
+    const { clock, sync } = serverClock(sim, 2);
+    sync();
+    sim.advance(2_000);
+    const reply = answerTimeRequest(clock, {
+      type: 'chronobound.time-request',
+      v: 1,
+      nonce: NONCE,
+    });
+    expect(reply).toBeDefined();
+    const r = reply as TimeReply;
+    expect(Object.keys(r).sort()).toEqual(['errorMs', 'nonce', 'status', 't2', 't3', 'type', 'v']);
+    expect(r).toMatchObject({
+      type: 'chronobound.time-reply',
+      v: 1,
+      nonce: NONCE,
+      status: 'synchronized',
+    });
+    const now = clock.now();
+    expect(r.t2).toBeCloseTo(now.estimate, 3);
+    expect(r.t3).toBeGreaterThanOrEqual(r.t2);
+    // ε = 2 + 200 ppm · 2 s = 2.4 ms, rounded up to the µs, + 1 µs for rounding t2/t3.
+    expect(r.errorMs).toBeGreaterThanOrEqual(now.uncertaintyMs + 0.001);
+    expect(r.errorMs).toBeLessThanOrEqual(now.uncertaintyMs + 0.002);
+    expect(Math.round(r.t2 * 1000)).toBe(r.t2 * 1000);
+  });
+
+  it('accepts the request as JSON text too', () => {
+    const sim = new SimulatedClock();
+    const { clock, sync } = serverClock(sim);
+    sync();
+    const reply = answerTimeRequest(
+      clock,
+      JSON.stringify({ type: 'chronobound.time-request', v: 1, nonce: NONCE }),
+    );
+    expect(reply?.nonce).toBe(NONCE);
+  });
+
+  it.each([
+    ['undefined', undefined],
+    ['null', null],
+    ['a number', 42],
+    ['an app message', { type: 'chat', text: 'hi' }],
+    ['an app message as text', '{"type":"chat"}'],
+    ['text that is not JSON', 'hello'],
+    ['a reply', { type: 'chronobound.time-reply', v: 1, nonce: NONCE }],
+    ['version 2', { type: 'chronobound.time-request', v: 2, nonce: NONCE }],
+    ['no nonce', { type: 'chronobound.time-request', v: 1 }],
+    ['a short nonce', { type: 'chronobound.time-request', v: 1, nonce: 'abc' }],
+    ['an uppercase nonce', { type: 'chronobound.time-request', v: 1, nonce: NONCE.toUpperCase() }],
+    ['a 1 MB nonce', { type: 'chronobound.time-request', v: 1, nonce: 'a'.repeat(1 << 20) }],
+    ['a numeric nonce', { type: 'chronobound.time-request', v: 1, nonce: 1234 }],
+    [
+      'a nonce with a payload',
+      { type: 'chronobound.time-request', v: 1, nonce: `${NONCE}<script>` },
+    ],
+    [
+      'a 2 kB JSON text',
+      JSON.stringify({
+        type: 'chronobound.time-request',
+        v: 1,
+        nonce: NONCE,
+        pad: 'x'.repeat(2000),
+      }),
+    ],
+  ])('ignores %s (undefined: route it elsewhere)', (_what, message) => {
+    const sim = new SimulatedClock();
+    const { clock, sync } = serverClock(sim);
+    sync();
+    expect(answerTimeRequest(clock, message)).toBeUndefined();
+  });
+
+  it('never echoes more than the nonce: extra fields are dropped, the reply is small', () => {
+    const sim = new SimulatedClock();
+    const { clock, sync } = serverClock(sim);
+    sync();
+    const reply = answerTimeRequest(clock, {
+      type: 'chronobound.time-request',
+      v: 1,
+      nonce: NONCE,
+      extra: 'x'.repeat(10_000),
+    });
+    expect(JSON.stringify(reply)).not.toContain('xxx');
+    expect(JSON.stringify(reply).length).toBeLessThan(256);
+  });
+
+  it('refuses (no times) while the clock is unsynchronized', () => {
+    const sim = new SimulatedClock();
+    const { clock } = serverClock(sim);
+    expect(
+      answerTimeRequest(clock, { type: 'chronobound.time-request', v: 1, nonce: NONCE }),
+    ).toEqual({
+      type: 'chronobound.time-reply',
+      v: 1,
+      nonce: NONCE,
+      status: 'unsynchronized',
+    });
+  });
+
+  it('refuses when a suspend has disrupted the clock, even before the periodic watchdog ran', () => {
+    const sim = new SimulatedClock();
+    const { clock, sync } = serverClock(sim);
+    sync();
+    sim.advance(1000);
+    sim.suspend(60_000);
+    // now() alone has not noticed yet; answerTimeRequest runs the strict check first.
+    expect(clock.now().status).toBe('synchronized');
+    const reply = answerTimeRequest(clock, {
+      type: 'chronobound.time-request',
+      v: 1,
+      nonce: NONCE,
+    });
+    expect(reply).toEqual({
+      type: 'chronobound.time-reply',
+      v: 1,
+      nonce: NONCE,
+      status: 'disrupted',
+    });
+  });
+
+  it('refuses when ε is above the clock’s maxUncertaintyMs', () => {
+    const sim = new SimulatedClock();
+    const source = manualSource();
+    const clock = new TrueClock({
+      source,
+      maxUncertaintyMs: 5,
+      monotonic: sim.monotonic,
+      wall: sim.wall,
+      scheduler: sim,
+      watchdogIntervalMs: 0,
+    });
+    cleanups.push(() => clock.close());
+    source.push(truthfulSample(sim, 4));
+    sim.advance(60_000); // ε = 4 + 12 ms
+    expect(
+      answerTimeRequest(clock, { type: 'chronobound.time-request', v: 1, nonce: NONCE })?.status,
+    ).toBe('unsynchronized');
+  });
+
+  it('works with a plain { now() } clock and passes free-running through', () => {
+    const sim = new SimulatedClock();
+    const reply = answerTimeRequest(
+      fakeServerClock(sim, 3, () => 0, 'free-running'),
+      {
+        type: 'chronobound.time-request',
+        v: 1,
+        nonce: NONCE,
+      },
+    );
+    expect(reply?.status).toBe('free-running');
+  });
+});
+
+describe('messageTimeSource', () => {
+  it('syncs over a channel that carries objects', async () => {
+    const sim = new SimulatedClock({ wallOffsetMs: 4_000 });
+    const { clock: server, sync } = serverClock(sim, 1.5, 0.7);
+    sync();
+    const ch = channel(sim, server, () => ({ upMs: 12, downMs: 3 }));
+    const source = messageTimeSource({ send: ch.send, onMessage: ch.onMessage, scheduler: sim });
+    const clock = new TrueClock({
+      source,
+      monotonic: sim.monotonic,
+      wall: sim.wall,
+      scheduler: sim,
+      watchdogIntervalMs: 0,
+    });
+    cleanups.push(() => clock.close());
+    const ready = clock.ready({ timeoutMs: 1000 });
+    await sim.advanceAsync(100);
+    await ready;
+    expect(clock.sample?.source).toBe('message');
+    for (let i = 0; i < 10; i++) {
+      await sim.advanceAsync(5_003);
+      expect(intervalContains(clock.now(), sim.trueNow())).toBe(true);
+    }
+  });
+
+  it('syncs over a channel that carries JSON text', async () => {
+    const sim = new SimulatedClock();
+    const { clock: server, sync } = serverClock(sim);
+    sync();
+    const ch = channel(sim, server, () => ({ upMs: 2, downMs: 2 }), { serialize: true });
+    const source = messageTimeSource({
+      send: ch.send,
+      onMessage: ch.onMessage,
+      scheduler: sim,
+      samples: 2,
+      name: 'ws',
+    });
+    const { samples, problems } = collect(source, sim);
+    await sim.advanceAsync(20);
+    expect(problems).toEqual([]);
+    expect(samples).toHaveLength(2);
+    expect(samples[0]?.source).toBe('ws');
+  });
+
+  it('ignores app messages sharing the channel', async () => {
+    const sim = new SimulatedClock();
+    const { clock: server, sync } = serverClock(sim);
+    sync();
+    const ch = channel(sim, server, () => ({ upMs: 5, downMs: 5 }));
+    const source = messageTimeSource({
+      send: ch.send,
+      onMessage: ch.onMessage,
+      scheduler: sim,
+      samples: 1,
+    });
+    const { samples, problems } = collect(source, sim);
+    ch.deliver({ type: 'chat', text: 'hello' });
+    ch.deliver('plain text');
+    ch.deliver(new Uint8Array(8));
+    ch.deliver(null);
+    await sim.advanceAsync(20);
+    expect(problems).toEqual([]);
+    expect(samples).toHaveLength(1);
+  });
+
+  it('a reply with a foreign nonce is reported and does not end the exchange', async () => {
+    const sim = new SimulatedClock();
+    const { clock: server, sync } = serverClock(sim);
+    sync();
+    const ch = channel(sim, server, () => ({ upMs: 5, downMs: 5 }));
+    const source = messageTimeSource({
+      send: ch.send,
+      onMessage: ch.onMessage,
+      scheduler: sim,
+      samples: 1,
+    });
+    const { samples, problems } = collect(source, sim);
+    await sim.advanceAsync(3);
+    // A forged reply: right shape, wrong nonce, absurd times.
+    ch.deliver({
+      type: 'chronobound.time-reply',
+      v: 1,
+      nonce: NONCE,
+      t2: 0,
+      t3: 0,
+      errorMs: 0,
+      status: 'synchronized',
+    });
+    await sim.advanceAsync(20);
+    expect(problems.map((p) => p.reason)).toEqual(['nonce-mismatch']);
+    expect(problems[0]?.error).toBeInstanceOf(HttpTimeError);
+    expect(samples).toHaveLength(1);
+    expect(
+      Math.abs((samples[0] as SyncSample).offsetMs - (sim.trueNow() - sim.monotonic.now())),
+    ).toBeLessThan(10);
+  });
+
+  it('a late reply to a timed-out request is reported, not used', async () => {
+    const sim = new SimulatedClock();
+    const { clock: server, sync } = serverClock(sim);
+    sync();
+    const ch = channel(sim, server, (n) =>
+      n === 0 ? { upMs: 150, downMs: 10 } : { upMs: 1, downMs: 1 },
+    );
+    const source = messageTimeSource({
+      send: ch.send,
+      onMessage: ch.onMessage,
+      scheduler: sim,
+      samples: 2,
+      timeoutMs: 100,
+    });
+    const { samples, problems } = collect(source, sim);
+    await sim.advanceAsync(500);
+    expect(problems.map((p) => p.reason)).toEqual(['timeout', 'nonce-mismatch']);
+    expect(samples).toHaveLength(1);
+  });
+
+  it('a refusal (server clock unsynchronized) is a status problem with no sample', async () => {
+    const sim = new SimulatedClock();
+    const { clock: server } = serverClock(sim);
+    const ch = channel(sim, server, () => ({ upMs: 1, downMs: 1 }));
+    const source = messageTimeSource({
+      send: ch.send,
+      onMessage: ch.onMessage,
+      scheduler: sim,
+      samples: 1,
+    });
+    const { samples, problems } = collect(source, sim);
+    await sim.advanceAsync(10);
+    expect(samples).toEqual([]);
+    expect(problems.map((p) => p.reason)).toEqual(['status']);
+    expect(problems[0]?.message).toMatch(/unsynchronized/);
+  });
+
+  it('a malformed reply carrying our nonce is a body problem', async () => {
+    const sim = new SimulatedClock();
+    let sent: TimeRequest | undefined;
+    const listeners: ((m: unknown) => void)[] = [];
+    const source = messageTimeSource({
+      send: (r) => {
+        sent = r;
+      },
+      onMessage: (l) => {
+        listeners.push(l);
+        return () => {};
+      },
+      scheduler: sim,
+      samples: 1,
+    });
+    const { samples, problems } = collect(source, sim);
+    await sim.advanceAsync(1);
+    expect(sent?.nonce).toMatch(/^[0-9a-f]{32}$/);
+    for (const l of listeners)
+      l({
+        type: 'chronobound.time-reply',
+        v: 1,
+        nonce: sent?.nonce,
+        t2: 'soon',
+        status: 'synchronized',
+      });
+    await sim.advanceAsync(1);
+    expect(samples).toEqual([]);
+    expect(problems.map((p) => p.reason)).toEqual(['body']);
+  });
+
+  it('a send that throws (channel closed) is a network problem', async () => {
+    const sim = new SimulatedClock();
+    const source = messageTimeSource({
+      send: () => {
+        throw new Error('WebSocket is already in CLOSING or CLOSED state.');
+      },
+      onMessage: () => () => {},
+      scheduler: sim,
+      samples: 1,
+    });
+    const { samples, problems } = collect(source, sim);
+    await sim.advanceAsync(1);
+    expect(samples).toEqual([]);
+    expect(problems.map((p) => p.reason)).toEqual(['network']);
+    expect(problems[0]?.message).toMatch(/CLOSED/);
+  });
+
+  it('retries a poll that yielded nothing after 1 s, 2 s, 4 s … (socket not open yet), then at the poll interval', async () => {
+    const sim = new SimulatedClock();
+    const { clock: server, sync } = serverClock(sim);
+    sync();
+    let open = false;
+    const sentAt: number[] = [];
+    const ch = channel(sim, server, () => ({ upMs: 1, downMs: 1 }));
+    const source = messageTimeSource({
+      send: (request) => {
+        sentAt.push(sim.monotonic.now());
+        if (!open) throw new Error('WebSocket is not open: readyState 0 (CONNECTING)');
+        ch.send(request);
+      },
+      onMessage: ch.onMessage,
+      scheduler: sim,
+      samples: 1,
+      pollIntervalMs: 30_000,
+    });
+    const start = sim.monotonic.now();
+    const { samples, problems } = collect(source, sim);
+    await sim.advanceAsync(3_500);
+    expect(sentAt.map((t) => t - start)).toEqual([0, 1000, 3000]);
+    expect(problems.map((p) => p.reason)).toEqual(['network', 'network', 'network']);
+    open = true;
+    await sim.advanceAsync(4_000); // the retry at 7 s succeeds
+    expect(samples).toHaveLength(1);
+    await sim.advanceAsync(29_000);
+    expect(sentAt).toHaveLength(4);
+    await sim.advanceAsync(2_000); // back on the 30 s poll interval
+    expect(sentAt).toHaveLength(5);
+    expect(samples).toHaveLength(2);
+  });
+
+  it('no reply is a timeout problem', async () => {
+    const sim = new SimulatedClock();
+    const source = messageTimeSource({
+      send: () => {},
+      onMessage: () => () => {},
+      scheduler: sim,
+      samples: 2,
+      timeoutMs: 300,
+    });
+    const { samples, problems } = collect(source, sim);
+    await sim.advanceAsync(700);
+    expect(samples).toEqual([]);
+    expect(problems.map((p) => p.reason)).toEqual(['timeout', 'timeout']);
+    // …and retried a second later (at 1.6 s, timing out at 1.9 s), not after the full poll interval.
+    await sim.advanceAsync(1_300);
+    expect(problems).toHaveLength(3);
+  });
+
+  it('close() unregisters the listener and leaves no timers', async () => {
+    const sim = new SimulatedClock();
+    const { clock: server, sync } = serverClock(sim);
+    sync();
+    const ch = channel(sim, server, () => ({ upMs: 50, downMs: 50 }));
+    const source = messageTimeSource({ send: ch.send, onMessage: ch.onMessage, scheduler: sim });
+    const { samples, problems } = collect(source, sim);
+    expect(ch.listeners).toBe(1);
+    await sim.advanceAsync(10);
+    await source.close();
+    expect(ch.listeners).toBe(0);
+    expect(ch.unlistened).toBe(1);
+    await sim.advanceAsync(200);
+    expect(samples).toEqual([]);
+    expect(problems).toEqual([]);
+    expect(sim.pendingTimers).toBe(0);
+  });
+
+  it.each([
+    ['send', { send: 1, onMessage: () => () => {} }],
+    ['onMessage', { send: () => {}, onMessage: undefined }],
+    ['samples', { send: () => {}, onMessage: () => () => {}, samples: 0 }],
+    ['timeoutMs', { send: () => {}, onMessage: () => () => {}, timeoutMs: NaN }],
+  ])('rejects a bad %s', (argument, options) => {
+    expect(() => messageTimeSource(options as never)).toThrow(InvalidArgumentError);
+    try {
+      messageTimeSource(options as never);
+    } catch (e) {
+      expect((e as InvalidArgumentError).argument).toBe(argument);
+    }
+  });
+
+  it('contains the server truth for any asymmetry, server ε and error, and client drift (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.double({ min: -200, max: 200, noNaN: true }),
+        fc.double({ min: 0, max: 30, noNaN: true }),
+        fc.double({ min: -1, max: 1, noNaN: true }),
+        fc.array(
+          fc.record({
+            upMs: fc.double({ min: 0, max: 250, noNaN: true }),
+            downMs: fc.double({ min: 0, max: 250, noNaN: true }),
+          }),
+          { minLength: 1, maxLength: 5 },
+        ),
+        fc.double({ min: 0, max: 100_000, noNaN: true }),
+        async (driftPpm, epsilonMs, fraction, legs, laterMs) => {
+          const sim = new SimulatedClock({ driftPpm });
+          const server = fakeServerClock(sim, epsilonMs, () => fraction * epsilonMs);
+          const ch = channel(
+            sim,
+            server,
+            (n) => legs[n % legs.length] as { upMs: number; downMs: number },
+            {
+              serialize: true,
+            },
+          );
+          const source = messageTimeSource({
+            send: ch.send,
+            onMessage: ch.onMessage,
+            scheduler: sim,
+            samples: legs.length,
+          });
+          const clock = new TrueClock({
+            source,
+            maxUncertaintyMs: Infinity,
+            monotonic: sim.monotonic,
+            wall: sim.wall,
+            scheduler: sim,
+            watchdogIntervalMs: 0,
+          });
+          try {
+            await sim.advanceAsync(legs.reduce((t, l) => t + l.upMs + l.downMs, 0) + 5);
+            expect(clock.sample).toBeDefined();
+            expect(intervalContains(clock.now(), sim.trueNow())).toBe(true);
+            await sim.advanceAsync(laterMs);
+            expect(intervalContains(clock.now(), sim.trueNow())).toBe(true);
+          } finally {
+            await clock.close();
+          }
+        },
+      ),
+      fcParams(1000),
+    );
+  });
+});
