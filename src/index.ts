@@ -21,6 +21,9 @@ export {
   HttpTimeError,
   LeaseInvalidError,
   StaleFencingTokenError,
+  HlcPersistenceError,
+  NtpKissOfDeathError,
+  ChronyProtocolError,
 } from './errors.js';
 export type { ChronoboundErrorCode } from './errors.js';
 export type {
@@ -43,3 +46,83 @@ export type { TrueClockOptions, ReadyOptions, StatusListener } from './truetime/
 export type { WaitOptions, CommitWaitResult } from './truetime/commit-wait.js';
 export { intervalContains, toNanosBigInt, fromNanosBigInt } from './truetime/interval.js';
 export type { ClockStatus, TimeReading } from './truetime/interval.js';
+
+// Logical clocks: Lamport, hybrid logical, vector; node ids; encodings.
+export {
+  isValidNodeId,
+  nodeIdProblem,
+  validateNodeId,
+  MAX_NODE_ID_LENGTH,
+  NODE_ID_SEPARATORS,
+} from './logical/node-id.js';
+export { LamportClock, compareLamport, formatLamport, parseLamport } from './logical/lamport.js';
+export type { LamportTimestamp, LamportClockOptions } from './logical/lamport.js';
+export { HybridLogicalClock, HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from './logical/hlc.js';
+export type {
+  HlcTimestamp,
+  HlcUpperBound,
+  HlcPersistence,
+  HlcOffsetMode,
+  HlcOverflowMode,
+  HybridLogicalClockOptions,
+  HlcWaitOptions,
+} from './logical/hlc.js';
+export {
+  compareHlc,
+  hlcToBigInt,
+  hlcFromBigInt,
+  formatHlc,
+  parseHlc,
+  hlcToBytes,
+  hlcFromBytes,
+} from './logical/hlc-codec.js';
+export { VectorClock } from './logical/vector.js';
+export type { VectorOrder } from './logical/vector.js';
+export { sqlHlc, decodeHlc, receiveStamped, stampWrite } from './db/stamp.js';
+export type { EncodedHlc, SqlHlc, Stamped, StampWriteOptions, ReceivedStamp } from './db/stamp.js';
+export { estimateExchange, ClockFilter } from './sources/exchange.js';
+export type {
+  ExchangeTimestamps,
+  ExchangeBoundOptions,
+  ExchangeEstimate,
+  FilterSample,
+  ClockFilterOptions,
+} from './sources/exchange.js';
+
+// Safety tools: leases, fencing tokens, skew monitor, pause detector, φ accrual.
+export { Lease } from './safety/lease.js';
+export type { LeaseClock, LeaseOptions, AcquireLeaseOptions } from './safety/lease.js';
+export { FencingTokenIssuer, FencingGuard } from './safety/fencing.js';
+export type { FencingTokenStore, FencingTokenIssuerOptions } from './safety/fencing.js';
+export { SkewMonitor, skewFromExchange } from './safety/skew-monitor.js';
+export type {
+  RpcTimestamps,
+  SkewSample,
+  PeerSkew,
+  SkewMonitorOptions,
+} from './safety/skew-monitor.js';
+export { PauseDetector } from './safety/pause-detector.js';
+export type {
+  PauseEvent,
+  PauseDetectorOptions,
+  Invalidatable,
+  Disruptable,
+} from './safety/pause-detector.js';
+export { PhiAccrualDetector } from './safety/phi-accrual.js';
+export type { PhiAccrualOptions } from './safety/phi-accrual.js';
+export { httpTimeSource } from './sources/http.js';
+export type {
+  HttpTimeSourceOptions,
+  FetchLike,
+  FetchResponseLike,
+  HttpTimeRequestInit,
+} from './sources/http.js';
+export { messageTimeSource, answerTimeRequest } from './sources/message.js';
+export type {
+  MessageTimeSourceOptions,
+  TimeExchangeOptions,
+  TimeRequest,
+  TimeReply,
+  TimeRefusal,
+  TimeServerClock,
+} from './sources/message.js';

@@ -1,4 +1,65 @@
 /**
+ * chronobound/ntp — Node only: the RFC 5905 packet codec, an SNTP client on
+ * `node:dgram`, Marzullo selection, `ntpSource` for `TrueClock`, and
+ * `chronySource` (chronyd's cmdmon tracking report).
+ *
  * @module
  */
-export {};
+
+// NTP: packet codec, eras, client, selection, source.
+export {
+  NTP_PACKET_SIZE,
+  NtpMode,
+  decodeNtpPacket,
+  encodeNtpPacket,
+  log2SecondsToMs,
+  msToLog2Seconds,
+  referenceIdToString,
+  referenceIdFromString,
+} from './packet.js';
+export type { NtpPacket } from './packet.js';
+export {
+  NTP_UNIX_OFFSET_SECONDS,
+  NTP_ERA_SECONDS,
+  NTP_ERA1_EPOCH_MS,
+  ntpToEpochMs,
+  epochMsToNtp,
+  ntpEraNear,
+  ntpEraOf,
+  ntpDifferenceMs,
+  ntpTimestampEquals,
+  isZeroNtpTimestamp,
+} from './era.js';
+export type { NtpTimestamp } from './era.js';
+export { queryNtp, validateNtpReply, NtpSocket } from './client.js';
+export type {
+  NtpExchange,
+  NtpQueryOptions,
+  QueryNtpOptions,
+  NtpReplyContext,
+  NtpRejectionReason,
+  NtpSocketOptions,
+} from './client.js';
+export { selectOffset } from './select.js';
+export type { Selection, SelectionCandidate, SelectionInterval, SelectOptions } from './select.js';
+export { ntpSource } from './source.js';
+export type { NtpSource, NtpSourceOptions, NtpServerStatus, NtpServerState } from './source.js';
+export {
+  NtpPacketError,
+  NtpRejectedError,
+  NtpKissOfDeathError,
+  NtpTimeoutError,
+} from '../errors.js';
+
+// chronyd (cmdmon tracking) source and codec.
+export { chronySource, readChronyTracking } from './chrony.js';
+export type { ChronySource, ChronySourceOptions, ChronyTrackingOptions } from './chrony.js';
+export {
+  CHRONY_LOCAL_REFERENCE_ID,
+  decodeChronyFloat,
+  encodeChronyFloat,
+  encodeChronyTrackingRequest,
+  decodeChronyTrackingReply,
+} from './chrony-protocol.js';
+export type { ChronyTracking } from './chrony-protocol.js';
+export { ChronyProtocolError } from '../errors.js';

@@ -9,3 +9,71 @@ export { ManualClock } from './manual-clock.js';
 export type { ManualClockOptions } from './manual-clock.js';
 export { manualSource, truthfulSample } from './manual-source.js';
 export type { ManualSource } from './manual-source.js';
+export {
+  nodeId,
+  hlcTimestamp,
+  lamportTimestamp,
+  vectorClock,
+  causalHistory,
+  happenedBefore,
+} from './arbitraries.js';
+export type {
+  NodeIdArbitraryOptions,
+  HlcTimestampArbitraryOptions,
+  LamportTimestampArbitraryOptions,
+  VectorClockArbitraryOptions,
+  CausalHistoryOptions,
+  CausalHistory,
+  HistoryEvent,
+  HistoryEventKind,
+} from './arbitraries.js';
+export {
+  replayHistory,
+  checkCausalOrder,
+  checkStrongClockConsistency,
+  checkMonotonic,
+} from './checkers.js';
+export type {
+  CheckResult,
+  CheckOptions,
+  ReplayHandlers,
+  CausalViolation,
+  CausalRelation,
+  RelationViolation,
+  MonotonicViolation,
+  MonotonicOptions,
+} from './checkers.js';
+export { ClusterSimulator, ClusterNode } from './cluster.js';
+export type {
+  ClusterOptions,
+  ClusterNodeOptions,
+  NetworkOptions,
+  Partition,
+  Message,
+  MessageHandler,
+  TraceEntry,
+} from './cluster.js';
+export { clockScenario, scenarioClock, applyScenario, applyScenarioAsync } from './scenario.js';
+export type {
+  ClockScenario,
+  ClockScenarioEvent,
+  ClockScenarioOptions,
+  ApplyScenarioOptions,
+} from './scenario.js';
+export { checkIntervalsContainTruth, checkLinearizableRegister } from './truth-checkers.js';
+export type {
+  TruthReading,
+  IntervalViolation,
+  IntervalCheckOptions,
+  RegisterOp,
+  RegisterViolation,
+  RegisterCheckOptions,
+} from './truth-checkers.js';
+export { createNtpServer } from './ntp-server.js';
+export type {
+  LoopbackNtpServer,
+  NtpServerOptions,
+  NtpServerBehaviour,
+  NtpServerFault,
+  NtpKissCode,
+} from './ntp-server.js';
