@@ -1,0 +1,171 @@
+/**
+ * Command-line parsing for the `chronobound` command: `node:util` parseArgs in
+ * strict mode, plus converters that turn flag values into numbers and
+ * addresses or throw `InvalidArgumentError` naming the flag.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from '../errors.js';
+
+/**
+ * A host and a port, as given on the command line.
+ * @internal
+ */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Runs a `parseArgs` call and turns its failures (unknown flag, missing value,
+ * stray positional) into an `InvalidArgumentError` naming the culprit.
+ * @internal
+ */
+export function guardUsage<T>(
+  command: string,
+  flags: readonly string[],
+  argv: readonly string[],
+  parse: () => T,
+): T {
+  try {
+    return parse();
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    const quoted = /'([^']*)'/.exec(message)?.[1] ?? '';
+    const help = `see \`chronobound ${command} --help\``;
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      const known = flags.map((f) => `--${f}`).join(', ');
+      throw new InvalidArgumentError('option', quoted, `one of ${known}`);
+    }
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+      throw new InvalidArgumentError(
+        'argument',
+        quoted,
+        `options only: \`chronobound ${command}\` takes no positional arguments (${help})`,
+      );
+    }
+    // ERR_PARSE_ARGS_INVALID_OPTION_VALUE: "Option '--server <value>' argument missing", a
+    // value starting with '-' (ambiguous), or a value given to a boolean flag.
+    const flag = quoted.split(' ')[0] ?? quoted;
+    if (message.includes('ambiguous')) {
+      const value = argv[argv.indexOf(flag) + 1] ?? '';
+      throw new InvalidArgumentError(
+        flag,
+        value,
+        `${flag}=${value} for a value that starts with "-"`,
+      );
+    }
+    throw new InvalidArgumentError(
+      flag === '' ? 'option' : flag,
+      message.replace(/^Option '[^']*' /, ''),
+      quoted.includes('<value>') ? `a value after ${flag} (${help})` : `no value (${help})`,
+    );
+  }
+}
+
+/**
+ * Parses an integer flag within [min, max].
+ * @internal
+ */
+export function intFlag(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  const parsed = /^[+-]?\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(parsed) || parsed < min || parsed > max) {
+    throw new InvalidArgumentError(flag, value, `an integer from ${min} to ${max}`);
+  }
+  return parsed;
+}
+
+/**
+ * Parses a decimal number flag within [min, max].
+ * @internal
+ */
+export function numberFlag(
+  flag: string,
+  value: string | undefined,
+  fallback: number,
+  min: number = -Infinity,
+  max: number = Infinity,
+): number {
+  if (value === undefined) return fallback;
+  const trimmed = value.trim();
+  const parsed = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(trimmed)
+    ? Number(trimmed)
+    : Number.NaN;
+  if (!Number.isFinite(parsed) || parsed < min || parsed > max) {
+    const range =
+      min === -Infinity && max === Infinity
+        ? 'a number'
+        : max === Infinity
+          ? `a number ≥ ${min}`
+          : `a number from ${min} to ${max}`;
+    throw new InvalidArgumentError(flag, value, range);
+  }
+  return parsed;
+}
+
+/**
+ * Parses `host`, `host:port`, `[v6]` or `[v6]:port`; a bare IPv6 address
+ * (several colons, no brackets) is a host without a port.
+ * @internal
+ */
+export function hostPortFlag(flag: string, value: string, defaultPort: number): HostPort {
+  const text = value.trim();
+  let host: string;
+  let portText: string | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(text);
+  if (bracketed) {
+    host = bracketed[1] ?? '';
+    portText = bracketed[2];
+  } else if ((text.match(/:/g) ?? []).length > 1) {
+    host = text;
+  } else {
+    const colon = text.lastIndexOf(':');
+    host = colon === -1 ? text : text.slice(0, colon);
+    portText = colon === -1 ? undefined : text.slice(colon + 1);
+  }
+  if (host === '' || /[\s/]/.test(host)) {
+    throw new InvalidArgumentError(flag, value, 'host[:port], e.g. 127.0.0.1:123 or [::1]:123');
+  }
+  const port =
+    portText === undefined ? defaultPort : intFlag(`${flag} port`, portText, 0, 1, 65535);
+  return { host, port };
+}
+
+/**
+ * Parses `--delay-ms`: `A/B` (one-way delays out and back, ms) or a single `D`
+ * for a symmetric D/D.
+ * @internal
+ */
+export function delayFlag(flag: string, value: string | undefined): [number, number] {
+  if (value === undefined) return [0, 0];
+  const parts = value.split('/');
+  if (parts.length > 2) {
+    throw new InvalidArgumentError(
+      flag,
+      value,
+      'A/B (request and reply delays in ms) or one number',
+    );
+  }
+  const out = numberFlag(flag, parts[0], 0, 0, 60_000);
+  const back = parts.length === 2 ? numberFlag(flag, parts[1], 0, 0, 60_000) : out;
+  return [out, back];
+}
+
+/**
+ * Renders `host:port`, bracketing IPv6 hosts.
+ * @internal
+ */
+export function formatHostPort(address: HostPort): string {
+  return address.host.includes(':')
+    ? `[${address.host}]:${address.port}`
+    : `${address.host}:${address.port}`;
+}

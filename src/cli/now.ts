@@ -1,0 +1,436 @@
+/**
+ * `chronobound now`: one honest reading from NTP servers, chronyd, or — when
+ * neither answers — the system clock, labelled `unsynchronized`.
+ *
+ * Every server is asked `--samples` times; the clock filter keeps each
+ * server's lowest-delay exchange; Marzullo's intersection across servers
+ * casts out falsetickers; the agreed offset and bound feed a `TrueClock`,
+ * whose `now()` is printed.
+ *
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import { NtpRejectedError, NtpTimeoutError, SourceUnavailableError } from '../errors.js';
+import { formatUtcMicros } from '../luxon/format.js';
+import { chronySource } from '../ntp/chrony.js';
+import type { ChronyTracking } from '../ntp/chrony-protocol.js';
+import { NtpSocket, type NtpExchange } from '../ntp/client.js';
+import { selectOffset } from '../ntp/select.js';
+import { ClockFilter } from '../sources/exchange.js';
+import { systemClockSource } from '../sources/system-clock-source.js';
+import { systemMonotonic } from '../sources/system.js';
+import type { SourceProblem, SyncSample, TimeSource } from '../sources/types.js';
+import type { TimeReading } from '../truetime/interval.js';
+import { TrueClock } from '../truetime/true-clock.js';
+import {
+  formatHostPort,
+  guardUsage,
+  hostPortFlag,
+  intFlag,
+  numberFlag,
+  type HostPort,
+} from './args.js';
+import { ExitCode } from './errors.js';
+import { sleep, type CliIo } from './io.js';
+
+const OPTIONS = {
+  server: { type: 'string', multiple: true },
+  chrony: { type: 'string' },
+  samples: { type: 'string' },
+  'interval-ms': { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  'max-uncertainty-ms': { type: 'string' },
+  'assumed-error-ms': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const HELP = `Usage: chronobound now [options]
+
+Prints one reading [earliest, latest] that contains true time.
+
+Options:
+  --server host[:port]     ask this NTP server (repeatable; default port 123)
+  --chrony host[:port]     read chronyd's tracking report (default port 323)
+  --samples N              exchanges per NTP server; the lowest-delay one is kept (default 1)
+  --interval-ms N          pause between exchanges with one server (default 1000; be polite
+                           to public servers)
+  --timeout-ms N           per-exchange timeout (default 2000)
+  --max-uncertainty-ms N   above this ε the reading is unsynchronized (default 50)
+  --assumed-error-ms N     error assumed for the system clock fallback (default 1000)
+  --json                   print one JSON object instead of text
+  -h, --help               show this help
+
+With neither --server nor --chrony, the local chronyd (127.0.0.1:323) is used if
+it answers, otherwise the system clock with an assumed error, honestly reported
+as unsynchronized.
+
+Exit codes: 0 synchronized, 1 not synchronized / no usable server, 2 usage, 3 runtime error.
+`;
+
+/**
+ * One row of the per-server table (and of the JSON `servers` array).
+ * @internal
+ */
+export interface ServerReport {
+  /** `host:port`, or `system clock`. */
+  readonly address: string;
+  readonly kind: 'ntp' | 'chrony' | 'system';
+  /** Server time minus the local system clock (ms); null without a reply. */
+  readonly offsetMs: number | null;
+  /** Round-trip delay (ms): NTP δ, or chronyd's root delay. */
+  readonly delayMs: number | null;
+  readonly stratum: number | null;
+  /** The sample's error bound λ (ms). */
+  readonly errorMs: number | null;
+  readonly accepted: boolean;
+  /** Why it was not used; null when accepted. */
+  readonly reason: string | null;
+}
+
+/** What `--json` prints. @internal */
+export interface NowJson {
+  readonly earliest: number | null;
+  readonly latest: number | null;
+  readonly estimate: number;
+  readonly uncertaintyMs: number | null;
+  readonly status: TimeReading['status'];
+  readonly source: string;
+  readonly servers: readonly ServerReport[];
+}
+
+interface Collected {
+  readonly reports: ServerReport[];
+  readonly samples: { readonly id: string; readonly sample: SyncSample }[];
+}
+
+/** Why an exchange failed, in a few words. */
+function reasonOf(error: unknown): string {
+  if (error instanceof NtpTimeoutError) return 'timeout: no reply';
+  if (error instanceof NtpRejectedError) return `rejected: ${error.reason}`;
+  if (error instanceof SourceUnavailableError) return `unavailable: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Asks each server `samples` times (servers in parallel) and keeps the best exchange. */
+async function collectNtp(
+  servers: readonly HostPort[],
+  samples: number,
+  intervalMs: number,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<Collected> {
+  const socket = new NtpSocket();
+  try {
+    const results = await Promise.all(
+      servers.map(async (server) => {
+        const address = formatHostPort(server);
+        const filter = new ClockFilter<NtpExchange>();
+        let lastError: unknown;
+        for (let i = 0; i < samples && !signal.aborted; i++) {
+          if (i > 0) await sleep(intervalMs, signal);
+          try {
+            filter.add(
+              await socket.query({ host: server.host, port: server.port, timeoutMs, signal }),
+            );
+          } catch (error) {
+            lastError = error;
+            // DENY/RSTR: the server asked us to stop.
+            if (error instanceof NtpRejectedError && error.reason === 'kiss-of-death') break;
+          }
+        }
+        return { address, best: filter.best(systemMonotonic.now()), lastError };
+      }),
+    );
+    const reports: ServerReport[] = [];
+    const samplesOut: Collected['samples'] = [];
+    for (const r of results) {
+      if (r.best === undefined) {
+        reports.push({
+          address: r.address,
+          kind: 'ntp',
+          offsetMs: null,
+          delayMs: null,
+          stratum: null,
+          errorMs: null,
+          accepted: false,
+          reason: reasonOf(r.lastError ?? 'interrupted'),
+        });
+        continue;
+      }
+      const x = r.best;
+      reports.push({
+        address: r.address,
+        kind: 'ntp',
+        offsetMs: x.systemOffsetMs ?? null,
+        delayMs: x.delayMs,
+        stratum: x.stratum,
+        errorMs: x.errorMs,
+        accepted: true,
+        reason: null,
+      });
+      samplesOut.push({ id: r.address, sample: x });
+    }
+    return { reports, samples: samplesOut };
+  } finally {
+    await socket.close();
+  }
+}
+
+/** Reads chronyd once: its first sample, or the problem it reported. */
+async function collectChrony(
+  target: HostPort,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<Collected> {
+  const address = formatHostPort(target);
+  const source = chronySource({
+    host: target.host,
+    port: target.port,
+    timeoutMs,
+    pollIntervalMs: 3_600_000,
+  });
+  let outcome: { sample: SyncSample } | { problem: SourceProblem };
+  try {
+    outcome = await new Promise((resolve) => {
+      const done = (value: { sample: SyncSample } | { problem: SourceProblem }): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      };
+      const onAbort = (): void =>
+        done({ problem: { source: address, reason: 'aborted', message: 'interrupted' } });
+      signal.addEventListener('abort', onAbort, { once: true });
+      source.subscribe(
+        (sample) => done({ sample }),
+        systemMonotonic,
+        (problem) => done({ problem }),
+      );
+    });
+  } finally {
+    await source.close();
+  }
+  const tracking: ChronyTracking | undefined = source.tracking;
+  const base = {
+    address,
+    kind: 'chrony' as const,
+    offsetMs: tracking?.currentCorrectionMs ?? null,
+    delayMs: tracking?.rootDelayMs ?? null,
+    stratum: tracking?.stratum ?? null,
+  };
+  if ('sample' in outcome) {
+    return {
+      reports: [{ ...base, errorMs: outcome.sample.errorMs, accepted: true, reason: null }],
+      samples: [{ id: address, sample: outcome.sample }],
+    };
+  }
+  const p = outcome.problem;
+  const reason =
+    p.reason === 'timeout'
+      ? 'timeout: no reply (is chronyd running, with cmdport open?)'
+      : `${p.reason}: ${p.message}`;
+  return { reports: [{ ...base, errorMs: null, accepted: false, reason }], samples: [] };
+}
+
+/** A source that delivers one fixed sample: the reading is computed by TrueClock. */
+function oneSample(sample: SyncSample): TimeSource {
+  return {
+    subscribe(onSample) {
+      onSample(sample);
+      return () => undefined;
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+async function readClock(source: TimeSource, maxUncertaintyMs: number): Promise<TimeReading> {
+  const clock = new TrueClock({ source, maxUncertaintyMs, watchdogIntervalMs: 0 });
+  try {
+    return clock.now();
+  } finally {
+    await clock.close();
+  }
+}
+
+function signed(ms: number): string {
+  return `${ms >= 0 ? '+' : '−'}${Math.abs(ms).toFixed(3)} ms`;
+}
+
+function cell(value: number | null, format: (v: number) => string): string {
+  return value === null ? '—' : format(value);
+}
+
+function table(rows: readonly string[][]): string {
+  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
+  return rows
+    .map((r) =>
+      r
+        .map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c] ?? 0)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+function human(reading: TimeReading, sourceName: string, reports: readonly ServerReport[]): string {
+  const ts = (ms: number): string =>
+    Number.isFinite(ms) ? formatUtcMicros(ms) : ms > 0 ? '+∞' : '−∞';
+  const eps = Number.isFinite(reading.uncertaintyMs)
+    ? `± ${reading.uncertaintyMs.toFixed(3)} ms`
+    : '± ∞';
+  const lines = [
+    `earliest  ${ts(reading.earliest)}`,
+    `estimate  ${ts(reading.estimate)}`,
+    `latest    ${ts(reading.latest)}`,
+    `ε         ${eps}`,
+    `status    ${reading.status}`,
+    `source    ${sourceName}`,
+    '',
+  ];
+  const rows = [['server', 'offset', 'delay', 'stratum', 'λ', 'result']];
+  for (const r of reports) {
+    rows.push([
+      r.address,
+      cell(r.offsetMs, signed),
+      cell(r.delayMs, (v) => `${v.toFixed(3)} ms`),
+      cell(r.stratum, String),
+      cell(r.errorMs, (v) => `${v.toFixed(3)} ms`),
+      r.accepted ? 'accepted' : (r.reason ?? 'rejected'),
+    ]);
+  }
+  lines.push(table(rows), '');
+  return lines.join('\n');
+}
+
+function toJson(reading: TimeReading, source: string, servers: readonly ServerReport[]): NowJson {
+  const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+  return {
+    earliest: finite(reading.earliest),
+    latest: finite(reading.latest),
+    estimate: reading.estimate,
+    uncertaintyMs: finite(reading.uncertaintyMs),
+    status: reading.status,
+    source,
+    servers,
+  };
+}
+
+/**
+ * Runs `chronobound now`.
+ * @internal
+ */
+export async function runNow(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values } = guardUsage('now', Object.keys(OPTIONS), argv, () =>
+    parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: OPTIONS }),
+  );
+  if (values.help === true) {
+    io.stdout.write(HELP);
+    return ExitCode.ok;
+  }
+  const servers = (values.server ?? []).map((s) => hostPortFlag('--server', s, 123));
+  const chrony =
+    values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323);
+  const samples = intFlag('--samples', values.samples, 1, 1, 64);
+  const intervalMs = numberFlag('--interval-ms', values['interval-ms'], 1000, 0, 3_600_000);
+  const timeoutMs = numberFlag('--timeout-ms', values['timeout-ms'], 2000, 1, 600_000);
+  const maxUncertaintyMs = numberFlag('--max-uncertainty-ms', values['max-uncertainty-ms'], 50, 0);
+  const assumedErrorMs = numberFlag('--assumed-error-ms', values['assumed-error-ms'], 1000, 0);
+
+  const reports: ServerReport[] = [];
+  const candidates: Collected['samples'] = [];
+  const explicit = servers.length > 0 || chrony !== undefined;
+  const [ntp, chronyResult] = await Promise.all([
+    servers.length > 0 ? collectNtp(servers, samples, intervalMs, timeoutMs, io.signal) : undefined,
+    explicit
+      ? chrony === undefined
+        ? undefined
+        : collectChrony(chrony, timeoutMs, io.signal)
+      : collectChrony({ host: '127.0.0.1', port: 323 }, Math.min(timeoutMs, 1000), io.signal),
+  ]);
+  for (const c of [ntp, chronyResult]) {
+    if (c === undefined) continue;
+    reports.push(...c.reports);
+    candidates.push(...c.samples);
+  }
+
+  let sourceName: string;
+  let source: TimeSource;
+  let note: string | undefined;
+  // Like ntpSource: a majority of the *configured* servers must agree, so a
+  // silent server counts against agreement rather than being ignored.
+  const configured = servers.length + (chrony === undefined ? (explicit ? 0 : 1) : 1);
+  const selection =
+    candidates.length === 0
+      ? undefined
+      : selectOffset(
+          candidates.map(({ id, sample }) => ({ id, ...sample })),
+          { atMonotonic: systemMonotonic.now(), voters: explicit ? configured : candidates.length },
+        );
+  if (selection?.ok === true) {
+    const falsetickers = new Set(selection.falsetickers);
+    for (let i = 0; i < reports.length; i++) {
+      const r = reports[i];
+      if (r !== undefined && falsetickers.has(r.address)) {
+        reports[i] = {
+          ...r,
+          accepted: false,
+          reason: 'falseticker: outside the majority’s interval',
+        };
+      }
+    }
+    const used = selection.truechimers.length;
+    sourceName =
+      candidates.length === 1
+        ? (candidates[0]?.id ?? 'ntp')
+        : `${used} of ${candidates.length} servers agree (Marzullo)`;
+    source = oneSample({
+      monotonicAt: selection.monotonicAt,
+      offsetMs: selection.offsetMs,
+      errorMs: selection.errorMs,
+      source: sourceName,
+    });
+  } else {
+    const noMajority =
+      selection === undefined
+        ? undefined
+        : candidates.length < selection.required
+          ? `no majority: ${candidates.length} of ${configured} configured sources answered, ${selection.required} must agree`
+          : 'no majority: the answers do not overlap';
+    if (noMajority !== undefined) {
+      for (let i = 0; i < reports.length; i++) {
+        const r = reports[i];
+        if (r?.accepted === true) reports[i] = { ...r, accepted: false, reason: noMajority };
+      }
+    }
+    sourceName = `system clock (assumed ±${assumedErrorMs} ms)`;
+    source = systemClockSource({ assumedErrorMs, checkIntervalMs: 3_600_000 });
+    reports.push({
+      address: 'system clock',
+      kind: 'system',
+      offsetMs: 0,
+      delayMs: null,
+      stratum: null,
+      errorMs: assumedErrorMs,
+      accepted: false,
+      reason: 'assumed error, not measured',
+    });
+    note = explicit
+      ? noMajority !== undefined
+        ? `no usable time server (${noMajority})`
+        : 'no usable time server: none answered with an acceptable reply'
+      : 'no --server or --chrony given and no chronyd answered on 127.0.0.1:323';
+    note += `; showing the system clock with an assumed ±${assumedErrorMs} ms, unsynchronized`;
+  }
+
+  const reading = await readClock(source, maxUncertaintyMs);
+  if (values.json === true) {
+    io.stdout.write(`${JSON.stringify(toJson(reading, sourceName, reports))}\n`);
+  } else {
+    io.stdout.write(human(reading, sourceName, reports));
+  }
+  if (reading.status === 'synchronized') return ExitCode.ok;
+  if (note === undefined) {
+    note = `not synchronized: ε ${reading.uncertaintyMs.toFixed(3)} ms is above --max-uncertainty-ms ${maxUncertaintyMs}`;
+  }
+  io.stderr.write(`chronobound now: ${note}\n`);
+  return ExitCode.unsynchronized;
+}

@@ -1,0 +1,287 @@
+/**
+ * `chronobound watch`: the uncertainty ε over time — the TrueTime sawtooth —
+ * redrawn in place in a terminal, or streamed as JSON lines. Ctrl-C closes the
+ * sockets and exits 0.
+ *
+ * @module
+ */
+import { parseArgs } from 'node:util';
+import { formatUncertainty, formatUtcMicros } from '../luxon/format.js';
+import { chronySource, readChronyTracking } from '../ntp/chrony.js';
+import { ntpSource, type NtpSource } from '../ntp/source.js';
+import { systemClockSource } from '../sources/system-clock-source.js';
+import type { SyncSample, TimeSource } from '../sources/types.js';
+import type { TimeReading } from '../truetime/interval.js';
+import { TrueClock } from '../truetime/true-clock.js';
+import { formatHostPort, guardUsage, hostPortFlag, intFlag, numberFlag } from './args.js';
+import { ExitCode } from './errors.js';
+import { sleep, type CliIo, type TextOut } from './io.js';
+
+const OPTIONS = {
+  server: { type: 'string', multiple: true },
+  chrony: { type: 'string' },
+  'poll-ms': { type: 'string' },
+  samples: { type: 'string' },
+  'timeout-ms': { type: 'string' },
+  'max-drift-ppm': { type: 'string' },
+  'max-uncertainty-ms': { type: 'string' },
+  'interval-ms': { type: 'string' },
+  count: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+const HELP = `Usage: chronobound watch [options]
+
+Shows ε (the half-width of [earliest, latest]) over time: it grows at the drift
+bound between samples and drops when a sample arrives — the TrueTime sawtooth.
+
+Options:
+  --server host[:port]     poll this NTP server (repeatable)
+  --chrony host[:port]     poll chronyd's tracking report (default port 323)
+  --poll-ms N              NTP poll interval (default 16000; chronyd: 1000)
+  --samples N              NTP exchanges per poll (default 1)
+  --timeout-ms N           per-exchange timeout (default 1000)
+  --max-drift-ppm N        drift bound, the slope of the sawtooth (default 200)
+  --max-uncertainty-ms N   above this ε the clock is unsynchronized (default 50)
+  --interval-ms N          redraw / output interval (default 250 on a terminal, else 1000)
+  --count N                stop after N updates (default: until Ctrl-C)
+  --json                   one JSON object per line instead of the live view
+  -h, --help               show this help
+
+With neither --server nor --chrony: the local chronyd (127.0.0.1:323) if it
+answers, else the system clock (status unsynchronized).
+`;
+
+/** Eighths of a block, for sub-row resolution in the terminal chart. */
+const BLOCKS = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/**
+ * Renders `values` as a bar chart `height` rows tall, newest on the right,
+ * scaled to [0, max]. Infinite values are drawn as full columns.
+ * @internal
+ */
+export function renderChart(values: readonly number[], width: number, height: number): string[] {
+  const shown = values.slice(-width);
+  const finite = shown.filter((v) => Number.isFinite(v));
+  const max = Math.max(...finite, 1e-9);
+  const rows: string[] = [];
+  for (let row = height - 1; row >= 0; row--) {
+    let line = '';
+    for (const v of shown) {
+      const eighths = Number.isFinite(v)
+        ? Math.round((Math.max(0, v) / max) * height * 8)
+        : height * 8;
+      const inRow = Math.min(8, Math.max(0, eighths - row * 8));
+      line += BLOCKS[inRow] ?? ' ';
+    }
+    rows.push(line.padStart(width));
+  }
+  return rows;
+}
+
+interface Setup {
+  readonly source: TimeSource;
+  readonly label: string;
+  readonly ntp?: NtpSource;
+  readonly note?: string;
+}
+
+/** Two sources as one: every sample of either goes to the clock, which keeps the tightest. */
+function merged(a: TimeSource, b: TimeSource): TimeSource {
+  return {
+    pollIntervalMs: Math.min(a.pollIntervalMs ?? 64_000, b.pollIntervalMs ?? 64_000),
+    subscribe(onSample, monotonic, onProblem) {
+      const offA = a.subscribe(onSample, monotonic, onProblem);
+      const offB = b.subscribe(onSample, monotonic, onProblem);
+      return () => {
+        offA();
+        offB();
+      };
+    },
+    async close() {
+      await Promise.all([a.close(), b.close()]);
+    },
+  };
+}
+
+function sampleJson(sample: SyncSample | undefined, monoNow: number): object | null {
+  if (sample === undefined) return null;
+  return { source: sample.source, errorMs: sample.errorMs, ageMs: monoNow - sample.monotonicAt };
+}
+
+function statusLine(reading: TimeReading): string {
+  const estimate = formatUtcMicros(reading.estimate);
+  return `${estimate}  ε ${formatUncertainty(reading.uncertaintyMs).padStart(12)}  ${reading.status}`;
+}
+
+function serverLines(ntp: NtpSource | undefined): string[] {
+  if (ntp === undefined) return [];
+  return ntp.servers().map((s) => {
+    const best = s.best;
+    const offset =
+      best?.systemOffsetMs === undefined
+        ? '—'
+        : `${best.systemOffsetMs >= 0 ? '+' : '−'}${Math.abs(best.systemOffsetMs).toFixed(3)} ms`;
+    const delay = best === undefined ? '—' : `${best.delayMs.toFixed(3)} ms`;
+    const role = s.selection === undefined ? '' : ` (${s.selection})`;
+    const why =
+      s.state !== 'ok' && s.lastRejection !== undefined ? `: ${s.lastRejection.reason}` : '';
+    return `  ${s.server.padEnd(22)} offset ${offset.padStart(12)}  delay ${delay.padStart(10)}  stratum ${String(best?.stratum ?? '—').padStart(2)}  ${s.state}${role}${why}`;
+  });
+}
+
+/** Redraws a block of lines in place: cursor up over the previous block, overwrite, clear. */
+class LiveView {
+  #previous = 0;
+  constructor(private readonly out: TextOut) {}
+
+  draw(lines: readonly string[]): void {
+    const up = this.#previous > 0 ? `\x1b[${this.#previous}F` : '';
+    this.out.write(`${up}${lines.map((l) => `${l}\x1b[K`).join('\n')}\n\x1b[J`);
+    this.#previous = lines.length;
+  }
+}
+
+async function chooseSource(
+  values: {
+    server?: string[] | undefined;
+    chrony?: string | undefined;
+  },
+  pollMs: number | undefined,
+  samples: number,
+  timeoutMs: number,
+  maxDriftPpm: number,
+): Promise<Setup> {
+  const servers = (values.server ?? []).map((s) => hostPortFlag('--server', s, 123));
+  const chrony =
+    values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323);
+  let ntp: NtpSource | undefined;
+  if (servers.length > 0) {
+    ntp = ntpSource({
+      servers: servers.map(formatHostPort),
+      pollIntervalMs: pollMs ?? 16_000,
+      samplesPerPoll: samples,
+      sampleSpacingMs: samples > 1 ? 1000 : 0,
+      timeoutMs,
+      maxDriftPpm,
+    });
+  }
+  const chronyFor = (host: string, port: number): TimeSource =>
+    chronySource({ host, port, pollIntervalMs: pollMs ?? 1000, timeoutMs, maxDriftPpm });
+  if (ntp !== undefined && chrony !== undefined) {
+    return {
+      source: merged(ntp, chronyFor(chrony.host, chrony.port)),
+      label: `NTP ${servers.map(formatHostPort).join(', ')} + chronyd ${formatHostPort(chrony)}`,
+      ntp,
+    };
+  }
+  if (ntp !== undefined) {
+    return { source: ntp, label: `NTP ${servers.map(formatHostPort).join(', ')}`, ntp };
+  }
+  if (chrony !== undefined) {
+    return {
+      source: chronyFor(chrony.host, chrony.port),
+      label: `chronyd ${formatHostPort(chrony)}`,
+    };
+  }
+  try {
+    await readChronyTracking({ host: '127.0.0.1', port: 323, timeoutMs: 1000 });
+    return { source: chronyFor('127.0.0.1', 323), label: 'chronyd 127.0.0.1:323' };
+  } catch {
+    return {
+      source: systemClockSource({ assumedErrorMs: 1000 }),
+      label: 'system clock (assumed ±1000 ms, unsynchronized)',
+      note: 'no --server or --chrony given and no chronyd answered on 127.0.0.1:323; watching the system clock with an assumed ±1000 ms',
+    };
+  }
+}
+
+/**
+ * Runs `chronobound watch`.
+ * @internal
+ */
+export async function runWatch(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values } = guardUsage('watch', Object.keys(OPTIONS), argv, () =>
+    parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: OPTIONS }),
+  );
+  if (values.help === true) {
+    io.stdout.write(HELP);
+    return ExitCode.ok;
+  }
+  const live = values.json !== true && io.stdout.isTTY === true;
+  const pollMs =
+    values['poll-ms'] === undefined ? undefined : numberFlag('--poll-ms', values['poll-ms'], 0, 1);
+  const samples = intFlag('--samples', values.samples, 1, 1, 64);
+  const timeoutMs = numberFlag('--timeout-ms', values['timeout-ms'], 1000, 1, 600_000);
+  const maxDriftPpm = numberFlag('--max-drift-ppm', values['max-drift-ppm'], 200, 0, 1e6);
+  const maxUncertaintyMs = numberFlag('--max-uncertainty-ms', values['max-uncertainty-ms'], 50, 0);
+  const intervalMs = numberFlag(
+    '--interval-ms',
+    values['interval-ms'],
+    live ? 250 : 1000,
+    10,
+    3_600_000,
+  );
+  const count = intFlag(
+    '--count',
+    values.count,
+    Number.MAX_SAFE_INTEGER,
+    1,
+    Number.MAX_SAFE_INTEGER,
+  );
+
+  const setup = await chooseSource(values, pollMs, samples, timeoutMs, maxDriftPpm);
+  if (setup.note !== undefined) io.stderr.write(`chronobound watch: ${setup.note}\n`);
+  const clock = new TrueClock({ source: setup.source, maxDriftPpm, maxUncertaintyMs });
+  const view = live ? new LiveView(io.stdout) : undefined;
+  const history: number[] = [];
+  if (live) io.stdout.write('\x1b[?25l');
+  try {
+    for (let i = 0; i < count && !io.signal.aborted; i++) {
+      if (i > 0) await sleep(intervalMs, io.signal);
+      if (io.signal.aborted) break;
+      const reading = clock.now();
+      if (values.json === true) {
+        const { earliest, latest, estimate, uncertaintyMs, status } = reading;
+        const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+        io.stdout.write(
+          `${JSON.stringify({
+            earliest: finite(earliest),
+            latest: finite(latest),
+            estimate,
+            uncertaintyMs: finite(uncertaintyMs),
+            status,
+            sample: sampleJson(clock.sample, performance.now()),
+          })}\n`,
+        );
+      } else if (view !== undefined) {
+        history.push(reading.uncertaintyMs);
+        const width = Math.max(20, Math.min(200, (io.stdout.columns ?? 80) - 4));
+        if (history.length > width) history.splice(0, history.length - width);
+        const finite = history.filter((v) => Number.isFinite(v));
+        const peak = finite.length > 0 ? Math.max(...finite) : 0;
+        const span = ((history.length * intervalMs) / 1000).toFixed(0);
+        view.draw([
+          `chronobound watch — ${setup.label} — Ctrl-C to stop`,
+          '',
+          `  ${statusLine(reading)}`,
+          '',
+          `  ε over the last ${span} s (top = ${peak.toFixed(3)} ms, ${(intervalMs / 1000).toFixed(2)} s per column)`,
+          ...renderChart(history, width, 8).map((l) => `  ${l}`),
+          '',
+          ...serverLines(setup.ntp),
+          ...(clock.lastProblem !== undefined && reading.status !== 'synchronized'
+            ? [`  last problem: ${clock.lastProblem.message}`]
+            : []),
+        ]);
+      } else {
+        io.stdout.write(`${statusLine(reading)}\n`);
+      }
+    }
+  } finally {
+    if (live) io.stdout.write('\x1b[?25h');
+    await clock.close();
+  }
+  return ExitCode.ok;
+}

@@ -1,0 +1,131 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  delayFlag,
+  formatHostPort,
+  guardUsage,
+  hostPortFlag,
+  intFlag,
+  numberFlag,
+} from '../../src/cli/args.js';
+import { InvalidArgumentError } from '../../src/index.js';
+import { parseArgs } from 'node:util';
+import { fcParams } from '../helpers/fc.js';
+
+describe('hostPortFlag', () => {
+  it.each([
+    ['127.0.0.1', { host: '127.0.0.1', port: 123 }],
+    ['127.0.0.1:11123', { host: '127.0.0.1', port: 11123 }],
+    ['time.example.com', { host: 'time.example.com', port: 123 }],
+    ['time.example.com:4123', { host: 'time.example.com', port: 4123 }],
+    ['[::1]', { host: '::1', port: 123 }],
+    ['[::1]:11123', { host: '::1', port: 11123 }],
+    ['::1', { host: '::1', port: 123 }],
+    ['fe80::1:2', { host: 'fe80::1:2', port: 123 }],
+    ['  10.0.0.1:9  ', { host: '10.0.0.1', port: 9 }],
+  ])('parses %j', (text, expected) => {
+    expect(hostPortFlag('--server', text, 123)).toEqual(expected);
+  });
+
+  it.each(['', ':123', 'host:0', 'host:65536', 'host:12a', 'a b:1', '[::1]:x', 'http://x'])(
+    'rejects %j naming the flag',
+    (text) => {
+      expect(() => hostPortFlag('--server', text, 123)).toThrow(InvalidArgumentError);
+      expect(() => hostPortFlag('--server', text, 123)).toThrow(/--server/);
+    },
+  );
+
+  it('round-trips through formatHostPort', () => {
+    const host = fc.oneof(
+      fc.ipV4(),
+      fc.ipV6(),
+      fc.domain().filter((d) => !d.includes(':')),
+    );
+    fc.assert(
+      fc.property(host, fc.integer({ min: 1, max: 65535 }), (h, port) => {
+        expect(hostPortFlag('--server', formatHostPort({ host: h, port }), 123)).toEqual({
+          host: h,
+          port,
+        });
+      }),
+      fcParams(300),
+    );
+  });
+});
+
+describe('number flags', () => {
+  it('takes integers within range and defaults when absent', () => {
+    expect(intFlag('--samples', undefined, 4, 1, 64)).toBe(4);
+    expect(intFlag('--samples', '64', 4, 1, 64)).toBe(64);
+    expect(intFlag('--samples', '+3', 4, 1, 64)).toBe(3);
+  });
+
+  it.each(['0', '65', '1.5', '1e1', '', 'four', '0x10', ' '])('intFlag rejects %j', (v) => {
+    expect(() => intFlag('--samples', v, 4, 1, 64)).toThrow(/Invalid --samples/);
+  });
+
+  it('takes decimals, exponents and signs', () => {
+    expect(numberFlag('--offset-ms', '-120.5', 0)).toBe(-120.5);
+    expect(numberFlag('--offset-ms', '1e3', 0)).toBe(1000);
+    expect(numberFlag('--offset-ms', '.5', 0)).toBe(0.5);
+  });
+
+  it.each(['NaN', 'Infinity', '1,5', '--1', '5ms', ''])('numberFlag rejects %j', (v) => {
+    expect(() => numberFlag('--offset-ms', v, 0)).toThrow(/Invalid --offset-ms/);
+  });
+
+  it('names the range in the message', () => {
+    expect(() => numberFlag('--timeout-ms', '0', 1, 1, 10)).toThrow(
+      'expected a number from 1 to 10',
+    );
+    expect(() => numberFlag('--x', '-1', 1, 0)).toThrow('expected a number ≥ 0');
+  });
+});
+
+describe('delayFlag', () => {
+  it('parses A/B, a single symmetric value, and defaults to 0/0', () => {
+    expect(delayFlag('--delay-ms', '2/8')).toEqual([2, 8]);
+    expect(delayFlag('--delay-ms', '3')).toEqual([3, 3]);
+    expect(delayFlag('--delay-ms', undefined)).toEqual([0, 0]);
+  });
+
+  it.each(['1/2/3', '-1/2', '1/', 'a/b'])('rejects %j', (v) => {
+    expect(() => delayFlag('--delay-ms', v)).toThrow(/Invalid --delay-ms/);
+  });
+});
+
+describe('guardUsage', () => {
+  const options = { port: { type: 'string' }, json: { type: 'boolean' } } as const;
+  const parse = (argv: string[]) =>
+    guardUsage('serve', Object.keys(options), argv, () =>
+      parseArgs({ args: argv, options, strict: true, allowPositionals: false }),
+    );
+
+  it('passes parsed values through', () => {
+    expect(parse(['--port', '5', '--json']).values).toEqual({ port: '5', json: true });
+  });
+
+  it('turns parseArgs failures into InvalidArgumentError naming the culprit', () => {
+    expect(() => parse(['--nope'])).toThrow(
+      'Invalid option: "--nope"; expected one of --port, --json.',
+    );
+    expect(() => parse(['stray'])).toThrow(/Invalid argument: "stray"/);
+    expect(() => parse(['--port'])).toThrow(/Invalid --port: .*expected a value after --port/);
+    expect(() => parse(['--port', '-5'])).toThrow(
+      'Invalid --port: "-5"; expected --port=-5 for a value that starts with "-".',
+    );
+    expect(() => parse(['--json=1'])).toThrow(/Invalid --json/);
+    for (const argv of [['--nope'], ['stray'], ['--port']]) {
+      expect(() => parse(argv)).toThrow(InvalidArgumentError);
+    }
+  });
+
+  it('lets other errors through untouched', () => {
+    const boom = new RangeError('boom');
+    expect(() =>
+      guardUsage('x', [], [], () => {
+        throw boom;
+      }),
+    ).toThrow(boom);
+  });
+});

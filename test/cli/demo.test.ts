@@ -1,0 +1,167 @@
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  locatePostgres,
+  startPostgres,
+  type PostgresCluster,
+} from '../integration/helpers/postgres.js';
+import { runCli, startCli } from './run-cli.js';
+
+interface DemoJson {
+  database: string;
+  rounds: number;
+  elapsedS: number;
+  plot: string | null;
+  nodes: {
+    name: string;
+    skewMs: number;
+    commits: number;
+    meanEpsilonMs: number;
+    meanWaitMs: number;
+    heldBack: number;
+  }[];
+  results: Record<
+    'lww' | 'hlc' | 'commit-wait',
+    { attempted: number; kept: number; lost: number; finalValue: number }
+  >;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'chronobound-demo-test-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function checkResults(j: DemoJson, rounds: number): void {
+  for (const s of ['lww', 'hlc', 'commit-wait'] as const) {
+    expect(j.results[s].attempted).toBe(rounds);
+    expect(j.results[s].kept + j.results[s].lost).toBe(rounds);
+    // Every increment read the previous value: the counter equals the increments kept.
+    expect(j.results[s].finalValue).toBe(j.results[s].kept);
+  }
+  expect(j.results.hlc.lost).toBe(0);
+  expect(j.results['commit-wait'].lost).toBe(0);
+  expect(j.nodes.reduce((n, x) => n + x.commits + x.heldBack, 0)).toBe(rounds);
+}
+
+describe('chronobound demo (SQLite)', () => {
+  it('runs the default demo well under a minute: LWW loses, HLC and commit-wait do not; writes the SVG', async () => {
+    const r = await runCli(['demo'], { cwd: dir, timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.elapsedMs).toBeLessThan(30_000);
+    expect(r.stdout).toMatch(/^chronobound demo: 3 nodes, 40 read-modify-write increments/);
+    expect(r.stdout).toMatch(/database: SQLite [\d.]+ \(better-sqlite3\), temporary file /);
+    expect(r.stdout).toMatch(/final counter\s+\d+\s+40\s+40/);
+    expect(r.stdout).toMatch(/silently lost\s+[1-9]\d*\s+0\s+0/);
+    expect(r.stdout).toMatch(
+      /First lost increment \(wall-clock LWW\), round \d+: node [ABC] read counter = \d+/,
+    );
+    expect(r.stdout).toMatch(/node\s+writes\s+mean ε\s+mean wait\s+wait \/ ε/);
+    // Progress goes to stderr, results to stdout.
+    expect(r.stderr).toMatch(/demo: round \d+\/40/);
+    expect(r.stdout).not.toMatch(/demo: round/);
+    const svgPath = join(dir, 'chronobound-demo.svg');
+    expect(r.stdout).toContain(`plot: ${svgPath}`);
+    const svg = readFileSync(svgPath, 'utf8');
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg).toContain('ε per node: the TrueTime sawtooth');
+    expect(svg.match(/<polyline /g)?.length).toBe(6);
+    expect(svg.match(/<polygon /g)?.length).toBe(3);
+    // The temporary database is gone.
+    const file = /temporary file (\S+)/.exec(r.stdout)?.[1] ?? '';
+    expect(file).not.toBe('');
+    expect(existsSync(file)).toBe(false);
+  }, 60_000);
+
+  it('commit-wait costs about 2ε per write, and loses nothing, with --json', async () => {
+    const cwd = mkdtempSync(join(dir, 'no-plot-'));
+    const r = await runCli(
+      ['demo', '--rounds', '15', '--skew-ms', '0,-300,300', '--no-plot', '--json'],
+      {
+        cwd,
+        timeoutMs: 60_000,
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as DemoJson;
+    checkResults(j, 15);
+    // With ±300 ms skews and pauses under 120 ms, every hand-over to a node that is behind loses.
+    expect(j.results.lww.lost).toBeGreaterThan(0);
+    expect(j.plot).toBeNull();
+    expect(readdirSync(cwd)).toEqual([]);
+    for (const n of j.nodes) {
+      if (n.commits === 0) continue;
+      // waitUntilAfter(s) resolves once earliest > s = latest at commit: ≈ 2ε, a bit more when
+      // a fresh sample moves the estimate, a bit less by the time the write itself took.
+      expect(n.meanWaitMs).toBeGreaterThan(n.meanEpsilonMs);
+      // Generous slack for a loaded CI machine; a wait that ignored ε would fail the lower bound.
+      expect(n.meanWaitMs).toBeLessThan(4 * n.meanEpsilonMs + 10);
+    }
+  }, 60_000);
+
+  it('writes the plot where --plot says', async () => {
+    const r = await runCli(['demo', '--rounds', '3', '--plot', 'out/../custom.svg', '--json'], {
+      cwd: dir,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as DemoJson;
+    expect(j.plot).toBe(join(dir, 'custom.svg'));
+    expect(readFileSync(join(dir, 'custom.svg'), 'utf8')).toContain('</svg>');
+  }, 60_000);
+
+  it('stops cleanly on SIGINT', async () => {
+    const cli = startCli(['demo', '--rounds', '500', '--no-plot'], { cwd: dir });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    cli.child.kill('SIGINT');
+    const r = await cli.done;
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/increments written\s+\d+/);
+  }, 60_000);
+});
+
+describe.skipIf(locatePostgres() === undefined)('chronobound demo --postgres', () => {
+  let pg: PostgresCluster;
+  beforeAll(async () => {
+    pg = await startPostgres();
+  }, 120_000);
+  afterAll(async () => {
+    await pg?.stop();
+  });
+
+  it('runs the same demo against PostgreSQL and removes its rows', async () => {
+    const r = await runCli(
+      ['demo', '--rounds', '12', '--no-plot', '--json', '--postgres', pg.connectionString],
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as DemoJson;
+    expect(j.database).toMatch(/^PostgreSQL \d+/);
+    checkResults(j, 12);
+    const { default: pgModule } = await import('pg');
+    const client = new pgModule.Client({ connectionString: pg.connectionString });
+    await client.connect();
+    try {
+      const rows = await client.query('SELECT count(*)::int AS n FROM chronobound_demo');
+      expect(rows.rows[0]).toEqual({ n: 0 });
+    } finally {
+      await client.end();
+    }
+  }, 120_000);
+
+  it('fails in one line (exit 3) when PostgreSQL is unreachable', async () => {
+    const r = await runCli([
+      'demo',
+      '--no-plot',
+      '--postgres',
+      'postgres://nobody:secret@127.0.0.1:1/none',
+    ]);
+    expect(r.code).toBe(3);
+    const last = r.stderr.trimEnd().split('\n').at(-1) ?? '';
+    expect(last).toMatch(
+      /^chronobound demo: cannot connect to PostgreSQL at postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none/,
+    );
+    expect(r.stderr).not.toContain('secret');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+});

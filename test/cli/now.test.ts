@@ -1,0 +1,254 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readChronyTracking } from '../../src/ntp/chrony.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { locateChronyd, startChronyd, type ChronydHandle } from '../integration/helpers/chronyd.js';
+import { isOneLineError, runCli } from './run-cli.js';
+
+interface NowJson {
+  earliest: number | null;
+  latest: number | null;
+  estimate: number;
+  uncertaintyMs: number | null;
+  status: string;
+  source: string;
+  servers: {
+    address: string;
+    kind: string;
+    offsetMs: number | null;
+    delayMs: number | null;
+    stratum: number | null;
+    errorMs: number | null;
+    accepted: boolean;
+    reason: string | null;
+  }[];
+}
+
+const ISO_MICROS = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z/;
+
+/** A loopback port where nothing answers (a server started and closed). */
+async function deadPort(): Promise<number> {
+  const s = await createNtpServer();
+  const { port } = s;
+  await s.close();
+  return port;
+}
+
+describe('chronobound now against loopback NTP servers', () => {
+  let good: LoopbackNtpServer;
+  let good2: LoopbackNtpServer;
+  let liar: LoopbackNtpServer;
+
+  beforeAll(async () => {
+    // The reference: 250 ms ahead of this machine, a slightly asymmetric path.
+    good = await createNtpServer({ offsetMs: 250, requestDelayMs: 1, responseDelayMs: 2 });
+    good2 = await createNtpServer({ offsetMs: 250 });
+    liar = await createNtpServer({ offsetMs: 900 });
+  });
+  afterAll(async () => {
+    await Promise.all([good.close(), good2.close(), liar.close()]);
+  });
+
+  it('prints a synchronized interval that contains the server’s true time (exit 0)', async () => {
+    const before = good.trueNow();
+    const r = await runCli([
+      'now',
+      '--server',
+      good.address,
+      '--samples',
+      '3',
+      '--interval-ms',
+      '20',
+      '--json',
+    ]);
+    const after = good.trueNow();
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as NowJson;
+    expect(j.status).toBe('synchronized');
+    expect(j.earliest).not.toBeNull();
+    expect(j.latest).not.toBeNull();
+    // The reading was taken between `before` and `after`; an honest interval
+    // therefore cannot lie wholly before `before` nor wholly after `after`.
+    expect(j.latest as number).toBeGreaterThanOrEqual(before);
+    expect(j.earliest as number).toBeLessThanOrEqual(after);
+    expect(j.uncertaintyMs as number).toBeGreaterThan(0);
+    expect(j.uncertaintyMs as number).toBeLessThan(50);
+    expect(j.estimate).toBeCloseTo(((j.earliest as number) + (j.latest as number)) / 2, 3);
+    expect(j.servers).toHaveLength(1);
+    const s = j.servers[0];
+    expect(s).toMatchObject({
+      address: good.address,
+      kind: 'ntp',
+      stratum: 1,
+      accepted: true,
+      reason: null,
+    });
+    // Server minus system clock ≈ +250 ms, within the exchange's bound plus Date.now()'s 1 ms step.
+    expect(Math.abs((s?.offsetMs ?? 0) - 250)).toBeLessThanOrEqual((s?.errorMs ?? 0) + 1);
+    expect(s?.delayMs).toBeGreaterThanOrEqual(3);
+  });
+
+  it('prints the human report: ISO-8601 with microseconds, ε, status and the server table', async () => {
+    const r = await runCli(['now', '--server', good.address]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(new RegExp(`^earliest  ${ISO_MICROS.source}$`));
+    expect(lines[1]).toMatch(new RegExp(`^estimate  ${ISO_MICROS.source}$`));
+    expect(lines[2]).toMatch(new RegExp(`^latest    ${ISO_MICROS.source}$`));
+    expect(lines[3]).toMatch(/^ε {9}± \d+\.\d{3} ms$/);
+    expect(lines[4]).toBe('status    synchronized');
+    expect(r.stdout).toMatch(/server\s+offset\s+delay\s+stratum\s+λ\s+result/);
+    expect(r.stdout).toMatch(
+      new RegExp(`${good.address.replace(/\./g, '\\.')}\\s+\\+2\\d\\d\\.\\d{3} ms.*accepted`),
+    );
+    expect(r.stderr).toBe('');
+  });
+
+  it('casts out a falseticker when a majority agrees (exit 0)', async () => {
+    const r = await runCli([
+      'now',
+      '--server',
+      good.address,
+      '--server',
+      good2.address,
+      '--server',
+      liar.address,
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as NowJson;
+    expect(j.status).toBe('synchronized');
+    expect(j.source).toMatch(/2 of 3 servers agree/);
+    const byAddress = new Map(j.servers.map((s) => [s.address, s]));
+    expect(byAddress.get(liar.address)).toMatchObject({ accepted: false });
+    expect(byAddress.get(liar.address)?.reason).toMatch(/^falseticker/);
+    expect(byAddress.get(good.address)?.accepted).toBe(true);
+    expect(byAddress.get(good2.address)?.accepted).toBe(true);
+  });
+
+  it('refuses when no server answers: exit 1, one-line message, reasons in the table', async () => {
+    const port = await deadPort();
+    const r = await runCli([
+      'now',
+      '--server',
+      `127.0.0.1:${port}`,
+      '--timeout-ms',
+      '300',
+      '--json',
+    ]);
+    expect(r.code).toBe(1);
+    expect(isOneLineError(r.stderr)).toBe(true);
+    expect(r.stderr).toContain('no usable time server');
+    const j = JSON.parse(r.stdout) as NowJson;
+    expect(j.status).toBe('unsynchronized');
+    expect(j.servers[0]).toMatchObject({
+      address: `127.0.0.1:${port}`,
+      accepted: false,
+      offsetMs: null,
+    });
+    expect(j.servers[0]?.reason).toMatch(/timeout/);
+    expect(j.servers.at(-1)).toMatchObject({ kind: 'system', accepted: false });
+  });
+
+  it('needs a majority of the configured servers: one of two answering is not enough (exit 1)', async () => {
+    const port = await deadPort();
+    const r = await runCli([
+      'now',
+      '--server',
+      good.address,
+      '--server',
+      `127.0.0.1:${port}`,
+      '--timeout-ms',
+      '300',
+      '--json',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no majority: 1 of 2 configured sources answered, 2 must agree/);
+    const j = JSON.parse(r.stdout) as NowJson;
+    expect(j.servers.find((s) => s.address === good.address)?.reason).toMatch(/^no majority/);
+  });
+
+  it('reports a Kiss-o’-Death refusal by its reason', async () => {
+    const kod = await createNtpServer({ kissCode: 'DENY' });
+    try {
+      const r = await runCli(['now', '--server', kod.address, '--timeout-ms', '500', '--json']);
+      expect(r.code).toBe(1);
+      const j = JSON.parse(r.stdout) as NowJson;
+      expect(j.servers[0]?.reason).toMatch(/kiss/i);
+    } finally {
+      await kod.close();
+    }
+  });
+
+  it('is unsynchronized (exit 1) when ε exceeds --max-uncertainty-ms', async () => {
+    const slow = await createNtpServer({ requestDelayMs: 30, responseDelayMs: 30 });
+    try {
+      const r = await runCli([
+        'now',
+        '--server',
+        slow.address,
+        '--max-uncertainty-ms',
+        '5',
+        '--json',
+      ]);
+      expect(r.code).toBe(1);
+      expect(JSON.parse(r.stdout)).toMatchObject({ status: 'unsynchronized' });
+      expect(r.stderr).toMatch(/above --max-uncertainty-ms 5/);
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
+describe('chronobound now with no server given', () => {
+  it('falls back to the system clock, honestly unsynchronized (exit 1), when no chronyd answers', async (ctx) => {
+    const chronydUp = await readChronyTracking({ timeoutMs: 300 }).then(
+      () => true,
+      () => false,
+    );
+    if (chronydUp) ctx.skip(); // a local chronyd on :323 would (rightly) be used instead
+    const r = await runCli(['now', '--assumed-error-ms', '250', '--json']);
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.stdout) as NowJson;
+    expect(j.status).toBe('unsynchronized');
+    expect(j.source).toBe('system clock (assumed ±250 ms)');
+    expect(j.uncertaintyMs as number).toBeGreaterThanOrEqual(250);
+    expect(j.servers[0]).toMatchObject({
+      address: '127.0.0.1:323',
+      kind: 'chrony',
+      accepted: false,
+    });
+    expect(isOneLineError(r.stderr)).toBe(true);
+    expect(r.stderr).toContain('no chronyd answered on 127.0.0.1:323');
+  });
+});
+
+describe.skipIf(locateChronyd() === undefined)('chronobound now against a real chronyd', () => {
+  let chronyd: ChronydHandle;
+  beforeAll(async () => {
+    chronyd = await startChronyd();
+  }, 30_000);
+  afterAll(async () => {
+    await chronyd?.stop();
+  });
+
+  it('reads chronyd’s tracking report with --chrony (exit 0)', async () => {
+    const r = await runCli(['now', '--chrony', `127.0.0.1:${chronyd.cmdPort}`, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as NowJson;
+    expect(j.status).toBe('synchronized');
+    expect(j.servers[0]).toMatchObject({ kind: 'chrony', accepted: true, stratum: 8 });
+    const before = Date.now();
+    expect(Math.abs(j.estimate - before)).toBeLessThan(5000);
+  });
+
+  it('uses chronyd as an NTP server with --server', async () => {
+    const r = await runCli(['now', '--server', `127.0.0.1:${chronyd.ntpPort}`, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as NowJson;
+    expect(j.servers[0]).toMatchObject({ kind: 'ntp', accepted: true, stratum: 8 });
+    // chronyd serves this machine's clock: offset ≈ 0 within its bound (+1 ms for Date.now()).
+    expect(Math.abs(j.servers[0]?.offsetMs ?? Infinity)).toBeLessThanOrEqual(
+      (j.servers[0]?.errorMs ?? 0) + 1,
+    );
+  });
+});

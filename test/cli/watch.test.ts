@@ -1,0 +1,145 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderChart } from '../../src/cli/watch.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { CLI, runCli, startCli } from './run-cli.js';
+
+interface WatchLine {
+  earliest: number | null;
+  latest: number | null;
+  estimate: number;
+  uncertaintyMs: number | null;
+  status: string;
+  sample: { source: string; errorMs: number; ageMs: number } | null;
+}
+
+const hasScript = spawnSync('script', ['--version']).status === 0;
+
+describe('renderChart', () => {
+  it('draws each value as a column of eighth-blocks scaled to the maximum', () => {
+    const rows = renderChart([0, 1, 2, 4], 4, 2);
+    expect(rows).toEqual(['   █', ' ▄██']);
+  });
+
+  it('right-aligns short histories and keeps only the newest `width` values', () => {
+    expect(renderChart([4], 3, 1)).toEqual(['  █']);
+    expect(renderChart([4, 0, 0, 0], 3, 1)).toEqual(['   ']);
+  });
+
+  it('draws an infinite ε (no sample yet) as a full column', () => {
+    expect(renderChart([Infinity, 1], 2, 2)).toEqual(['██', '██']);
+  });
+});
+
+describe('chronobound watch', () => {
+  let server: LoopbackNtpServer;
+  beforeAll(async () => {
+    server = await createNtpServer({ offsetMs: 40, requestDelayMs: 1, responseDelayMs: 1 });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('streams JSON lines whose intervals contain the server’s truth, ε growing between polls', async () => {
+    const start = server.trueNow();
+    const cli = startCli([
+      'watch',
+      '--server',
+      server.address,
+      '--poll-ms',
+      '400',
+      '--interval-ms',
+      '50',
+      '--count',
+      '16',
+      '--json',
+    ]);
+    const received: { line: WatchLine; truthAtReceipt: number }[] = [];
+    cli.child.stdout?.on('data', () => {
+      const lines = cli.lines();
+      while (received.length < lines.length) {
+        received.push({
+          line: JSON.parse(lines[received.length] ?? '') as WatchLine,
+          truthAtReceipt: server.trueNow(),
+        });
+      }
+    });
+    const r = await cli.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(received).toHaveLength(16);
+    const synced = received.filter((x) => x.line.status === 'synchronized');
+    expect(synced.length).toBeGreaterThanOrEqual(10);
+    let previousTruth = start;
+    for (const { line, truthAtReceipt } of synced) {
+      // Computed after the previous line arrived and before this one did.
+      expect(line.latest as number).toBeGreaterThanOrEqual(previousTruth);
+      expect(line.earliest as number).toBeLessThanOrEqual(truthAtReceipt);
+      expect(line.sample?.source).toBe('ntp');
+      previousTruth = truthAtReceipt;
+    }
+    // Between two samples ε grows at the drift bound (200 ppm): the sawtooth's slope.
+    let pairs = 0;
+    for (let i = 1; i < synced.length; i++) {
+      const a = synced[i - 1]?.line;
+      const b = synced[i]?.line;
+      if (!a?.sample || !b?.sample || a.sample.errorMs !== b.sample.errorMs) continue;
+      const grew = (b.uncertaintyMs as number) - (a.uncertaintyMs as number);
+      expect(grew).toBeCloseTo(200e-6 * (b.sample.ageMs - a.sample.ageMs), 4);
+      pairs++;
+    }
+    expect(pairs).toBeGreaterThan(3);
+  });
+
+  it('runs until SIGINT, then closes its sockets and exits 0', async () => {
+    const cli = startCli([
+      'watch',
+      '--server',
+      server.address,
+      '--poll-ms',
+      '200',
+      '--interval-ms',
+      '50',
+    ]);
+    await cli.line(/ ms {2}synchronized$/);
+    cli.child.kill('SIGINT');
+    const r = await cli.done;
+    expect(r.code).toBe(0);
+    expect(r.signal).toBeNull();
+    expect(r.stdout).toMatch(
+      /^\d{4}-\d{2}-\d{2}T[\d:.]{15}Z {2}ε +\d+\.\d{3} ms {2}synchronized$/m,
+    );
+  });
+
+  it.skipIf(!hasScript)('redraws in place under a terminal and restores the cursor', async () => {
+    const command = `${process.execPath} ${CLI} watch --server ${server.address} --poll-ms 200 --interval-ms 60 --count 12`;
+    const { stdout } = await promisify(execFile)('script', ['-qfec', command, '/dev/null'], {
+      env: { ...process.env, COLUMNS: '80', LINES: '30' },
+      timeout: 20_000,
+    });
+    expect(stdout).toContain('\x1b[?25l'); // cursor hidden while drawing
+    expect(stdout.trimEnd().endsWith('\x1b[?25h')).toBe(true); // and shown again
+    expect(stdout).toMatch(new RegExp(`${'\x1b'}\\[\\d+F`)); // moved up over the previous frame
+    expect(stdout).toContain('chronobound watch — NTP 127.0.0.1:');
+    expect(stdout).toMatch(/ε over the last \d+ s/);
+    expect(stdout).toMatch(/[▁▂▃▄▅▆▇█]/);
+    expect(stdout).toMatch(/127\.0\.0\.1:\d+\s+offset\s+\+\d+\.\d{3} ms\s+delay/);
+  });
+
+  it('stays unsynchronized, and says so, when the given chronyd does not answer', async () => {
+    const r = await runCli([
+      'watch',
+      '--count',
+      '2',
+      '--interval-ms',
+      '20',
+      '--chrony',
+      '127.0.0.1:9',
+      '--timeout-ms',
+      '100',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(2);
+    expect(r.stdout).toMatch(/ε +∞ ms {2}unsynchronized/);
+  });
+});
