@@ -1,8 +1,10 @@
 /**
  * A small dependency-free SVG writer for benchmark plots: a categorical dot plot
  * with optional error bars, a zero line and a legend. Deterministic output (no
- * randomness, fixed number formatting) so regenerated plots diff cleanly.
+ * randomness, fixed number formatting) so regenerated plots diff cleanly. The
+ * CLI's chart writer (src/cli/svg.ts) draws the other plots; this adds the dot plot.
  */
+import { escapeXml } from '../src/cli/svg.js';
 
 export interface DotPoint {
   /** Index into `categories`. */
@@ -32,10 +34,6 @@ export interface DotPlotOptions {
 }
 
 const f = (x: number): string => (Math.round(x * 10) / 10).toFixed(1);
-
-function escape(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
 
 /** A "nice" tick step for a range (1, 2 or 5 × 10ⁿ). */
 function tickStep(range: number, target: number): number {
@@ -69,10 +67,10 @@ export function dotPlot(options: DotPlotOptions): string {
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
-    `<text x="${margin.left}" y="24" font-size="16" font-weight="600">${escape(options.title)}</text>`,
+    `<text x="${margin.left}" y="24" font-size="16" font-weight="600">${escapeXml(options.title)}</text>`,
   );
   if (options.subtitle) {
-    out.push(`<text x="${margin.left}" y="44" fill="#555">${escape(options.subtitle)}</text>`);
+    out.push(`<text x="${margin.left}" y="44" fill="#555">${escapeXml(options.subtitle)}</text>`);
   }
   // Grid and y ticks.
   for (let v = -yMax; v <= yMax + step / 2; v += step) {
@@ -83,7 +81,7 @@ export function dotPlot(options: DotPlotOptions): string {
     );
   }
   out.push(
-    `<text transform="translate(18 ${f(margin.top + plotH / 2)}) rotate(-90)" text-anchor="middle" fill="#222">${escape(options.yLabel)}</text>`,
+    `<text transform="translate(18 ${f(margin.top + plotH / 2)}) rotate(-90)" text-anchor="middle" fill="#222">${escapeXml(options.yLabel)}</text>`,
   );
   // Category bands and labels.
   options.categories.forEach((label, i) => {
@@ -96,7 +94,7 @@ export function dotPlot(options: DotPlotOptions): string {
     const lines = label.split('\n');
     lines.forEach((line, j) => {
       out.push(
-        `<text x="${f(x0 + bandW / 2)}" y="${margin.top + plotH + 20 + j * 15}" text-anchor="middle" fill="#222">${escape(line)}</text>`,
+        `<text x="${f(x0 + bandW / 2)}" y="${margin.top + plotH + 20 + j * 15}" text-anchor="middle" fill="#222">${escapeXml(line)}</text>`,
       );
     });
   });
@@ -131,7 +129,7 @@ export function dotPlot(options: DotPlotOptions): string {
   for (const s of options.series) {
     out.push(
       `<circle cx="${f(lx + 6)}" cy="${ly - 4}" r="4" fill="${s.color}"/>`,
-      `<text x="${f(lx + 16)}" y="${ly}" fill="#222">${escape(s.name)}</text>`,
+      `<text x="${f(lx + 16)}" y="${ly}" fill="#222">${escapeXml(s.name)}</text>`,
     );
     lx += 24 + s.name.length * 6.8;
   }

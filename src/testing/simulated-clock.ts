@@ -117,17 +117,7 @@ export class SimulatedClock implements Scheduler {
    */
   advance(ms: number): void {
     const endTrue = this.#trueTime + SimulatedClock.#duration(ms);
-    for (;;) {
-      const due = this.#timers.nextDue();
-      const trueAtDue =
-        due === undefined ? Infinity : this.#trueTime + (due - this.#mono) / this.#rate;
-      if (trueAtDue > endTrue) break;
-      if (due !== undefined && due > this.#mono) {
-        this.#trueTime = trueAtDue;
-        this.#mono = due;
-      }
-      this.#timers.runNextDue(this.#mono);
-    }
+    while (this.#runNextTimerBy(endTrue));
     this.#moveTo(endTrue);
   }
 
@@ -148,18 +138,7 @@ export class SimulatedClock implements Scheduler {
   async advanceAsync(ms: number): Promise<void> {
     const endTrue = this.#trueTime + SimulatedClock.#duration(ms);
     await flush();
-    for (;;) {
-      const due = this.#timers.nextDue();
-      const trueAtDue =
-        due === undefined ? Infinity : this.#trueTime + (due - this.#mono) / this.#rate;
-      if (trueAtDue > endTrue) break;
-      if (due !== undefined && due > this.#mono) {
-        this.#trueTime = trueAtDue;
-        this.#mono = due;
-      }
-      this.#timers.runNextDue(this.#mono);
-      await flush();
-    }
+    while (this.#runNextTimerBy(endTrue)) await flush();
     this.#moveTo(endTrue);
     await flush();
   }
@@ -262,6 +241,19 @@ export class SimulatedClock implements Scheduler {
    */
   get pendingTimers(): number {
     return this.#timers.pending;
+  }
+
+  /** Moves to the next timer's due time and runs it, if it is due by true time `endTrue`. */
+  #runNextTimerBy(endTrue: number): boolean {
+    const due = this.#timers.nextDue();
+    if (due === undefined) return false;
+    if (due > this.#mono) {
+      const trueAtDue = this.#trueTime + (due - this.#mono) / this.#rate;
+      if (trueAtDue > endTrue) return false;
+      this.#trueTime = trueAtDue;
+      this.#mono = due;
+    }
+    return this.#timers.runNextDue(this.#mono);
   }
 
   #moveTo(trueTime: number): void {

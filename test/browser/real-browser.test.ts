@@ -94,8 +94,8 @@ describe('browser build of the core', () => {
 
 if (!haveChromium && process.env['CI']) {
   describe('real Chromium', () => {
-    it('is installed (CI requires it: run scripts/install-browser.sh)', () => {
-      throw new Error(`${CHROMIUM} is missing; install it with scripts/install-browser.sh`);
+    it('is installed (CI requires it: run node scripts/system-deps.mjs)', () => {
+      throw new Error(`${CHROMIUM} is missing; install it with node scripts/system-deps.mjs (npm test does this first)`);
     });
   });
 }
