@@ -3,7 +3,7 @@
  *
  * This barrel is written by hand: it exports the public core API and nothing else.
  *
- * @module
+ * @module chronobound
  */
 export {
   ChronoboundError,

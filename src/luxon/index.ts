@@ -5,7 +5,7 @@
  * `luxon` is an optional peer dependency: install it to use this entry point.
  * The core never imports it.
  *
- * @module
+ * @module chronobound/luxon
  */
 import { DateTime, Interval } from 'luxon';
 import type { Zone } from 'luxon';

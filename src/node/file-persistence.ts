@@ -21,10 +21,10 @@ const FORMAT = 'chronobound-hlc-upper-bound';
 const VERSION = 1;
 
 /**
- * Persistence for {@link HybridLogicalClock} in a small JSON file. `store`
- * writes `<path>.tmp`, fsyncs it, renames it over `path` and fsyncs the
- * directory, so after a crash at any point the file holds either the old or
- * the new bound, never a torn one. `load` returns `undefined` only when the
+ * Persistence for {@link chronobound!HybridLogicalClock | HybridLogicalClock} in a
+ * small JSON file. `store` writes `<path>.tmp`, fsyncs it, renames it over
+ * `path` and fsyncs the directory, so after a crash at any point the file holds
+ * either the old or the new bound, never a torn one. `load` returns `undefined` only when the
  * file does not exist; a corrupt or unreadable file throws instead of
  * silently starting from scratch.
  *
@@ -33,7 +33,8 @@ const VERSION = 1;
  * `persistWindowMs` of issued time.
  *
  * @param path - the file; its directory must exist. One file per clock.
- * @throws {@link InvalidArgumentError} if `path` is not a non-empty string.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
+ *   if `path` is not a non-empty string.
  * @example
  * ```ts
  * import { HybridLogicalClock } from 'chronobound';

@@ -1,5 +1,9 @@
 /**
- * @module
+ * chronobound/node — Node only: `filePersistence` for hybrid logical clocks,
+ * `timeEndpoint` (the HTTP side of `httpTimeSource`), and `watchProcessPauses`
+ * (a pause detector that also checks on `SIGCONT`).
+ *
+ * @module chronobound/node
  */
 export { filePersistence } from './file-persistence.js';
 export { timeEndpoint } from './time-endpoint.js';

@@ -3,7 +3,7 @@
  * `node:dgram`, Marzullo selection, `ntpSource` for `TrueClock`, and
  * `chronySource` (chronyd's cmdmon tracking report).
  *
- * @module
+ * @module chronobound/ntp
  */
 
 // NTP: packet codec, eras, client, selection, source.

@@ -45,7 +45,8 @@ export interface NodeIdArbitraryOptions {
  * Valid node ids: 1–64 printable ASCII characters without `@`, `,` or `=`.
  * Shrinks towards `'a'`.
  *
- * @throws {@link InvalidArgumentError} if `maxLength` is not an integer in [1, 64].
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
+ *   if `maxLength` is not an integer in [1, 64].
  * @example
  * ```ts
  * fc.assert(fc.property(nodeId(), (id) => isValidNodeId(id)));
@@ -80,7 +81,8 @@ export interface HlcTimestampArbitraryOptions {
 /**
  * Valid hybrid logical timestamps.
  *
- * @throws {@link InvalidArgumentError} naming the option that is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
+ *   naming the option that is out of range.
  * @example
  * ```ts
  * fc.assert(fc.property(hlcTimestamp(), (ts) => compareHlc(parseHlc(formatHlc(ts)), ts) === 0));
@@ -129,7 +131,8 @@ export interface LamportTimestampArbitraryOptions {
 /**
  * Valid Lamport timestamps.
  *
- * @throws {@link InvalidArgumentError} naming the option that is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
+ *   naming the option that is out of range.
  * @example
  * ```ts
  * fc.assert(fc.property(lamportTimestamp(), (ts) => parseLamport(formatLamport(ts)).counter === ts.counter));
@@ -169,7 +172,8 @@ export interface VectorClockArbitraryOptions {
 /**
  * Vector clocks over a fixed set of nodes (absent entries are 0).
  *
- * @throws {@link InvalidArgumentError} naming the option that is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
+ *   naming the option that is out of range.
  * @example
  * ```ts
  * fc.assert(fc.property(vectorClock(), vectorClock(), (a, b) => a.merge(b).compare(a) !== 'before'));
@@ -320,7 +324,8 @@ interface Step {
  * Replay it with {@link replayHistory}; get the truth from {@link happenedBefore};
  * compare with {@link checkCausalOrder}.
  *
- * @throws {@link InvalidArgumentError} naming the option that is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
+ *   naming the option that is out of range.
  * @example
  * ```ts
  * fc.assert(fc.property(causalHistory(), (history) => {
@@ -457,8 +462,8 @@ function interpret(
  * by transitivity. Irreflexive. Computed once as bitsets; queries are O(1).
  *
  * @returns `(a, b) => boolean`, true when event `a` happened before event `b` (ids).
- * @throws {@link InvalidArgumentError} if the history is malformed (a receive of
- *   a message that was not sent earlier).
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
+ *   if the history is malformed (a receive of a message that was not sent earlier).
  * @example
  * ```ts
  * const hb = happenedBefore(history);

@@ -62,7 +62,8 @@ export interface ReplayHandlers<T> {
  * Runs `handlers` over every event of `history` in order and returns the stamps,
  * indexed by event id.
  *
- * @throws {@link InvalidArgumentError} if a receive refers to a message that was not sent earlier.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
+ *   if a receive refers to a message that was not sent earlier.
  * @throws whatever a handler throws.
  * @example
  * ```ts
@@ -124,7 +125,8 @@ export interface CausalViolation<T> {
  * in preference, since it is the easiest to read.
  *
  * @param stamps - one stamp per event, indexed by event id (see {@link replayHistory}).
- * @throws {@link InvalidArgumentError} if `stamps` does not have one entry per event.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
+ *   if `stamps` does not have one entry per event.
  * @example
  * ```ts
  * const result = checkCausalOrder(history, stamps, compareHlc, { format: formatHlc });
@@ -219,7 +221,8 @@ export interface RelationViolation<T> {
  * happened before the other. Vector clocks satisfy it; Lamport and hybrid
  * clocks do not (they order concurrent events).
  *
- * @throws {@link InvalidArgumentError} if `stamps` does not have one entry per event.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
+ *   if `stamps` does not have one entry per event.
  * @example
  * ```ts
  * const result = checkStrongClockConsistency(history, vectorStamps, (a, b) => a.compare(b));

@@ -1,7 +1,7 @@
 /**
  * chronobound/testing — clocks, sources and checkers for testing ordering code.
  *
- * @module
+ * @module chronobound/testing
  */
 export { SimulatedClock } from './simulated-clock.js';
 export type { SimulatedClockOptions } from './simulated-clock.js';

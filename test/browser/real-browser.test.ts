@@ -95,7 +95,9 @@ describe('browser build of the core', () => {
 if (!haveChromium && process.env['CI']) {
   describe('real Chromium', () => {
     it('is installed (CI requires it: run node scripts/system-deps.mjs)', () => {
-      throw new Error(`${CHROMIUM} is missing; install it with node scripts/system-deps.mjs (npm test does this first)`);
+      throw new Error(
+        `${CHROMIUM} is missing; install it with node scripts/system-deps.mjs (npm test does this first)`,
+      );
     });
   });
 }
