@@ -22,6 +22,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ClockUnsynchronizedError, InvalidArgumentError } from '../errors.js';
+import { mulberry32 } from '../_internals/prng.js';
 import { formatUtcMicros } from '../luxon/format.js';
 import { HybridLogicalClock } from '../logical/hlc.js';
 import { hlcToBigInt } from '../logical/hlc-codec.js';
@@ -123,18 +124,6 @@ interface Trace {
   readonly epsilonMs: number;
   readonly errorMs: number;
   readonly wallOffsetMs: number;
-}
-
-/** Small deterministic PRNG (mulberry32): the same seed gives the same schedule. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function parseSkews(value: string | undefined): number[] {
@@ -328,7 +317,7 @@ export async function runDemo(argv: readonly string[], io: CliIo): Promise<numbe
       hlc: { attempted: 0, kept: 0, lost: 0, finalValue: 0 },
       'commit-wait': { attempted: 0, kept: 0, lost: 0, finalValue: 0 },
     };
-    const random = prng(seed);
+    const random = mulberry32(seed);
     let previous = -1;
     let completed = 0;
     const key = 'counter';

@@ -9,6 +9,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
+import { mulberry32 } from '../_internals/prng.js';
 import { systemScheduler } from '../sources/system.js';
 import type {
   MonotonicSource,
@@ -179,21 +180,6 @@ export interface TraceEntry {
   readonly message?: number;
   /** Details: `'duplicate'`, the drop reason (`'loss'`, `'partition'`), durations, partition sides, a note's text. */
   readonly detail?: string;
-}
-
-/**
- * mulberry32: a tiny, fast 32-bit PRNG, plenty for simulation (not for secrets).
- * @internal
- */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface QueueItem {

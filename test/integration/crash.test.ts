@@ -21,24 +21,13 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HybridLogicalClock, hlcToBigInt, stampWrite } from '../../src/index.js';
+import { mulberry32 } from '../../src/_internals/prng.js';
 import { seed } from '../helpers/fc.js';
 import { locatePostgres, startPostgres, type PostgresCluster } from './helpers/postgres.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/crash-writer.mjs', import.meta.url));
 const binDir = locatePostgres();
 const SCALE = process.env['CHRONOBOUND_LONG'] ? 5 : 1;
-
-/** A small seeded PRNG, so a failing kill schedule can be replayed with FC_SEED. */
-function prng(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let dir: string;
 beforeAll(() => {
@@ -256,7 +245,7 @@ describe('kill -9 and restart with filePersistence', () => {
       WRITER_NODE: 'sqlite-writer',
       WRITER_KEYS: '8',
     };
-    const runs: Array<Promise<void>> = [runCycles(sqliteEnv, 60 * SCALE, prng(seed), 60)];
+    const runs: Array<Promise<void>> = [runCycles(sqliteEnv, 60 * SCALE, mulberry32(seed), 60)];
     let pgEnv: WriterEnv | undefined;
     if (cluster) {
       pgEnv = {
@@ -267,7 +256,7 @@ describe('kill -9 and restart with filePersistence', () => {
         WRITER_NODE: 'pg-writer',
         WRITER_KEYS: '8',
       };
-      runs.push(runCycles(pgEnv, 20 * SCALE, prng(seed + 1), 200));
+      runs.push(runCycles(pgEnv, 20 * SCALE, mulberry32(seed + 1), 200));
     }
     await Promise.all(runs);
 
