@@ -304,7 +304,9 @@ class NtpPoller implements NtpSource {
         host,
         port,
         name,
-        filter: new ClockFilter<NtpExchange>(),
+        // Rank kept samples by the drift the clock will age them with, so the sample
+        // handed on is the one with the tightest bound from now on.
+        filter: new ClockFilter<NtpExchange>({ agingPpm: this.#maxDriftPpm }),
         socket: undefined,
         state: 'pending',
         reach: 0,

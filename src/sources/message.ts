@@ -507,7 +507,8 @@ function runExchanges(
   let stopped = false;
   let pollTimer: unknown;
   let inFlight: { controller: AbortController; timer: unknown } | undefined;
-  const filter = new ClockFilter<SyncSample & FilterSample>();
+  // Ranked by the drift the clock applies, so the sample handed on has the tightest bound.
+  const filter = new ClockFilter<SyncSample & FilterSample>({ agingPpm: config.maxDriftPpm });
   const report = (error: HttpTimeError): void => {
     if (stopped) return;
     onProblem?.({ source: name, reason: error.reason, message: error.message, error });
