@@ -63,6 +63,7 @@ export type NtpRejectionReason =
   | 'stratum-too-high'
   | 'zero-transmit'
   | 'absurd-delay'
+  | 'reference-after-transmit'
   | 'negative-delay'
   | 'root-distance';
 
@@ -150,8 +151,10 @@ export interface NtpReplyContext {
  * (`unsupported-version`), stratum 0 (`kiss-of-death`, with the kiss code), leap
  * indicator 3 (`unsynchronized`), stratum ≥ 16 (`stratum-too-high`), transmit
  * timestamp 0 (`zero-transmit`), transmit equal to the previous reply's
- * (`duplicate`), transmit before receive (`absurd-delay`), negative round-trip
- * delay (`negative-delay`), λ above the limit (`root-distance`).
+ * (`duplicate`), transmit before receive (`absurd-delay`), a nonzero reference
+ * timestamp more than the server's precision after transmit
+ * (`reference-after-transmit`; RFC 5905 A.5.1.1), negative round-trip delay
+ * (`negative-delay`), λ above the limit (`root-distance`).
  *
  * @param bytes - The datagram.
  * @param context - The exchange it should answer.
@@ -237,6 +240,25 @@ export function validateNtpReply(bytes: Uint8Array, context: NtpReplyContext): N
       'absurd-delay',
       `the server claims to have sent its reply ${(-holdMs).toFixed(3)} ms before receiving the request`,
     );
+  }
+  // A server cannot have set its clock after it sent the reply (RFC 5905 A.5.1.1; ntpd
+  // and NTPsec call such a packet bogus). Checked after `absurd-delay`, the more
+  // specific diagnosis when the transmit stamp itself is early. A zero reference
+  // means "never set". Era-aware difference, so a reference just before the 2036
+  // rollover and a transmit just after compare correctly; the precision absorbs
+  // equal stamps rounded differently.
+  if (!isZeroNtpTimestamp(reply.referenceTimestamp)) {
+    const referenceAheadMs = ntpDifferenceMs(reply.referenceTimestamp, reply.transmitTimestamp);
+    if (referenceAheadMs > serverPrecisionMs) {
+      const shown =
+        referenceAheadMs >= 0.001 ? referenceAheadMs.toFixed(3) : referenceAheadMs.toExponential(2);
+      throw new NtpRejectedError(
+        server,
+        'reference-after-transmit',
+        `reference timestamp is ${shown} ms after the transmit timestamp ` +
+          `(more than the server's precision, ${serverPrecisionMs.toExponential(2)} ms)`,
+      );
+    }
   }
   // The era pivot: our best idea of the time. Only needs to be right within 68 years.
   const t2 = ntpToEpochMs(reply.receiveTimestamp, wallMs);

@@ -88,6 +88,17 @@ const MAX_SHORT = 2 ** 32 - 1;
 const ZERO: NtpTimestamp = { seconds: 0, fraction: 0 };
 
 /**
+ * A raw NTP short-format value (units of 2⁻¹⁶ s) in ms. Exact: raw·1000 < 2⁴², and
+ * dividing by 2¹⁶ only shifts the exponent, so every grid point is a double.
+ */
+function shortToMs(raw: number): number {
+  return (raw * 1000) / SHORT_SCALE;
+}
+
+/** The largest duration NTP short format holds, about 65536 s, in ms. */
+const MAX_SHORT_MS = shortToMs(MAX_SHORT);
+
+/**
  * Decodes an NTP header. Accepts any bit pattern of at least 48 bytes (every
  * field value is representable); semantic checks belong to the client.
  *
@@ -124,9 +135,8 @@ export function decodeNtpPacket(bytes: Uint8Array): NtpPacket {
     stratum: view.getUint8(1),
     poll: view.getInt8(2),
     precision: view.getInt8(3),
-    // Exact: raw·1000 < 2⁴², and dividing by 2¹⁶ only shifts the exponent.
-    rootDelayMs: (view.getUint32(4) * 1000) / SHORT_SCALE,
-    rootDispersionMs: (view.getUint32(8) * 1000) / SHORT_SCALE,
+    rootDelayMs: shortToMs(view.getUint32(4)),
+    rootDispersionMs: shortToMs(view.getUint32(8)),
     referenceId: view.getUint32(12),
     referenceTimestamp: timestamp(16),
     originTimestamp: timestamp(24),
@@ -146,17 +156,25 @@ function shortFormat(name: string, ms: unknown): number {
   if (typeof ms !== 'number' || !(ms >= 0)) {
     throw new InvalidArgumentError(name, ms, 'a number of ms ≥ 0');
   }
-  // Round up: these are error bounds, and a bound must never shrink in transit.
-  // The small allowance keeps values already on the 2⁻¹⁶ s grid exactly where they are.
-  const raw = Math.ceil((ms * SHORT_SCALE) / 1000 - 1e-6);
-  if (raw > MAX_SHORT)
-    throw new InvalidArgumentError(name, ms, 'at most 65535999 ms (16.16 format)');
+  // Refused rather than clamped: clamping would shrink the bound.
+  if (ms > MAX_SHORT_MS) {
+    throw new InvalidArgumentError(name, ms, `at most ${MAX_SHORT_MS} ms (16.16 format)`);
+  }
+  // Round up: these are error bounds, and a bound must never shrink in transit. No
+  // allowance below the grid point (one used to round values a hair above k down
+  // to k). ms·2¹⁶ is exact and the division rounds once; settling against the exact
+  // grid values makes the result the least grid point ≥ ms whatever that rounding did.
+  let raw = Math.ceil((ms * SHORT_SCALE) / 1000);
+  if (shortToMs(raw) < ms) raw += 1;
+  else if (raw > 0 && shortToMs(raw - 1) >= ms) raw -= 1;
   return raw;
 }
 
 /**
- * Encodes a header into 48 bytes. Fields left out are 0; root delay and
- * dispersion round up to the next 2⁻¹⁶ s (they are bounds). `encodeNtpPacket(decodeNtpPacket(b))` reproduces `b`'s header.
+ * Encodes a header into 48 bytes. Fields left out are 0. Root delay and
+ * dispersion become the least 2⁻¹⁶ s grid point at or above them (they are
+ * bounds, so they never shrink; values on the grid stay exact).
+ * `encodeNtpPacket(decodeNtpPacket(b))` reproduces `b`'s header.
  *
  * @param packet - The header fields.
  * @returns A new 48-byte array.

@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AbortError, InvalidArgumentError, SourceUnavailableError } from '../../src/index.js';
 import {
+  NTP_ERA1_EPOCH_MS,
   NtpKissOfDeathError,
   NtpRejectedError,
   NtpSocket,
@@ -11,6 +13,7 @@ import {
   validateNtpReply,
   type NtpExchange,
   type NtpRejectionReason,
+  type NtpTimestamp,
 } from '../../src/ntp/index.js';
 import {
   createNtpServer,
@@ -18,7 +21,17 @@ import {
   type NtpServerBehaviour,
   type NtpServerFault,
 } from '../../src/testing/index.js';
+import { fcParams } from '../helpers/fc.js';
 import { openSockets, settleSockets, until } from './_helpers.js';
+
+const TICKS_PER_ERA = 2n ** 64n;
+
+/** `ts` moved by `ticks` units of 2⁻³² s, wrapping at the era boundary as the wire does. */
+function addTicks(ts: NtpTimestamp, ticks: bigint): NtpTimestamp {
+  const wire = (BigInt(ts.seconds) * 2n ** 32n + BigInt(ts.fraction) + ticks) % TICKS_PER_ERA;
+  const moved = (wire + TICKS_PER_ERA) % TICKS_PER_ERA;
+  return { seconds: Number(moved >> 32n), fraction: Number(moved & 0xffffffffn) };
+}
 
 /** The exchange's interval contains the server's true offset at T4. */
 function expectContainsTruth(server: LoopbackNtpServer, x: NtpExchange): void {
@@ -348,6 +361,126 @@ describe('validateNtpReply', () => {
     expect(() => validateNtpReply(spoof, context)).toThrow(
       expect.objectContaining({ reason: 'origin-mismatch' }),
     );
+  });
+
+  describe("a reference timestamp after the transmit timestamp ('reference-after-transmit')", () => {
+    const transmit = epochMsToNtp(wallMs + 5.5);
+    const ONE_SECOND = 2n ** 32n;
+    /** Precision −20 (about 1 µs) in units of 2⁻³² s. */
+    const PRECISION_TICKS = 2n ** 12n;
+
+    it('refuses a reference 1 s after transmit, naming the difference', () => {
+      const bogus = reply({ referenceTimestamp: addTicks(transmit, ONE_SECOND) });
+      expect(() => validateNtpReply(bogus, context)).toThrow(NtpRejectedError);
+      expect(() => validateNtpReply(bogus, context)).toThrow(
+        expect.objectContaining({ reason: 'reference-after-transmit', server: 's:123' }),
+      );
+      expect(() => validateNtpReply(bogus, context)).toThrow(/1000\.000 ms after/);
+    });
+
+    it('accepts a reference equal to transmit, within the precision after it, or zero', () => {
+      for (const referenceTimestamp of [
+        transmit,
+        addTicks(transmit, PRECISION_TICKS),
+        addTicks(transmit, -ONE_SECOND),
+        { seconds: 0, fraction: 0 },
+      ]) {
+        expect(validateNtpReply(reply({ referenceTimestamp }), context).delayMs).toBeCloseTo(
+          9.5,
+          6,
+        );
+      }
+      expect(() =>
+        validateNtpReply(
+          reply({ referenceTimestamp: addTicks(transmit, PRECISION_TICKS + 1n) }),
+          context,
+        ),
+      ).toThrow(expect.objectContaining({ reason: 'reference-after-transmit' }));
+    });
+
+    it('compares across the 2036 era rollover', () => {
+      // Transmit 0.5 s into era 1 (seconds field near 0), reference near the end of era 0.
+      const eraWall = NTP_ERA1_EPOCH_MS;
+      const eraTransmit = epochMsToNtp(eraWall + 500);
+      expect(eraTransmit.seconds).toBe(0);
+      const eraReply = (referenceTimestamp: NtpTimestamp): Uint8Array =>
+        reply({
+          receiveTimestamp: eraTransmit,
+          transmitTimestamp: eraTransmit,
+          referenceTimestamp,
+        });
+      const eraContext = { ...context, wallMs: eraWall };
+      const before = epochMsToNtp(eraWall - 1000);
+      expect(before.seconds).toBe(2 ** 32 - 1);
+      expect(validateNtpReply(eraReply(before), eraContext).t3).toBeCloseTo(eraWall + 500, 3);
+      // And the other way: a reference in era 1 while transmit is still in era 0.
+      expect(() =>
+        validateNtpReply(
+          reply({
+            receiveTimestamp: before,
+            transmitTimestamp: before,
+            referenceTimestamp: eraTransmit,
+          }),
+          eraContext,
+        ),
+      ).toThrow(expect.objectContaining({ reason: 'reference-after-transmit' }));
+    });
+
+    it('property: refused exactly when the reference is more than the precision after transmit', () => {
+      const uint32 = fc.integer({ min: 0, max: 2 ** 32 - 1 });
+      const transmitArb = fc
+        .record({
+          seconds: fc.oneof(uint32, fc.constantFrom(0, 1, 2 ** 32 - 2, 2 ** 32 - 1)),
+          fraction: fc.oneof(uint32, fc.constantFrom(0, 1, 2 ** 32 - 1)),
+        })
+        .filter((ts) => ts.seconds !== 0 || ts.fraction !== 0);
+      /** The precision tolerance in units of 2⁻³² s (below one unit for precision < −32). */
+      const toleranceTicks = (precision: number): bigint =>
+        precision >= -32 ? 2n ** BigInt(32 + precision) : 0n;
+      // How far the reference is after transmit, in 2⁻³² s; negative is before. Kept
+      // inside the ±2³¹ s (68-year) window in which era arithmetic can tell the order.
+      const offsetArb = (precision: number): fc.Arbitrary<bigint | 'zero'> =>
+        fc.oneof(
+          fc.bigInt({ min: -3n, max: 3n }).map((d) => toleranceTicks(precision) + d),
+          fc.bigInt({ min: -3n, max: 3n }),
+          fc.bigInt({ min: -(2n ** 63n) + 2n ** 32n, max: 2n ** 63n - 2n ** 32n - 1n }),
+          fc.constant('zero' as const),
+        );
+      const caseArb = fc
+        .tuple(transmitArb, fc.integer({ min: -40, max: 8 }))
+        .chain(([transmitTimestamp, precision]) =>
+          fc.record({
+            transmitTimestamp: fc.constant(transmitTimestamp),
+            precision: fc.constant(precision),
+            offset: offsetArb(precision),
+          }),
+        );
+      fc.assert(
+        fc.property(caseArb, ({ transmitTimestamp, precision, offset }) => {
+          const referenceTimestamp =
+            offset === 'zero' ? { seconds: 0, fraction: 0 } : addTicks(transmitTimestamp, offset);
+          const isZero = referenceTimestamp.seconds === 0 && referenceTimestamp.fraction === 0;
+          const after =
+            !isZero && offset !== 'zero' && offset > toleranceTicks(precision) && offset > 0n;
+          const bytes = reply({
+            precision,
+            referenceTimestamp,
+            receiveTimestamp: transmitTimestamp,
+            transmitTimestamp,
+          });
+          let reason: string | undefined;
+          try {
+            validateNtpReply(bytes, context);
+          } catch (error) {
+            if (!(error instanceof NtpRejectedError)) throw error;
+            reason = error.reason;
+          }
+          if (after) expect(reason).toBe('reference-after-transmit');
+          else expect(reason).not.toBe('reference-after-transmit');
+        }),
+        fcParams(5000),
+      );
+    });
   });
 
   it('reads an unknown kiss code and still refuses', () => {

@@ -56,6 +56,13 @@ function recheck(bytes: Uint8Array, context: NtpReplyContext, x: NtpExchange): s
   const precisionMs = log2SecondsToMs(view.getInt8(3));
   const hold = ntpDifferenceMs(t3, t2);
   if (hold < -2 * precisionMs) return 'accepted transmit before receive';
+  const reference = { seconds: view.getUint32(16), fraction: view.getUint32(20) };
+  if (
+    (reference.seconds !== 0 || reference.fraction !== 0) &&
+    ntpDifferenceMs(reference, t3) > precisionMs
+  ) {
+    return 'accepted a reference timestamp after transmit';
+  }
   const delay = context.t4 - context.t1 - hold;
   const tolerance =
     2 * (precisionMs + (context.localPrecisionMs ?? 0)) +
@@ -209,6 +216,7 @@ describe('fuzzing reply validation', () => {
       'zero-transmit',
       'duplicate',
       'absurd-delay',
+      'reference-after-transmit',
       'negative-delay',
       'root-distance',
     ]) {

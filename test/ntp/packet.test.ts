@@ -114,6 +114,78 @@ describe('NTP packet codec', () => {
     expect(decodeNtpPacket(big.subarray(10))).toMatchObject({ version: 4, mode: 4 });
   });
 
+  describe('root delay and dispersion in NTP short format (16.16 s)', () => {
+    /** One step of the grid, 2⁻¹⁶ s, in ms. */
+    const step = 1000 / 65536;
+    /** Grid point k in ms, exactly as a double (k·1000 < 2⁴², and /2¹⁶ is exact). */
+    const grid = (k: number): number => (k * 1000) / 65536;
+    const maxRaw = 2 ** 32 - 1;
+    /** The smallest double above a non-negative `x`. */
+    const nextUp = (x: number): number => {
+      const value = new Float64Array([x]);
+      const bits = new BigUint64Array(value.buffer);
+      bits[0] = (bits[0] ?? 0n) + 1n;
+      return value[0] ?? x;
+    };
+    const roundTrip = (ms: number): number =>
+      decodeNtpPacket(encodeNtpPacket({ rootDelayMs: ms, rootDispersionMs: ms })).rootDelayMs;
+
+    /** Non-negative ms values in range, many of them a hair above a grid point. */
+    const inRangeMs: fc.Arbitrary<number> = fc.oneof(
+      fc.double({ min: 0, max: grid(maxRaw), noNaN: true }),
+      // Anywhere in one grid cell: fast-check favours the ends, so values just above k appear.
+      fc
+        .integer({ min: 0, max: maxRaw - 1 })
+        .chain((k) => fc.double({ min: grid(k), max: grid(k + 1), noNaN: true })),
+      // The smallest double above a grid point, and a grid point plus 1 ps, 1 ns, 1 µs.
+      fc.integer({ min: 0, max: maxRaw - 1 }).map((k) => nextUp(grid(k))),
+      fc
+        .tuple(fc.integer({ min: 0, max: maxRaw - 1 }), fc.constantFrom(1e-9, 1e-6, 1e-3))
+        .map(([k, excess]) => Math.min(grid(k) + excess, grid(maxRaw))),
+    );
+
+    it('property: a bound never shrinks, and grows by less than one grid step', () => {
+      fc.assert(
+        fc.property(inRangeMs, (ms) => {
+          const decoded = roundTrip(ms);
+          expect(decoded).toBeGreaterThanOrEqual(ms);
+          // decoded − ms < step, stated exactly: the grid point below is below ms
+          // (decoded − step is itself a grid value, while decoded − ms can round).
+          expect(decoded - step).toBeLessThan(ms);
+        }),
+        fcParams(20_000),
+      );
+    });
+
+    it('property: every grid point encodes exactly', () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: maxRaw }), (k) => {
+          expect(roundTrip(grid(k))).toBe(grid(k));
+        }),
+        fcParams(5000),
+      );
+      // The low end, where most real values live, and the top of the range: every point.
+      for (let k = 0; k <= 2 * 65536; k++) expect(roundTrip(grid(k))).toBe(grid(k));
+      for (let k = maxRaw - 65536; k <= maxRaw; k++) expect(roundTrip(grid(k))).toBe(grid(k));
+    });
+
+    it('a value just above a grid point rounds up to the next one, not down to it', () => {
+      // 1 s + 1 ps: the old 1e-6-step allowance rounded this down to exactly 1 s.
+      expect(roundTrip(1000.000000001)).toBe(grid(65537));
+      // 1 s + 1 ns, and the smallest double above a grid point, low and high in the range.
+      expect(roundTrip(1000.000001)).toBe(grid(65537));
+      expect(roundTrip(nextUp(grid(3)))).toBe(grid(4));
+      expect(roundTrip(nextUp(grid(4_000_000_000)))).toBe(grid(4_000_000_001));
+      expect(roundTrip(Number.MIN_VALUE)).toBe(step);
+      expect(roundTrip(0)).toBe(0);
+      // The largest value the format holds encodes exactly; anything above is refused.
+      expect(roundTrip(grid(maxRaw))).toBe(grid(maxRaw));
+      expect(() => encodeNtpPacket({ rootDelayMs: grid(maxRaw) + 2 ** -20 })).toThrow(
+        expect.objectContaining({ argument: 'rootDelayMs' }),
+      );
+    });
+  });
+
   it('encoding rejects out-of-range fields, naming them', () => {
     const cases: [Partial<NtpPacket>, string][] = [
       [{ leap: 4 }, 'leap'],
