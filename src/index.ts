@@ -35,6 +35,9 @@ export type {
   ProblemListener,
   TimeSource,
   Scheduler,
+  LeapSecond,
+  HostCorrection,
+  HostCorrectionSource,
 } from './sources/types.js';
 export { systemMonotonic, systemWall, systemScheduler } from './sources/system.js';
 export { calibrateWall } from './sources/calibrate.js';

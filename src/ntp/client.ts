@@ -295,6 +295,7 @@ export function validateNtpReply(bytes: Uint8Array, context: NtpReplyContext): N
     monotonicAt: estimate.monotonicAt,
     offsetMs: estimate.offsetMs,
     errorMs: estimate.errorMs,
+    evidenceFrom: context.t1,
     delayMs: estimate.delayMs,
     t1: context.t1,
     t2,

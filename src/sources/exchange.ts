@@ -179,6 +179,8 @@ export interface FilterSample {
   readonly delayMs: number;
   /** Error bound at `monotonicAt` (ms). */
   readonly errorMs: number;
+  /** When the evidence was gathered (T1); default `monotonicAt`. See `SyncSample.evidenceFrom`. */
+  readonly evidenceFrom?: number;
 }
 
 /**
@@ -197,6 +199,15 @@ export interface ClockFilterOptions {
    * 15, RFC 5905's PHI. It only ranks; the bound a consumer applies is its own.
    */
   readonly agingPpm?: number;
+  /**
+   * With a drift bound (ppm), a new sample whose interval cannot overlap a kept
+   * sample's interval aged by this bound proves the kept one wrong (the local
+   * clock was slewed or stepped beyond the bound): the kept one is dropped, the
+   * newer evidence wins, and `onInconsistent` hears of it. Default: no check.
+   */
+  readonly consistencyDriftPpm?: number;
+  /** Called with the samples a new one contradicted, after they were dropped. */
+  readonly onInconsistent?: (dropped: readonly FilterSample[], newer: FilterSample) => void;
 }
 
 /**
@@ -216,6 +227,8 @@ export interface ClockFilterOptions {
 export class ClockFilter<T extends FilterSample = FilterSample> {
   readonly #size: number;
   readonly #aging: number;
+  readonly #consistencyDrift: number | undefined;
+  readonly #onInconsistent: ClockFilterOptions['onInconsistent'];
   #samples: T[] = [];
 
   /**
@@ -229,6 +242,11 @@ export class ClockFilter<T extends FilterSample = FilterSample> {
     }
     this.#size = size;
     this.#aging = requireNonNegative('agingPpm', options.agingPpm ?? 15) * 1e-6;
+    this.#consistencyDrift =
+      options.consistencyDriftPpm === undefined
+        ? undefined
+        : requireNonNegative('consistencyDriftPpm', options.consistencyDriftPpm) * 1e-6;
+    this.#onInconsistent = options.onInconsistent;
   }
 
   /**
@@ -251,6 +269,18 @@ export class ClockFilter<T extends FilterSample = FilterSample> {
     }
     if (sample.errorMs < 0)
       throw new InvalidArgumentError('errorMs', sample.errorMs, 'a number ≥ 0');
+    const drift = this.#consistencyDrift;
+    if (drift !== undefined) {
+      const contradicted = this.#samples.filter(
+        (kept) =>
+          Math.abs(kept.offsetMs - sample.offsetMs) >
+          agedBound(kept, sample.monotonicAt, drift) + sample.errorMs,
+      );
+      if (contradicted.length > 0) {
+        this.#samples = this.#samples.filter((kept) => !contradicted.includes(kept));
+        this.#onInconsistent?.(contradicted, sample);
+      }
+    }
     this.#samples.push(sample);
     if (this.#samples.length > this.#size) this.#samples.shift();
     return this.best(sample.monotonicAt) as T;
@@ -314,6 +344,25 @@ export class ClockFilter<T extends FilterSample = FilterSample> {
   }
 
   /**
+   * Forgets every sample whose evidence was gathered at or before `monotonicAt`
+   * (`evidenceFrom`, else `monotonicAt`): after a disruption such as a suspend,
+   * older samples describe a timescale that no longer holds.
+   *
+   * @param monotonicAt - The disruption's monotonic reading.
+   * @returns How many samples were dropped.
+   *
+   * @example
+   * ```ts
+   * filter.dropGatheredBefore(disruptedAt);
+   * ```
+   */
+  dropGatheredBefore(monotonicAt: number): number {
+    const before = this.#samples.length;
+    this.#samples = this.#samples.filter((s) => (s.evidenceFrom ?? s.monotonicAt) > monotonicAt);
+    return before - this.#samples.length;
+  }
+
+  /**
    * Forgets every sample (e.g. after a step of the server's clock).
    *
    * @example
@@ -324,4 +373,29 @@ export class ClockFilter<T extends FilterSample = FilterSample> {
   clear(): void {
     this.#samples = [];
   }
+}
+
+/**
+ * The bound a sample gives at another monotonic reading: `errorMs` grown by the
+ * drift bound over the time between, `errorMs + drift·|at − monotonicAt|`.
+ * The one formula every consumer of samples ages them with.
+ *
+ * @param sample - Where the bound starts (`monotonicAt`, `errorMs`).
+ * @param atMonotonic - When the bound is wanted.
+ * @param drift - The drift bound as a fraction (200 ppm = 2e-4).
+ * @returns The aged bound (ms).
+ *
+ * @example
+ * ```ts
+ * agedBound({ monotonicAt: 0, errorMs: 1 }, 10_000, 200e-6); // 3
+ * ```
+ * @internal
+ */
+export function agedBound(
+  sample: { readonly monotonicAt: number; readonly errorMs: number },
+  atMonotonic: number,
+  drift: number,
+): number {
+  const elapsed = atMonotonic - sample.monotonicAt;
+  return sample.errorMs + drift * (elapsed < 0 ? -elapsed : elapsed);
 }

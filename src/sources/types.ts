@@ -59,7 +59,31 @@ export interface SyncSample {
    * with an assumed error). A clock fed only such samples stays `unsynchronized`.
    */
   readonly assumed?: boolean;
+  /**
+   * Monotonic reading at which the oldest evidence behind this sample was
+   * gathered: for an exchange, T1 (when the request left); for a selection, the
+   * oldest T1 among the votes. Only a sample whose evidence is all newer than a
+   * disruption (suspend, VM pause, clock step) can end it. Default `monotonicAt`.
+   */
+  readonly evidenceFrom?: number;
+  /**
+   * A leap second the sources announce (a majority of them, for a selection) for
+   * the end of the current UTC month: `'insert'` (NTP leap indicator 1, the last
+   * minute has 61 s) or `'delete'` (indicator 2, 59 s). See `TrueClock`'s leap handling.
+   */
+  readonly leapSecond?: LeapSecond;
 }
+
+/**
+ * The direction of an announced leap second: `'insert'` makes UTC (and Unix
+ * time) repeat a second, `'delete'` skips one.
+ *
+ * @example
+ * ```ts
+ * const leap: LeapSecond = exchange.leap === 1 ? 'insert' : 'delete';
+ * ```
+ */
+export type LeapSecond = 'insert' | 'delete';
 
 /**
  * Something that went wrong inside a source without producing a sample: a
@@ -126,8 +150,66 @@ export interface TimeSource {
   ): () => void;
   /** Frees sockets and timers. Idempotent. */
   close(): Promise<void>;
-  /** How often the source expects to deliver a sample (ms); drives `free-running`. */
+  /** How often the source expects to deliver a sample (ms). */
   readonly pollIntervalMs?: number;
+  /**
+   * The longest a healthy source goes between two samples (ms): its poll
+   * interval with jitter, plus the spacing of the exchanges within one poll and
+   * an exchange's timeout. `TrueClock` shows `free-running` after twice this.
+   * Default: `pollIntervalMs`.
+   */
+  readonly maxSampleGapMs?: number;
+  /**
+   * Forgets every sample whose evidence was gathered at or before `monotonicAt`
+   * and gathers fresh evidence soon. `TrueClock` calls it when it sees a
+   * disruption (suspend, VM pause or migration, wall-clock step), so that
+   * evidence taken before it can neither end the disruption nor outvote fresh
+   * evidence. Optional: without it, `TrueClock` still refuses such samples.
+   */
+  invalidate?(monotonicAt: number): void;
+}
+
+/**
+ * What the host's own time daemon is still doing to the monotonic clock: the
+ * kernel slews `CLOCK_MONOTONIC` (Node's `performance.now()`) while the daemon
+ * corrects an offset, so until the correction is done the monotonic clock may
+ * gain or lose up to `remainingCorrectionMs` beyond its usual rate error.
+ *
+ * @example
+ * ```ts
+ * const c: HostCorrection = { monotonicAt: mono.now(), remainingCorrectionMs: 0.4, frequencyPpm: -12.3, source: 'chrony' };
+ * ```
+ */
+export interface HostCorrection {
+  /** Monotonic reading at which the daemon reported it. */
+  readonly monotonicAt: number;
+  /** The offset the daemon is still slewing out (ms, either sign; chrony's "System time"). */
+  readonly remainingCorrectionMs: number;
+  /** The frequency correction the daemon applies (ppm), when it says. */
+  readonly frequencyPpm?: number;
+  /** Who reported it. */
+  readonly source: string;
+}
+
+/**
+ * Reports the host daemon's outstanding correction (e.g. `chronyHostCorrection`
+ * over chronyd's cmdmon). `TrueClock` adds the largest correction seen since its
+ * current sample to ε: ClockBound's `current_correction` term.
+ *
+ * @example
+ * ```ts
+ * const none: HostCorrectionSource = { subscribe: () => () => undefined, close: async () => {} };
+ * ```
+ */
+export interface HostCorrectionSource {
+  /** Starts reporting; returns a function that stops. */
+  subscribe(
+    onCorrection: (correction: HostCorrection) => void,
+    monotonic: MonotonicSource,
+    onProblem?: ProblemListener,
+  ): () => void;
+  /** Frees sockets and timers. Idempotent. */
+  close(): Promise<void>;
 }
 
 /**

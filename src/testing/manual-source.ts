@@ -32,6 +32,8 @@ export interface ManualSource extends TimeSource {
   readonly monotonic: MonotonicSource | undefined;
   /** Whether `close()` was called. */
   readonly closed: boolean;
+  /** The monotonic readings `invalidate()` was called with (by a `TrueClock` on a disruption), oldest first. */
+  readonly invalidations: readonly number[];
 }
 
 /**
@@ -49,8 +51,12 @@ export function manualSource(pollIntervalMs: number = 1000): ManualSource {
   const subscribers = new Map<symbol, { onSample: SampleListener; onProblem?: ProblemListener }>();
   let monotonic: MonotonicSource | undefined;
   let closed = false;
+  const invalidations: number[] = [];
   return {
     pollIntervalMs,
+    invalidate(monotonicAt) {
+      invalidations.push(monotonicAt);
+    },
     subscribe(onSample, mono, onProblem) {
       const key = Symbol('subscriber');
       subscribers.set(key, onProblem ? { onSample, onProblem } : { onSample });
@@ -73,6 +79,9 @@ export function manualSource(pollIntervalMs: number = 1000): ManualSource {
     },
     get closed() {
       return closed;
+    },
+    get invalidations() {
+      return invalidations.slice();
     },
   };
 }
