@@ -12,7 +12,11 @@ import {
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
 import { systemMonotonic, systemScheduler, systemWall } from '../sources/system.js';
+import { agedBound } from '../sources/exchange.js';
 import type {
+  HostCorrection,
+  HostCorrectionSource,
+  LeapSecond,
   MonotonicSource,
   Scheduler,
   SourceProblem,
@@ -22,6 +26,7 @@ import type {
 } from '../sources/types.js';
 import { sleepToward, type CommitWaitResult, type WaitOptions } from './commit-wait.js';
 import type { ClockStatus, TimeReading } from './interval.js';
+import { leapStepAt, LEAP_SECOND_MS } from './leap.js';
 import { Watchdog } from './watchdog.js';
 
 /**
@@ -30,6 +35,16 @@ import { Watchdog } from './watchdog.js';
  * reading takes. At today's epoch this is about 3 µs.
  */
 const REPRESENTATION_ERROR = 2 ** -49;
+
+/**
+ * `now()` compares its monotonic and wall reads with the watchdog's last
+ * bracketed check; past this age (ms) it re-checks instead, so the drift
+ * allowance, and with it the smallest disruption it can miss, stays small.
+ */
+const WATCHDOG_BASELINE_MAX_AGE_MS = 1000;
+
+/** Default `leapWindowMs`: a noon-to-noon smear starts 12 h before the leap. */
+const DEFAULT_LEAP_WINDOW_MS = 12 * 3600 * 1000;
 
 /**
  * Options of {@link TrueClock}.
@@ -42,11 +57,19 @@ const REPRESENTATION_ERROR = 2 ** -49;
 export interface TrueClockOptions {
   /** Where sync samples come from: `ntpSource`, `chronySource`, `systemClockSource`, … */
   readonly source: TimeSource;
-  /** Bound on the monotonic clock's rate error, in ppm; default 200 (TrueTime's figure). */
+  /**
+   * Bound on the monotonic clock's rate error, in ppm; default 200 (TrueTime's
+   * figure). It must cover the oscillator *and* the host time daemon's slewing of
+   * `CLOCK_MONOTONIC` (see docs/truetime.md, or pass `hostCorrection`).
+   */
   readonly maxDriftPpm?: number;
   /** Above this ε (ms) the status is `unsynchronized` and strict calls throw; default 50. */
   readonly maxUncertaintyMs?: number;
-  /** No sample for this long (ms) makes the status `free-running`; default 3 poll intervals. */
+  /**
+   * No sample for this long (ms) makes the status `free-running`; default twice
+   * the source's `maxSampleGapMs` (three `pollIntervalMs` for a source that does
+   * not say), so a healthy source never shows `free-running`.
+   */
   readonly freeRunningAfterMs?: number;
   /** The monotonic clock; default `performance.now()`. */
   readonly monotonic?: MonotonicSource;
@@ -54,8 +77,25 @@ export interface TrueClockOptions {
   readonly wall?: WallSource;
   /** Timers; default the platform's. Inject a virtual one in tests. */
   readonly scheduler?: Scheduler;
-  /** How often the watchdog runs (ms); default 1000; 0 runs it only on strict calls. */
+  /**
+   * How often the watchdog runs on a timer (ms); default 1000; 0: no timer. Every
+   * `now()` also compares the monotonic and wall clocks itself.
+   */
   readonly watchdogIntervalMs?: number;
+  /**
+   * The host time daemon's outstanding correction (e.g. `chronyHostCorrection`
+   * from `chronobound/ntp`): the largest seen since the current sample is added
+   * to ε, as ClockBound adds chrony's `current_correction`. Closed with the clock.
+   */
+  readonly hostCorrection?: HostCorrectionSource;
+  /**
+   * How long before an announced leap second (ms) the interval starts to reach one
+   * second further on the side the leap moves UTC, so that both a stepping and a
+   * noon-to-noon smearing reading of UTC stay inside; default 12 h. It stays
+   * widened until a sample gathered after the leap is accepted. 0 widens only from
+   * the moment the interval reaches the leap.
+   */
+  readonly leapWindowMs?: number;
 }
 
 /**
@@ -128,8 +168,17 @@ export class TrueClock {
   readonly #watchdog: Watchdog;
   readonly #watchdogIntervalMs: number;
   readonly #unsubscribe: () => void;
+  readonly #hostCorrection: HostCorrectionSource | undefined;
+  readonly #unsubscribeHostCorrection: (() => void) | undefined;
+  readonly #leapWindowMs: number;
 
   #sample: SyncSample | undefined;
+  /** |remaining correction| of the host daemon's latest report. */
+  #correctionNowMs = 0;
+  /** The largest |remaining correction| reported since the current sample was taken. */
+  #correctionSinceSampleMs = 0;
+  /** A leap second announced by the sources: where the stepped UTC steps, on the pre-leap timescale. */
+  #leap: { readonly stepAtMs: number; readonly direction: LeapSecond } | undefined;
   #lastSampleAt = -Infinity;
   #disruptionMs = 0;
   #disruptedAt = -Infinity;
@@ -161,9 +210,16 @@ export class TrueClock {
       options.maxUncertaintyMs ?? 50,
       true,
     );
+    const gap = options.source.maxSampleGapMs;
     this.#freeRunningAfterMs = requireNonNegative(
       'freeRunningAfterMs',
-      options.freeRunningAfterMs ?? 3 * (options.source.pollIntervalMs ?? 64_000),
+      options.freeRunningAfterMs ??
+        (gap !== undefined ? 2 * gap : 3 * (options.source.pollIntervalMs ?? 64_000)),
+      true,
+    );
+    this.#leapWindowMs = requireNonNegative(
+      'leapWindowMs',
+      options.leapWindowMs ?? DEFAULT_LEAP_WINDOW_MS,
       true,
     );
     this.#watchdogIntervalMs = requireNonNegative(
@@ -173,6 +229,12 @@ export class TrueClock {
     this.#granularityMs = this.#mono.resolutionMs ?? 0;
     this.#watchdog = new Watchdog(this.#wall, this.#mono, this.#maxDrift);
     this.#scheduleWatchdog();
+    this.#hostCorrection = options.hostCorrection;
+    this.#unsubscribeHostCorrection = this.#hostCorrection?.subscribe(
+      (correction) => this.#correct(correction),
+      this.#mono,
+      (problem) => this.#problem(problem),
+    );
     this.#unsubscribe = this.#source.subscribe(
       (sample) => this.#accept(sample),
       this.#mono,
@@ -181,7 +243,10 @@ export class TrueClock {
   }
 
   /**
-   * Reads the clock. Never throws; cheap (one small object).
+   * Reads the clock. Never throws; cheap (two clock reads and one small object).
+   * It reads the wall clock too, as ClockBound's client does, so a suspend, VM
+   * pause or clock step is noticed by the very next call: the status is
+   * `disrupted` at once, not only after the next watchdog tick.
    *
    * @returns The interval that contains true time, and its status.
    *
@@ -191,13 +256,18 @@ export class TrueClock {
    * ```
    */
   now(): TimeReading {
-    const mono = this.#mono.now();
+    let mono = this.#mono.now();
+    const wall = this.#wall.now();
+    if (!this.#closed && !this.#watchdog.agrees(mono, wall, WATCHDOG_BASELINE_MAX_AGE_MS)) {
+      this.#runWatchdog();
+      mono = this.#mono.now();
+    }
     const sample = this.#sample;
     if (sample === undefined) {
       return {
         earliest: -Infinity,
         latest: Infinity,
-        estimate: this.#wall.now(),
+        estimate: wall,
         uncertaintyMs: Infinity,
         status: 'unsynchronized',
       };
@@ -209,12 +279,22 @@ export class TrueClock {
       this.#maxDrift * (elapsed < 0 ? -elapsed : elapsed) +
       this.#granularityMs +
       this.#disruptionMs +
+      this.#correctionSinceSampleMs +
       (estimate < 0 ? -estimate : estimate) * REPRESENTATION_ERROR;
+    let earliest = estimate - uncertaintyMs;
+    let latest = estimate + uncertaintyMs;
+    const leap = this.#leap;
+    if (leap !== undefined && latest + this.#leapWindowMs >= leap.stepAtMs) {
+      // Stepped UTC repeats (insert) or skips (delete) a second; a smeared UTC lies between.
+      if (leap.direction === 'insert') earliest -= LEAP_SECOND_MS;
+      else latest += LEAP_SECOND_MS;
+    }
     return {
-      earliest: estimate - uncertaintyMs,
-      latest: estimate + uncertaintyMs,
+      earliest,
+      latest,
       estimate,
-      uncertaintyMs,
+      uncertaintyMs:
+        leap === undefined ? uncertaintyMs : Math.max(estimate - earliest, latest - estimate),
       status: this.#statusAt(mono, uncertaintyMs, sample),
     };
   }
@@ -438,13 +518,14 @@ export class TrueClock {
     this.#closed = true;
     this.#scheduler.clearTimeout(this.#watchdogTimer);
     this.#unsubscribe();
+    this.#unsubscribeHostCorrection?.();
     for (const waiter of [...this.#waiters]) {
       waiter.fail(
         new ClockUnsynchronizedError('wait', 'unsynchronized', Infinity, 'the clock was closed'),
       );
     }
     this.#refreshStatus();
-    await this.#source.close();
+    await Promise.all([this.#source.close(), this.#hostCorrection?.close()]);
   }
 
   /**
@@ -555,11 +636,13 @@ export class TrueClock {
   #accept(sample: SyncSample): void {
     if (this.#closed) return;
     const mono = this.#mono.now();
+    const evidenceFrom = sample.evidenceFrom ?? sample.monotonicAt;
     if (
       !Number.isFinite(sample.monotonicAt) ||
       !Number.isFinite(sample.offsetMs) ||
       !(sample.errorMs >= 0) ||
-      sample.monotonicAt > mono + this.#granularityMs
+      sample.monotonicAt > mono + this.#granularityMs ||
+      !(evidenceFrom <= sample.monotonicAt)
     ) {
       this.#problem({
         source: sample.source,
@@ -570,24 +653,81 @@ export class TrueClock {
     }
     // A disruption that happened before this sample arrived must be seen first.
     this.#runWatchdog();
+    // Evidence gathered before the last disruption describes a timescale that no
+    // longer holds: it can neither end the disruption nor back a reading.
+    if (evidenceFrom <= this.#disruptedAt) {
+      this.#problem({
+        source: sample.source,
+        reason: 'stale-sample',
+        message:
+          `refused a sample from ${sample.source} gathered ${(this.#disruptedAt - evidenceFrom).toFixed(3)} ms ` +
+          'before the last disruption; waiting for fresh evidence',
+      });
+      return;
+    }
     if (this.#disruptionMs > 0) {
-      // Only evidence gathered after the disruption can end it.
-      if (sample.monotonicAt <= this.#disruptedAt) return;
       this.#disruptionMs = 0;
       this.#sample = undefined;
     }
     const current = this.#sample;
-    if (current === undefined || this.#prefer(sample, current, mono)) this.#sample = sample;
+    const afterLeap = current !== undefined && this.#gatheredAfterLeap(evidenceFrom, current);
+    if (afterLeap) this.#leap = undefined;
+    if (current === undefined || afterLeap || this.#prefer(sample, current, mono)) {
+      this.#sample = sample;
+      this.#correctionSinceSampleMs = this.#correctionNowMs;
+    }
+    if (sample.leapSecond !== undefined) this.#announceLeap(sample, sample.leapSecond);
     this.#lastSampleAt = mono;
     this.#refreshStatus();
     this.#wakeWaiters();
   }
 
+  /**
+   * Whether evidence gathered from `evidenceFrom` on lies past the announced leap's
+   * step, judged on the pre-leap timescale of `current` (with its bound).
+   */
+  #gatheredAfterLeap(evidenceFrom: number, current: SyncSample): boolean {
+    const leap = this.#leap;
+    if (leap === undefined) return false;
+    const earliest =
+      evidenceFrom + current.offsetMs - agedBound(current, evidenceFrom, this.#maxDrift);
+    return earliest > leap.stepAtMs;
+  }
+
+  #announceLeap(sample: SyncSample, direction: LeapSecond): void {
+    const stepAtMs = leapStepAt(sample.monotonicAt + sample.offsetMs, direction);
+    const known = this.#leap;
+    if (known?.stepAtMs === stepAtMs && known.direction === direction) return;
+    this.#leap = { stepAtMs, direction };
+    this.#problem({
+      source: sample.source,
+      reason: 'leap-second',
+      message:
+        `the sources announce a leap second (${direction}) at ${new Date(stepAtMs).toISOString()}; ` +
+        `the interval reaches one second further from ${this.#leapWindowMs} ms before it until a sample gathered after it`,
+    });
+  }
+
+  #correct(correction: HostCorrection): void {
+    if (this.#closed) return;
+    const magnitude = Math.abs(correction.remainingCorrectionMs);
+    if (!Number.isFinite(magnitude)) {
+      this.#problem({
+        source: correction.source,
+        reason: 'invalid-sample',
+        message: `rejected a malformed host correction from ${correction.source}`,
+      });
+      return;
+    }
+    this.#correctionNowMs = magnitude;
+    if (magnitude > this.#correctionSinceSampleMs) this.#correctionSinceSampleMs = magnitude;
+  }
+
   /** Whether `next` gives a better bound than `current` from now on. */
   #prefer(next: SyncSample, current: SyncSample, mono: number): boolean {
     if ((next.assumed === true) !== (current.assumed === true)) return current.assumed === true;
-    const nextBound = next.errorMs + this.#maxDrift * Math.abs(mono - next.monotonicAt);
-    const currentBound = current.errorMs + this.#maxDrift * Math.abs(mono - current.monotonicAt);
+    const nextBound = agedBound(next, mono, this.#maxDrift);
+    const currentBound = agedBound(current, mono, this.#maxDrift);
     const gap = Math.abs(next.offsetMs - current.offsetMs);
     if (gap > nextBound + currentBound) {
       // Both cannot be right; the newer evidence wins and the conflict is reported.
@@ -647,9 +787,16 @@ export class TrueClock {
   }
 
   #disrupt(source: string, widenMs: number, message: string): void {
-    if (this.#closed || this.#sample === undefined) return;
-    this.#disruptionMs += widenMs;
+    if (this.#closed) return;
+    // Remembered even before the first sample: a reply in flight across a suspend
+    // must not become the first sample.
     this.#disruptedAt = this.#mono.now();
+    this.#source.invalidate?.(this.#disruptedAt);
+    if (this.#sample === undefined) {
+      this.#problem({ source, reason: 'disrupted', message });
+      return;
+    }
+    this.#disruptionMs += widenMs;
     this.#disruptionDetail = message;
     this.#problem({ source, reason: 'disrupted', message });
     this.#wakeWaiters();

@@ -48,6 +48,22 @@ export class Watchdog {
   }
 
   /**
+   * The cheap test `TrueClock.now()` runs on every call with the two readings it
+   * already took (monotonic first, then wall): `true` when they agree with the
+   * last check within what drift and resolution allow. `false` means "run
+   * {@link Watchdog.check}": a real disagreement, a preemption between the two
+   * reads (the bracketed check tells them apart), or a baseline older than
+   * `maxAgeMs` (re-checking keeps the drift allowance small).
+   */
+  agrees(mono: number, wall: number, maxAgeMs: number): boolean {
+    const monoElapsed = mono - this.#monoAt;
+    if (!(monoElapsed <= maxAgeMs) || monoElapsed < 0) return false;
+    const discrepancy = wall - this.#wallAt - monoElapsed;
+    const allowed = this.#maxDrift * monoElapsed + this.#slackMs + this.#halfWindowAt;
+    return discrepancy <= allowed && discrepancy >= -allowed;
+  }
+
+  /**
    * Returns the size (ms) of the disagreement since the last check when it exceeds
    * what drift, resolution and read timing allow, else 0; then restarts from now.
    */

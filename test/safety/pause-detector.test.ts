@@ -226,17 +226,27 @@ describe('TrueClock.reportDisruption', () => {
     void clock.close();
   });
 
-  it('does nothing on a clock without a sample, and rejects a bad width', () => {
+  it('on a clock without a sample it is remembered: evidence gathered before it is refused; a bad width is rejected', () => {
     const sim = new SimulatedClock();
+    const source = manualSource();
     const clock = new TrueClock({
-      source: manualSource(),
+      source,
       monotonic: sim.monotonic,
       wall: sim.wall,
       scheduler: sim,
     });
+    const before = sim.monotonic.now();
+    sim.advance(10);
     clock.reportDisruption('test', 10, 'x');
     expect(clock.now().status).toBe('unsynchronized');
-    expect(clock.lastProblem).toBeUndefined();
+    expect(clock.lastProblem).toMatchObject({ source: 'test', reason: 'disrupted' });
+    // A reply whose request left before the disruption must not become the first sample.
+    source.push({ ...truthfulSample(sim, 1), evidenceFrom: before });
+    expect(clock.sample).toBeUndefined();
+    expect(clock.lastProblem?.reason).toBe('stale-sample');
+    sim.advance(1);
+    source.push(truthfulSample(sim, 1));
+    expect(clock.now().status).toBe('synchronized');
     expect(() => clock.reportDisruption('test', 0, 'x')).toThrow(InvalidArgumentError);
     expect(() => clock.reportDisruption('test', NaN, 'x')).toThrow(/widenMs/);
     void clock.close();

@@ -1,0 +1,41 @@
+/**
+ * Leap seconds, as NTP announces them: leap indicator 1 (insert) or 2 (delete)
+ * for the last minute of the current UTC month (RFC 5905 §7.3; leap seconds are
+ * only ever scheduled at a month's end, ITU-R TF.460).
+ *
+ * Unix time has no leap seconds. A stepping clock repeats the second before
+ * midnight on an insert (it steps back 1 s at midnight) and skips 23:59:59 on a
+ * delete; a smearing one (Google, AWS: linear, noon to noon) spreads the second
+ * over 24 h. On the timescale that ignores the leap, the stepped reading lies
+ * 1 s below it after an insert and 1 s above it after a delete, and the smeared
+ * reading lies between the two. That is why `TrueClock` widens one side only.
+ *
+ * @module
+ * @internal
+ */
+import type { LeapSecond } from '../sources/types.js';
+
+/** One leap second (ms). @internal */
+export const LEAP_SECOND_MS = 1000;
+
+/**
+ * The Unix time (ms, on the pre-leap timescale) at which a stepping clock steps
+ * for a leap announced at `epochMs`: midnight after the month's last day for an
+ * insert (the clock goes back to 23:59:59), one second earlier for a delete (it
+ * skips from 23:59:59 to 00:00:00).
+ *
+ * @param epochMs - When the announcement was current (epoch ms).
+ * @param direction - `'insert'` or `'delete'`.
+ * @returns The step's instant (epoch ms).
+ *
+ * @example
+ * ```ts
+ * leapStepAt(Date.UTC(2016, 11, 31, 12), 'insert'); // Date.UTC(2017, 0, 1)
+ * ```
+ * @internal
+ */
+export function leapStepAt(epochMs: number, direction: LeapSecond): number {
+  const at = new Date(epochMs);
+  const endOfMonth = Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1);
+  return direction === 'insert' ? endOfMonth : endOfMonth - LEAP_SECOND_MS;
+}
