@@ -1,7 +1,8 @@
 /**
  * chronyd as a time source: reads its `tracking` report over the cmdmon UDP
  * port (unprivileged from localhost) and turns it into sync samples with an
- * honest bound, the way AWS ClockBound does.
+ * honest bound, the way AWS ClockBound does; and as the host's time daemon,
+ * whose outstanding correction `TrueClock` adds to its bound.
  *
  * @module
  */
@@ -21,7 +22,11 @@ import { requireNonNegative } from '../_internals/validate.js';
 import { calibrateWall, type WallCalibration } from '../sources/calibrate.js';
 import { systemMonotonic, systemScheduler, systemWall } from '../sources/system.js';
 import type {
+  HostCorrection,
+  HostCorrectionSource,
+  LeapSecond,
   MonotonicSource,
+  ProblemListener,
   Scheduler,
   SourceProblem,
   SyncSample,
@@ -114,8 +119,50 @@ export interface ChronySourceOptions {
 export interface ChronySource extends TimeSource {
   /** How often chronyd is polled (ms). */
   readonly pollIntervalMs: number;
+  /**
+   * The longest a healthy source goes between two samples (ms): the poll
+   * interval plus one request's timeout.
+   */
+  readonly maxSampleGapMs: number;
   /** The tracking report of the latest poll that got one, if any. */
   readonly tracking: ChronyTracking | undefined;
+  /**
+   * Polls chronyd again at once, for every subscriber: the pending timer is
+   * cancelled, and a poll already in flight finishes first and is followed by
+   * a new one (never two at once). The source keeps no samples, so there is
+   * nothing else to forget; a report chronyd made before `monotonicAt` carries
+   * an `evidenceFrom` at or before it, which `TrueClock` refuses.
+   *
+   * @param monotonicAt - When the disruption was seen (the subscriber's timescale).
+   *
+   * @example
+   * ```ts
+   * const source = chronySource();
+   * source.invalidate(performance.now()); // e.g. after a resume from suspend
+   * ```
+   */
+  invalidate(monotonicAt: number): void;
+}
+
+/**
+ * Options of {@link chronyHostCorrection}.
+ *
+ * @example
+ * ```ts
+ * const options: ChronyHostCorrectionOptions = { port: 323, pollIntervalMs: 1000 };
+ * ```
+ */
+export interface ChronyHostCorrectionOptions {
+  /** Address (or name) of chronyd's command port; default `'127.0.0.1'`. */
+  readonly host?: string;
+  /** chronyd's `cmdport`; default 323. */
+  readonly port?: number;
+  /** How often to read the tracking report (ms); default 1000. */
+  readonly pollIntervalMs?: number;
+  /** Per-request timeout (ms); default 1000. */
+  readonly timeoutMs?: number;
+  /** Timers for polling and timeouts; default the platform's. */
+  readonly scheduler?: Scheduler;
 }
 
 /** Where to send requests, validated. */
@@ -216,32 +263,28 @@ export function chronySource(options: ChronySourceOptions = {}): ChronySource {
   const wall = options.wall ?? systemWall;
   const scheduler = options.scheduler ?? systemScheduler;
   const name = `chrony ${target.label}`;
-  const stops = new Set<() => void>();
+  const pollers = new Set<Poller>();
   let latest: ChronyTracking | undefined;
 
   return {
     pollIntervalMs,
+    maxSampleGapMs: pollIntervalMs + timeoutMs,
     get tracking(): ChronyTracking | undefined {
       return latest;
     },
     subscribe(onSample, monotonic, onProblem) {
-      const abort = new AbortController();
-      let stopped = false;
-      let timer: unknown;
-      const poll = async (): Promise<void> => {
-        let outcome: SampleOutcome;
-        try {
-          const exchange = await exchangeTracking(target, {
-            timeoutMs,
-            signal: abort.signal,
-            monotonic,
-            scheduler,
-            background: true,
-            // Calibrate right before sending, so the mapping and the report are contemporary.
-            beforeSend: () => calibrateBest(wall, monotonic),
-          });
+      const poller = startPolling({
+        target,
+        name,
+        pollIntervalMs,
+        timeoutMs,
+        scheduler,
+        monotonic,
+        // Calibrate right before sending, so the mapping and the report are contemporary.
+        beforeSend: () => calibrateBest(wall, monotonic),
+        settle: (exchange): PollOutcome<SyncSample> => {
           latest = exchange.tracking;
-          outcome = trackingToSample({
+          const outcome = trackingToSample({
             tracking: exchange.tracking,
             calibration: exchange.prepared,
             sentAt: exchange.sentAt,
@@ -250,30 +293,234 @@ export function chronySource(options: ChronySourceOptions = {}): ChronySource {
             allowLocalReference,
             source: name,
           });
-        } catch (error) {
-          outcome = { problem: problemFromError(name, error) };
-        }
-        if (stopped) return;
-        // Schedule first: a throwing listener must not stop the polling.
-        timer = scheduler.setTimeout(() => void poll(), pollIntervalMs);
-        unrefTimer(timer);
-        if ('sample' in outcome) onSample(outcome.sample);
-        else onProblem?.(outcome.problem);
+          return 'sample' in outcome ? { value: outcome.sample } : outcome;
+        },
+        onValue: onSample,
+        onProblem,
+      });
+      pollers.add(poller);
+      return () => {
+        poller.stop();
+        pollers.delete(poller);
       };
-      const stop = (): void => {
-        if (stopped) return;
-        stopped = true;
-        abort.abort();
-        scheduler.clearTimeout(timer);
-        stops.delete(stop);
-      };
-      stops.add(stop);
-      void poll();
-      return stop;
+    },
+    invalidate() {
+      for (const poller of pollers) poller.pollNow();
     },
     close() {
-      for (const stop of [...stops]) stop();
+      for (const poller of pollers) poller.stop();
+      pollers.clear();
       return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * A {@link HostCorrectionSource} that polls chronyd's tracking report for the
+ * offset it is still slewing out of the system clock (`chronyc tracking`'s
+ * "System time") and the frequency correction it applies.
+ *
+ * Why it matters: chronyd corrects an offset by slewing, and the kernel slews
+ * `CLOCK_MONOTONIC` (Node's `performance.now()`) along with the wall clock.
+ * While a correction is outstanding the monotonic clock may therefore gain or
+ * lose up to that correction beyond its usual rate error, so an interval grown
+ * from it must widen by as much: ClockBound's `current_correction` term.
+ * `TrueClock` adds the largest remaining correction reported since its current
+ * sample to ε.
+ *
+ * How fast a correction goes away is chrony's choice: `corrtimeratio` (default
+ * 3) spreads an average correction over about three update intervals (larger
+ * ones faster, smaller ones slower), and `maxslewrate` (default 83,333 ppm,
+ * 83 ms per second) caps the rate. A correction appears when chronyd updates
+ * the clock and then shrinks, so polling well inside chronyd's update interval
+ * sees every correction near its largest; between two polls at most
+ * `maxslewrate` × the poll interval of it can have been slewed out unseen.
+ *
+ * Each report is stamped with the monotonic reading just before its request
+ * was sent. Failures go to `onProblem` with the reasons `chronySource` uses
+ * (`'timeout'`, `'chrony-protocol'`, `'unavailable'`; `'listener'` when a
+ * listener throws); nothing is thrown from a timer. Timers and sockets never
+ * keep the process alive; the function returned by `subscribe` and `close()`
+ * are idempotent.
+ *
+ * @param options - Where chronyd listens, how often to poll, the timeout.
+ * @returns A source of host corrections for `TrueClock`.
+ * @throws {InvalidArgumentError} When an option is out of range.
+ *
+ * @example
+ * ```ts
+ * const clock = new TrueClock({
+ *   source: chronySource({ port: 323 }),
+ *   hostCorrection: chronyHostCorrection({ port: 323, pollIntervalMs: 500 }),
+ * });
+ * // Or on its own:
+ * const host = chronyHostCorrection();
+ * const stop = host.subscribe((c) => console.log(`${c.remainingCorrectionMs} ms left to slew`), {
+ *   now: () => performance.now(),
+ * });
+ * ```
+ */
+export function chronyHostCorrection(
+  options: ChronyHostCorrectionOptions = {},
+): HostCorrectionSource {
+  const target = readTarget(options.host, options.port);
+  const pollIntervalMs = requirePositive(
+    'pollIntervalMs',
+    options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
+  );
+  const timeoutMs = requirePositive('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const scheduler = options.scheduler ?? systemScheduler;
+  const name = `chrony ${target.label}`;
+  const pollers = new Set<Poller>();
+
+  return {
+    subscribe(onCorrection, monotonic, onProblem) {
+      if (typeof onCorrection !== 'function' || typeof monotonic?.now !== 'function') {
+        throw new InvalidArgumentError(
+          'subscribe',
+          onCorrection,
+          'a correction listener and a MonotonicSource',
+        );
+      }
+      const poller = startPolling({
+        target,
+        name,
+        pollIntervalMs,
+        timeoutMs,
+        scheduler,
+        monotonic,
+        beforeSend: () => undefined,
+        settle: ({ tracking, sentAt }): PollOutcome<HostCorrection> => ({
+          value: {
+            monotonicAt: sentAt,
+            remainingCorrectionMs: tracking.currentCorrectionMs,
+            frequencyPpm: tracking.frequencyPpm,
+            source: name,
+          },
+        }),
+        onValue: onCorrection,
+        onProblem,
+      });
+      pollers.add(poller);
+      return () => {
+        poller.stop();
+        pollers.delete(poller);
+      };
+    },
+    close() {
+      for (const poller of pollers) poller.stop();
+      pollers.clear();
+      return Promise.resolve();
+    },
+  };
+}
+
+/** What one poll yields: a value for the listener, or a problem. */
+type PollOutcome<R> = { readonly value: R } | { readonly problem: SourceProblem };
+
+interface PollerOptions<T, R> {
+  readonly target: Target;
+  /** `chrony host:port`, the `source` of problems. */
+  readonly name: string;
+  readonly pollIntervalMs: number;
+  readonly timeoutMs: number;
+  readonly scheduler: Scheduler;
+  readonly monotonic: MonotonicSource;
+  /** Runs synchronously right before the first send of each poll. */
+  readonly beforeSend: () => T;
+  /** Turns a successful exchange into a value or a problem. */
+  readonly settle: (exchange: TrackingExchange<T>) => PollOutcome<R>;
+  readonly onValue: (value: R) => void;
+  readonly onProblem: ProblemListener | undefined;
+}
+
+/** One subscriber's polling loop. */
+interface Poller {
+  /** Polls at once, or right after the poll in flight; never two at once. */
+  pollNow(): void;
+  /** Aborts the poll in flight and cancels the timer. Idempotent. */
+  stop(): void;
+}
+
+/**
+ * Polls chronyd's tracking report every `pollIntervalMs` from now on: the loop
+ * `chronySource` and `chronyHostCorrection` share. It never throws or rejects:
+ * failed exchanges and throwing listeners become problems.
+ */
+function startPolling<T, R>(options: PollerOptions<T, R>): Poller {
+  const { name, scheduler } = options;
+  const abort = new AbortController();
+  let stopped = false;
+  let inFlight = false;
+  let again = false;
+  let timer: unknown;
+
+  const report = (problem: SourceProblem): void => {
+    try {
+      options.onProblem?.(problem);
+    } catch {
+      // A listener's bug must not stop polling.
+    }
+  };
+  const poll = async (): Promise<void> => {
+    inFlight = true;
+    again = false;
+    let outcome: PollOutcome<R>;
+    try {
+      const exchange = await exchangeTracking(options.target, {
+        timeoutMs: options.timeoutMs,
+        signal: abort.signal,
+        monotonic: options.monotonic,
+        scheduler,
+        background: true,
+        beforeSend: options.beforeSend,
+      });
+      outcome = options.settle(exchange);
+    } catch (error) {
+      outcome = { problem: problemFromError(name, error) };
+    }
+    inFlight = false;
+    if (stopped) return;
+    // Schedule first: a throwing listener must not stop the polling.
+    if (again) {
+      void poll();
+    } else {
+      timer = scheduler.setTimeout(() => void poll(), options.pollIntervalMs);
+      unrefTimer(timer);
+    }
+    if ('problem' in outcome) {
+      report(outcome.problem);
+      return;
+    }
+    try {
+      options.onValue(outcome.value);
+    } catch (error) {
+      report({
+        source: name,
+        reason: 'listener',
+        message: `a listener threw: ${String(error)}`,
+        ...(error instanceof Error ? { error } : {}),
+      });
+    }
+  };
+
+  void poll();
+  return {
+    pollNow() {
+      if (stopped) return;
+      if (inFlight) {
+        again = true;
+        return;
+      }
+      scheduler.clearTimeout(timer);
+      timer = undefined;
+      void poll();
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      abort.abort();
+      scheduler.clearTimeout(timer);
     },
   };
 }
@@ -320,6 +567,21 @@ export interface TrackingSampleInput {
  *   once a minute for a `local` reference; the age errs long, the safe way.
  * - `monotonicAt` is the moment the request was sent: chronyd computed the
  *   report between then and the reply, and an earlier stamp only ages it more.
+ * - `evidenceFrom` is chronyd's last measurement (refTime) mapped onto the
+ *   monotonic timescale: `sentAt − (estimated true time at sentAt − refTime)`,
+ *   never later than `sentAt`. The report is only as fresh as that
+ *   measurement: after a suspend the kernel restores the wall clock from the
+ *   RTC and chronyd keeps serving its pre-suspend report until it measures
+ *   again, so "system time + correction" says nothing about the new timescale
+ *   until then. Such a report maps to before the suspend (the wall clock
+ *   jumped, CLOCK_MONOTONIC stood still), so it cannot end the disruption; the
+ *   first report based on a measurement made after it can. refTime is on
+ *   chronyd's corrected ("cooked": system + outstanding correction) timescale,
+ *   the one the estimate is on, and chrony reports it up to 1 s early: the
+ *   evidence is dated early, the safe way.
+ * - `leapSecond`: leap status 1 announces an inserted second, 2 a deleted one
+ *   (chronyd only reports one on the last day of June or December); status 3
+ *   gives no sample.
  *
  * @internal
  */
@@ -372,8 +634,25 @@ export function trackingToSample(input: TrackingSampleInput): SampleOutcome {
       },
     };
   }
-  return { sample: { monotonicAt: input.sentAt, offsetMs, errorMs, source } };
+  const evidenceFrom = Math.min(
+    input.sentAt,
+    input.sentAt - (input.sentAt + offsetMs - tracking.refTime),
+  );
+  const leapSecond = LEAP_SECONDS[tracking.leapStatus];
+  return {
+    sample: {
+      monotonicAt: input.sentAt,
+      offsetMs,
+      errorMs,
+      source,
+      evidenceFrom,
+      ...(leapSecond === undefined ? {} : { leapSecond }),
+    },
+  };
 }
+
+/** The leap second a tracking report's leap status announces (3 gives no sample). */
+const LEAP_SECONDS: Readonly<Partial<Record<number, LeapSecond>>> = { 1: 'insert', 2: 'delete' };
 
 /** Maps a failed exchange to a problem with a stable reason. */
 function problemFromError(source: string, error: unknown): SourceProblem {

@@ -1,7 +1,7 @@
 /**
  * chronobound/ntp — Node only: the RFC 5905 packet codec, an SNTP client on
  * `node:dgram`, Marzullo selection, `ntpSource` for `TrueClock`, and
- * `chronySource` (chronyd's cmdmon tracking report).
+ * `chronySource` / `chronyHostCorrection` (chronyd's cmdmon tracking report).
  *
  * @module chronobound/ntp
  */
@@ -52,8 +52,13 @@ export {
 } from '../errors.js';
 
 // chronyd (cmdmon tracking) source and codec.
-export { chronySource, readChronyTracking } from './chrony.js';
-export type { ChronySource, ChronySourceOptions, ChronyTrackingOptions } from './chrony.js';
+export { chronySource, chronyHostCorrection, readChronyTracking } from './chrony.js';
+export type {
+  ChronySource,
+  ChronySourceOptions,
+  ChronyHostCorrectionOptions,
+  ChronyTrackingOptions,
+} from './chrony.js';
 export {
   CHRONY_LOCAL_REFERENCE_ID,
   decodeChronyFloat,

@@ -16,11 +16,13 @@ import {
   calibrateWall,
   systemMonotonic,
   systemWall,
+  type HostCorrection,
   type TimeReading,
   type WallCalibration,
 } from '../../src/index.js';
 import {
   CHRONY_LOCAL_REFERENCE_ID,
+  chronyHostCorrection,
   chronySource,
   ntpSource,
   readChronyTracking,
@@ -169,6 +171,36 @@ describe.skipIf(chronyd === undefined || chronyc === undefined)('real chronyd', 
       expect(Math.abs(reading.estimate - target)).toBeLessThan(5 + cal.errorMs);
       expect(reading.uncertaintyMs).toBeGreaterThanOrEqual(CHRONY_OFFSET_S * 1000 - 5);
       await sleep(60);
+    }
+  });
+
+  it('chronyHostCorrection reports chronyd’s remaining correction and frequency', async () => {
+    const host = chronyHostCorrection({ port: downstream.cmdPort, pollIntervalMs: 200 });
+    try {
+      // The first report, or the last problem after a generous deadline (a loaded
+      // machine may lose a poll to a timeout; the next one goes on).
+      const correction = await new Promise<HostCorrection>((resolve, reject) => {
+        let last = 'none';
+        const deadline = setTimeout(
+          () => reject(new Error(`no host correction within 10 s; last problem: ${last}`)),
+          10_000,
+        );
+        host.subscribe(
+          (c) => {
+            clearTimeout(deadline);
+            resolve(c);
+          },
+          systemMonotonic,
+          (p) => (last = `${p.reason}: ${p.message}`),
+        );
+      });
+      expect(Number.isFinite(correction.remainingCorrectionMs)).toBe(true);
+      expect(Number.isFinite(correction.frequencyPpm)).toBe(true);
+      expect(correction.source).toBe(`chrony 127.0.0.1:${downstream.cmdPort}`);
+      // chronyd is slewing nothing out (-x): it still believes the clock 2.5 s slow.
+      expect(Math.abs(correction.remainingCorrectionMs - CHRONY_OFFSET_S * 1000)).toBeLessThan(5);
+    } finally {
+      await host.close();
     }
   });
 

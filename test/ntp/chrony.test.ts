@@ -11,10 +11,11 @@ import {
   systemWall,
   calibrateWall,
 } from '../../src/index.js';
-import type { SourceProblem, SyncSample } from '../../src/index.js';
+import type { HostCorrection, SourceProblem, SyncSample } from '../../src/index.js';
 import {
   CHRONY_LOCAL_REFERENCE_ID,
   ChronyProtocolError,
+  chronyHostCorrection,
   chronySource,
   decodeChronyFloat,
   decodeChronyTrackingReply,
@@ -452,6 +453,65 @@ describe('tracking → sample', () => {
     }
   });
 
+  it('dates the evidence at chronyd’s last measurement (refTime on the monotonic timescale)', () => {
+    // Estimated true time at sentAt (1000) is 1_800_000_000_000 + 0.3; refTime 10 s before.
+    const t = tracking({ currentCorrectionMs: 0.3, refTime: 1_800_000_000_000 - 10_000 });
+    const s = sampleOf(t);
+    expect(s.monotonicAt).toBe(1000);
+    expect(s.evidenceFrom).toBeCloseTo(1000 - 10_000.3, 3);
+    // A refTime after the request (inconsistent, or a clock step) never dates it later.
+    expect(sampleOf(tracking({ refTime: 1_800_000_000_000 + 5000 })).evidenceFrom).toBe(1000);
+  });
+
+  it('a report from before a suspend is old evidence; one measured after it is fresh', () => {
+    // Before the suspend: monotonic 5000 ↔ system time W; chronyd measured 2 s earlier.
+    const W = 1_800_000_000_000;
+    const suspendMs = 3_600_000;
+    const resumedAt = 5000; // CLOCK_MONOTONIC stops during suspend
+    // After resume the kernel restores the wall clock from the RTC: it is an hour later.
+    const afterResume = { ...calibration, offsetMs: W + suspendMs - resumedAt };
+    const outcome = (refTime: number): SyncSample => {
+      const o = trackingToSample({
+        tracking: tracking({ refTime }),
+        calibration: afterResume,
+        sentAt: resumedAt + 5,
+        receivedAt: resumedAt + 5.2,
+        maxDrift: 200e-6,
+        allowLocalReference: true,
+        source: 'chrony test',
+      });
+      if (!('sample' in o)) throw new Error(o.problem.message);
+      return o.sample;
+    };
+    // chronyd has not measured since: the report is still the pre-suspend one.
+    expect(outcome(W - 2000).evidenceFrom).toBeLessThan(resumedAt);
+    // chronyd measured 1 s after the resume: the evidence postdates the disruption.
+    expect(outcome(W + suspendMs + 1000).evidenceFrom).toBeGreaterThan(resumedAt);
+  });
+
+  it('never dates evidence after the request, for any report', () => {
+    const arb = fc.record({
+      correction: fc.double({ min: -5000, max: 5000, noNaN: true }),
+      ageMs: fc.double({ min: -1e6, max: 1e9, noNaN: true }),
+    });
+    fc.assert(
+      fc.property(arb, ({ correction, ageMs }) => {
+        const s = sampleOf(
+          tracking({ currentCorrectionMs: correction, refTime: 1_800_000_000_000 - ageMs }),
+        );
+        expect(Number.isFinite(s.evidenceFrom)).toBe(true);
+        expect(s.evidenceFrom).toBeLessThanOrEqual(s.monotonicAt);
+      }),
+      fcParams(1000),
+    );
+  });
+
+  it('announces a leap second from leap status 1 (insert) and 2 (delete)', () => {
+    expect(sampleOf(tracking({ leapStatus: 1 })).leapSecond).toBe('insert');
+    expect(sampleOf(tracking({ leapStatus: 2 })).leapSecond).toBe('delete');
+    expect('leapSecond' in sampleOf(tracking({ leapStatus: 0 }))).toBe(false);
+  });
+
   it('refuses a local reference only when told to', () => {
     const local = tracking({ refId: CHRONY_LOCAL_REFERENCE_ID, stratum: 8, ipAddr: null });
     expect(sampleOf(local).errorMs).toBeGreaterThan(0);
@@ -512,6 +572,52 @@ async function fakeChronyd(
 
 function sequenceOf(request: Uint8Array): number {
   return new DataView(request.buffer, request.byteOffset).getUint32(8);
+}
+
+/** Collects events and lets a test wait for the n-th, with a generous deadline. */
+interface Recorder<T> {
+  readonly items: T[];
+  readonly push: (item: T) => void;
+  /** Resolves once `count` items arrived; rejects naming `what` after `timeoutMs`. */
+  until(count: number, what: string, timeoutMs?: number): Promise<void>;
+}
+
+function recorder<T>(): Recorder<T> {
+  const items: T[] = [];
+  const waiters = new Set<{ count: number; resolve: () => void }>();
+  return {
+    items,
+    push(item) {
+      items.push(item);
+      for (const waiter of [...waiters]) {
+        if (items.length >= waiter.count) {
+          waiters.delete(waiter);
+          waiter.resolve();
+        }
+      }
+    },
+    until(count, what, timeoutMs = 15_000) {
+      if (items.length >= count) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.delete(waiter);
+          reject(new Error(`waited ${timeoutMs} ms for ${what}: ${items.length} of ${count}`));
+        }, timeoutMs);
+        const waiter = {
+          count,
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        };
+        waiters.add(waiter);
+      });
+    },
+  };
+}
+
+function attemptOf(request: Uint8Array): number {
+  return new DataView(request.buffer, request.byteOffset).getUint16(6);
 }
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -673,5 +779,148 @@ describe('chronySource', () => {
       expect(problem.reason).toBe(reason);
       expect(samples).toEqual([]);
     }
+  });
+
+  it('invalidate polls again at once, for every subscriber', async () => {
+    const fake = await startFake((request, reply) =>
+      reply(buildReply({ sequence: sequenceOf(request) })),
+    );
+    // The poll interval is far longer than the test: only invalidate can cause a second poll.
+    const source = chronySource({ port: fake.port, pollIntervalMs: 600_000, timeoutMs: 5000 });
+    cleanups.push(() => source.close());
+    expect(source.maxSampleGapMs).toBe(605_000);
+    const a = recorder<SyncSample>();
+    const b = recorder<SyncSample>();
+    source.subscribe(a.push, systemMonotonic);
+    source.subscribe(b.push, systemMonotonic);
+    await Promise.all([a.until(1, 'first sample (a)'), b.until(1, 'first sample (b)')]);
+    const invalidatedAt = systemMonotonic.now();
+    source.invalidate(invalidatedAt);
+    await Promise.all([a.until(2, 'sample after invalidate (a)'), b.until(2, 'after (b)')]);
+    for (const samples of [a.items, b.items]) {
+      // The second sample comes from a request sent after invalidate.
+      expect(samples[1]?.monotonicAt).toBeGreaterThanOrEqual(invalidatedAt);
+      for (const s of samples) expect(s.evidenceFrom).toBeLessThanOrEqual(s.monotonicAt);
+    }
+    expect(new Set(fake.requests.map(sequenceOf)).size).toBe(4);
+    await source.close();
+    source.invalidate(systemMonotonic.now()); // after close: nothing to do, no throw
+  });
+
+  it('invalidate during a poll lets it finish, then polls once more (never two at once)', async () => {
+    const requests = recorder<{ sequence: number; attempt: number }>();
+    const unanswered = new Set<number>();
+    let mostUnanswered = 0;
+    let first: number | undefined;
+    let answerFirst: (() => void) | undefined;
+    const fake = await startFake((request, reply) => {
+      const sequence = sequenceOf(request);
+      first ??= sequence;
+      unanswered.add(sequence);
+      mostUnanswered = Math.max(mostUnanswered, unanswered.size);
+      const answer = (): void => {
+        unanswered.delete(sequence);
+        reply(buildReply({ sequence }));
+      };
+      // Hold the first poll's answer until the test releases it.
+      if (sequence === first) answerFirst = answer;
+      else answer();
+      requests.push({ sequence, attempt: attemptOf(request) });
+    });
+    // A long timeout: the first request is resent after timeoutMs / 3 and the held
+    // answer released then, far from the timeout even on a loaded machine.
+    const source = chronySource({ port: fake.port, pollIntervalMs: 600_000, timeoutMs: 6000 });
+    cleanups.push(() => source.close());
+    const outcomes = recorder<SyncSample | SourceProblem>();
+    source.subscribe(outcomes.push, systemMonotonic, outcomes.push);
+    await requests.until(1, 'the first request');
+    source.invalidate(systemMonotonic.now());
+    source.invalidate(systemMonotonic.now());
+    // By the first resend a concurrent poll, had one started, would have asked long ago.
+    await requests.until(2, 'the first resend', 15_000);
+    expect(requests.items[1]).toEqual({ sequence: first, attempt: 1 });
+    answerFirst?.();
+    await outcomes.until(2, 'the held poll and the one after it');
+    expect(outcomes.items.every((o) => 'offsetMs' in o)).toBe(true);
+    expect(new Set(requests.items.map((r) => r.sequence)).size).toBe(2);
+    expect(mostUnanswered).toBe(1);
+  });
+});
+
+describe('chronyHostCorrection', () => {
+  it('rejects bad options', () => {
+    expect(() => chronyHostCorrection({ pollIntervalMs: 0 })).toThrow(InvalidArgumentError);
+    expect(() => chronyHostCorrection({ timeoutMs: Number.NaN })).toThrow(InvalidArgumentError);
+    expect(() => chronyHostCorrection({ port: 70_000 })).toThrow(InvalidArgumentError);
+    expect(() => chronyHostCorrection({ host: '' })).toThrow(InvalidArgumentError);
+  });
+
+  it('reports chronyd’s remaining correction and frequency, stamped at the request', async () => {
+    const fake = await startFake((request, reply) =>
+      reply(buildReply({ sequence: sequenceOf(request), correction: -0.0025, frequency: 17.25 })),
+    );
+    const source = chronyHostCorrection({ port: fake.port, pollIntervalMs: 50 });
+    cleanups.push(() => source.close());
+    const corrections = recorder<HostCorrection>();
+    const before = systemMonotonic.now();
+    const stop = source.subscribe(corrections.push, systemMonotonic);
+    await corrections.until(2, 'two corrections');
+    const after = systemMonotonic.now();
+    const [c] = corrections.items;
+    expect(c?.remainingCorrectionMs).toBeCloseTo(-2.5, 5);
+    expect(c?.frequencyPpm).toBeCloseTo(17.25, 4);
+    expect(c?.source).toBe(`chrony 127.0.0.1:${fake.port}`);
+    expect(c?.monotonicAt).toBeGreaterThanOrEqual(before);
+    expect(c?.monotonicAt).toBeLessThanOrEqual(after);
+    stop();
+    stop(); // idempotent
+    await source.close();
+    await source.close(); // idempotent
+  });
+
+  it('turns timeouts and refusals into problems, never a hang or a throw', async () => {
+    const cases: [Partial<ReplyFields> | 'silent', string][] = [
+      ['silent', 'timeout'],
+      [{ status: 2 }, 'chrony-protocol'],
+    ];
+    for (const [behaviour, reason] of cases) {
+      const fake = await startFake((request, reply) => {
+        if (behaviour !== 'silent')
+          reply(buildReply({ sequence: sequenceOf(request), ...behaviour }));
+      });
+      const source = chronyHostCorrection({
+        port: fake.port,
+        pollIntervalMs: 600_000,
+        timeoutMs: 100,
+      });
+      cleanups.push(() => source.close());
+      const corrections = recorder<HostCorrection>();
+      const problems = recorder<SourceProblem>();
+      source.subscribe(corrections.push, systemMonotonic, problems.push);
+      await problems.until(1, `a ${reason} problem`);
+      await source.close();
+      expect(problems.items[0]?.reason).toBe(reason);
+      if (reason === 'timeout') expect(problems.items[0]?.error).toBeInstanceOf(NtpTimeoutError);
+      expect(corrections.items).toEqual([]);
+    }
+  });
+
+  it('a throwing listener becomes a problem and polling goes on', async () => {
+    const fake = await startFake((request, reply) =>
+      reply(buildReply({ sequence: sequenceOf(request) })),
+    );
+    const source = chronyHostCorrection({ port: fake.port, pollIntervalMs: 20 });
+    cleanups.push(() => source.close());
+    const problems = recorder<SourceProblem>();
+    source.subscribe(
+      () => {
+        throw new Error('listener bug');
+      },
+      systemMonotonic,
+      problems.push,
+    );
+    await problems.until(2, 'two listener problems');
+    expect(problems.items.map((p) => p.reason)).toEqual(['listener', 'listener']);
+    expect(problems.items[0]?.message).toMatch(/listener bug/);
   });
 });
