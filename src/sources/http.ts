@@ -103,7 +103,17 @@ export interface HttpTimeSourceOptions extends TimeExchangeOptions {
  * unsynchronized), a malformed body, a reply that does not echo our nonce, or a
  * network failure is reported to the clock as a problem carrying an
  * `HttpTimeError` (reasons `'timeout'`, `'status'`, `'body'`, `'nonce-mismatch'`,
- * `'network'`) and yields no sample.
+ * `'network'`) and yields no sample. A sample that contradicts the kept ones
+ * beyond `maxDriftPpm` (the server's clock stepped, or the host slewed the local
+ * monotonic clock) replaces them and is reported as `'inconsistent-sample'`.
+ *
+ * Samples carry `evidenceFrom` = T1 (when the request left). The source has
+ * `maxSampleGapMs` = `pollIntervalMs + samples · timeoutMs` and
+ * `invalidate(monotonicAt)`, which `TrueClock` calls when it sees a suspend,
+ * VM pause or clock step: only evidence gathered after the disruption may end
+ * it, so samples gathered at or before `monotonicAt` are forgotten, the reply to
+ * a request sent before it is dropped (the request is not aborted), and a fresh
+ * poll starts at once.
  *
  * @param options - The endpoint URL and the exchange tuning.
  * @returns A source to pass to `new TrueClock({ source })`.

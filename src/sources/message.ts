@@ -38,6 +38,11 @@ const REPLY_TYPE = 'chronobound.time-reply';
 const MAX_MESSAGE_CHARS = 1024;
 /** First retry after a poll that produced no sample (ms); doubles up to the poll interval. */
 const RETRY_BASE_MS = 1000;
+/**
+ * Smallest wait (ms) before a fresh poll after `invalidate` when the monotonic
+ * clock does not yet read past the disruption.
+ */
+const MIN_FRESH_WAIT_MS = 1;
 /** A nonce is 16 random bytes as 32 lowercase hex digits. */
 const NONCE_PATTERN = /^[0-9a-f]{32}$/;
 
@@ -365,6 +370,9 @@ export function parseTimeReply(raw: unknown, nonce: string, where: string): Time
  * One completed exchange turned into a sync sample (through the shared
  * four-timestamp math), or a typed error when the timestamps contradict each
  * other (the server claims to have held the request longer than the round trip).
+ * The sample's `evidenceFrom` is T1: the request left then, so nothing behind the
+ * sample is older, and only an exchange sent after a disruption (suspend, VM
+ * pause) can end it.
  *
  * @throws {HttpTimeError} `'body'` for contradictory timestamps.
  * @internal
@@ -400,6 +408,7 @@ export function exchangeSample(
     offsetMs: estimate.offsetMs,
     delayMs: estimate.delayMs,
     errorMs: estimate.errorMs,
+    evidenceFrom: t1,
     source: name,
   };
 }
@@ -468,33 +477,76 @@ export function resolveExchangeOptions(
 }
 
 /**
+ * One running subscription of {@link exchangeTimeSource}.
+ * @internal
+ */
+interface ExchangeSubscription {
+  /** Stops polling, aborts the exchange in flight and closes the transport. Idempotent. */
+  readonly stop: () => void;
+  /** See {@link exchangeTimeSource}: forget evidence gathered at or before `monotonicAt`, poll afresh. */
+  readonly invalidate: (monotonicAt: number) => void;
+}
+
+/**
  * A {@link TimeSource} that polls with bursts of four-timestamp exchanges over a
  * transport, keeps the last eight results in the shared RFC 5905 clock filter
  * and delivers the filter's pick after every exchange. A poll that yields no
  * sample is retried after 1 s, 2 s, 4 s, … up to the poll interval.
+ *
+ * Every sample carries `evidenceFrom` = T1 of its exchange. A new sample whose
+ * interval contradicts a kept one aged by `maxDriftPpm` (the server's clock
+ * stepped, or the host slewed the local monotonic clock beyond the bound) drops
+ * the kept one, so the newer evidence is delivered, and is reported as an
+ * `'inconsistent-sample'` problem.
+ *
+ * `invalidate(monotonicAt)` is what `TrueClock` calls when it sees a disruption
+ * (suspend, VM pause or migration, clock step). Evidence gathered before it
+ * describes a timescale that no longer holds and could neither end the
+ * disruption nor be trusted after it, so for every running subscription it
+ * drops the filter samples gathered at or before `monotonicAt`, makes sure the
+ * exchange in flight (sent at or before it) neither enters the filter nor is
+ * delivered, and polls afresh at once: the waiting poll timer is cancelled, and
+ * a poll in progress ends and is followed by another right away. A fresh poll
+ * starts only once the monotonic clock reads past `monotonicAt`, so its
+ * exchanges are evidence from after the disruption. `invalidate` throws
+ * `InvalidArgumentError` for a reading that is not a finite number.
+ *
+ * `maxSampleGapMs` is `pollIntervalMs + samples · timeoutMs`: a poll's burst can
+ * take up to `samples` timeouts before its last exchange delivers.
  * @internal
  */
 export function exchangeTimeSource(
   config: ExchangeConfig,
   open: (report: (error: HttpTimeError) => void) => ExchangeTransport,
 ): TimeSource {
-  const stops = new Set<() => void>();
+  const subscriptions = new Set<ExchangeSubscription>();
   return {
     pollIntervalMs: config.pollIntervalMs,
+    maxSampleGapMs: config.pollIntervalMs + config.samples * config.timeoutMs,
     subscribe(onSample, monotonic, onProblem) {
-      const stop = runExchanges(config, open, onSample, monotonic, onProblem, () =>
-        stops.delete(stop),
+      const subscription = runExchanges(config, open, onSample, monotonic, onProblem, () =>
+        subscriptions.delete(subscription),
       );
-      stops.add(stop);
-      return stop;
+      subscriptions.add(subscription);
+      return subscription.stop;
+    },
+    invalidate(monotonicAt) {
+      if (typeof monotonicAt !== 'number' || !Number.isFinite(monotonicAt)) {
+        throw new InvalidArgumentError('monotonicAt', monotonicAt, 'a finite monotonic reading');
+      }
+      for (const subscription of [...subscriptions]) subscription.invalidate(monotonicAt);
     },
     close() {
-      for (const stop of [...stops]) stop();
+      for (const subscription of [...subscriptions]) subscription.stop();
       return Promise.resolve();
     },
   };
 }
 
+/**
+ * The exchange loop of one subscription: polls, filters, delivers; see
+ * {@link exchangeTimeSource} for what `invalidate` does and why.
+ */
 function runExchanges(
   config: ExchangeConfig,
   open: (report: (error: HttpTimeError) => void) => ExchangeTransport,
@@ -502,13 +554,39 @@ function runExchanges(
   monotonic: MonotonicSource,
   onProblem: ProblemListener | undefined,
   onStopped: () => void,
-): () => void {
+): ExchangeSubscription {
   const { scheduler, name, where } = config;
   let stopped = false;
   let pollTimer: unknown;
   let inFlight: { controller: AbortController; timer: unknown } | undefined;
-  // Ranked by the drift the clock applies, so the sample handed on has the tightest bound.
-  const filter = new ClockFilter<SyncSample & FilterSample>({ agingPpm: config.maxDriftPpm });
+  /** A poll (a burst of exchanges) is running. */
+  let polling = false;
+  /** `invalidate` came during the running poll: poll again as soon as it ends. */
+  let pollAgain = false;
+  /** The latest disruption `invalidate` was told of: exchanges sent at or before it are stale. */
+  let invalidatedThrough = -Infinity;
+  // Ranked by the drift the clock applies, so the sample handed on has the tightest bound;
+  // a sample the drift bound cannot reconcile with a kept one replaces it.
+  const filter = new ClockFilter<SyncSample & FilterSample>({
+    agingPpm: config.maxDriftPpm,
+    consistencyDriftPpm: config.maxDriftPpm,
+    onInconsistent: (dropped, newer) => {
+      if (stopped) return;
+      let apart = 0;
+      for (const kept of dropped) apart = Math.max(apart, Math.abs(kept.offsetMs - newer.offsetMs));
+      const n = dropped.length;
+      onProblem?.({
+        source: name,
+        reason: 'inconsistent-sample',
+        message:
+          `a new sample's offset is ${n === 1 ? '' : 'up to '}${apart.toFixed(3)} ms from ` +
+          `${n === 1 ? 'a kept sample' : `${n} kept samples`}, beyond their bounds aged at ` +
+          `${config.maxDriftPpm} ppm (the server's clock stepped, or the local monotonic clock ` +
+          `was slewed beyond the drift bound); dropped ${n} kept sample${n === 1 ? '' : 's'}, ` +
+          'the newer evidence wins',
+      });
+    },
+  });
   const report = (error: HttpTimeError): void => {
     if (stopped) return;
     onProblem?.({ source: name, reason: error.reason, message: error.message, error });
@@ -552,6 +630,9 @@ function runExchanges(
         name,
         where,
       );
+      // Sent at or before a disruption `invalidate` was told of: evidence from the old
+      // timescale, which must neither enter the filter nor reach the clock.
+      if (t1 <= invalidatedThrough) return false;
       onSample(filter.add(sample));
       return true;
     } catch (error) {
@@ -572,11 +653,23 @@ function runExchanges(
 
   let failedPolls = 0;
   const poll = async (): Promise<void> => {
+    polling = true;
+    pollAgain = false;
     let succeeded = false;
-    for (let i = 0; i < config.samples && !stopped; i++) {
-      if (await exchangeOnce()) succeeded = true;
+    try {
+      for (let i = 0; i < config.samples && !stopped; i++) {
+        if (await exchangeOnce()) succeeded = true;
+      }
+    } finally {
+      polling = false;
     }
     if (stopped) return;
+    if (pollAgain) {
+      // `invalidate` came during this poll: gather fresh evidence now, not after the interval.
+      pollAgain = false;
+      pollFresh();
+      return;
+    }
     // A poll with no sample at all (socket not open yet, offline, server refusing) is
     // retried sooner: 1 s, 2 s, 4 s, … up to the poll interval.
     failedPolls = succeeded ? 0 : failedPolls + 1;
@@ -587,17 +680,50 @@ function runExchanges(
     unrefTimer(pollTimer);
   };
 
-  void poll();
-  return () => {
+  /**
+   * Polls as soon as the monotonic clock reads past the last disruption, so that
+   * every exchange of the poll is evidence gathered after it. Right away, unless
+   * the clock has not moved on yet (coarse resolution, virtual time).
+   */
+  const pollFresh = (): void => {
     if (stopped) return;
-    stopped = true;
-    scheduler.clearTimeout(pollTimer);
-    if (inFlight !== undefined) {
-      scheduler.clearTimeout(inFlight.timer);
-      inFlight.controller.abort();
+    const behind = invalidatedThrough - monotonic.now();
+    if (behind < 0) {
+      void poll();
+      return;
     }
-    transport.close();
-    onStopped();
+    pollTimer = scheduler.setTimeout(
+      pollFresh,
+      behind + Math.max(monotonic.resolutionMs ?? 0, MIN_FRESH_WAIT_MS),
+    );
+    unrefTimer(pollTimer);
+  };
+
+  void poll();
+  return {
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      scheduler.clearTimeout(pollTimer);
+      if (inFlight !== undefined) {
+        scheduler.clearTimeout(inFlight.timer);
+        inFlight.controller.abort();
+      }
+      transport.close();
+      onStopped();
+    },
+    invalidate(monotonicAt) {
+      if (stopped) return;
+      if (monotonicAt > invalidatedThrough) invalidatedThrough = monotonicAt;
+      filter.dropGatheredBefore(monotonicAt);
+      if (polling) {
+        // Let the poll end (its stale exchange is discarded), then poll again at once.
+        pollAgain = true;
+        return;
+      }
+      scheduler.clearTimeout(pollTimer);
+      pollFresh();
+    },
   };
 }
 
@@ -621,7 +747,17 @@ export function describeFailure(error: unknown): string {
  * {@link answerTimeRequest}. Replies that do not echo a pending nonce are reported
  * as `'nonce-mismatch'` and do not end the exchange; a missing reply is a
  * `'timeout'`; a throwing `send` is `'network'`. Problems carry an
- * `HttpTimeError`; none of them yields a sample.
+ * `HttpTimeError`; none of them yields a sample. A sample that contradicts the
+ * kept ones beyond `maxDriftPpm` (the server's clock stepped, or the host slewed
+ * the local monotonic clock) replaces them and is reported as
+ * `'inconsistent-sample'` (no error: the new sample is delivered).
+ *
+ * Samples carry `evidenceFrom` = T1 of their exchange. The source has
+ * `maxSampleGapMs` = `pollIntervalMs + samples · timeoutMs` and
+ * `invalidate(monotonicAt)`, which `TrueClock` calls when it sees a suspend,
+ * VM pause or clock step: only evidence gathered after the disruption may end
+ * it, so samples gathered at or before `monotonicAt` are forgotten, a reply to
+ * a request sent before it is dropped, and a fresh poll starts at once.
  *
  * @param options - How to send and receive, and the exchange tuning.
  * @returns A source to pass to `new TrueClock({ source })`.

@@ -667,3 +667,112 @@ describe('httpTimeSource: the interval contains the server truth (property)', ()
     expect(String((failure as Error).cause)).toMatch(/outside \[|to be less than or equal/);
   });
 });
+
+describe('httpTimeSource: evidence, consistency and invalidation', () => {
+  it('every sample carries evidenceFrom: T1, when the request left', async () => {
+    const sim = new SimulatedClock();
+    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
+    const sentAt: number[] = [];
+    const inner = fakeFetch(sim, server, (n) => ({ upMs: 9 - 4 * n, holdMs: 1, downMs: 3 }));
+    const source = httpTimeSource({
+      url: URL_BASE,
+      samples: 2,
+      scheduler: sim,
+      fetch: (url, init) => {
+        sentAt.push(sim.monotonic.now());
+        return inner(url, init);
+      },
+    });
+    const { samples, stop } = collect(source, sim.monotonic);
+    cleanups.push(stop);
+    await sim.advanceAsync(100);
+    expect(samples).toHaveLength(2);
+    expect(samples.map((s) => s.evidenceFrom)).toEqual(sentAt);
+    expect(samples[1]?.monotonicAt).toBe((sentAt[1] as number) + 9);
+  });
+
+  it('has maxSampleGapMs = pollIntervalMs + samples × timeoutMs', () => {
+    const fetch: FetchLike = () => new Promise(() => {});
+    expect(httpTimeSource({ url: URL_BASE, fetch }).maxSampleGapMs).toBe(80_000);
+    expect(
+      httpTimeSource({ url: URL_BASE, fetch, pollIntervalMs: 10_000, samples: 3, timeoutMs: 2_000 })
+        .maxSampleGapMs,
+    ).toBe(16_000);
+  });
+
+  it('after the host slewed the monotonic clock far beyond maxDriftPpm, the newer sample wins and the contradiction is reported', async () => {
+    const sim = new SimulatedClock();
+    const server: ServerModel = { epsilonMs: 0.5, errorAt: () => 0 };
+    const mono = recordingMonotonic(sim);
+    const source = httpTimeSource({
+      url: URL_BASE,
+      samples: 1,
+      pollIntervalMs: 10_000,
+      scheduler: sim,
+      fetch: fakeFetch(sim, server, (n) =>
+        n === 0 ? { upMs: 1, holdMs: 0, downMs: 1 } : { upMs: 20, holdMs: 0, downMs: 20 },
+      ),
+    });
+    const { samples, problems, stop } = collect(source, mono);
+    cleanups.push(stop);
+    await sim.advanceAsync(100);
+    expect(samples).toHaveLength(1);
+    // 5 % fast for a while: ≈ 470 ms gained, where 200 ppm allows 2 ms.
+    sim.setDriftPpm(50_000);
+    await sim.advanceAsync(9_000);
+    sim.setDriftPpm(0);
+    await sim.advanceAsync(1_000);
+    expect(samples).toHaveLength(2);
+    const [old, fresh] = samples as [SyncSample, SyncSample];
+    expect(fresh).not.toBe(old);
+    expect(fresh.evidenceFrom).toBeGreaterThan(old.monotonicAt);
+    expect(old.offsetMs - fresh.offsetMs).toBeGreaterThan(400);
+    // The delivered sample holds the truth at its own reference point.
+    const truth = mono.truthAt.get(fresh.monotonicAt) as number;
+    expect(Math.abs(fresh.monotonicAt + fresh.offsetMs - truth)).toBeLessThanOrEqual(fresh.errorMs);
+    expect(problems.map((p) => p.reason)).toEqual(['inconsistent-sample']);
+    const gap = (old.offsetMs - fresh.offsetMs).toFixed(3);
+    expect(problems[0]?.message).toContain(`${gap} ms`);
+    expect(problems[0]?.message).toMatch(/dropped 1 kept sample\b/);
+  });
+
+  it('invalidate() lets the request in flight end, drops its reply, and polls again right away', async () => {
+    const sim = new SimulatedClock();
+    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
+    const sentAt: number[] = [];
+    let aborted = 0;
+    const inner = fakeFetch(sim, server, (n) =>
+      n === 1 ? { upMs: 40, holdMs: 0, downMs: 40 } : { upMs: 2, holdMs: 0, downMs: 2 },
+    );
+    const source = httpTimeSource({
+      url: URL_BASE,
+      samples: 2,
+      pollIntervalMs: 30_000,
+      scheduler: sim,
+      fetch: (url, init) => {
+        sentAt.push(sim.monotonic.now());
+        init.signal.addEventListener('abort', () => aborted++);
+        return inner(url, init);
+      },
+    });
+    const { samples, problems, stop } = collect(source, sim.monotonic);
+    cleanups.push(stop);
+    await sim.advanceAsync(10); // the first exchange is done, the second in flight
+    expect(samples).toHaveLength(1);
+    expect(sentAt).toHaveLength(2);
+    const disruptedAt = sim.monotonic.now();
+    expect(typeof source.invalidate).toBe('function');
+    source.invalidate?.(disruptedAt);
+    await sim.advanceAsync(200);
+    expect(aborted).toBe(0);
+    // Nothing gathered at or before the disruption reached us after it.
+    expect(samples.slice(1).map((s) => (s.evidenceFrom as number) > disruptedAt)).toEqual([
+      true,
+      true,
+    ]);
+    // The fresh poll left as the stale reply came in.
+    expect(sentAt).toHaveLength(4);
+    expect(sentAt[2]).toBe((sentAt[1] as number) + 80);
+    expect(problems).toEqual([]);
+  });
+});

@@ -13,6 +13,7 @@ import {
   type TimeReply,
   type TimeRequest,
   type TimeServerClock,
+  type TimeSource,
 } from '../../src/index.js';
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
 import { fcParams } from '../helpers/fc.js';
@@ -223,8 +224,7 @@ describe('answerTimeRequest', () => {
     sync();
     sim.advance(1000);
     sim.suspend(60_000);
-    // now() alone has not noticed yet; answerTimeRequest runs the strict check first.
-    expect(clock.now().status).toBe('synchronized');
+    // No watchdog tick has run since the suspend (watchdogIntervalMs: 0).
     const reply = answerTimeRequest(clock, {
       type: 'chronobound.time-request',
       v: 1,
@@ -588,5 +588,204 @@ describe('messageTimeSource', () => {
       ),
       fcParams(1000),
     );
+  });
+});
+
+/** Calls the source's `invalidate`, which it must have. */
+function invalidate(source: TimeSource, monotonicAt: number): void {
+  expect(typeof source.invalidate).toBe('function');
+  source.invalidate?.(monotonicAt);
+}
+
+describe('messageTimeSource: evidence, consistency and invalidation', () => {
+  /** A channel to a server that is `stepMs.value` off true time, with per-exchange delays. */
+  function setup(
+    delays: (n: number) => { upMs: number; downMs: number },
+    options: { samples?: number; pollIntervalMs?: number; timeoutMs?: number } = {},
+  ) {
+    const sim = new SimulatedClock();
+    const step = { ms: 0 };
+    const sentAt: number[] = [];
+    const ch = channel(
+      sim,
+      fakeServerClock(sim, 0.5, () => step.ms),
+      delays,
+      { onRequest: () => sentAt.push(sim.monotonic.now()) },
+    );
+    const source = messageTimeSource({
+      send: ch.send,
+      onMessage: ch.onMessage,
+      scheduler: sim,
+      ...options,
+    });
+    return { sim, step, sentAt, source, ...collect(source, sim) };
+  }
+
+  it('every sample carries evidenceFrom: the T1 of its exchange', async () => {
+    // Each exchange is faster than the last, so each one is delivered.
+    const { sim, sentAt, samples } = setup((n) => ({ upMs: 10 - 3 * n, downMs: 2 }), {
+      samples: 3,
+    });
+    await sim.advanceAsync(100);
+    expect(samples).toHaveLength(3);
+    expect(samples.map((s) => s.evidenceFrom)).toEqual(sentAt);
+    for (const s of samples) expect(s.monotonicAt).toBeGreaterThan(s.evidenceFrom as number);
+  });
+
+  it('a sample that contradicts the kept ones (the server stepped 10 s) replaces them and is reported', async () => {
+    // A tight first poll, then slow exchanges: without the check, the old sample's
+    // aged bound (≈ 1.5 + 200 ppm · 10 s) would beat the new ones (≈ 20.5) for minutes.
+    const { sim, step, samples, problems } = setup(
+      (n) => (n < 2 ? { upMs: 1, downMs: 1 } : { upMs: 20, downMs: 20 }),
+      { samples: 2, pollIntervalMs: 10_000 },
+    );
+    await sim.advanceAsync(100);
+    expect(samples).toHaveLength(2);
+    const before = samples[1] as SyncSample;
+    step.ms = 10_000;
+    await sim.advanceAsync(10_000);
+    expect(samples).toHaveLength(4);
+    const after = samples[2] as SyncSample;
+    expect(after).not.toBe(before);
+    expect(after.evidenceFrom).toBeGreaterThan(before.monotonicAt);
+    expect(after.offsetMs - before.offsetMs).toBeCloseTo(10_000, 2);
+    // What it delivers is the truth the server now tells.
+    expect(Math.abs(sim.monotonic.now() + after.offsetMs - (sim.trueNow() + 10_000))).toBeLessThan(
+      after.errorMs,
+    );
+    expect(samples[3]?.evidenceFrom).toBeGreaterThan(before.monotonicAt);
+    expect(problems.map((p) => p.reason)).toEqual(['inconsistent-sample']);
+    expect(problems[0]?.source).toBe('message');
+    expect(problems[0]?.message).toMatch(/\b(9999\.99\d|10000\.00\d) ms\b/);
+    expect(problems[0]?.message).toMatch(/dropped 2 kept samples/);
+  });
+
+  it('has maxSampleGapMs = pollIntervalMs + samples × timeoutMs', () => {
+    const send = (): void => {};
+    const onMessage = () => () => {};
+    expect(messageTimeSource({ send, onMessage }).maxSampleGapMs).toBe(60_000 + 4 * 5_000);
+    expect(
+      messageTimeSource({ send, onMessage, pollIntervalMs: 30_000, samples: 2, timeoutMs: 3_000 })
+        .maxSampleGapMs,
+    ).toBe(36_000);
+  });
+
+  it('invalidate() while waiting: drops the samples gathered before, polls at once, and the poll interval restarts from there', async () => {
+    const { sim, sentAt, samples, problems, source } = setup(
+      (n) => (n < 2 ? { upMs: 1, downMs: 1 } : { upMs: 10, downMs: 10 }),
+      { samples: 2, pollIntervalMs: 30_000 },
+    );
+    await sim.advanceAsync(100);
+    expect(samples).toHaveLength(2);
+    await sim.advanceAsync(10_000);
+    const disruptedAt = sim.monotonic.now() - 5_000;
+    invalidate(source, disruptedAt);
+    // Sent at once, not at the 30 s poll.
+    expect(sentAt).toHaveLength(3);
+    expect(sentAt[2]).toBe(sim.monotonic.now());
+    await sim.advanceAsync(100);
+    expect(samples).toHaveLength(4);
+    // The fresh samples are delivered although the old ones had tighter bounds:
+    // those were forgotten.
+    for (const s of samples.slice(2)) {
+      expect(s.evidenceFrom).toBeGreaterThan(disruptedAt);
+      expect(s.errorMs).toBeGreaterThan(10);
+    }
+    const freshAt = sentAt[2] as number;
+    // The poll that was due at ≈ 30 s was cancelled; the next one is 30 s after the fresh one.
+    await sim.advanceAsync(freshAt + 29_000 - sim.monotonic.now());
+    expect(sentAt).toHaveLength(4);
+    await sim.advanceAsync(2_000);
+    expect(sentAt).toHaveLength(6);
+    expect(sentAt[4]).toBeGreaterThanOrEqual(freshAt + 30_000);
+    expect(problems).toEqual([]);
+  });
+
+  it('invalidate() with an exchange in flight: its reply is neither filtered nor delivered, and a fresh poll follows right away', async () => {
+    const { sim, sentAt, samples, problems, source } = setup(
+      (n) => (n === 1 ? { upMs: 50, downMs: 50 } : { upMs: 5, downMs: 5 }),
+      { samples: 1, pollIntervalMs: 30_000 },
+    );
+    await sim.advanceAsync(100);
+    expect(samples).toHaveLength(1);
+    await sim.advanceAsync(30_000); // the second poll is in flight
+    expect(sentAt).toHaveLength(2);
+    const disruptedAt = sim.monotonic.now();
+    expect(sentAt[1]).toBeLessThanOrEqual(disruptedAt);
+    invalidate(source, disruptedAt);
+    expect(sentAt).toHaveLength(2); // the poll in progress is left to end
+    await sim.advanceAsync(200);
+    // The stale reply came back at sentAt[1] + 100 and was dropped; the fresh poll went out then.
+    expect(sentAt).toHaveLength(3);
+    expect(sentAt[2]).toBe((sentAt[1] as number) + 100);
+    expect(samples).toHaveLength(2);
+    expect(samples[1]?.evidenceFrom).toBe(sentAt[2]);
+    expect(problems).toEqual([]);
+    // And it is back on the poll interval after that.
+    await sim.advanceAsync(30_000);
+    expect(sentAt).toHaveLength(4);
+  });
+
+  it('invalidate() at the current reading polls as soon as the monotonic clock has moved past it', async () => {
+    const { sim, sentAt, samples, source } = setup(() => ({ upMs: 2, downMs: 2 }), {
+      samples: 1,
+      pollIntervalMs: 30_000,
+    });
+    await sim.advanceAsync(100);
+    const disruptedAt = sim.monotonic.now();
+    invalidate(source, disruptedAt);
+    // An exchange sent now would be evidence from the disruption's own instant.
+    expect(sentAt).toHaveLength(1);
+    await sim.advanceAsync(10);
+    expect(sentAt).toHaveLength(2);
+    expect(sentAt[1]).toBeGreaterThan(disruptedAt);
+    expect(samples).toHaveLength(2);
+    expect(samples[1]?.evidenceFrom).toBeGreaterThan(disruptedAt);
+  });
+
+  it('invalidate() keeps the samples gathered after the disruption', async () => {
+    const { sim, sentAt, samples, source } = setup(
+      (n) =>
+        [
+          { upMs: 1, downMs: 1 },
+          { upMs: 3, downMs: 3 },
+          { upMs: 4, downMs: 4 },
+        ][n] ?? {
+          upMs: 30,
+          downMs: 30,
+        },
+      { samples: 3, pollIntervalMs: 30_000 },
+    );
+    await sim.advanceAsync(100);
+    expect(samples).toHaveLength(3);
+    // Between the first exchange and the second.
+    invalidate(source, (sentAt[0] as number) + 1);
+    await sim.advanceAsync(500);
+    expect(samples).toHaveLength(6);
+    // The slow fresh exchanges lose to the second one, which was gathered after.
+    for (const s of samples.slice(3)) expect(s.evidenceFrom).toBe(sentAt[1]);
+  });
+
+  it('invalidate() reaches every subscription, ignores stopped ones and rejects a reading that is not finite', async () => {
+    const { sim, sentAt, source, stop } = setup(() => ({ upMs: 1, downMs: 1 }), {
+      samples: 1,
+      pollIntervalMs: 30_000,
+    });
+    const other = collect(source, sim);
+    await sim.advanceAsync(100);
+    expect(sentAt).toHaveLength(2);
+    invalidate(source, sim.monotonic.now() - 1);
+    expect(sentAt).toHaveLength(4);
+    await sim.advanceAsync(100);
+    expect(other.samples).toHaveLength(2);
+    stop();
+    invalidate(source, sim.monotonic.now() - 1);
+    expect(sentAt).toHaveLength(5);
+    expect(() => source.invalidate?.(Number.NaN)).toThrow(InvalidArgumentError);
+    await source.close();
+    invalidate(source, sim.monotonic.now() - 1);
+    expect(sentAt).toHaveLength(5);
+    await sim.advanceAsync(100_000);
+    expect(sim.pendingTimers).toBe(0);
   });
 });
