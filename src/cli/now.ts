@@ -355,15 +355,18 @@ export async function runNow(argv: readonly string[], io: CliIo): Promise<number
   let sourceName: string;
   let source: TimeSource;
   let note: string | undefined;
-  // Like ntpSource: a majority of the *configured* servers must agree, so a
-  // silent server counts against agreement rather than being ignored.
+  // Like ntpSource: the configured servers set how many may lie (f), so a silent
+  // server still counts towards f; a − f of the a answers must overlap.
   const configured = servers.length + (chrony === undefined ? (explicit ? 0 : 1) : 1);
   const selection =
     candidates.length === 0
       ? undefined
       : selectOffset(
           candidates.map(({ id, sample }) => ({ id, ...sample })),
-          { atMonotonic: systemMonotonic.now(), voters: explicit ? configured : candidates.length },
+          {
+            atMonotonic: systemMonotonic.now(),
+            configured: explicit ? configured : candidates.length,
+          },
         );
   if (selection?.ok === true) {
     const falsetickers = new Set(selection.falsetickers);
@@ -392,8 +395,8 @@ export async function runNow(argv: readonly string[], io: CliIo): Promise<number
     const noMajority =
       selection === undefined
         ? undefined
-        : candidates.length < selection.required
-          ? `no majority: ${candidates.length} of ${configured} configured sources answered, ${selection.required} must agree`
+        : candidates.length <= selection.maxFalsetickers
+          ? `no majority: ${candidates.length} of ${configured} configured sources answered, and up to ${selection.maxFalsetickers} may be wrong`
           : 'no majority: the answers do not overlap';
     if (noMajority !== undefined) {
       for (let i = 0; i < reports.length; i++) {

@@ -1,19 +1,38 @@
 /**
  * Marzullo's intersection across servers (RFC 5905 §11.2.1), in its honest form.
  *
- * Each server's best sample says "the offset at monotonic time t is within
- * θ ± λ". Aged to a common reference time R with the drift bound φ, that is the
- * interval [θ − λ − φ|R − t|, θ + λ + φ|R − t|]. Assume at most f of the m
- * servers are falsetickers (their interval misses the true offset), with f < m/2.
- * Then the true offset is covered by at least m − f intervals, so it lies between
- * the lowest and the highest point that m − f intervals cover. That hull is what
- * this module returns: its midpoint as the offset and its half-width as the bound.
+ * Each answering server's best sample says "the offset at monotonic time t is
+ * within θ ± λ". Aged to a common reference time R with the drift bound φ, that
+ * is the interval [θ − λ − φ|R − t|, θ + λ + φ|R − t|]. The fault model is set by
+ * the *configured* servers: at most f of them are falsetickers (their interval
+ * misses the true offset), f = ⌊(configured − 1)/2⌋ unless the caller says
+ * otherwise. Of the a servers that answered, then, at least a − f cover the true
+ * offset, so it lies between the lowest and the highest point that a − f
+ * intervals cover. That hull is what this module returns: its midpoint as the
+ * offset and its half-width as the bound. When a ≤ f nothing is guaranteed to
+ * cover the truth, and the answer is `no-majority`.
+ *
+ * | configured | f | answering | must overlap | e.g. |
+ * |---|---|---|---|---|
+ * | 1 | 0 | 1 | 1 | the server's own interval |
+ * | 2 | 0 | 2 | 2 | their intersection; disjoint: no-majority |
+ * | 2 | 0 | 1 | 1 | one dead: the live one |
+ * | 3 | 1 | 3 | 2 | one liar cast out |
+ * | 3 | 1 | 2 | 1 | one silent, one liar: the hull of both (wide, true) |
+ * | 3 | 1 | 1 | — | no-majority |
+ * | 5 | 2 | 4 | 2 | |
+ *
+ * Counting silent servers against agreement instead (requiring configured − f
+ * overlaps) is *wrong*: with one silent server and one liar of three, it would
+ * require both answers to overlap and return their intersection, which a liar
+ * that overlaps the honest interval moves off the truth.
  *
  * RFC 5905 instead tries f = 0, 1, … and stops at the first f for which such a
  * point exists. That answer is tighter but not guaranteed: a falseticker whose
  * interval overlaps the truechimers' (but misses the truth) makes f = 0 succeed
  * with an intersection that excludes the true offset. So the default here is the
- * largest f below m/2, and callers who can vouch for fewer falsetickers may lower it.
+ * largest f below half the configured servers, and callers who can vouch for
+ * fewer falsetickers may lower it.
  *
  * @module
  */
@@ -53,12 +72,12 @@ export interface SelectOptions {
   /** Reference monotonic time; default the newest candidate's `monotonicAt`. */
   readonly atMonotonic?: number;
   /**
-   * m, the number of servers that vote; default the number of candidates. Pass the
-   * number of configured servers to require a majority of all of them, so that
-   * silent servers count against agreement.
+   * How many servers are configured (answering or not); default the number of
+   * candidates. It sets the default f: a silent server still counts towards how
+   * many liars there may be.
    */
-  readonly voters?: number;
-  /** f, the most falsetickers to tolerate; default the largest f < m/2. */
+  readonly configured?: number;
+  /** f, the most falsetickers to tolerate, 0 ≤ f < configured; default ⌊(configured − 1)/2⌋. */
   readonly maxFalsetickers?: number;
 }
 
@@ -106,9 +125,11 @@ export type Selection =
       readonly truechimers: readonly string[];
       /** Candidates cast out: their interval misses [low, high]. */
       readonly falsetickers: readonly string[];
-      /** m. */
-      readonly voters: number;
-      /** m − f: how many intervals had to agree. */
+      /** How many servers are configured. */
+      readonly configured: number;
+      /** f: how many falsetickers were tolerated. */
+      readonly maxFalsetickers: number;
+      /** answering − f: how many intervals had to agree. */
       readonly required: number;
       /** Every candidate's interval at the reference time. */
       readonly intervals: readonly SelectionInterval[];
@@ -120,9 +141,11 @@ export type Selection =
       readonly reason: 'no-candidates' | 'no-majority';
       /** The reference time (ms, monotonic); NaN without candidates. */
       readonly monotonicAt: number;
-      /** m. */
-      readonly voters: number;
-      /** m − f. */
+      /** How many servers are configured. */
+      readonly configured: number;
+      /** f. */
+      readonly maxFalsetickers: number;
+      /** answering − f (at least 1). */
       readonly required: number;
       /** Every candidate's interval at the reference time. */
       readonly intervals: readonly SelectionInterval[];
@@ -132,10 +155,10 @@ export type Selection =
  * Selects the offset that a majority of servers supports (see the module notes).
  *
  * @param candidates - One sample per server.
- * @param options - Drift bound, reference time, m and f.
+ * @param options - Drift bound, reference time, configured servers and f.
  * @returns The agreed offset and bound, or why there is none.
- * @throws {InvalidArgumentError} When a candidate is malformed, `voters` is smaller
- *   than the number of candidates, or `maxFalsetickers` is not below voters/2.
+ * @throws {InvalidArgumentError} When a candidate is malformed, `configured` is smaller
+ *   than the number of candidates, or `maxFalsetickers` is not in [0, configured).
  *
  * @example
  * ```ts
@@ -162,28 +185,30 @@ export function selectOffset(
       );
     }
   }
-  const voters = options.voters ?? candidates.length;
-  if (!Number.isInteger(voters) || voters < candidates.length) {
-    throw new InvalidArgumentError('voters', options.voters, `an integer ≥ ${candidates.length}`);
+  const configured = options.configured ?? candidates.length;
+  if (!Number.isInteger(configured) || configured < candidates.length) {
+    throw new InvalidArgumentError(
+      'configured',
+      options.configured,
+      `an integer ≥ ${candidates.length}`,
+    );
   }
-  const tolerated = options.maxFalsetickers ?? Math.max(0, Math.ceil(voters / 2) - 1);
-  if (!Number.isInteger(tolerated) || tolerated < 0 || (voters > 0 && tolerated * 2 >= voters)) {
+  const tolerated = options.maxFalsetickers ?? defaultMaxFalsetickers(configured);
+  if (
+    !Number.isInteger(tolerated) ||
+    tolerated < 0 ||
+    (configured > 0 && tolerated >= configured)
+  ) {
     throw new InvalidArgumentError(
       'maxFalsetickers',
       options.maxFalsetickers,
-      'an integer f ≥ 0 with f < voters/2',
+      'an integer f with 0 ≤ f < configured',
     );
   }
-  const required = Math.max(1, voters - tolerated);
+  const required = Math.max(1, candidates.length - tolerated);
+  const counts = { configured, maxFalsetickers: tolerated, required };
   if (candidates.length === 0) {
-    return {
-      ok: false,
-      reason: 'no-candidates',
-      monotonicAt: NaN,
-      voters,
-      required,
-      intervals: [],
-    };
+    return { ok: false, reason: 'no-candidates', monotonicAt: NaN, ...counts, intervals: [] };
   }
   let at = options.atMonotonic ?? -Infinity;
   if (options.atMonotonic === undefined)
@@ -195,8 +220,9 @@ export function selectOffset(
     const width = c.errorMs + drift * Math.abs(at - c.monotonicAt);
     return { id: c.id, low: c.offsetMs - width, high: c.offsetMs + width };
   });
-  if (candidates.length < required) {
-    return { ok: false, reason: 'no-majority', monotonicAt: at, voters, required, intervals };
+  // With a ≤ f answers, every one of them may be a liar.
+  if (candidates.length <= tolerated) {
+    return { ok: false, reason: 'no-majority', monotonicAt: at, ...counts, intervals };
   }
   // Closed intervals: at equal values an interval's start counts before another's end.
   const lows = intervals.map((i) => i.low).sort((a, b) => a - b);
@@ -208,7 +234,7 @@ export function selectOffset(
     required,
   );
   if (!(low <= high)) {
-    return { ok: false, reason: 'no-majority', monotonicAt: at, voters, required, intervals };
+    return { ok: false, reason: 'no-majority', monotonicAt: at, ...counts, intervals };
   }
   const truechimers: string[] = [];
   const falsetickers: string[] = [];
@@ -223,10 +249,25 @@ export function selectOffset(
     high,
     truechimers,
     falsetickers,
-    voters,
-    required,
+    ...counts,
     intervals,
   };
+}
+
+/**
+ * The default number of falsetickers tolerated among `configured` servers:
+ * the largest f below half of them, ⌊(configured − 1)/2⌋.
+ *
+ * @param configured - How many servers are configured.
+ * @returns f.
+ *
+ * @example
+ * ```ts
+ * defaultMaxFalsetickers(3); // 1
+ * ```
+ */
+export function defaultMaxFalsetickers(configured: number): number {
+  return Math.max(0, Math.floor((configured - 1) / 2));
 }
 
 /**

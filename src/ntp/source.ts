@@ -14,14 +14,16 @@ import {
 } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import { ClockFilter } from '../sources/exchange.js';
+import { ClockFilter, agedBound, type FilterSample } from '../sources/exchange.js';
 import { systemScheduler, systemWall } from '../sources/system.js';
 import type {
+  LeapSecond,
   MonotonicSource,
   ProblemListener,
   SampleListener,
   Scheduler,
   SourceProblem,
+  SyncSample,
   TimeSource,
   WallSource,
 } from '../sources/types.js';
@@ -51,7 +53,11 @@ export interface NtpSourceOptions {
   readonly maxDriftPpm?: number;
   /** Refuse replies (and forget samples) whose bound exceeds this (ms); default 1000. */
   readonly maxRootDistanceMs?: number;
-  /** Most falsetickers to tolerate; default the largest f below half the servers. */
+  /**
+   * f, the most falsetickers among the configured servers; default ⌊(servers − 1)/2⌋.
+   * Of the servers that answer, all but f must overlap; with f or fewer answering,
+   * nothing is delivered (see `selectOffset`).
+   */
   readonly maxFalsetickers?: number;
   /** Closes the source when aborted. */
   readonly signal?: AbortSignal;
@@ -119,6 +125,14 @@ export interface NtpServerStatus {
 export interface NtpSource extends TimeSource {
   /** The configured poll interval (ms). */
   readonly pollIntervalMs: number;
+  /** The longest a healthy source goes between samples (ms); see `TimeSource`. */
+  readonly maxSampleGapMs: number;
+  /**
+   * Drops every kept exchange whose request left at or before `monotonicAt`, ignores
+   * replies to requests sent before it, and polls every server at once.
+   * `TrueClock` calls it on a disruption (suspend, VM pause, clock step).
+   */
+  invalidate(monotonicAt: number): void;
   /** A snapshot of every server's status. */
   servers(): readonly NtpServerStatus[];
   /** The latest selection across servers, if one ran. */
@@ -227,6 +241,7 @@ export function ntpSource(options: NtpSourceOptions): NtpSource {
 
 class NtpPoller implements NtpSource {
   readonly pollIntervalMs: number;
+  readonly maxSampleGapMs: number;
   readonly #samplesPerPoll: number;
   readonly #spacingMs: number;
   readonly #timeoutMs: number;
@@ -246,6 +261,11 @@ class NtpPoller implements NtpSource {
   readonly #wakeSleepers = new Set<() => void>();
   #selection: Selection | undefined;
   #closing: Promise<void> | undefined;
+  /** Replies to requests sent at or before this monotonic reading are not evidence. */
+  #invalidatedAt = -Infinity;
+  #polling = false;
+  /** An invalidation arrived while a poll ran: poll every server again when it ends. */
+  #repollAll = false;
 
   constructor(options: NtpSourceOptions) {
     if (!Array.isArray(options?.servers) || options.servers.length === 0) {
@@ -276,12 +296,12 @@ class NtpPoller implements NtpSource {
       options.maxFalsetickers !== undefined &&
       (!Number.isInteger(options.maxFalsetickers) ||
         options.maxFalsetickers < 0 ||
-        options.maxFalsetickers * 2 >= options.servers.length)
+        options.maxFalsetickers >= options.servers.length)
     ) {
       throw new InvalidArgumentError(
         'maxFalsetickers',
         options.maxFalsetickers,
-        'an integer f ≥ 0 below half the servers',
+        'an integer f with 0 ≤ f < the number of servers',
       );
     }
     this.#maxFalsetickers = options.maxFalsetickers;
@@ -292,6 +312,12 @@ class NtpPoller implements NtpSource {
       throw new InvalidArgumentError('version', options.version, '3 or 4');
     this.#version = version;
     this.#name = options.name ?? 'ntp';
+    // A healthy server answers every poll: the gap is the jittered interval plus the
+    // rounds of one poll, each up to a timeout apart.
+    this.maxSampleGapMs =
+      this.pollIntervalMs * (1 + POLL_JITTER) +
+      (this.#samplesPerPoll - 1) * this.#spacingMs +
+      this.#samplesPerPoll * this.#timeoutMs;
     const seen = new Set<string>();
     const specs: readonly string[] = options.servers;
     this.#servers = specs.map((spec) => {
@@ -306,7 +332,13 @@ class NtpPoller implements NtpSource {
         name,
         // Rank kept samples by the drift the clock will age them with, so the sample
         // handed on is the one with the tightest bound from now on.
-        filter: new ClockFilter<NtpExchange>({ agingPpm: this.#maxDriftPpm }),
+        filter: new ClockFilter<NtpExchange>({
+          agingPpm: this.#maxDriftPpm,
+          // A reply that contradicts a kept one aged by the drift bound proves the local
+          // clock was slewed or stepped beyond it: the newer evidence wins.
+          consistencyDriftPpm: this.#maxDriftPpm,
+          onInconsistent: (dropped, newer) => this.#inconsistent(name, dropped, newer),
+        }),
         socket: undefined,
         state: 'pending',
         reach: 0,
@@ -393,6 +425,28 @@ class NtpPoller implements NtpSource {
     return this.#selection;
   }
 
+  invalidate(monotonicAt: number): void {
+    if (!(monotonicAt > this.#invalidatedAt)) return;
+    this.#invalidatedAt = monotonicAt;
+    let dropped = 0;
+    for (const s of this.#servers) dropped += s.filter.dropGatheredBefore(monotonicAt);
+    this.#selection = undefined;
+    for (const s of this.#servers) s.selection = undefined;
+    if (dropped > 0) {
+      this.#problem(
+        'invalidated',
+        `dropped ${dropped} exchange(s) gathered before a disruption; polling every server again`,
+      );
+    }
+    if (!this.#running) return;
+    if (this.#polling) {
+      this.#repollAll = true;
+      return;
+    }
+    for (const s of this.#servers) if (!s.stopped) s.dueAt = -Infinity;
+    this.#schedule(this.#generation, 0);
+  }
+
   #start(): void {
     this.#running = true;
     const generation = ++this.#generation;
@@ -434,8 +488,19 @@ class NtpPoller implements NtpSource {
     if (generation !== this.#generation || mono === undefined) return;
     const now = mono.now();
     const due = this.#servers.filter((s) => !s.stopped && s.dueAt <= now);
-    if (due.length > 0) await this.#poll(generation, mono, due);
+    if (due.length > 0) {
+      this.#polling = true;
+      try {
+        await this.#poll(generation, mono, due);
+      } finally {
+        this.#polling = false;
+      }
+    }
     if (generation !== this.#generation) return;
+    if (this.#repollAll) {
+      this.#repollAll = false;
+      for (const s of this.#servers) if (!s.stopped) s.dueAt = -Infinity;
+    }
     const active = this.#servers.filter((s) => !s.stopped);
     if (active.length === 0) {
       this.#problem(
@@ -522,8 +587,10 @@ class NtpPoller implements NtpSource {
         maxRootDistanceMs: this.#maxRootDistanceMs,
         poll: Math.round(Math.log2(this.pollIntervalMs / 1000)),
       });
-      s.filter.add(exchange);
       s.lastExchange = exchange;
+      // The request left before a disruption: the reply is no evidence of the time after it.
+      if (exchange.t1 <= this.#invalidatedAt) return 'failed';
+      s.filter.add(exchange);
       s.everOk = true;
       s.state = 'ok';
       return 'ok';
@@ -563,25 +630,24 @@ class NtpPoller implements NtpSource {
     const now = mono.now();
     const drift = this.#maxDriftPpm * 1e-6;
     const active = this.#servers.filter((s) => !s.stopped);
-    const candidates: { id: string; monotonicAt: number; offsetMs: number; errorMs: number }[] = [];
+    const votes: NtpExchange[] = [];
     for (const s of active) {
       const best = s.filter.best(now);
-      // A sample whose aged bound passed the limit is too old to vote.
-      if (best && best.errorMs + drift * (now - best.monotonicAt) <= this.#maxRootDistanceMs) {
-        candidates.push({
-          id: s.name,
-          monotonicAt: best.monotonicAt,
-          offsetMs: best.offsetMs,
-          errorMs: best.errorMs,
-        });
-      }
+      // A vote whose aged bound passed the limit is too stale to count.
+      if (best && agedBound(best, now, drift) <= this.#maxRootDistanceMs) votes.push(best);
     }
-    const voters = active.length;
+    const candidates = votes.map((v) => ({
+      id: v.server,
+      monotonicAt: v.monotonicAt,
+      offsetMs: v.offsetMs,
+      errorMs: v.errorMs,
+    }));
+    // Every configured server counts towards how many may lie, answering or not.
     const f = this.#maxFalsetickers;
     const selection = selectOffset(candidates, {
       maxDriftPpm: this.#maxDriftPpm,
-      voters,
-      ...(f !== undefined && f * 2 < voters ? { maxFalsetickers: f } : {}),
+      configured: this.#servers.length,
+      ...(f !== undefined ? { maxFalsetickers: f } : {}),
     });
     this.#selection = selection;
     for (const s of this.#servers) s.selection = undefined;
@@ -589,8 +655,11 @@ class NtpPoller implements NtpSource {
       if (selection.reason === 'no-majority') {
         this.#problem(
           'no-majority',
-          `no offset is supported by ${selection.required} of ${selection.voters} servers ` +
-            `(${candidates.length} answered): ` +
+          (candidates.length <= selection.maxFalsetickers
+            ? `${candidates.length} of ${selection.configured} servers answered, and up to ` +
+              `${selection.maxFalsetickers} may be wrong: `
+            : `no offset is supported by ${selection.required} of the ${candidates.length} ` +
+              `answering servers (${selection.configured} configured): `) +
             selection.intervals
               .map((i) => `${i.id} ±${((i.high - i.low) / 2).toFixed(3)} ms`)
               .join(', '),
@@ -608,11 +677,17 @@ class NtpPoller implements NtpSource {
         `cast out ${selection.falsetickers.join(', ')}: outside the majority's range`,
       );
     }
-    const sample = {
+    // Every vote shaped the hull, so the evidence is as old as the oldest request.
+    let evidenceFrom = Infinity;
+    for (const v of votes) evidenceFrom = Math.min(evidenceFrom, v.t1);
+    const leapSecond = majorityLeap(votes.filter((v) => selection.truechimers.includes(v.server)));
+    const sample: SyncSample = {
       monotonicAt: selection.monotonicAt,
       offsetMs: selection.offsetMs,
       errorMs: selection.errorMs,
       source: this.#name,
+      evidenceFrom,
+      ...(leapSecond === undefined ? {} : { leapSecond }),
     };
     for (const subscriber of [...this.#subscribers]) {
       try {
@@ -621,6 +696,16 @@ class NtpPoller implements NtpSource {
         this.#problem('listener', `a sample listener threw: ${String(error)}`, error);
       }
     }
+  }
+
+  #inconsistent(server: string, dropped: readonly FilterSample[], newer: FilterSample): void {
+    const gap = Math.max(...dropped.map((d) => Math.abs(d.offsetMs - newer.offsetMs)));
+    this.#problem(
+      'inconsistent-sample',
+      `a reply from ${server} contradicts ${dropped.length} kept exchange(s) by up to ` +
+        `${gap.toFixed(3)} ms beyond the drift bound (the local clock was slewed or stepped); ` +
+        'the newer evidence wins',
+    );
   }
 
   #rejected(s: ServerRecord, error: NtpRejectedError): void {
@@ -655,6 +740,18 @@ class NtpPoller implements NtpSource {
       const timer = this.#scheduler.setTimeout(wake, ms);
     });
   }
+}
+
+/**
+ * The leap second that more than half of the votes announce (leap indicator 1 or
+ * 2), if any: RFC 5905 leaves the decision to a majority of the survivors.
+ */
+function majorityLeap(votes: readonly NtpExchange[]): LeapSecond | undefined {
+  const inserts = votes.filter((v) => v.leap === 1).length;
+  const deletes = votes.filter((v) => v.leap === 2).length;
+  if (inserts * 2 > votes.length) return 'insert';
+  if (deletes * 2 > votes.length) return 'delete';
+  return undefined;
 }
 
 function requirePositive(name: string, value: number): number {

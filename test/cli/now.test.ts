@@ -149,7 +149,7 @@ describe('chronobound now against loopback NTP servers', () => {
     expect(j.servers.at(-1)).toMatchObject({ kind: 'system', accepted: false });
   });
 
-  it('needs a majority of the configured servers: one of two answering is not enough (exit 1)', async () => {
+  it('two configured, one dead: f = 0, so the live one alone synchronizes (exit 0)', async () => {
     const port = await deadPort();
     const r = await runCli([
       'now',
@@ -161,8 +161,33 @@ describe('chronobound now against loopback NTP servers', () => {
       '300',
       '--json',
     ]);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout) as NowJson;
+    expect(j.status).toBe('synchronized');
+    expect(j.servers.find((s) => s.address === good.address)?.accepted).toBe(true);
+  });
+
+  it('three configured, one answering: it may be the one liar, so no majority (exit 1)', async () => {
+    // Both bound at once, so the two dead ports differ.
+    const held = await Promise.all([createNtpServer(), createNtpServer()]);
+    const [a, b] = held.map((h) => h.port);
+    await Promise.all(held.map((h) => h.close()));
+    const r = await runCli([
+      'now',
+      '--server',
+      good.address,
+      '--server',
+      `127.0.0.1:${a}`,
+      '--server',
+      `127.0.0.1:${b}`,
+      '--timeout-ms',
+      '300',
+      '--json',
+    ]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/no majority: 1 of 2 configured sources answered, 2 must agree/);
+    expect(r.stderr).toMatch(
+      /no majority: 1 of 3 configured sources answered, and up to 1 may be wrong/,
+    );
     const j = JSON.parse(r.stdout) as NowJson;
     expect(j.servers.find((s) => s.address === good.address)?.reason).toMatch(/^no majority/);
   });

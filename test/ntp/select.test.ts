@@ -61,15 +61,94 @@ describe('selectOffset (Marzullo, honest)', () => {
     expect(at).toMatchObject({ ok: true, errorMs: 1.5, monotonicAt: 5000 });
   });
 
-  it('counts silent servers as voters when told to', () => {
-    // 3 configured, 1 answered: one voice is not a majority of three.
-    expect(selectOffset([c('a', 0, 1)], { voters: 3 })).toMatchObject({
+  it('f comes from the configured servers; a − f of the a answers must overlap (the table in the module notes)', () => {
+    // 3 configured (f = 1), 1 answered: it may be the one liar.
+    expect(selectOffset([c('a', 0, 1)], { configured: 3 })).toMatchObject({
       ok: false,
       reason: 'no-majority',
+      maxFalsetickers: 1,
+    });
+    // 2 configured (f = 0), one dead: the live one alone.
+    expect(selectOffset([c('a', 5, 1)], { configured: 2 })).toMatchObject({
+      ok: true,
+      low: 4,
+      high: 6,
+      required: 1,
+    });
+    // 3 configured, one silent, one liar overlapping the honest interval: the
+    // hull of both, never their intersection (which would miss the truth at 0).
+    const honestAndLiar = selectOffset([c('honest', 0, 1), c('liar', 1.5, 1)], { configured: 3 });
+    expect(honestAndLiar).toMatchObject({ ok: true, low: -1, high: 2.5, required: 1 });
+    // 3 configured, all answer: two must overlap.
+    expect(
+      selectOffset([c('a', 0, 1), c('b', 0.2, 1), c('x', 9, 1)], { configured: 3 }),
+    ).toMatchObject({
+      ok: true,
+      falsetickers: ['x'],
       required: 2,
     });
-    expect(selectOffset([c('a', 0, 1), c('b', 0.2, 1)], { voters: 3 }).ok).toBe(true);
+    // 5 configured (f = 2), 4 answer: two must overlap.
+    expect(
+      selectOffset([c('a', 0, 1), c('b', 0, 1), c('c', 0, 1), c('d', 0, 1)], { configured: 5 }),
+    ).toMatchObject({
+      required: 2,
+      maxFalsetickers: 2,
+    });
     expect(selectOffset([])).toMatchObject({ ok: false, reason: 'no-candidates' });
+  });
+
+  it('property: any silent servers and up to f liars among the configured ones: the truth is inside whenever more than f answer, and only then is there an answer', () => {
+    const scenario = fc
+      .record({
+        truth: fc.double({ min: -1e6, max: 1e6, noNaN: true }),
+        configured: fc.integer({ min: 1, max: 9 }),
+      })
+      .chain(({ truth, configured }) =>
+        fc.record({
+          truth: fc.constant(truth),
+          configured: fc.constant(configured),
+          answering: fc.integer({ min: 0, max: configured }),
+          liars: fc.integer({ min: 0, max: Math.floor((configured - 1) / 2) }),
+          errors: fc.array(fc.double({ min: 0.01, max: 50, noNaN: true }), {
+            minLength: configured,
+            maxLength: configured,
+          }),
+          // A liar misses the truth by (1 + miss)·its bound: small misses overlap the honest.
+          misses: fc.array(fc.double({ min: 1e-6, max: 5, noNaN: true }), {
+            minLength: configured,
+            maxLength: configured,
+          }),
+          fractions: fc.array(fc.double({ min: -1, max: 1, noNaN: true }), {
+            minLength: configured,
+            maxLength: configured,
+          }),
+        }),
+      );
+    fc.assert(
+      fc.property(scenario, (s) => {
+        const candidates: SelectionCandidate[] = [];
+        for (let i = 0; i < s.answering; i++) {
+          const e = s.errors[i]!;
+          const offset =
+            i < s.liars
+              ? s.truth + (i % 2 === 0 ? 1 : -1) * ((1 + s.misses[i]!) * e + 1e-6)
+              : s.truth + s.fractions[i]! * e;
+          candidates.push(c(`s${i}`, offset, e));
+        }
+        const r = selectOffset(candidates, { configured: s.configured, maxDriftPpm: 0 });
+        const f = Math.floor((s.configured - 1) / 2);
+        if (s.answering <= f) {
+          expect(r.ok).toBe(false);
+          return;
+        }
+        expect(r.ok).toBe(true);
+        if (!r.ok) return;
+        const slack = 16 * Number.EPSILON * (Math.abs(s.truth) + 1e3);
+        expect(r.low).toBeLessThanOrEqual(s.truth + slack);
+        expect(r.high).toBeGreaterThanOrEqual(s.truth - slack);
+      }),
+      fcParams(3000),
+    );
   });
 
   it('rejects malformed candidates and impossible m/f, naming them', () => {
@@ -77,10 +156,10 @@ describe('selectOffset (Marzullo, honest)', () => {
       expect.objectContaining({ argument: 'candidates' }),
     );
     expect(() => selectOffset([c('a', 0, -1)])).toThrow(InvalidArgumentError);
-    expect(() => selectOffset([c('a', 0, 1), c('b', 0, 1)], { voters: 1 })).toThrow(
-      expect.objectContaining({ argument: 'voters' }),
+    expect(() => selectOffset([c('a', 0, 1), c('b', 0, 1)], { configured: 1 })).toThrow(
+      expect.objectContaining({ argument: 'configured' }),
     );
-    expect(() => selectOffset([c('a', 0, 1), c('b', 0, 1)], { maxFalsetickers: 1 })).toThrow(
+    expect(() => selectOffset([c('a', 0, 1), c('b', 0, 1)], { maxFalsetickers: 2 })).toThrow(
       expect.objectContaining({ argument: 'maxFalsetickers' }),
     );
   });

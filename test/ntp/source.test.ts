@@ -94,7 +94,7 @@ describe('ntpSource', () => {
     expect(status!.reach & 1).toBe(1);
     expect(status!.best?.stratum).toBe(1);
     expect(source.pollIntervalMs).toBe(40);
-    expect(source.lastSelection()).toMatchObject({ ok: true, voters: 1 });
+    expect(source.lastSelection()).toMatchObject({ ok: true, configured: 1 });
   });
 
   it('with three servers casts out a falseticker, reports it, and keeps the truth', async () => {
@@ -316,7 +316,7 @@ describe('ntpSource', () => {
       [{ servers: ['a'], timeoutMs: -5 }, 'timeoutMs'],
       [{ servers: ['a'], maxDriftPpm: -1 }, 'maxDriftPpm'],
       [{ servers: ['a'], maxRootDistanceMs: 0 }, 'maxRootDistanceMs'],
-      [{ servers: ['a', 'b'], maxFalsetickers: 1 }, 'maxFalsetickers'],
+      [{ servers: ['a', 'b'], maxFalsetickers: 2 }, 'maxFalsetickers'],
       [{ servers: ['a'], version: 2 }, 'version'],
     ];
     for (const [options, argument] of bad) {
