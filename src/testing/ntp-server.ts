@@ -115,6 +115,21 @@ export interface NtpServerOptions extends NtpServerBehaviour {
   readonly driftSinceMs?: number;
   /** Random numbers for jitter; default `Math.random`. */
   readonly random?: () => number;
+  /**
+   * A leap second at `atMs` (epoch ms on the server's leap-free timescale, the
+   * midnight that ends a UTC month). `'step'`: the server announces it (leap
+   * indicator 1 or 2) until then and steps its clock, back 1 s at `atMs` for an
+   * insert or forward 1 s at `atMs − 1000` for a delete, as ntpd and chronyd do
+   * by default. `'smear'`: no announcement; the second is spread linearly over
+   * `smearWindowMs` (default 24 h, noon to noon) centred on `atMs`, as Google's
+   * and AWS's servers do. `trueNow()` and `trueAt()` include it.
+   */
+  readonly leapSecond?: {
+    readonly atMs: number;
+    readonly direction: 'insert' | 'delete';
+    readonly mode: 'step' | 'smear';
+    readonly smearWindowMs?: number;
+  };
 }
 
 /**
@@ -315,7 +330,34 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
   let offset = finite('offsetMs', options.offsetMs ?? 0);
   let drift = finite('driftPpm', options.driftPpm ?? 0) * 1e-6;
   let driftOrigin = finite('driftSinceMs', options.driftSinceMs ?? performance.now());
-  const trueAt = (p: number): number => base + p + offset + drift * (p - driftOrigin);
+  const leapFreeAt = (p: number): number => base + p + offset + drift * (p - driftOrigin);
+  const leapSecond = options.leapSecond;
+  if (leapSecond !== undefined) {
+    finite('leapSecond.atMs', leapSecond.atMs);
+    nonNegative('leapSecond.smearWindowMs', leapSecond.smearWindowMs ?? 0);
+  }
+  const sign = leapSecond?.direction === 'delete' ? -1 : 1;
+  const smearWindowMs = leapSecond?.smearWindowMs ?? 24 * 3600 * 1000;
+  /** What the leap has taken off the leap-free reading `t` (ms; negative for a delete). */
+  const leapCorrection = (t: number): number => {
+    if (leapSecond === undefined) return 0;
+    if (leapSecond.mode === 'smear') {
+      const progress = (t - (leapSecond.atMs - smearWindowMs / 2)) / smearWindowMs;
+      return sign * 1000 * Math.min(1, Math.max(0, progress));
+    }
+    const stepAt = sign > 0 ? leapSecond.atMs : leapSecond.atMs - 1000;
+    return t >= stepAt ? sign * 1000 : 0;
+  };
+  const trueAt = (p: number): number => {
+    const t = leapFreeAt(p);
+    return t - leapCorrection(t);
+  };
+  /** The leap indicator a stepping server sends at reading `t`: announced until the step. */
+  const leapIndicator = (t: number, configured: number): number => {
+    if (leapSecond === undefined || leapSecond.mode === 'smear') return configured;
+    const stepAt = sign > 0 ? leapSecond.atMs : leapSecond.atMs - 1000;
+    return t < stepAt ? (sign > 0 ? 1 : 2) : configured;
+  };
 
   let fault: NtpServerFault | undefined;
   let faultCount = Infinity;
@@ -390,10 +432,11 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
     const b = { ...behaviour };
     const jitter = (): number => (b.jitterMs > 0 ? random() * b.jitterMs : 0);
     later(b.requestDelayMs + jitter(), () => {
-      const t2 = trueAt(performance.now());
+      const received = performance.now();
+      const t2 = trueAt(received);
       const kiss = b.kissCode;
       const header = {
-        leap: kiss ? 3 : b.leap,
+        leap: kiss ? 3 : leapIndicator(leapFreeAt(received), b.leap),
         version: request.version >= 1 && request.version <= 4 ? request.version : 4,
         mode: NtpMode.server,
         stratum: kiss ? 0 : b.stratum,

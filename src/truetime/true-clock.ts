@@ -695,7 +695,13 @@ export class TrueClock {
   }
 
   #announceLeap(sample: SyncSample, direction: LeapSecond): void {
-    const stepAtMs = leapStepAt(sample.monotonicAt + sample.offsetMs, direction);
+    // The announcement was current when the evidence was gathered: a reply stamped just
+    // before the leap may be read just after it, and must not move it to next month.
+    const evidenceFrom = sample.evidenceFrom ?? sample.monotonicAt;
+    const stepAtMs = leapStepAt(
+      evidenceFrom + sample.offsetMs - agedBound(sample, evidenceFrom, this.#maxDrift),
+      direction,
+    );
     const known = this.#leap;
     if (known?.stepAtMs === stepAtMs && known.direction === direction) return;
     this.#leap = { stepAtMs, direction };
