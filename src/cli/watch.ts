@@ -91,6 +91,16 @@ interface Setup {
 function merged(a: TimeSource, b: TimeSource): TimeSource {
   return {
     pollIntervalMs: Math.min(a.pollIntervalMs ?? 64_000, b.pollIntervalMs ?? 64_000),
+    // Either keeps the clock fed, so the faster one's cadence is the healthy gap.
+    maxSampleGapMs: Math.min(
+      a.maxSampleGapMs ?? a.pollIntervalMs ?? 64_000,
+      b.maxSampleGapMs ?? b.pollIntervalMs ?? 64_000,
+    ),
+    // A disruption invalidates both: neither may end it with older evidence.
+    invalidate(monotonicAt) {
+      a.invalidate?.(monotonicAt);
+      b.invalidate?.(monotonicAt);
+    },
     subscribe(onSample, monotonic, onProblem) {
       const offA = a.subscribe(onSample, monotonic, onProblem);
       const offB = b.subscribe(onSample, monotonic, onProblem);
