@@ -263,7 +263,7 @@ export function chronySource(options: ChronySourceOptions = {}): ChronySource {
   const wall = options.wall ?? systemWall;
   const scheduler = options.scheduler ?? systemScheduler;
   const name = `chrony ${target.label}`;
-  const pollers = new Set<Poller>();
+  const pollers = new PollerSet();
   let latest: ChronyTracking | undefined;
 
   return {
@@ -298,19 +298,13 @@ export function chronySource(options: ChronySourceOptions = {}): ChronySource {
         onValue: onSample,
         onProblem,
       });
-      pollers.add(poller);
-      return () => {
-        poller.stop();
-        pollers.delete(poller);
-      };
+      return pollers.track(poller);
     },
     invalidate() {
-      for (const poller of pollers) poller.pollNow();
+      pollers.pollNow();
     },
     close() {
-      for (const poller of pollers) poller.stop();
-      pollers.clear();
-      return Promise.resolve();
+      return pollers.close();
     },
   };
 }
@@ -371,7 +365,7 @@ export function chronyHostCorrection(
   const timeoutMs = requirePositive('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   const scheduler = options.scheduler ?? systemScheduler;
   const name = `chrony ${target.label}`;
-  const pollers = new Set<Poller>();
+  const pollers = new PollerSet();
 
   return {
     subscribe(onCorrection, monotonic, onProblem) {
@@ -401,18 +395,36 @@ export function chronyHostCorrection(
         onValue: onCorrection,
         onProblem,
       });
-      pollers.add(poller);
-      return () => {
-        poller.stop();
-        pollers.delete(poller);
-      };
+      return pollers.track(poller);
     },
     close() {
-      for (const poller of pollers) poller.stop();
-      pollers.clear();
-      return Promise.resolve();
+      return pollers.close();
     },
   };
+}
+
+/** The polling loops of one source's subscribers. */
+class PollerSet {
+  readonly #pollers = new Set<Poller>();
+
+  /** Keeps `poller`; returns the subscriber's unsubscribe. */
+  track(poller: Poller): () => void {
+    this.#pollers.add(poller);
+    return () => {
+      poller.stop();
+      this.#pollers.delete(poller);
+    };
+  }
+
+  pollNow(): void {
+    for (const poller of this.#pollers) poller.pollNow();
+  }
+
+  close(): Promise<void> {
+    for (const poller of this.#pollers) poller.stop();
+    this.#pollers.clear();
+    return Promise.resolve();
+  }
 }
 
 /** What one poll yields: a value for the listener, or a problem. */

@@ -103,10 +103,35 @@ async function probe(
   return { readings, misses, firstUntrustedMs, firstUntrustedReading };
 }
 
+/**
+ * Emulates a 5 s suspend (the servers' truth and the client's wall clock jump, the
+ * monotonic clock does not), runs `atResume`, then probes until the clock is
+ * synchronized again and for one more second.
+ */
+async function suspendAndProbe(
+  list: readonly LoopbackNtpServer[],
+  clock: TrueClock,
+  shiftWall: (ms: number) => void,
+  atResume: () => void = () => undefined,
+) {
+  for (const s of list) s.step(5_000);
+  shiftWall(5_000);
+  atResume();
+  let resynchronizedAt: number | null = null;
+  const result = await probe(
+    clock,
+    (p) => (list[0] as LoopbackNtpServer).trueAt(p),
+    (r, elapsed) => {
+      if (resynchronizedAt === null && r.status === 'synchronized') resynchronizedAt = elapsed;
+      return resynchronizedAt === null ? elapsed < 20_000 : elapsed < resynchronizedAt + 1_000;
+    },
+  );
+  return { ...result, resynchronizedAt: resynchronizedAt as number | null };
+}
+
 describe('a suspend with three servers', () => {
   it('is not ended by the pre-suspend votes of the other servers: no trusted reading misses, and the clock resynchronizes on fresh evidence', async () => {
     const list = await servers(3, { offsetMs: 250, driftSinceMs: 0 });
-    const truthAt = (p: number): number => (list[0] as LoopbackNtpServer).trueAt(p);
     const { clock, shiftWall } = clockOn(
       list.map((s) => s.address),
       { timeoutMs: 1_000 },
@@ -115,18 +140,13 @@ describe('a suspend with three servers', () => {
     // Let every server's filter fill with a few exchanges.
     const before = list.map((s) => s.stats.requests);
     await until(() => list.every((s, i) => s.stats.requests >= (before[i] ?? 0) + 3), 20_000);
-    // Suspend: true time and the wall clock jump 5 s, the monotonic clock does not.
-    for (const s of list) s.step(5_000);
-    shiftWall(5_000);
-    // Two servers miss their first request after the resume, so the first fresh answer
-    // comes alone and would be outvoted by their pre-suspend exchanges if those counted.
-    list[1]?.setFault('drop', { count: 1 });
-    list[2]?.setFault('drop', { count: 1 });
-    let resynchronizedAt: number | null = null;
-    const result = await probe(clock, truthAt, (r, elapsed) => {
-      if (resynchronizedAt === null && r.status === 'synchronized') resynchronizedAt = elapsed;
-      return resynchronizedAt === null ? elapsed < 20_000 : elapsed < resynchronizedAt + 1_000;
+    const result = await suspendAndProbe(list, clock, shiftWall, () => {
+      // Two servers miss their first request after the resume, so the first fresh answer
+      // comes alone and would be outvoted by their pre-suspend exchanges if those counted.
+      list[1]?.setFault('drop', { count: 1 });
+      list[2]?.setFault('drop', { count: 1 });
     });
+    const { resynchronizedAt } = result;
     expect(result.misses).toBe(0);
     // The very first reading after the resume already refuses trust.
     expect(result.firstUntrustedReading).toBe(0);
@@ -144,7 +164,6 @@ describe('a suspend with three servers', () => {
   it('with replies in flight across it: replies to requests sent before it are not evidence', async () => {
     // Stamped at once, delivered 150 ms later: the replies cross the suspend.
     const list = await servers(3, { offsetMs: -120, driftSinceMs: 0, responseDelayMs: 150 });
-    const truthAt = (p: number): number => (list[0] as LoopbackNtpServer).trueAt(p);
     const { clock, shiftWall } = clockOn(
       list.map((s) => s.address),
       { timeoutMs: 1_000 },
@@ -153,13 +172,8 @@ describe('a suspend with three servers', () => {
     // Wait for the moment every server has stamped a new request.
     const seen = list.map((s) => s.stats.requests);
     await until(() => list.every((s, i) => s.stats.requests > (seen[i] ?? 0)), 20_000);
-    for (const s of list) s.step(5_000);
-    shiftWall(5_000);
-    let resynchronizedAt: number | null = null;
-    const result = await probe(clock, truthAt, (r, elapsed) => {
-      if (resynchronizedAt === null && r.status === 'synchronized') resynchronizedAt = elapsed;
-      return resynchronizedAt === null ? elapsed < 20_000 : elapsed < resynchronizedAt + 1_000;
-    });
+    const result = await suspendAndProbe(list, clock, shiftWall);
+    const { resynchronizedAt } = result;
     expect(result.misses).toBe(0);
     expect(resynchronizedAt).not.toBeNull();
     recordFault({
