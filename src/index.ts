@@ -36,6 +36,7 @@ export type {
   TimeSource,
   Scheduler,
   LeapSecond,
+  SourceContext,
   HostCorrection,
   HostCorrectionSource,
 } from './sources/types.js';

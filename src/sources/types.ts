@@ -142,11 +142,17 @@ export type ProblemListener = (problem: SourceProblem) => void;
  * ```
  */
 export interface TimeSource {
-  /** Starts delivering samples; returns a function that stops. */
+  /**
+   * Starts delivering samples; returns a function that stops. `context`, when
+   * given (a `TrueClock` always gives it), is the clock's drift bound and its
+   * model of how ε grows, which a source uses to age samples and to choose how
+   * often to poll.
+   */
   subscribe(
     onSample: SampleListener,
     monotonic: MonotonicSource,
     onProblem?: ProblemListener,
+    context?: SourceContext,
   ): () => void;
   /** Frees sockets and timers. Idempotent. */
   close(): Promise<void>;
@@ -167,6 +173,30 @@ export interface TimeSource {
    * evidence. Optional: without it, `TrueClock` still refuses such samples.
    */
   invalidate?(monotonicAt: number): void;
+}
+
+/**
+ * What a clock tells the source it subscribes to, so that a source needs no
+ * drift bound of its own and can poll no more often than the bound requires.
+ *
+ * @example
+ * ```ts
+ * const context: SourceContext = {
+ *   maxDriftPpm: 200,
+ *   predictUncertaintyMs: (errorMs, elapsedMs) => errorMs + 200e-6 * elapsedMs,
+ * };
+ * ```
+ */
+export interface SourceContext {
+  /** The clock's bound on the monotonic clock's rate error (ppm): age samples with it. */
+  readonly maxDriftPpm: number;
+  /**
+   * The ε a sample with bound `errorMs` taken now will have grown to after
+   * `elapsedMs` of monotonic time, under the clock's current model: at
+   * `maxDriftPpm` until it has learned the oscillator's frequency, more slowly
+   * after. Never less than `errorMs`.
+   */
+  predictUncertaintyMs(errorMs: number, elapsedMs: number): number;
 }
 
 /**

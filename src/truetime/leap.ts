@@ -39,3 +39,42 @@ export function leapStepAt(epochMs: number, direction: LeapSecond): number {
   const endOfMonth = Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1);
   return direction === 'insert' ? endOfMonth : endOfMonth - LEAP_SECOND_MS;
 }
+
+/**
+ * How much faster or slower (a fraction) a smearing server's clock may run than
+ * a stepping one's: one second spread over 12 h, the shortest smear in use
+ * (Google and AWS spread it over 24 h). The frequency model allows a rate step
+ * this large near the ends of June and December, where every leap second so far
+ * was scheduled, because smearing servers do not announce the leap. @internal
+ */
+export const LEAP_SMEAR_RATE = LEAP_SECOND_MS / (12 * 3600 * 1000);
+
+/** How far from the end of June or December a smear may reach, or its effect on learned rates (ms). */
+const SMEAR_REACH_MS = 36 * 3600 * 1000;
+
+/**
+ * Whether `epochMs` lies within 36 h of the end of June or December: where a
+ * smearing server may change its rate without warning.
+ *
+ * @param epochMs - A time (epoch ms).
+ * @returns Whether a leap smear may be under way or have just changed the rate.
+ *
+ * @example
+ * ```ts
+ * nearLeapSmear(Date.UTC(2026, 11, 31, 12)); // true
+ * nearLeapSmear(Date.UTC(2026, 10, 15)); // false
+ * ```
+ * @internal
+ */
+export function nearLeapSmear(epochMs: number): boolean {
+  const at = new Date(epochMs);
+  const year = at.getUTCFullYear();
+  for (const end of [
+    Date.UTC(year - 1, 11, 31, 24),
+    Date.UTC(year, 5, 30, 24),
+    Date.UTC(year, 11, 31, 24),
+  ]) {
+    if (Math.abs(epochMs - end) <= SMEAR_REACH_MS) return true;
+  }
+  return false;
+}

@@ -26,7 +26,8 @@ import type {
 } from '../sources/types.js';
 import { sleepToward, type CommitWaitResult, type WaitOptions } from './commit-wait.js';
 import type { ClockStatus, TimeReading } from './interval.js';
-import { leapStepAt, LEAP_SECOND_MS } from './leap.js';
+import { FrequencyModel } from './frequency.js';
+import { LEAP_SECOND_MS, LEAP_SMEAR_RATE, leapStepAt, nearLeapSmear } from './leap.js';
 import { Watchdog } from './watchdog.js';
 
 /**
@@ -42,6 +43,15 @@ const REPRESENTATION_ERROR = 2 ** -49;
  * allowance, and with it the smallest disruption it can miss, stays small.
  */
 const WATCHDOG_BASELINE_MAX_AGE_MS = 1000;
+
+/**
+ * Default `maxWanderPpmPerHour`. A PC's uncompensated crystal moves about 1 ppm per
+ * °C, and a few ppm over a day (Mills: the median of ~20,000 NTP hosts was 78 ppm
+ * off, varying "over a few parts per million, in the normal course of a day"); a
+ * case or machine room that warms by a few °C within an hour under a load change
+ * moves it a few ppm per hour. 5 ppm/h covers a 5 °C/h swing.
+ */
+const DEFAULT_MAX_WANDER_PPM_PER_HOUR = 5;
 
 /** Default `leapWindowMs`: a noon-to-noon smear starts 12 h before the leap. */
 const DEFAULT_LEAP_WINDOW_MS = 12 * 3600 * 1000;
@@ -63,6 +73,15 @@ export interface TrueClockOptions {
    * `CLOCK_MONOTONIC` (see docs/truetime.md, or pass `hostCorrection`).
    */
   readonly maxDriftPpm?: number;
+  /**
+   * How fast the monotonic clock's rate error may change (ppm per hour); default 5.
+   * The clock learns the oscillator's frequency from its samples, and ε then grows
+   * at what is still unknown about it (plus this wander) instead of at
+   * `maxDriftPpm`; the bound stays honest for any constant rate error within
+   * ±`maxDriftPpm` plus a change within this bound. A sample that contradicts
+   * the model resets it. `Infinity` turns learning off.
+   */
+  readonly maxWanderPpmPerHour?: number;
   /** Above this ε (ms) the status is `unsynchronized` and strict calls throw; default 50. */
   readonly maxUncertaintyMs?: number;
   /**
@@ -171,6 +190,11 @@ export class TrueClock {
   readonly #hostCorrection: HostCorrectionSource | undefined;
   readonly #unsubscribeHostCorrection: (() => void) | undefined;
   readonly #leapWindowMs: number;
+  /** The learned frequency; undefined when learning is off. */
+  readonly #frequency: FrequencyModel | undefined;
+  readonly #wanderPerMs: number;
+  /** The host daemon's frequency correction when learning (re)started, and when. */
+  #hostFrequency: { readonly ppm: number; readonly at: number } | undefined;
 
   #sample: SyncSample | undefined;
   /** |remaining correction| of the host daemon's latest report. */
@@ -217,6 +241,15 @@ export class TrueClock {
         (gap !== undefined ? 2 * gap : 3 * (options.source.pollIntervalMs ?? 64_000)),
       true,
     );
+    const wander = requireNonNegative(
+      'maxWanderPpmPerHour',
+      options.maxWanderPpmPerHour ?? DEFAULT_MAX_WANDER_PPM_PER_HOUR,
+      true,
+    );
+    this.#wanderPerMs = (wander * 1e-6) / 3_600_000;
+    this.#frequency = Number.isFinite(wander)
+      ? new FrequencyModel(this.#maxDrift, this.#wanderPerMs)
+      : undefined;
     this.#leapWindowMs = requireNonNegative(
       'leapWindowMs',
       options.leapWindowMs ?? DEFAULT_LEAP_WINDOW_MS,
@@ -239,6 +272,10 @@ export class TrueClock {
       (sample) => this.#accept(sample),
       this.#mono,
       (problem) => this.#problem(problem),
+      {
+        maxDriftPpm: this.#maxDrift * 1e6,
+        predictUncertaintyMs: (errorMs, elapsedMs) => this.#predict(errorMs, elapsedMs),
+      },
     );
   }
 
@@ -272,11 +309,21 @@ export class TrueClock {
         status: 'unsynchronized',
       };
     }
-    const elapsed = mono - sample.monotonicAt;
-    const estimate = mono + sample.offsetMs;
+    let estimate: number;
+    let grownMs: number;
+    const frequency = this.#frequency;
+    if (frequency === undefined || frequency.size < 2) {
+      const elapsed = mono - sample.monotonicAt;
+      estimate = mono + sample.offsetMs;
+      grownMs = this.#maxDrift * (elapsed < 0 ? -elapsed : elapsed);
+    } else {
+      const { low, high } = frequency.change(sample, mono, this.#smearAllowance(mono, sample));
+      estimate = mono + sample.offsetMs + (low + high) / 2;
+      grownMs = (high - low) / 2;
+    }
     const uncertaintyMs =
       sample.errorMs +
-      this.#maxDrift * (elapsed < 0 ? -elapsed : elapsed) +
+      grownMs +
       this.#granularityMs +
       this.#disruptionMs +
       this.#correctionSinceSampleMs +
@@ -671,7 +718,12 @@ export class TrueClock {
     }
     const current = this.#sample;
     const afterLeap = current !== undefined && this.#gatheredAfterLeap(evidenceFrom, current);
-    if (afterLeap) this.#leap = undefined;
+    if (afterLeap) {
+      // The offsets on either side of a step differ by a second: no rate spans it.
+      this.#leap = undefined;
+      this.#frequency?.reset();
+    }
+    this.#learn(sample);
     if (current === undefined || afterLeap || this.#prefer(sample, current, mono)) {
       this.#sample = sample;
       this.#correctionSinceSampleMs = this.#correctionNowMs;
@@ -714,6 +766,35 @@ export class TrueClock {
     });
   }
 
+  /** Feeds the frequency model; a contradiction resets it and is reported. */
+  #learn(sample: SyncSample): void {
+    const frequency = this.#frequency;
+    if (frequency === undefined || sample.assumed === true) return;
+    if (frequency.add(sample)) return;
+    this.#problem({
+      source: sample.source,
+      reason: 'inconsistent-sample',
+      message:
+        `a sample from ${sample.source} contradicts the learned frequency (the rate changed faster ` +
+        'than maxWanderPpmPerHour allows, or the host slewed the clock); learning starts again',
+    });
+  }
+
+  /** A rate step the wander bound does not cover, near where a leap smear may start or end. */
+  #smearAllowance(mono: number, sample: SyncSample): number {
+    return nearLeapSmear(mono + sample.offsetMs) ? LEAP_SMEAR_RATE : 0;
+  }
+
+  /** ε of a sample with bound `errorMs` taken now, `elapsedMs` later (for sources' polling). */
+  #predict(errorMs: number, elapsedMs: number): number {
+    const frequency = this.#frequency;
+    const mono = this.#mono.now();
+    if (frequency === undefined || frequency.size < 2 || this.#sample === undefined) {
+      return errorMs + this.#maxDrift * elapsedMs;
+    }
+    return frequency.predict(errorMs, mono, elapsedMs, this.#smearAllowance(mono, this.#sample));
+  }
+
   #correct(correction: HostCorrection): void {
     if (this.#closed) return;
     const magnitude = Math.abs(correction.remainingCorrectionMs);
@@ -727,6 +808,20 @@ export class TrueClock {
     }
     this.#correctionNowMs = magnitude;
     if (magnitude > this.#correctionSinceSampleMs) this.#correctionSinceSampleMs = magnitude;
+    // The daemon steers CLOCK_MONOTONIC's rate too: a frequency change faster than the
+    // wander bound breaks the learned model's assumption, so learning starts again.
+    const ppm = correction.frequencyPpm;
+    if (ppm === undefined || !Number.isFinite(ppm)) return;
+    const mono = this.#mono.now();
+    const known = this.#hostFrequency;
+    if (known === undefined || this.#frequency?.size === 0) {
+      this.#hostFrequency = { ppm, at: mono };
+      return;
+    }
+    if (Math.abs(ppm - known.ppm) * 1e-6 > this.#wanderPerMs * (mono - known.at)) {
+      this.#frequency?.reset();
+      this.#hostFrequency = { ppm, at: mono };
+    }
   }
 
   /** Whether `next` gives a better bound than `current` from now on. */
@@ -797,6 +892,7 @@ export class TrueClock {
     // Remembered even before the first sample: a reply in flight across a suspend
     // must not become the first sample.
     this.#disruptedAt = this.#mono.now();
+    this.#frequency?.reset();
     this.#source.invalidate?.(this.#disruptedAt);
     if (this.#sample === undefined) {
       this.#problem({ source, reason: 'disrupted', message });

@@ -32,6 +32,8 @@ function setup(
   const clock = new TrueClock({
     source,
     maxDriftPpm: MAX_DRIFT_PPM,
+    // The drift-only formula; the learned frequency is tested in frequency.test.ts.
+    maxWanderPpmPerHour: Infinity,
     maxUncertaintyMs: options.maxUncertaintyMs ?? Infinity,
     ...(options.freeRunningAfterMs === undefined
       ? {}
