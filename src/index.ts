@@ -46,7 +46,12 @@ export type { WallCalibration } from './sources/calibrate.js';
 export { systemClockSource } from './sources/system-clock-source.js';
 export type { SystemClockSourceOptions } from './sources/system-clock-source.js';
 export { TrueClock } from './truetime/true-clock.js';
-export type { TrueClockOptions, ReadyOptions, StatusListener } from './truetime/true-clock.js';
+export type {
+  TrueClockOptions,
+  ReadyOptions,
+  StatusListener,
+  ClockMetrics,
+} from './truetime/true-clock.js';
 export type { WaitOptions, CommitWaitResult } from './truetime/commit-wait.js';
 export { intervalContains, toNanosBigInt, fromNanosBigInt } from './truetime/interval.js';
 export type { ClockStatus, TimeReading } from './truetime/interval.js';

@@ -146,6 +146,46 @@ export type StatusListener = (
   reading: TimeReading,
 ) => void;
 
+/**
+ * A snapshot of a clock's state for exporters (Prometheus, OpenTelemetry): see
+ * {@link TrueClock.metrics}. Times in ms; counters only grow.
+ *
+ * @example
+ * ```ts
+ * const m: ClockMetrics = clock.metrics();
+ * gauge.set(m.uncertaintyMs / 1000);
+ * ```
+ */
+export interface ClockMetrics {
+  /** The status of a reading taken now. */
+  readonly status: ClockStatus;
+  /** ε of a reading taken now (ms); `Infinity` without a sample. */
+  readonly uncertaintyMs: number;
+  /** The estimate minus the wall clock (`Date.now()`) now (ms); NaN without a sample. */
+  readonly offsetFromWallMs: number;
+  /** How long ago the current sample was taken (ms, monotonic); NaN without a sample. */
+  readonly sampleAgeMs: number;
+  /** The current sample's own bound (ms); NaN without a sample. */
+  readonly sampleErrorMs: number;
+  /** Where the current sample came from; `''` without one. */
+  readonly sampleSource: string;
+  /**
+   * The learned bounds on the monotonic clock's rate error (ppm, positive: it runs
+   * fast), or `undefined` until learned (or with learning off).
+   */
+  readonly learnedRatePpm: { readonly low: number; readonly high: number } | undefined;
+  /** The configured drift bound (ppm). */
+  readonly maxDriftPpm: number;
+  /** The host daemon's outstanding correction counted in ε (ms). */
+  readonly hostCorrectionMs: number;
+  /** Samples accepted since the clock was created. */
+  readonly samplesAccepted: number;
+  /** Disruptions seen (watchdog, `now()` or `reportDisruption`). */
+  readonly disruptions: number;
+  /** Problems reported, by `reason` (`'timeout'`, `'stale-sample'`, …). */
+  readonly problems: Readonly<Record<string, number>>;
+}
+
 interface Waiter {
   wake(): void;
   fail(error: Error): void;
@@ -181,6 +221,7 @@ export class TrueClock {
   readonly #wall: WallSource;
   readonly #scheduler: Scheduler;
   readonly #maxDrift: number;
+  readonly #maxDriftPpm: number;
   readonly #maxUncertaintyMs: number;
   readonly #freeRunningAfterMs: number;
   readonly #granularityMs: number;
@@ -210,6 +251,9 @@ export class TrueClock {
   #lastProblem: SourceProblem | undefined;
   #lastStatus: ClockStatus = 'unsynchronized';
   #closed = false;
+  #samplesAccepted = 0;
+  #disruptions = 0;
+  readonly #problemCounts = new Map<string, number>();
   #watchdogTimer: unknown;
   readonly #waiters = new Set<Waiter>();
   readonly #statusListeners = new Set<StatusListener>();
@@ -228,7 +272,8 @@ export class TrueClock {
     this.#mono = options.monotonic ?? systemMonotonic;
     this.#wall = options.wall ?? systemWall;
     this.#scheduler = options.scheduler ?? systemScheduler;
-    this.#maxDrift = requireNonNegative('maxDriftPpm', options.maxDriftPpm ?? 200) * 1e-6;
+    this.#maxDriftPpm = requireNonNegative('maxDriftPpm', options.maxDriftPpm ?? 200);
+    this.#maxDrift = this.#maxDriftPpm * 1e-6;
     this.#maxUncertaintyMs = requireNonNegative(
       'maxUncertaintyMs',
       options.maxUncertaintyMs ?? 50,
@@ -273,7 +318,7 @@ export class TrueClock {
       this.#mono,
       (problem) => this.#problem(problem),
       {
-        maxDriftPpm: this.#maxDrift * 1e6,
+        maxDriftPpm: this.#maxDriftPpm,
         predictUncertaintyMs: (errorMs, elapsedMs) => this.#predict(errorMs, elapsedMs),
       },
     );
@@ -381,6 +426,45 @@ export class TrueClock {
    */
   get lastProblem(): SourceProblem | undefined {
     return this.#lastProblem;
+  }
+
+  /**
+   * A snapshot for metrics exporters: the reading's status and ε, the current
+   * sample, the learned rate, and counters of samples, disruptions and problems
+   * by reason. Cheap; takes one reading.
+   *
+   * @returns The snapshot.
+   *
+   * @example
+   * ```ts
+   * const { uncertaintyMs, status, problems } = clock.metrics();
+   * console.log(`ε ${uncertaintyMs} ms, ${status}, ${problems['timeout'] ?? 0} timeouts`);
+   * ```
+   */
+  metrics(): ClockMetrics {
+    const reading = this.now();
+    const mono = this.#mono.now();
+    const sample = this.#sample;
+    const learned = this.#frequency !== undefined && this.#frequency.size >= 2;
+    const rate = this.#frequency?.rateBounds;
+    return {
+      status: reading.status,
+      uncertaintyMs: reading.uncertaintyMs,
+      offsetFromWallMs: sample === undefined ? Number.NaN : reading.estimate - this.#wall.now(),
+      sampleAgeMs: sample === undefined ? Number.NaN : mono - sample.monotonicAt,
+      sampleErrorMs: sample?.errorMs ?? Number.NaN,
+      sampleSource: sample?.source ?? '',
+      // The model bounds d(true − mono)/d(mono); the clock's own rate error is its negative.
+      learnedRatePpm:
+        learned && rate !== undefined
+          ? { low: -rate.high * 1e6, high: -rate.low * 1e6 }
+          : undefined,
+      maxDriftPpm: this.#maxDriftPpm,
+      hostCorrectionMs: this.#correctionSinceSampleMs,
+      samplesAccepted: this.#samplesAccepted,
+      disruptions: this.#disruptions,
+      problems: Object.fromEntries(this.#problemCounts),
+    };
   }
 
   /**
@@ -729,6 +813,7 @@ export class TrueClock {
       this.#correctionSinceSampleMs = this.#correctionNowMs;
     }
     if (sample.leapSecond !== undefined) this.#announceLeap(sample, sample.leapSecond);
+    this.#samplesAccepted++;
     this.#lastSampleAt = mono;
     this.#refreshStatus();
     this.#wakeWaiters();
@@ -844,6 +929,7 @@ export class TrueClock {
 
   #problem(problem: SourceProblem): void {
     this.#lastProblem = problem;
+    this.#problemCounts.set(problem.reason, (this.#problemCounts.get(problem.reason) ?? 0) + 1);
     this.#refreshStatus();
   }
 
@@ -892,6 +978,7 @@ export class TrueClock {
     // Remembered even before the first sample: a reply in flight across a suspend
     // must not become the first sample.
     this.#disruptedAt = this.#mono.now();
+    this.#disruptions++;
     this.#frequency?.reset();
     this.#source.invalidate?.(this.#disruptedAt);
     if (this.#sample === undefined) {
