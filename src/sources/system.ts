@@ -7,24 +7,40 @@ import type { MonotonicSource, Scheduler, WallSource } from './types.js';
 
 let measuredResolution: number | undefined;
 
+/** Reads of a clock that never ticks before `measureResolution` gives up. */
+const MAX_RESOLUTION_READS = 200_000;
+
+/**
+ * The resolution assumed for a clock that did not tick while it was measured:
+ * 5 ms, or a clock that is frozen between I/O events, as on Cloudflare Workers.
+ */
+const UNTICKING_RESOLUTION_MS = 5;
+
 /**
  * Measures the step of `performance.now()` (browsers coarsen it to 5–100 µs,
- * some to 1 ms). Bounded: it never spins for more than about 5 ms.
+ * some to 1 ms). Bounded twice: it stops after about 5 ms of the clock's own time
+ * and after a fixed number of reads, so a clock that does not advance while code
+ * runs (Cloudflare Workers advance it only on I/O) cannot hang it.
+ * @internal
  */
-function measureResolution(): number {
+export function measureResolution(now: () => number = () => performance.now()): number {
   let smallest = Infinity;
-  let previous = performance.now();
+  let previous = now();
   const start = previous;
-  for (let seen = 0; seen < 8 && previous - start < 5;) {
-    const next = performance.now();
+  for (
+    let seen = 0, reads = 0;
+    seen < 8 && previous - start < 5 && reads < MAX_RESOLUTION_READS;
+    reads++
+  ) {
+    const next = now();
     if (next !== previous) {
       smallest = Math.min(smallest, next - previous);
       previous = next;
       seen++;
     }
   }
-  // A clock that did not tick in 5 ms is at least that coarse.
-  return Number.isFinite(smallest) ? smallest : 5;
+  // A clock that did not tick while measured is at least that coarse.
+  return Number.isFinite(smallest) ? smallest : UNTICKING_RESOLUTION_MS;
 }
 
 /**
