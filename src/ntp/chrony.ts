@@ -20,6 +20,8 @@ import {
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
 import { calibrateWall, type WallCalibration } from '../sources/calibrate.js';
+import { agedBound } from '../sources/exchange.js';
+import { startPoller, type Poller } from '../sources/poller.js';
 import { systemMonotonic, systemScheduler, systemWall } from '../sources/system.js';
 import type {
   HostCorrection,
@@ -229,7 +231,7 @@ export async function readChronyTracking(
  *
  * ```
  * errorMs = |currentCorrection| + rootDelay/2 + rootDispersion
- *         + wall-mapping error + maxDrift · (now − refTime)
+ *         + wall-mapping error + maxDrift · |now − refTime|
  * ```
  *
  * A report with leap status 3, or reference ID 0 at stratum 0, gives no sample
@@ -430,7 +432,7 @@ class PollerSet {
 /** What one poll yields: a value for the listener, or a problem. */
 type PollOutcome<R> = { readonly value: R } | { readonly problem: SourceProblem };
 
-interface PollerOptions<T, R> {
+interface ChronyPollOptions<T, R> {
   readonly target: Target;
   /** `chrony host:port`, the `source` of problems. */
   readonly name: string;
@@ -446,27 +448,14 @@ interface PollerOptions<T, R> {
   readonly onProblem: ProblemListener | undefined;
 }
 
-/** One subscriber's polling loop. */
-interface Poller {
-  /** Polls at once, or right after the poll in flight; never two at once. */
-  pollNow(): void;
-  /** Aborts the poll in flight and cancels the timer. Idempotent. */
-  stop(): void;
-}
-
 /**
  * Polls chronyd's tracking report every `pollIntervalMs` from now on: the loop
- * `chronySource` and `chronyHostCorrection` share. It never throws or rejects:
- * failed exchanges and throwing listeners become problems.
+ * `chronySource` and `chronyHostCorrection` share, on the shared poller. It
+ * never throws or rejects: failed exchanges and throwing listeners become
+ * problems. `stop()` aborts the exchange in flight.
  */
-function startPolling<T, R>(options: PollerOptions<T, R>): Poller {
+function startPolling<T, R>(options: ChronyPollOptions<T, R>): Poller {
   const { name, scheduler } = options;
-  const abort = new AbortController();
-  let stopped = false;
-  let inFlight = false;
-  let again = false;
-  let timer: unknown;
-
   const report = (problem: SourceProblem): void => {
     try {
       options.onProblem?.(problem);
@@ -474,67 +463,51 @@ function startPolling<T, R>(options: PollerOptions<T, R>): Poller {
       // A listener's bug must not stop polling.
     }
   };
-  const poll = async (): Promise<void> => {
-    inFlight = true;
-    again = false;
-    let outcome: PollOutcome<R>;
-    try {
-      const exchange = await exchangeTracking(options.target, {
-        timeoutMs: options.timeoutMs,
-        signal: abort.signal,
-        monotonic: options.monotonic,
-        scheduler,
-        background: true,
-        beforeSend: options.beforeSend,
-      });
-      outcome = options.settle(exchange);
-    } catch (error) {
-      outcome = { problem: problemFromError(name, error) };
-    }
-    inFlight = false;
-    if (stopped) return;
-    // Schedule first: a throwing listener must not stop the polling.
-    if (again) {
-      void poll();
-    } else {
-      timer = scheduler.setTimeout(() => void poll(), options.pollIntervalMs);
-      unrefTimer(timer);
-    }
-    if ('problem' in outcome) {
-      report(outcome.problem);
-      return;
-    }
-    try {
-      options.onValue(outcome.value);
-    } catch (error) {
-      report({
-        source: name,
-        reason: 'listener',
-        message: `a listener threw: ${String(error)}`,
-        ...(error instanceof Error ? { error } : {}),
-      });
-    }
-  };
-
-  void poll();
-  return {
-    pollNow() {
-      if (stopped) return;
-      if (inFlight) {
-        again = true;
+  return startPoller({
+    scheduler,
+    poll: async (signal) => {
+      let outcome: PollOutcome<R>;
+      try {
+        const exchange = await exchangeTracking(options.target, {
+          timeoutMs: options.timeoutMs,
+          signal,
+          monotonic: options.monotonic,
+          scheduler,
+          background: true,
+          beforeSend: options.beforeSend,
+        });
+        outcome = options.settle(exchange);
+      } catch (error) {
+        outcome = { problem: problemFromError(name, error) };
+      }
+      // Stopped meanwhile: the subscriber has gone.
+      if (signal.aborted) return;
+      if ('problem' in outcome) {
+        report(outcome.problem);
         return;
       }
-      scheduler.clearTimeout(timer);
-      timer = undefined;
-      void poll();
+      try {
+        options.onValue(outcome.value);
+      } catch (error) {
+        report({
+          source: name,
+          reason: 'listener',
+          message: `a listener threw: ${String(error)}`,
+          ...(error instanceof Error ? { error } : {}),
+        });
+      }
     },
-    stop() {
-      if (stopped) return;
-      stopped = true;
-      abort.abort();
-      scheduler.clearTimeout(timer);
-    },
-  };
+    nextDelayMs: () => options.pollIntervalMs,
+    // Not reached (the poll above catches everything), but never silent.
+    onError: (error) =>
+      report({
+        source: name,
+        reason: 'internal',
+        message: `polling failed: ${String(error)}`,
+        ...(error instanceof Error ? { error } : {}),
+      }),
+    errorDelayMs: options.pollIntervalMs,
+  });
 }
 
 /**
@@ -632,9 +605,15 @@ export function trackingToSample(input: TrackingSampleInput): SampleOutcome {
   const rounding =
     (Math.abs(correction) + tracking.rootDelayMs + tracking.rootDispersionMs) *
     CHRONY_FLOAT_RELATIVE_ERROR;
-  // A refTime in the future is inconsistent; counting its distance keeps the bound safe.
-  const ageMs = Math.abs(input.receivedAt + offsetMs - tracking.refTime);
-  const errorMs = chronyBound + rounding + calibration.errorMs + input.maxDrift * ageMs;
+  // chronyd's bound (with the mapping error) holds at its last measurement, refTime; aged
+  // by the drift bound to the reply's arrival. Both ends are on chronyd's corrected
+  // timescale (agedBound needs only the time between them), and a refTime in the future,
+  // which is inconsistent, counts by its distance: |·| keeps the bound safe.
+  const errorMs = agedBound(
+    { monotonicAt: tracking.refTime, errorMs: chronyBound + rounding + calibration.errorMs },
+    input.receivedAt + offsetMs,
+    input.maxDrift,
+  );
   if (!Number.isFinite(offsetMs) || !Number.isFinite(errorMs)) {
     const message = `chronyd's report cannot be placed in time (reference time ${tracking.refTime})`;
     return {

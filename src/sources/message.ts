@@ -20,6 +20,7 @@ import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
 import type { TimeReading } from '../truetime/interval.js';
 import { ClockFilter, estimateExchange, type FilterSample } from './exchange.js';
+import { startPoller } from './poller.js';
 import { systemScheduler } from './system.js';
 import type {
   MonotonicSource,
@@ -557,12 +558,7 @@ function runExchanges(
 ): ExchangeSubscription {
   const { scheduler, name, where } = config;
   let stopped = false;
-  let pollTimer: unknown;
   let inFlight: { controller: AbortController; timer: unknown } | undefined;
-  /** A poll (a burst of exchanges) is running. */
-  let polling = false;
-  /** `invalidate` came during the running poll: poll again as soon as it ends. */
-  let pollAgain = false;
   /** The latest disruption `invalidate` was told of: exchanges sent at or before it are stale. */
   let invalidatedThrough = -Infinity;
   // Ranked by the drift the clock applies, so the sample handed on has the tightest bound;
@@ -651,60 +647,56 @@ function runExchanges(
     }
   };
 
-  let failedPolls = 0;
-  const poll = async (): Promise<void> => {
-    polling = true;
-    pollAgain = false;
+  /** Runs one poll's burst of exchanges; `true` when at least one produced a sample. */
+  const burst = async (): Promise<boolean> => {
     let succeeded = false;
-    try {
-      for (let i = 0; i < config.samples && !stopped; i++) {
-        if (await exchangeOnce()) succeeded = true;
+    for (let i = 0; i < config.samples && !stopped; i++) {
+      if (await exchangeOnce()) succeeded = true;
+    }
+    return succeeded;
+  };
+
+  let failedPolls = 0;
+  const poller = startPoller<PollOutcome>({
+    scheduler,
+    // Polls only once the monotonic clock reads past the last disruption, so that
+    // every exchange of the poll is evidence gathered after it; until then (coarse
+    // resolution, virtual time) the poll is only a short wait.
+    poll: () => {
+      const behind = invalidatedThrough - monotonic.now();
+      if (behind >= 0) {
+        return Promise.resolve({
+          freshInMs: behind + Math.max(monotonic.resolutionMs ?? 0, MIN_FRESH_WAIT_MS),
+        });
       }
-    } finally {
-      polling = false;
-    }
-    if (stopped) return;
-    if (pollAgain) {
-      // `invalidate` came during this poll: gather fresh evidence now, not after the interval.
-      pollAgain = false;
-      pollFresh();
-      return;
-    }
-    // A poll with no sample at all (socket not open yet, offline, server refusing) is
-    // retried sooner: 1 s, 2 s, 4 s, … up to the poll interval.
-    failedPolls = succeeded ? 0 : failedPolls + 1;
-    const delay = succeeded
-      ? config.pollIntervalMs
-      : Math.min(config.pollIntervalMs, RETRY_BASE_MS * 2 ** Math.min(failedPolls - 1, 30));
-    pollTimer = scheduler.setTimeout(() => void poll(), delay);
-    unrefTimer(pollTimer);
-  };
+      return burst().then((succeeded) => ({ succeeded }));
+    },
+    nextDelayMs: (outcome) => {
+      if ('freshInMs' in outcome) return outcome.freshInMs;
+      // A poll with no sample at all (socket not open yet, offline, server refusing) is
+      // retried sooner: 1 s, 2 s, 4 s, … up to the poll interval.
+      failedPolls = outcome.succeeded ? 0 : failedPolls + 1;
+      return outcome.succeeded
+        ? config.pollIntervalMs
+        : Math.min(config.pollIntervalMs, RETRY_BASE_MS * 2 ** Math.min(failedPolls - 1, 30));
+    },
+    onError: (error) => {
+      if (stopped) return;
+      onProblem?.({
+        source: name,
+        reason: 'internal',
+        message: `polling failed: ${describeFailure(error)}`,
+        ...(error instanceof Error ? { error } : {}),
+      });
+    },
+    errorDelayMs: config.pollIntervalMs,
+  });
 
-  /**
-   * Polls as soon as the monotonic clock reads past the last disruption, so that
-   * every exchange of the poll is evidence gathered after it. Right away, unless
-   * the clock has not moved on yet (coarse resolution, virtual time).
-   */
-  const pollFresh = (): void => {
-    if (stopped) return;
-    const behind = invalidatedThrough - monotonic.now();
-    if (behind < 0) {
-      void poll();
-      return;
-    }
-    pollTimer = scheduler.setTimeout(
-      pollFresh,
-      behind + Math.max(monotonic.resolutionMs ?? 0, MIN_FRESH_WAIT_MS),
-    );
-    unrefTimer(pollTimer);
-  };
-
-  void poll();
   return {
     stop() {
       if (stopped) return;
       stopped = true;
-      scheduler.clearTimeout(pollTimer);
+      poller.stop();
       if (inFlight !== undefined) {
         scheduler.clearTimeout(inFlight.timer);
         inFlight.controller.abort();
@@ -716,16 +708,19 @@ function runExchanges(
       if (stopped) return;
       if (monotonicAt > invalidatedThrough) invalidatedThrough = monotonicAt;
       filter.dropGatheredBefore(monotonicAt);
-      if (polling) {
-        // Let the poll end (its stale exchange is discarded), then poll again at once.
-        pollAgain = true;
-        return;
-      }
-      scheduler.clearTimeout(pollTimer);
-      pollFresh();
+      // Gather fresh evidence now, not after the interval: the waiting poll is cancelled, a
+      // poll in progress ends (its stale exchange is discarded) and is followed by another.
+      poller.pollNow();
     },
   };
 }
+
+/**
+ * What one poll of the exchange loop came to: a burst of exchanges (did any
+ * give a sample?), or no burst yet because the monotonic clock does not read
+ * past the last disruption (poll again in `freshInMs`).
+ */
+type PollOutcome = { readonly succeeded: boolean } | { readonly freshInMs: number };
 
 /**
  * Short description of a transport failure for a problem message.
