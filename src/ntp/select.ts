@@ -38,6 +38,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { requireNonNegative } from '../_internals/validate.js';
+import { agedBound } from '../sources/exchange.js';
 
 /**
  * One server's vote: its (filtered) sample.
@@ -217,7 +218,7 @@ export function selectOffset(
     throw new InvalidArgumentError('atMonotonic', options.atMonotonic, 'a finite number');
 
   const intervals: SelectionInterval[] = candidates.map((c) => {
-    const width = c.errorMs + drift * Math.abs(at - c.monotonicAt);
+    const width = agedBound(c, at, drift);
     return { id: c.id, low: c.offsetMs - width, high: c.offsetMs + width };
   });
   // With a ≤ f answers, every one of them may be a liar.

@@ -47,7 +47,7 @@ export function leapStepAt(epochMs: number, direction: LeapSecond): number {
  * this large near the ends of June and December, where every leap second so far
  * was scheduled, because smearing servers do not announce the leap. @internal
  */
-export const LEAP_SMEAR_RATE = LEAP_SECOND_MS / (12 * 3600 * 1000);
+export const LEAP_SMEAR_RATE: number = LEAP_SECOND_MS / (12 * 3600 * 1000);
 
 /** How far from the end of June or December a smear may reach, or its effect on learned rates (ms). */
 const SMEAR_REACH_MS = 36 * 3600 * 1000;

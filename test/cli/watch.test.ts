@@ -78,14 +78,18 @@ describe('chronobound watch', () => {
       expect(line.sample?.source).toBe('ntp');
       previousTruth = truthAtReceipt;
     }
-    // Between two samples ε grows at the drift bound (200 ppm): the sawtooth's slope.
+    // Between two samples ε grows, and never faster than the drift bound (200 ppm); it grows
+    // more slowly once the clock has learned the oscillator's frequency.
     let pairs = 0;
     for (let i = 1; i < synced.length; i++) {
       const a = synced[i - 1]?.line;
       const b = synced[i]?.line;
       if (!a?.sample || !b?.sample || a.sample.errorMs !== b.sample.errorMs) continue;
       const grew = (b.uncertaintyMs as number) - (a.uncertaintyMs as number);
-      expect(grew).toBeCloseTo(200e-6 * (b.sample.ageMs - a.sample.ageMs), 4);
+      const elapsed = b.sample.ageMs - a.sample.ageMs;
+      expect(grew).toBeGreaterThanOrEqual(-1e-9);
+      // `ageMs` is read apart from the reading itself: allow the 5e-5 ms the old check did.
+      expect(grew).toBeLessThanOrEqual(200e-6 * elapsed + 5e-5);
       pairs++;
     }
     expect(pairs).toBeGreaterThan(3);
