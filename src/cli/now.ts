@@ -242,10 +242,14 @@ function oneSample(sample: SyncSample): TimeSource {
   };
 }
 
-async function readClock(source: TimeSource, maxUncertaintyMs: number): Promise<TimeReading> {
+async function readClock(
+  source: TimeSource,
+  maxUncertaintyMs: number,
+): Promise<{ reading: TimeReading; problem: string | undefined }> {
   const clock = new TrueClock({ source, maxUncertaintyMs, watchdogIntervalMs: 0 });
   try {
-    return clock.now();
+    // The clock's own refusal (e.g. the panic threshold) says why it is not synchronized.
+    return { reading: clock.now(), problem: clock.lastProblem?.message };
   } finally {
     await clock.close();
   }
@@ -424,7 +428,7 @@ export async function runNow(argv: readonly string[], io: CliIo): Promise<number
     note += `; showing the system clock with an assumed ±${assumedErrorMs} ms, unsynchronized`;
   }
 
-  const reading = await readClock(source, maxUncertaintyMs);
+  const { reading, problem } = await readClock(source, maxUncertaintyMs);
   if (values.json === true) {
     io.stdout.write(`${JSON.stringify(toJson(reading, sourceName, reports))}\n`);
   } else {
@@ -432,7 +436,10 @@ export async function runNow(argv: readonly string[], io: CliIo): Promise<number
   }
   if (reading.status === 'synchronized') return ExitCode.ok;
   if (note === undefined) {
-    note = `not synchronized: ε ${reading.uncertaintyMs.toFixed(3)} ms is above --max-uncertainty-ms ${maxUncertaintyMs}`;
+    note =
+      reading.uncertaintyMs === Infinity && problem !== undefined
+        ? `not synchronized: ${problem}`
+        : `not synchronized: ε ${reading.uncertaintyMs.toFixed(3)} ms is above --max-uncertainty-ms ${maxUncertaintyMs}`;
   }
   io.stderr.write(`chronobound now: ${note}\n`);
   return ExitCode.unsynchronized;

@@ -53,6 +53,9 @@ const WATCHDOG_BASELINE_MAX_AGE_MS = 1000;
  */
 const DEFAULT_MAX_WANDER_PPM_PER_HOUR = 5;
 
+/** Default `panicThresholdMs`: ntpd's panic threshold, 1000 s. */
+const DEFAULT_PANIC_THRESHOLD_MS = 1_000_000;
+
 /** Default `leapWindowMs`: a noon-to-noon smear starts 12 h before the leap. */
 const DEFAULT_LEAP_WINDOW_MS = 12 * 3600 * 1000;
 
@@ -115,6 +118,14 @@ export interface TrueClockOptions {
    * the moment the interval reaches the leap.
    */
   readonly leapWindowMs?: number;
+  /**
+   * The panic threshold (ms), as ntpd's 1000 s and chrony's `maxchange`: a sample
+   * whose time differs from the wall clock (`Date.now()`) by more than this is
+   * refused with a `'panic-threshold'` problem, since a source that far off is
+   * more likely broken or hostile than the host clock. Default 1,000,000 (1000 s,
+   * ntpd's); `Infinity` accepts any offset (a host whose clock starts at 1970).
+   */
+  readonly panicThresholdMs?: number;
 }
 
 /**
@@ -231,6 +242,7 @@ export class TrueClock {
   readonly #hostCorrection: HostCorrectionSource | undefined;
   readonly #unsubscribeHostCorrection: (() => void) | undefined;
   readonly #leapWindowMs: number;
+  readonly #panicThresholdMs: number;
   /** The learned frequency; undefined when learning is off. */
   readonly #frequency: FrequencyModel | undefined;
   readonly #wanderPerMs: number;
@@ -295,6 +307,11 @@ export class TrueClock {
     this.#frequency = Number.isFinite(wander)
       ? new FrequencyModel(this.#maxDrift, this.#wanderPerMs)
       : undefined;
+    this.#panicThresholdMs = requireNonNegative(
+      'panicThresholdMs',
+      options.panicThresholdMs ?? DEFAULT_PANIC_THRESHOLD_MS,
+      true,
+    );
     this.#leapWindowMs = requireNonNegative(
       'leapWindowMs',
       options.leapWindowMs ?? DEFAULT_LEAP_WINDOW_MS,
@@ -784,6 +801,18 @@ export class TrueClock {
     }
     // A disruption that happened before this sample arrived must be seen first.
     this.#runWatchdog();
+    const fromWallMs = sample.offsetMs + mono - this.#wall.now();
+    if (!(Math.abs(fromWallMs) <= this.#panicThresholdMs)) {
+      this.#problem({
+        source: sample.source,
+        reason: 'panic-threshold',
+        message:
+          `refused a sample from ${sample.source} that puts the time ${(fromWallMs / 1000).toFixed(3)} s ` +
+          `from the system clock, beyond panicThresholdMs (${this.#panicThresholdMs} ms); ` +
+          'pass panicThresholdMs: Infinity if the system clock itself may be that far off',
+      });
+      return;
+    }
     // Evidence gathered before the last disruption describes a timescale that no
     // longer holds: it can neither end the disruption nor back a reading.
     if (evidenceFrom <= this.#disruptedAt) {

@@ -192,6 +192,19 @@ describe('chronobound now against loopback NTP servers', () => {
     expect(j.servers.find((s) => s.address === good.address)?.reason).toMatch(/^no majority/);
   });
 
+  it('refuses a server 1e12 ms off the system clock (the panic threshold): unsynchronized, exit 1, and says why', async () => {
+    const far = await createNtpServer({ offsetMs: 1e12 });
+    try {
+      const r = await runCli(['now', '--server', far.address, '--timeout-ms', '500', '--json']);
+      expect(r.code).toBe(1);
+      const j = JSON.parse(r.stdout) as NowJson;
+      expect(j.status).toBe('unsynchronized');
+      expect(r.stderr).toMatch(/panic/);
+    } finally {
+      await far.close();
+    }
+  });
+
   it('reports a Kiss-o’-Death refusal by its reason', async () => {
     const kod = await createNtpServer({ kissCode: 'DENY' });
     try {

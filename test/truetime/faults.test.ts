@@ -359,3 +359,43 @@ describe('free-running follows the source’s cadence', () => {
     expect(clock.now().status).toBe('free-running');
   });
 });
+
+describe('the panic threshold', () => {
+  it('refuses a sample 1e12 ms away from the system clock (a broken or hostile source), unless told otherwise', () => {
+    for (const panicThresholdMs of [undefined, Infinity]) {
+      const sim = new SimulatedClock();
+      const source = manualSource(1000);
+      const clock = new TrueClock({
+        source,
+        monotonic: sim.monotonic,
+        wall: sim.wall,
+        scheduler: sim,
+        ...(panicThresholdMs === undefined ? {} : { panicThresholdMs }),
+      });
+      const mono = sim.monotonic.now();
+      source.push({
+        monotonicAt: mono,
+        offsetMs: sim.trueNow() + 1e12 - mono,
+        errorMs: 1,
+        source: 'far',
+      });
+      if (panicThresholdMs === undefined) {
+        expect(clock.sample).toBeUndefined();
+        expect(clock.now().status).toBe('unsynchronized');
+        expect(clock.lastProblem?.reason).toBe('panic-threshold');
+        expect(clock.lastProblem?.message).toMatch(/1000000000\.000 s from the system clock/);
+        // 999 s away is still accepted: the default is ntpd's 1000 s.
+        source.push({
+          monotonicAt: mono,
+          offsetMs: sim.trueNow() + 999_000 - mono,
+          errorMs: 1,
+          source: 'near',
+        });
+        expect(clock.sample?.source).toBe('near');
+      } else {
+        expect(clock.sample?.source).toBe('far');
+      }
+      void clock.close();
+    }
+  });
+});
