@@ -12,6 +12,7 @@ export default defineConfig([
       'node/index': 'src/node/index.ts',
       'testing/index': 'src/testing/index.ts',
       'luxon/index': 'src/luxon/index.ts',
+      'etcd/index': 'src/etcd/index.ts',
     },
     format: ['esm', 'cjs'],
     dts: testBuild ? false : { compilerOptions: { stripInternal: true } },

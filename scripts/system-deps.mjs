@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Makes sure the real components the integration tests start are installed:
-// chronyd, Chromium and PostgreSQL's initdb/pg_ctl. On Debian as root it installs
+// chronyd, Chromium, PostgreSQL's initdb/pg_ctl and etcd (etcd-server: a 3-member
+// cluster on loopback for chronobound/etcd), promtool (Debian's `prometheus`: checks
+// the metrics exposition) and gcc (builds the C ClockBound reader). On Debian as root it installs
 // what is missing with apt-get; elsewhere it says what to install. Runs before `npm test`.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -21,6 +23,9 @@ const wanted = [
   { pkg: 'chrony', present: () => existsSync('/usr/sbin/chronyd') || onPath('chronyd') },
   { pkg: 'chromium', present: () => existsSync('/usr/bin/chromium') },
   { pkg: 'postgresql', present: postgresPresent },
+  { pkg: 'etcd-server', present: () => existsSync('/usr/bin/etcd') || onPath('etcd') },
+  { pkg: 'prometheus', present: () => existsSync('/usr/bin/promtool') || onPath('promtool') },
+  { pkg: 'gcc', present: () => existsSync('/usr/bin/gcc') || onPath('gcc') },
 ];
 const missing = wanted.filter((w) => !w.present()).map((w) => w.pkg);
 if (missing.length === 0) process.exit(0);

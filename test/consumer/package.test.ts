@@ -33,6 +33,7 @@ const SUBPATHS = [
   'chronobound/node',
   'chronobound/testing',
   'chronobound/luxon',
+  'chronobound/etcd',
 ];
 
 let work: string;

@@ -67,6 +67,7 @@ const entryPoints: Record<string, string> = {
   'chronobound/node': 'src/node/index.ts',
   'chronobound/testing': 'src/testing/index.ts',
   'chronobound/luxon': 'src/luxon/index.ts',
+  'chronobound/etcd': 'src/etcd/index.ts',
 };
 
 // Inside the repository, so node_modules (luxon, pg, better-sqlite3, fast-check types) resolve.

@@ -1,0 +1,29 @@
+/**
+ * chronobound/etcd — leader election and leases on etcd v3, with the holder's
+ * `TrueClock` doing the timing and the key's create revision as fencing token.
+ *
+ * Talks to etcd through its JSON gateway (`/v3/...`, etcd ≥ 3.4) with `fetch`:
+ * no dependency. See docs/etcd.md.
+ *
+ * @module chronobound/etcd
+ */
+export { etcdElection } from './election.js';
+export type {
+  EtcdElection,
+  EtcdElectionOptions,
+  EtcdLease,
+  EtcdLeader,
+  CampaignOptions,
+} from './election.js';
+export type { EtcdFetch } from './gateway.js';
+export {
+  EtcdError,
+  EtcdUnavailableError,
+  EtcdQuorumLostError,
+  EtcdLeaseExpiredError,
+  EtcdCompactedError,
+  EtcdKeepAliveError,
+  EtcdLeaseLostError,
+  EtcdRequestError,
+} from './errors.js';
+export type { EtcdErrorCode, EtcdEndpointFailure, EtcdLostReason } from './errors.js';
