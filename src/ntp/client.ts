@@ -8,8 +8,6 @@
  * @module
  */
 import { randomFillSync } from 'node:crypto';
-import dgram from 'node:dgram';
-import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import {
   AbortError,
@@ -40,6 +38,13 @@ import {
   referenceIdToString,
   type NtpPacket,
 } from './packet.js';
+import {
+  udpTransport,
+  type DatagramFamily,
+  type DatagramPeer,
+  type DatagramSocket,
+  type DatagramTransport,
+} from './transport.js';
 
 /**
  * Every reason a reply can be refused, as `NtpRejectedError.reason`.
@@ -359,6 +364,8 @@ export interface NtpQueryOptions {
 export interface QueryNtpOptions extends NtpQueryOptions {
   /** Use this socket (not closed afterwards) instead of a fresh one. */
   readonly socket?: NtpSocket;
+  /** Transport for the fresh socket (ignored with `socket`); default {@link udpTransport}. */
+  readonly transport?: DatagramTransport;
 }
 
 /**
@@ -372,12 +379,24 @@ export interface QueryNtpOptions extends NtpQueryOptions {
 export interface NtpSocketOptions {
   /** Called for every refused datagram, including ones that arrive between exchanges. */
   readonly onRejected?: (error: NtpRejectedError) => void;
+  /**
+   * How datagrams travel and host names resolve; default {@link udpTransport}
+   * (`node:dgram` and `node:dns`). A simulated network runs exchanges in virtual time.
+   */
+  readonly transport?: DatagramTransport;
 }
 
 interface Target {
   readonly address: string;
   readonly port: number;
   readonly name: string;
+  readonly family: DatagramFamily;
+}
+
+/** One family's socket: opening (`socket` undefined) or open. */
+interface Slot {
+  ready: Promise<DatagramSocket>;
+  socket: DatagramSocket | undefined;
 }
 
 interface Pending {
@@ -422,8 +441,9 @@ function randomNonce(): NtpTimestamp {
  * A UDP socket for NTP exchanges with one or more servers. Keeping one open
  * across exchanges (as `ntpSource` does) lets it recognise a late reply to an
  * abandoned request (`stale-transmit`) and a second copy of an answered one
- * (`duplicate`), rather than calling both spoofs. Sockets are opened lazily,
- * held open (`ref`) only while an exchange is pending, and freed by `close()`.
+ * (`duplicate`), rather than calling both spoofs. Sockets (one per address
+ * family) are opened lazily on its {@link DatagramTransport}, held open (`ref`)
+ * only while an exchange is pending, and freed by `close()`.
  *
  * @example
  * ```ts
@@ -435,18 +455,24 @@ function randomNonce(): NtpTimestamp {
  */
 export class NtpSocket {
   readonly #onRejected: ((error: NtpRejectedError) => void) | undefined;
-  readonly #sockets = new Map<4 | 6, dgram.Socket>();
-  readonly #ready = new Map<4 | 6, Promise<dgram.Socket>>();
+  readonly #transport: DatagramTransport;
+  readonly #slots = new Map<DatagramFamily, Slot>();
   readonly #pending = new Map<string, Pending>();
   readonly #history = new Map<string, { state: HistoryState; target: Target }>();
   readonly #lastTransmit = new Map<string, NtpTimestamp>();
   #closed = false;
 
   /**
-   * @param options - Where to report refused datagrams.
+   * @param options - Where to report refused datagrams; the transport.
+   * @throws {InvalidArgumentError} When `transport` has no `open` function.
    */
   constructor(options: NtpSocketOptions = {}) {
     this.#onRejected = options.onRejected;
+    const transport = options.transport ?? udpTransport;
+    if (typeof transport?.open !== 'function') {
+      throw new InvalidArgumentError('transport', transport, 'a DatagramTransport with open()');
+    }
+    this.#transport = transport;
   }
 
   /**
@@ -521,10 +547,11 @@ export class NtpSocket {
       throw new AbortError(`NTP query to ${name}`, options.signal.reason);
     if (this.#closed) throw new AbortError(`NTP query to ${name}`, 'the socket is closed');
     if (remaining <= 0) throw new NtpTimeoutError(name, timeoutMs);
-    const target: Target = { address, port, name };
-    let socket: dgram.Socket;
+    const family: DatagramFamily = isIP(address) === 6 ? 6 : 4;
+    const target: Target = { address, port, name, family };
+    let socket: DatagramSocket;
     try {
-      socket = await this.#socketFor(isIP(address) === 6 ? 6 : 4);
+      socket = await this.#socketFor(family);
     } catch (error) {
       if (this.#closed) throw new AbortError(`NTP query to ${name}`, 'the socket was closed');
       throw new SourceUnavailableError(
@@ -580,18 +607,15 @@ export class NtpSocket {
       // T1 as late as possible before the datagram leaves.
       pending.t1 = monotonic.now();
       try {
-        socket.send(request, port, address, (error) => {
-          if (error) {
-            pending.settle(
-              new SourceUnavailableError(
-                name,
-                `cannot send to ${address}:${port}: ${error.message}`,
-                {
-                  cause: error,
-                },
-              ),
-            );
-          }
+        const sent = socket.send(request, address, port);
+        sent?.then(undefined, (error: unknown) => {
+          pending.settle(
+            new SourceUnavailableError(
+              name,
+              `cannot send to ${address}:${port}: ${error instanceof Error ? error.message : String(error)}`,
+              { cause: error },
+            ),
+          );
         });
       } catch (error) {
         // The socket closed under us (close() or a socket error).
@@ -618,18 +642,15 @@ export class NtpSocket {
         new AbortError(`NTP query to ${pending.target.name}`, 'the socket was closed'),
       );
     }
-    const closing = [...this.#sockets.values()].map(
-      (socket) =>
-        new Promise<void>((resolve) => {
-          try {
-            socket.close(() => resolve());
-          } catch {
-            resolve(); // already closed after an error
-          }
-        }),
+    // A socket still opening is closed as soon as it opens (its query then sees
+    // `closed` and aborts); one that fails to open needs no closing.
+    const closing = [...this.#slots.values()].map((slot) =>
+      slot.ready.then(
+        (socket) => closeQuietly(socket),
+        () => undefined,
+      ),
     );
-    this.#sockets.clear();
-    this.#ready.clear();
+    this.#slots.clear();
     await Promise.all(closing);
   }
 
@@ -640,10 +661,17 @@ export class NtpSocket {
     scheduler: Scheduler,
   ): Promise<string> {
     if (isIP(host) !== 0) return host;
+    const transport = this.#transport;
+    if (transport.lookup === undefined) {
+      throw new SourceUnavailableError(
+        name,
+        `cannot resolve ${host}: the transport resolves no names (give an IP address)`,
+      );
+    }
     let timer: unknown;
     try {
       const found = await Promise.race([
-        lookup(host),
+        transport.lookup(host),
         new Promise<never>((_, reject) => {
           timer = scheduler.setTimeout(
             () => reject(new NtpTimeoutError(name, timeoutMs)),
@@ -651,7 +679,10 @@ export class NtpSocket {
           );
         }),
       ]);
-      return found.address;
+      if (typeof found !== 'string' || isIP(found) === 0) {
+        throw new Error(`the transport resolved it to ${String(found)}, not an IP address`);
+      }
+      return found;
     } catch (error) {
       if (error instanceof NtpTimeoutError) throw error;
       throw new SourceUnavailableError(
@@ -664,42 +695,40 @@ export class NtpSocket {
     }
   }
 
-  #socketFor(family: 4 | 6): Promise<dgram.Socket> {
-    let ready = this.#ready.get(family);
-    if (ready !== undefined) return ready;
-    const socket = dgram.createSocket(family === 6 ? 'udp6' : 'udp4');
-    this.#sockets.set(family, socket);
-    socket.on('message', (msg, rinfo) => this.#receive(msg, rinfo));
-    socket.on('error', (error) => this.#fail(family, socket, error));
-    ready = new Promise<dgram.Socket>((resolve, reject) => {
-      const onError = (error: Error): void => reject(error);
-      // Closed before the bind finished: the bind callback will never run.
-      const onClose = (): void => reject(new Error('the socket was closed'));
-      socket.once('error', onError);
-      socket.once('close', onClose);
-      socket.bind(0, () => {
-        socket.off('error', onError);
-        socket.off('close', onClose);
-        this.#refreshRef();
-        resolve(socket);
-      });
-    });
-    this.#ready.set(family, ready);
+  #socketFor(family: DatagramFamily): Promise<DatagramSocket> {
+    const existing = this.#slots.get(family);
+    if (existing !== undefined) return existing.ready;
+    // The slot exists before the transport is asked, so its handlers can name it.
+    const slot = { socket: undefined } as Slot;
+    const handlers = {
+      onMessage: (bytes: Uint8Array, from: DatagramPeer): void => {
+        // Only the current socket of this family speaks for it.
+        if (this.#slots.get(family) === slot) this.#receive(bytes, from);
+      },
+      onError: (error: Error): void => this.#fail(family, slot, error),
+    };
+    const ready = (async () => this.#transport.open(family, handlers))();
+    slot.ready = ready;
+    this.#slots.set(family, slot);
+    ready.then(
+      (socket) => {
+        slot.socket = socket;
+        if (this.#slots.get(family) === slot) this.#refreshRef();
+      },
+      () => {
+        // Failed to open: the next exchange tries a fresh socket.
+        if (this.#slots.get(family) === slot) this.#slots.delete(family);
+      },
+    );
     return ready;
   }
 
-  #fail(family: 4 | 6, socket: dgram.Socket, error: Error): void {
-    if (this.#sockets.get(family) !== socket) return;
-    this.#sockets.delete(family);
-    this.#ready.delete(family);
-    try {
-      socket.close();
-    } catch {
-      // already closed
-    }
+  #fail(family: DatagramFamily, slot: Slot, error: Error): void {
+    if (this.#slots.get(family) !== slot) return;
+    this.#slots.delete(family);
+    if (slot.socket !== undefined) void closeQuietly(slot.socket);
     for (const pending of [...this.#pending.values()]) {
-      const isV6 = isIP(pending.target.address) === 6;
-      if ((family === 6) === isV6) {
+      if (pending.target.family === family) {
         pending.settle(
           new SourceUnavailableError(pending.target.name, `socket error: ${error.message}`, {
             cause: error,
@@ -709,7 +738,7 @@ export class NtpSocket {
     }
   }
 
-  #receive(msg: Uint8Array, rinfo: dgram.RemoteInfo): void {
+  #receive(msg: Uint8Array, rinfo: DatagramPeer): void {
     const key = msg.length >= 32 ? nonceKey(msg, 24) : undefined;
     const pending = key === undefined ? undefined : this.#pending.get(key);
     if (pending !== undefined) {
@@ -811,14 +840,24 @@ export class NtpSocket {
 
   /** Keeps the process alive only while an exchange is pending. */
   #refreshRef(): void {
-    for (const socket of this.#sockets.values()) {
+    for (const { socket } of this.#slots.values()) {
+      if (socket === undefined) continue;
       try {
-        if (this.#pending.size > 0) socket.ref();
-        else socket.unref();
+        if (this.#pending.size > 0) socket.ref?.();
+        else socket.unref?.();
       } catch {
         // closed
       }
     }
+  }
+}
+
+/** Closes a transport socket, swallowing errors (it may already be closed). */
+async function closeQuietly(socket: DatagramSocket): Promise<void> {
+  try {
+    await socket.close();
+  } catch {
+    // already closed after an error
   }
 }
 
@@ -856,7 +895,9 @@ function safeCall(
  */
 export async function queryNtp(options: QueryNtpOptions): Promise<NtpExchange> {
   if (options?.socket !== undefined) return options.socket.query(options);
-  const socket = new NtpSocket();
+  const socket = new NtpSocket(
+    options?.transport === undefined ? {} : { transport: options.transport },
+  );
   try {
     return await socket.query(options);
   } finally {

@@ -40,6 +40,14 @@ export type {
   NtpRejectionReason,
   NtpSocketOptions,
 } from './client.js';
+export { udpTransport } from './transport.js';
+export type {
+  DatagramTransport,
+  DatagramSocket,
+  DatagramHandlers,
+  DatagramPeer,
+  DatagramFamily,
+} from './transport.js';
 export { selectOffset } from './select.js';
 export type { Selection, SelectionCandidate, SelectionInterval, SelectOptions } from './select.js';
 export { ntpSource } from './source.js';
@@ -68,3 +76,6 @@ export {
 } from './chrony-protocol.js';
 export type { ChronyTracking } from './chrony-protocol.js';
 export { ChronyProtocolError } from '../errors.js';
+
+// NTS (RFC 8915): key exchange, AES-SIV, authenticated exchanges.
+export * from './nts/index.js';

@@ -77,3 +77,12 @@ export type {
   NtpServerFault,
   NtpKissCode,
 } from './ntp-server.js';
+export { createSimulatedNtpNetwork } from './simulated-network.js';
+export type {
+  SimulatedNtpNetwork,
+  SimulatedNtpNetworkOptions,
+  SimulatedNtpServer,
+  SimulatedNtpServerOptions,
+  SimulatedNtpServerBehaviour,
+  SimulatedDatagram,
+} from './simulated-network.js';

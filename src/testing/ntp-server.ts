@@ -7,88 +7,21 @@
  */
 import type dgram from 'node:dgram';
 import { InvalidArgumentError } from '../errors.js';
-import { epochMsToNtp } from '../ntp/era.js';
+import { NtpMode, decodeNtpPacket, type NtpPacket } from '../ntp/packet.js';
 import {
-  NtpMode,
-  decodeNtpPacket,
-  encodeNtpPacket,
-  referenceIdFromString,
-  type NtpPacket,
-} from '../ntp/packet.js';
+  FaultPlan,
+  applyServerBehaviour,
+  buildNtpReplies,
+  defaultServerBehaviour,
+  finite,
+  mutatedDatagrams,
+  nonNegative,
+  type NtpServerBehaviour,
+  type NtpServerFault,
+  type ServerBehaviour,
+} from './ntp-reply.js';
 
-/**
- * Misbehaviours the server can be told to show. Each makes a client refuse the
- * reply for one reason:
- * `'truncated'` (40 bytes), `'wrong-mode'` (mode 5), `'wrong-version'` (version 5),
- * `'zero-transmit'`, `'bad-origin'` (a random origin: a spoof), `'duplicate'` (the
- * reply sent twice), `'other-port'` (sent from another socket), `'negative-delay'`
- * (claims to have held the request 1 s), `'absurd-delay'` (transmit 1 s before
- * receive), `'drop'` (no reply).
- *
- * @example
- * ```ts
- * server.setFault('bad-origin', { thenValid: true }); // a spoof, then the real reply
- * ```
- */
-export type NtpServerFault =
-  | 'truncated'
-  | 'wrong-mode'
-  | 'wrong-version'
-  | 'zero-transmit'
-  | 'bad-origin'
-  | 'duplicate'
-  | 'other-port'
-  | 'negative-delay'
-  | 'absurd-delay'
-  | 'drop';
-
-/**
- * Kiss-o'-Death codes the server can answer with.
- *
- * @example
- * ```ts
- * const code: NtpKissCode = 'RATE';
- * ```
- */
-export type NtpKissCode = 'DENY' | 'RSTR' | 'RATE';
-
-/**
- * Settings that can change while the server runs ({@link LoopbackNtpServer.configure}).
- *
- * @example
- * ```ts
- * server.configure({ requestDelayMs: 1, responseDelayMs: 15, jitterMs: 2 });
- * ```
- */
-export interface NtpServerBehaviour {
-  /** Delay before stamping T2 (ms): the request's one-way delay. Default 0. */
-  readonly requestDelayMs?: number;
-  /** Delay after stamping T3 (ms): the reply's one-way delay. Default 0. */
-  readonly responseDelayMs?: number;
-  /** Extra uniform random delay in [0, jitterMs) on each direction (ms). Default 0. */
-  readonly jitterMs?: number;
-  /** Stratum to advertise; default 1. */
-  readonly stratum?: number;
-  /** Leap indicator; default 0 (3 = unsynchronized). */
-  readonly leap?: number;
-  /** Reference ID: up to 4 ASCII characters or a 32-bit number; default `'LOCL'`. */
-  readonly referenceId?: string | number;
-  /** Root delay to advertise (ms); default 0. */
-  readonly rootDelayMs?: number;
-  /** Root dispersion to advertise (ms); default 0. */
-  readonly rootDispersionMs?: number;
-  /** Precision to advertise (log₂ s); default −20 (about 1 µs). */
-  readonly precision?: number;
-  /** Answer every request with this Kiss-o'-Death code; `undefined` to stop. */
-  readonly kissCode?: NtpKissCode | undefined;
-  /**
-   * Last word on each reply: return the bytes to send (several datagrams in an
-   * array), or `undefined` to send nothing. For fuzzing.
-   */
-  readonly mutateReply?:
-    | ((reply: Uint8Array, request: Uint8Array) => Uint8Array | readonly Uint8Array[] | undefined)
-    | undefined;
-}
+export type { NtpServerFault, NtpKissCode, NtpServerBehaviour } from './ntp-reply.js';
 
 /**
  * Options of {@link createNtpServer}.
@@ -190,75 +123,6 @@ export interface LoopbackNtpServer {
   close(): Promise<void>;
 }
 
-interface Behaviour {
-  requestDelayMs: number;
-  responseDelayMs: number;
-  jitterMs: number;
-  stratum: number;
-  leap: number;
-  referenceId: number;
-  rootDelayMs: number;
-  rootDispersionMs: number;
-  precision: number;
-  kissCode: NtpKissCode | undefined;
-  mutateReply: NtpServerBehaviour['mutateReply'];
-}
-
-function nonNegative(name: string, value: number): number {
-  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
-    throw new InvalidArgumentError(name, value, 'a finite number ≥ 0');
-  }
-  return value;
-}
-
-function finite(name: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw new InvalidArgumentError(name, value, 'a finite number');
-  }
-  return value;
-}
-
-function applyBehaviour(target: Behaviour, b: NtpServerBehaviour): void {
-  if (b.requestDelayMs !== undefined)
-    target.requestDelayMs = nonNegative('requestDelayMs', b.requestDelayMs);
-  if (b.responseDelayMs !== undefined)
-    target.responseDelayMs = nonNegative('responseDelayMs', b.responseDelayMs);
-  if (b.jitterMs !== undefined) target.jitterMs = nonNegative('jitterMs', b.jitterMs);
-  if (b.stratum !== undefined) {
-    if (!Number.isInteger(b.stratum) || b.stratum < 0 || b.stratum > 255) {
-      throw new InvalidArgumentError('stratum', b.stratum, 'an integer in [0, 255]');
-    }
-    target.stratum = b.stratum;
-  }
-  if (b.leap !== undefined) {
-    if (!Number.isInteger(b.leap) || b.leap < 0 || b.leap > 3) {
-      throw new InvalidArgumentError('leap', b.leap, 'an integer in [0, 3]');
-    }
-    target.leap = b.leap;
-  }
-  if (b.referenceId !== undefined) {
-    target.referenceId =
-      typeof b.referenceId === 'string' ? referenceIdFromString(b.referenceId) : b.referenceId;
-  }
-  if (b.rootDelayMs !== undefined) target.rootDelayMs = nonNegative('rootDelayMs', b.rootDelayMs);
-  if (b.rootDispersionMs !== undefined) {
-    target.rootDispersionMs = nonNegative('rootDispersionMs', b.rootDispersionMs);
-  }
-  if (b.precision !== undefined) {
-    if (!Number.isInteger(b.precision) || b.precision < -128 || b.precision > 127) {
-      throw new InvalidArgumentError('precision', b.precision, 'an integer in [-128, 127]');
-    }
-    target.precision = b.precision;
-  }
-  if ('kissCode' in b) {
-    if (b.kissCode !== undefined && !['DENY', 'RSTR', 'RATE'].includes(b.kissCode)) {
-      throw new InvalidArgumentError('kissCode', b.kissCode, "'DENY', 'RSTR', 'RATE' or undefined");
-    }
-    target.kissCode = b.kissCode;
-  }
-  if ('mutateReply' in b) target.mutateReply = b.mutateReply;
-}
-
 function bind(socket: dgram.Socket, port: number, host: string): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onError = (error: Error): void => reject(error);
@@ -268,12 +132,6 @@ function bind(socket: dgram.Socket, port: number, host: string): Promise<void> {
       resolve();
     });
   });
-}
-
-function randomTimestamp(): { seconds: number; fraction: number } {
-  const words = new Uint32Array(2);
-  crypto.getRandomValues(words);
-  return { seconds: words[0] ?? 1, fraction: words[1] ?? 1 };
 }
 
 /**
@@ -310,20 +168,8 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
     throw new InvalidArgumentError('port', port, 'an integer in [0, 65535]');
   }
   const random = options.random ?? Math.random;
-  const behaviour: Behaviour = {
-    requestDelayMs: 0,
-    responseDelayMs: 0,
-    jitterMs: 0,
-    stratum: 1,
-    leap: 0,
-    referenceId: referenceIdFromString('LOCL'),
-    rootDelayMs: 0,
-    rootDispersionMs: 0,
-    precision: -20,
-    kissCode: undefined,
-    mutateReply: undefined,
-  };
-  applyBehaviour(behaviour, options);
+  const behaviour: ServerBehaviour = defaultServerBehaviour();
+  applyServerBehaviour(behaviour, options);
 
   // The clock: base + offset + drift·(p − driftOrigin), p = performance.now().
   const base = performance.timeOrigin;
@@ -359,9 +205,7 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
     return t < stepAt ? (sign > 0 ? 1 : 2) : configured;
   };
 
-  let fault: NtpServerFault | undefined;
-  let faultCount = Infinity;
-  let thenValid = false;
+  const faults = new FaultPlan();
   let requests = 0;
   let replies = 0;
   let closed = false;
@@ -408,14 +252,6 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
     from.send(bytes, rinfo.port, rinfo.address, () => undefined);
   };
 
-  const takeFault = (): { fault: NtpServerFault | undefined; thenValid: boolean } => {
-    if (fault === undefined || faultCount <= 0) return { fault: undefined, thenValid: false };
-    const taken = { fault, thenValid };
-    faultCount--;
-    if (faultCount <= 0) fault = undefined;
-    return taken;
-  };
-
   socket.on('message', (msg, rinfo) => {
     if (closed) return;
     requests++;
@@ -427,88 +263,31 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
     }
     if (request.mode !== NtpMode.client) return;
     const requestBytes = Uint8Array.from(msg);
-    const { fault: current, thenValid: alsoValid } = takeFault();
+    const { fault: current, thenValid: alsoValid } = faults.take();
     if (current === 'drop') return;
     const b = { ...behaviour };
     const jitter = (): number => (b.jitterMs > 0 ? random() * b.jitterMs : 0);
     later(b.requestDelayMs + jitter(), () => {
       const received = performance.now();
       const t2 = trueAt(received);
-      const kiss = b.kissCode;
-      const header = {
-        leap: kiss ? 3 : leapIndicator(leapFreeAt(received), b.leap),
-        version: request.version >= 1 && request.version <= 4 ? request.version : 4,
-        mode: NtpMode.server,
-        stratum: kiss ? 0 : b.stratum,
-        poll: request.poll,
-        precision: b.precision,
-        rootDelayMs: b.rootDelayMs,
-        rootDispersionMs: b.rootDispersionMs,
-        referenceId: kiss ? referenceIdFromString(kiss) : b.referenceId,
-        referenceTimestamp: epochMsToNtp(t2),
-        originTimestamp: request.transmitTimestamp,
-        receiveTimestamp: epochMsToNtp(t2),
-      };
+      const leap = leapIndicator(leapFreeAt(received), b.leap);
       // T3 as late as possible before the reply leaves (then the response delay).
       const t3 = trueAt(performance.now());
-      const valid = encodeNtpPacket({ ...header, transmitTimestamp: epochMsToNtp(t3) });
-      let faulty: Uint8Array | undefined;
-      let from = socket;
-      let copies = 1;
-      switch (current) {
-        case 'truncated':
-          faulty = valid.slice(0, 40);
-          break;
-        case 'wrong-mode':
-          faulty = encodeNtpPacket({
-            ...header,
-            mode: NtpMode.broadcast,
-            transmitTimestamp: epochMsToNtp(t3),
-          });
-          break;
-        case 'wrong-version':
-          faulty = encodeNtpPacket({ ...header, version: 5, transmitTimestamp: epochMsToNtp(t3) });
-          break;
-        case 'zero-transmit':
-          faulty = encodeNtpPacket({ ...header, transmitTimestamp: { seconds: 0, fraction: 0 } });
-          break;
-        case 'bad-origin':
-          faulty = encodeNtpPacket({
-            ...header,
-            originTimestamp: randomTimestamp(),
-            transmitTimestamp: epochMsToNtp(t3),
-          });
-          break;
-        case 'negative-delay':
-          faulty = encodeNtpPacket({ ...header, transmitTimestamp: epochMsToNtp(t2 + 1000) });
-          break;
-        case 'absurd-delay':
-          faulty = encodeNtpPacket({ ...header, transmitTimestamp: epochMsToNtp(t2 - 1000) });
-          break;
-        case 'other-port':
-          faulty = valid;
-          from = other;
-          break;
-        case 'duplicate':
-          faulty = valid;
-          copies = 2;
-          break;
-        default:
-          break;
-      }
-      const outgoing: { from: dgram.Socket; bytes: Uint8Array }[] = [];
-      if (faulty !== undefined) {
-        for (let i = 0; i < copies; i++) outgoing.push({ from, bytes: faulty });
-        if (alsoValid) outgoing.push({ from: socket, bytes: valid });
-      } else {
-        outgoing.push({ from: socket, bytes: valid });
-      }
+      const outgoing = buildNtpReplies({
+        request,
+        t2,
+        t3,
+        leap,
+        behaviour: b,
+        fault: current,
+        thenValid: alsoValid,
+      });
       later(b.responseDelayMs + jitter(), () => {
-        for (const { from: sender, bytes } of outgoing) {
-          const mutated = b.mutateReply ? b.mutateReply(bytes, requestBytes) : bytes;
-          if (mutated === undefined) continue;
-          const list: readonly Uint8Array[] = mutated instanceof Uint8Array ? [mutated] : mutated;
-          for (const datagram of list) send(sender, datagram, rinfo);
+        for (const { bytes, fromOtherPort } of outgoing) {
+          const sender = fromOtherPort ? other : socket;
+          for (const datagram of mutatedDatagrams(b, bytes, requestBytes)) {
+            send(sender, datagram, rinfo);
+          }
         }
       });
     });
@@ -539,14 +318,10 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
       drift = next;
     },
     configure(b) {
-      applyBehaviour(behaviour, b);
+      applyServerBehaviour(behaviour, b);
     },
     setFault(next, faultOptions = {}) {
-      const count = faultOptions.count ?? Infinity;
-      if (!(count > 0)) throw new InvalidArgumentError('count', count, 'a number > 0');
-      fault = next;
-      faultCount = count;
-      thenValid = faultOptions.thenValid ?? false;
+      faults.set(next, faultOptions);
     },
     async close() {
       if (closed) return;
