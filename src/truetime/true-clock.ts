@@ -234,7 +234,10 @@ export class TrueClock {
   readonly #maxDrift: number;
   readonly #maxDriftPpm: number;
   readonly #maxUncertaintyMs: number;
+  /** The user's `freeRunningAfterMs`, or the default at construction (a floor when the source's gap grows). */
   readonly #freeRunningAfterMs: number;
+  /** Whether the threshold follows the source's `maxSampleGapMs` as it changes. */
+  readonly #followsSourceGap: boolean;
   readonly #granularityMs: number;
   readonly #watchdog: Watchdog;
   readonly #watchdogIntervalMs: number;
@@ -292,6 +295,7 @@ export class TrueClock {
       true,
     );
     const gap = options.source.maxSampleGapMs;
+    this.#followsSourceGap = options.freeRunningAfterMs === undefined && gap !== undefined;
     this.#freeRunningAfterMs = requireNonNegative(
       'freeRunningAfterMs',
       options.freeRunningAfterMs ??
@@ -333,7 +337,7 @@ export class TrueClock {
     this.#unsubscribe = this.#source.subscribe(
       (sample) => this.#accept(sample),
       this.#mono,
-      (problem) => this.#problem(problem),
+      (problem) => this.#sourceProblem(problem),
       {
         maxDriftPpm: this.#maxDriftPpm,
         predictUncertaintyMs: (errorMs, elapsedMs) => this.#predict(errorMs, elapsedMs),
@@ -693,7 +697,11 @@ export class TrueClock {
     if (this.#disruptionMs > 0) return 'disrupted';
     if (sample.assumed === true || !(uncertaintyMs <= this.#maxUncertaintyMs))
       return 'unsynchronized';
-    return mono - this.#lastSampleAt > this.#freeRunningAfterMs ? 'free-running' : 'synchronized';
+    const silentMs = mono - this.#lastSampleAt;
+    if (silentMs <= this.#freeRunningAfterMs) return 'synchronized';
+    // A source that polls less often as it settles says so through its current gap.
+    const gap = this.#followsSourceGap ? this.#source.maxSampleGapMs : undefined;
+    return gap !== undefined && silentMs <= 2 * gap ? 'synchronized' : 'free-running';
   }
 
   /** A reading strict operations may act on, after running the watchdog. */
@@ -801,8 +809,8 @@ export class TrueClock {
     }
     // A disruption that happened before this sample arrived must be seen first.
     this.#runWatchdog();
-    const fromWallMs = sample.offsetMs + mono - this.#wall.now();
-    if (!(Math.abs(fromWallMs) <= this.#panicThresholdMs)) {
+    if (this.#beyondPanicThreshold(sample, mono)) {
+      const fromWallMs = sample.offsetMs + mono - this.#wall.now();
       this.#problem({
         source: sample.source,
         reason: 'panic-threshold',
@@ -846,6 +854,21 @@ export class TrueClock {
     this.#lastSampleAt = mono;
     this.#refreshStatus();
     this.#wakeWaiters();
+  }
+
+  /**
+   * Whether a sample is further than the panic threshold from both references the
+   * clock has: the wall clock, and its own current interval (widened by any
+   * disruption). Either alone would refuse good samples: after an operator steps
+   * the wall clock the interval is right; after a long suspend the wall clock is.
+   */
+  #beyondPanicThreshold(sample: SyncSample, mono: number): boolean {
+    const threshold = this.#panicThresholdMs;
+    const time = mono + sample.offsetMs;
+    if (Math.abs(time - this.#wall.now()) <= threshold) return false;
+    if (this.#sample === undefined) return true;
+    const reading = this.now();
+    return !(time >= reading.earliest - threshold && time <= reading.latest + threshold);
   }
 
   /**
@@ -944,6 +967,7 @@ export class TrueClock {
     const nextBound = agedBound(next, mono, this.#maxDrift);
     const currentBound = agedBound(current, mono, this.#maxDrift);
     const gap = Math.abs(next.offsetMs - current.offsetMs);
+    // Contradiction is judged at the drift bound, so that only a real one counts.
     if (gap > nextBound + currentBound) {
       // Both cannot be right; the newer evidence wins and the conflict is reported.
       this.#problem({
@@ -953,7 +977,30 @@ export class TrueClock {
       });
       return true;
     }
-    return nextBound <= currentBound;
+    // Which bound is tighter from now on, under the learned frequency when there is one.
+    return this.#boundAt(next, mono) <= this.#boundAt(current, mono);
+  }
+
+  /** The bound `sample` gives at `mono`: aged by the learned frequency, else by the drift bound. */
+  #boundAt(sample: SyncSample, mono: number): number {
+    const frequency = this.#frequency;
+    if (frequency === undefined || frequency.size < 2)
+      return agedBound(sample, mono, this.#maxDrift);
+    const { low, high } = frequency.change(sample, mono, this.#smearAllowance(mono, sample));
+    return sample.errorMs + (high - low) / 2;
+  }
+
+  /**
+   * A source's problem. One that says `'disrupted'` (a ClockBound daemon, a host
+   * agent that saw a VM migration) disrupts the clock: how far time moved is not
+   * known, so the bound is unbounded until a sample gathered after it.
+   */
+  #sourceProblem(problem: SourceProblem): void {
+    if (problem.reason === 'disrupted' && this.#sample !== undefined) {
+      this.#disrupt(problem.source, Infinity, problem.message);
+      return;
+    }
+    this.#problem(problem);
   }
 
   #problem(problem: SourceProblem): void {

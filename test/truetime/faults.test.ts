@@ -399,3 +399,19 @@ describe('the panic threshold', () => {
     }
   });
 });
+
+describe('a source that reports a disruption', () => {
+  it('(a ClockBound daemon, a host agent) disrupts the clock until a sample gathered after it', () => {
+    const { sim, source, clock } = setup();
+    source.push(truthfulSample(sim, 0.5));
+    sim.advance(100);
+    source.report({ source: 'clockbound', reason: 'disrupted', message: 'the VM migrated' });
+    const r = clock.now();
+    expect(r.status).toBe('disrupted');
+    expect(r.uncertaintyMs).toBe(Infinity);
+    expect(source.invalidations).toHaveLength(1);
+    sim.advance(1);
+    source.push(truthfulSample(sim, 0.5));
+    expect(clock.now().status).toBe('synchronized');
+  });
+});
