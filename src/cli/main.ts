@@ -1,5 +1,5 @@
 /**
- * The `chronobound` command: `now`, `watch`, `serve`, `demo`.
+ * The `chronobound` command: `now`, `watch`, `serve`, `demo`, `daemon`.
  *
  * Failures print one line to stderr and exit with a documented code (see
  * {@link ExitCode}); `--debug` adds the stack trace.
@@ -7,6 +7,7 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
+import { runDaemon } from './daemon.js';
 import { runDemo } from './demo.js';
 import { describeError, ExitCode, exitCodeFor } from './errors.js';
 import type { CliIo, Command } from './io.js';
@@ -19,6 +20,7 @@ const commands: Readonly<Record<string, Command>> = {
   watch: runWatch,
   serve: runServe,
   demo: runDemo,
+  daemon: runDaemon,
 };
 
 const usage = `Usage: chronobound <command> [options]
@@ -30,6 +32,7 @@ Commands:
   watch   live view of the uncertainty ε over time (the TrueTime sawtooth)
   serve   run a programmable loopback NTP server for tests
   demo    three skewed nodes writing to SQLite: wall-clock LWW vs HLC vs commit-wait
+  daemon  one clock per host: a ClockBound shared-memory segment and Prometheus metrics
 
 Run \`chronobound <command> --help\` for a command's options.
 
