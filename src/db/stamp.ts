@@ -13,7 +13,7 @@ import { HlcParseError } from '../errors.js';
 import { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from '../logical/hlc.js';
 import type { HybridLogicalClock, HlcTimestamp } from '../logical/hlc.js';
 import { formatHlc, hlcFromBigInt, hlcToBigInt, parseHlc } from '../logical/hlc-codec.js';
-import { isValidNodeId, nodeIdProblem } from '../logical/node-id.js';
+import { MAX_NODE_ID_LENGTH, isValidNodeId, nodeIdProblem } from '../logical/node-id.js';
 
 /**
  * A stamp as it arrives from outside: a {@link formatHlc} string, a `bigint`
@@ -98,6 +98,8 @@ export interface ReceivedStamp {
 }
 
 const DECIMAL = /^(0|[1-9][0-9]{0,19})$/;
+/** Longest valid text stamp: a {@link formatHlc} string (the decimal form has at most 20 digits). */
+const MAX_TEXT_LENGTH = 16 + 1 + MAX_NODE_ID_LENGTH;
 
 /**
  * The SQL-ready encodings of a timestamp.
@@ -118,6 +120,10 @@ export function sqlHlc(ts: HlcTimestamp): SqlHlc {
 /**
  * Decodes a stamp read from a row or a message, strictly: anything that is not
  * exactly a valid timestamp is an {@link HlcParseError} naming the input.
+ *
+ * A string longer than the longest valid stamp (81 characters) is refused before
+ * anything scans it, and errors quote at most the first 64 characters of the
+ * input, so a hostile 50 MB string costs microseconds.
  *
  * Accepts a {@link formatHlc} string; a `bigint` (better-sqlite3 with
  * `safeIntegers()`); a decimal string (node-postgres returns `BIGINT` as text);
@@ -150,6 +156,12 @@ export function decodeHlc(encoded: EncodedHlc, node?: string): HlcTimestamp {
       }
       return hlcFromBigInt(BigInt(encoded), requireNode(encoded, node));
     case 'string':
+      if (encoded.length > MAX_TEXT_LENGTH)
+        throw new HlcParseError(
+          encoded,
+          `longer than any stamp (${MAX_TEXT_LENGTH} characters: 16 hex digits, '@' and a node id ` +
+            'of at most 64, or a decimal BIGINT of at most 20 digits)',
+        );
       if (DECIMAL.test(encoded)) return hlcFromBigInt(BigInt(encoded), requireNode(encoded, node));
       return parseHlc(encoded);
     case 'object':

@@ -75,7 +75,8 @@ export function hlcToBigInt(ts: HlcTimestamp): bigint {
 /**
  * Decodes a bigint made by {@link hlcToBigInt}, attaching `node`.
  *
- * @throws {@link HlcParseError} naming the input if it is not a bigint in [0, 2^64) or `node` is not a valid node id.
+ * @throws {@link HlcParseError} naming the input if it is not a bigint in [0, 2^64) or `node`
+ *   is not a valid node id. A huge bigint is named by its leading hex digits and bit length.
  * @example
  * ```ts
  * const ts = hlcFromBigInt(BigInt(row.hlc), row.node);
@@ -135,6 +136,10 @@ let formattedWallHex = '';
 
 /**
  * Decodes a string made by {@link formatHlc}.
+ *
+ * Input longer than the longest valid stamp (81 characters) is refused before
+ * any character is read, and the error quotes at most its first 64 characters,
+ * so a hostile 50 MB string costs microseconds.
  *
  * @throws {@link HlcParseError} naming the input unless it is exactly 16
  *   lowercase hex digits, `@` and a valid node id.
@@ -300,7 +305,8 @@ export function hlcToBytes(ts: HlcTimestamp): Uint8Array {
 }
 
 /**
- * Decodes bytes made by {@link hlcToBytes}.
+ * Decodes bytes made by {@link hlcToBytes}. Input longer than 72 bytes is
+ * refused before any byte is read; the error shows at most the first 16 bytes.
  *
  * @throws {@link HlcParseError} naming the input unless it is a `Uint8Array` of
  *   8 bytes followed by 1–64 bytes of a valid node id.

@@ -76,9 +76,10 @@ export interface HlcPersistence {
 export type HlcOffsetMode = 'throw' | 'clamp';
 
 /**
- * What the async methods do when the 16-bit counter is exhausted: `'throw'` an
- * {@link HlcOverflowError}, or `'wait'` until physical time passes the clock's
- * wall time. The synchronous methods always throw: they cannot wait.
+ * What the async methods do when the 16-bit counter is exhausted and the clock
+ * may not borrow another millisecond (see `maxBorrowMs`): `'throw'` an
+ * {@link HlcOverflowError}, or `'wait'` until physical time has advanced far
+ * enough to borrow again. The synchronous methods always throw: they cannot wait.
  *
  * @example
  * ```ts
@@ -100,8 +101,33 @@ export interface HybridLogicalClockOptions {
   readonly node: string;
   /** The physical clock in epoch ms; the only "now" the clock reads. Floored. Default `Date.now`. */
   readonly physical?: () => number;
-  /** Largest accepted lead of a remote over physical time (ms). Default 500; `Infinity` disables the check. */
+  /**
+   * Largest accepted lead of a remote over physical time (ms). Default 500;
+   * `Infinity` disables the check (a remote above 2^48 − 2^40,
+   * `HLC_MAX_REMOTE_WALL_MS`, is still refused: it would exhaust the clock for good).
+   */
   readonly maxOffsetMs?: number;
+  /**
+   * How far past `maxOffsetMs` the clock may run ahead of physical time when its
+   * counter is exhausted (ms, ≥ 0, may be `Infinity`). Default 10.
+   *
+   * When 65 536 timestamps share one `wallMs`, the clock borrows the next
+   * millisecond — issues `(wallMs + 1, 0)` — instead of failing, as long as that
+   * keeps `wallMs` at most `maxOffsetMs + maxBorrowMs` ahead of physical time
+   * (after a backward step of physical time: of the physical time read when the
+   * clock's `wallMs` last moved, so the step does not take the room away).
+   *
+   * Why: a remote may legitimately put the clock `maxOffsetMs` ahead with its
+   * counter at 65535; borrowing is what keeps such a stamp from stopping local
+   * timestamps until physical time catches up, and any `maxBorrowMs ≥ 1` does
+   * that. Each borrowed millisecond holds 65 536 timestamps, so 10 ms absorbs a
+   * burst of 655 360 timestamps issued faster than physical time advances (a
+   * frozen or coarse physical clock), while letting stamps lead physical time by
+   * only 10 ms more than a remote already may. Past the bound the counter
+   * overflows as before ({@link HlcOverflowError}, or a wait with
+   * `onOverflow: 'wait'`). `0` borrows only up to `maxOffsetMs`.
+   */
+  readonly maxBorrowMs?: number;
   /** Handling of remotes beyond `maxOffsetMs`. Default `'throw'`. */
   readonly onOffset?: HlcOffsetMode;
   /** Told of every remote clamped in `'clamp'` mode. May throw to abort the call (clock unchanged). */
@@ -149,7 +175,24 @@ export const HLC_MAX_COUNTER = 0xffff;
  */
 export const HLC_MAX_WALL_MS: number = 2 ** 48 - 1;
 
+/**
+ * Largest remote `wallMs` a {@link HybridLogicalClock} adopts: 2^48 − 2^40 (the
+ * year 10854), whatever `maxOffsetMs` (even `Infinity`). A clock that adopted a
+ * remote at the very end of the 48-bit range could issue only the 65 535
+ * timestamps left in its counter, then nothing ever again, and could not store a
+ * persisted bound above it. Below this limit 2^40 ms (about 35 years) of wall
+ * time remain to borrow from, which no clock exhausts.
+ *
+ * @example
+ * ```ts
+ * if (remote.wallMs > HLC_MAX_REMOTE_WALL_MS) quarantine(remote); // receive() would refuse it
+ * ```
+ */
+export const HLC_MAX_REMOTE_WALL_MS: number = 2 ** 48 - 2 ** 40;
+
 const defaultPhysical = (): number => Date.now();
+/** Longest timer delay platforms support (2^31 − 1 ms); longer ones fire at once. */
+const MAX_DELAY_MS = 2 ** 31 - 1;
 
 /**
  * A hybrid logical clock for one node.
@@ -173,7 +216,11 @@ export class HybridLogicalClock {
   readonly node: string;
   /** Largest accepted lead of a remote over physical time (ms). */
   readonly maxOffsetMs: number;
+  /** How far past `maxOffsetMs` the clock may borrow milliseconds on counter exhaustion (ms). */
+  readonly maxBorrowMs: number;
   readonly #physical: () => number;
+  /** `maxOffsetMs + maxBorrowMs`: the largest lead over physical time that borrowing may reach. */
+  readonly #maxLead: number;
   readonly #clamp: boolean;
   readonly #report: ((error: ClockOffsetError) => void) | undefined;
   readonly #wait: boolean;
@@ -186,6 +233,12 @@ export class HybridLogicalClock {
   #c = 0;
   /** The stored bound: issuing at `wallMs ≥ #upper` first stores a new one. */
   #upper: number;
+  /**
+   * A physical time read by a call that changed the clock — the largest one, except that
+   * now() does not record it when it only counts; −1 before any. Borrowing is measured
+   * from max(pt, #maxPhysical), so a backward step of physical time keeps the room to borrow.
+   */
+  #maxPhysical = -1;
 
   /**
    * Creates the clock; with `persistence`, loads the stored bound and starts above it.
@@ -193,6 +246,11 @@ export class HybridLogicalClock {
    * @throws {@link InvalidArgumentError} naming the option that is out of range, or
    *   `persistence.load()` if it returned something other than `undefined` or `{ wallMs }`
    *   with an integer in [0, 2^48).
+   * @throws whatever `persistence.load()` throws (e.g. `HlcPersistenceError` for a corrupt file).
+   * @example
+   * ```ts
+   * const hlc = new HybridLogicalClock({ node: 'api-1', maxOffsetMs: 250, maxBorrowMs: 10 });
+   * ```
    */
   constructor(options: HybridLogicalClockOptions) {
     this.node = validateNodeId(options.node, 'options.node');
@@ -201,6 +259,8 @@ export class HybridLogicalClock {
       throw new InvalidArgumentError('options.physical', physical, 'a function returning epoch ms');
     this.#physical = physical;
     this.maxOffsetMs = requireNonNegative('options.maxOffsetMs', options.maxOffsetMs ?? 500, true);
+    this.maxBorrowMs = requireNonNegative('options.maxBorrowMs', options.maxBorrowMs ?? 10, true);
+    this.#maxLead = this.maxOffsetMs + this.maxBorrowMs;
     const onOffset = options.onOffset ?? 'throw';
     if (onOffset !== 'throw' && onOffset !== 'clamp')
       throw new InvalidArgumentError('options.onOffset', onOffset, "'throw' or 'clamp'");
@@ -246,10 +306,15 @@ export class HybridLogicalClock {
   }
 
   /**
-   * Issues a timestamp for a local or send event.
+   * Issues a timestamp for a local or send event. When the counter of the
+   * current `wallMs` is exhausted, borrows the next millisecond (see `maxBorrowMs`).
    *
-   * @throws {@link HlcOverflowError} if 65 536 timestamps were issued within one
-   *   `wallMs` that physical time has not yet passed (clock unchanged; see {@link nowAsync}).
+   * @throws {@link HlcOverflowError} if the counter is exhausted and borrowing would put
+   *   `wallMs` more than `maxOffsetMs + maxBorrowMs` ahead of physical time
+   *   (clock unchanged; see {@link nowAsync}). With `maxBorrowMs ≥ 1` remotes within
+   *   `maxOffsetMs` cannot cause this by themselves: it takes more than 65 536 timestamps
+   *   issued per millisecond the clock runs ahead of physical time (or a restart whose
+   *   persisted bound is further ahead than the bound, until physical time catches up).
    * @throws {@link InvalidArgumentError} naming `physical()` if it returned NaN, a negative number or one ≥ 2^48.
    * @throws whatever `persistence.store` throws (clock unchanged, nothing issued).
    * @example
@@ -265,13 +330,17 @@ export class HybridLogicalClock {
       l = pt;
       c = 0;
     } else if (c < HLC_MAX_COUNTER) {
+      // The hot path. It need not record pt: #maxPhysical only has to be a physical
+      // time the clock read, and l ≤ #maxPhysical + maxOffsetMs + maxBorrowMs holds anyway.
       c++;
     } else {
-      throw new HlcOverflowError(l, HLC_MAX_COUNTER);
+      l = this.#borrow(l, pt);
+      c = 0;
     }
     if (l >= this.#upper) this.#persist(l);
     this.#l = l;
     this.#c = c;
+    if (c === 0 && pt > this.#maxPhysical) this.#maxPhysical = pt;
     return { wallMs: l, counter: c, node: this.node };
   }
 
@@ -280,10 +349,15 @@ export class HybridLogicalClock {
    * (the paper's four cases): greater than `remote` and than everything
    * issued or observed before.
    *
+   * A remote at counter 65535 (or a tie that exhausts the counter) makes the
+   * clock borrow the next millisecond, as in {@link now}.
+   *
    * @throws {@link ClockOffsetError} if `remote.wallMs` is more than `maxOffsetMs`
    *   ahead of `floor(physical())` in `'throw'` mode (clock unchanged).
-   * @throws {@link HlcOverflowError} if the counter would pass 65535 (clock unchanged; see {@link receiveAsync}).
-   * @throws {@link InvalidArgumentError} naming `remote.wallMs` / `remote.counter` if out of range (clock unchanged).
+   * @throws {@link HlcOverflowError} if the counter would pass 65535 and borrowing is past its
+   *   bound (clock unchanged; see {@link receiveAsync}).
+   * @throws {@link InvalidArgumentError} naming `remote.wallMs` / `remote.counter` if out of
+   *   range, or `remote.wallMs` if it is above 2^48 − 2^40 (`HLC_MAX_REMOTE_WALL_MS`; clock unchanged).
    * @example
    * ```ts
    * const stamp = hlc.receive(parseHlc(message.stamp));
@@ -294,8 +368,8 @@ export class HybridLogicalClock {
     let ml = remote.wallMs;
     let mc = remote.counter;
     checkRemote(ml, mc, 'remote');
-    if (ml - pt > this.maxOffsetMs) {
-      ml = this.#offset(ml, pt);
+    if (ml - pt > this.maxOffsetMs || ml > HLC_MAX_REMOTE_WALL_MS) {
+      ml = this.#offset(ml, pt, 'remote');
       mc = 0;
     }
     return this.#merge(pt, ml, mc);
@@ -310,8 +384,9 @@ export class HybridLogicalClock {
    * (or out of range) rejects the whole batch and leaves the clock unchanged.
    *
    * @throws {@link ClockOffsetError} for the first remote too far ahead (`'throw'` mode).
-   * @throws {@link HlcOverflowError} if the counter would pass 65535.
-   * @throws {@link InvalidArgumentError} naming `remotes[i]` if an entry is out of range, or `remotes` if it is not an array.
+   * @throws {@link HlcOverflowError} if the counter would pass 65535 and borrowing is past its bound.
+   * @throws {@link InvalidArgumentError} naming `remotes[i].wallMs` / `remotes[i].counter` if an
+   *   entry is out of range or above 2^48 − 2^40, or `remotes` if it is not an array.
    * @example
    * ```ts
    * const stamp = hlc.receiveMany(batch.map((m) => m.stamp));
@@ -323,19 +398,21 @@ export class HybridLogicalClock {
     const pt = this.#read();
     let ml = -1;
     let mc = 0;
+    // Validate the whole batch before reporting or changing anything.
     for (let i = 0; i < remotes.length; i++) {
       const r = remotes[i] as HlcTimestamp;
       const w = r.wallMs;
       const k = r.counter;
       checkRemote(w, k, `remotes[${i}]`);
-      if (w - pt > this.maxOffsetMs && !this.#clamp) this.#offset(w, pt);
+      if (w - pt > this.maxOffsetMs || w > HLC_MAX_REMOTE_WALL_MS)
+        this.#admit(w, pt, `remotes[${i}]`);
     }
     for (let i = 0; i < remotes.length; i++) {
       const r = remotes[i] as HlcTimestamp;
       let w = r.wallMs;
       let k = r.counter;
       if (w - pt > this.maxOffsetMs) {
-        w = this.#offset(w, pt);
+        w = this.#offset(w, pt, `remotes[${i}]`);
         k = 0;
       }
       if (w > ml || (w === ml && k > mc)) {
@@ -351,8 +428,12 @@ export class HybridLogicalClock {
    * timestamp is greater than it. Use it for timestamps seen in passing (a read
    * reply, a gossiped high-water mark).
    *
+   * Observing a remote at counter 65535 is fine: the next issued timestamp
+   * borrows the next millisecond (see `maxBorrowMs`).
+   *
    * @throws {@link ClockOffsetError} if `remote` is too far ahead (`'throw'` mode; clock unchanged).
-   * @throws {@link InvalidArgumentError} naming `remote.wallMs` / `remote.counter` if out of range.
+   * @throws {@link InvalidArgumentError} naming `remote.wallMs` / `remote.counter` if out of
+   *   range, or `remote.wallMs` if it is above 2^48 − 2^40 (`HLC_MAX_REMOTE_WALL_MS`; clock unchanged).
    * @example
    * ```ts
    * hlc.update(reply.stamp);
@@ -363,14 +444,15 @@ export class HybridLogicalClock {
     let ml = remote.wallMs;
     let mc = remote.counter;
     checkRemote(ml, mc, 'remote');
-    if (ml - pt > this.maxOffsetMs) {
-      ml = this.#offset(ml, pt);
+    if (ml - pt > this.maxOffsetMs || ml > HLC_MAX_REMOTE_WALL_MS) {
+      ml = this.#offset(ml, pt, 'remote');
       mc = 0;
     }
     if (ml > this.#l || (ml === this.#l && mc > this.#c)) {
       this.#l = ml;
       this.#c = mc;
     }
+    if (pt > this.#maxPhysical) this.#maxPhysical = pt;
   }
 
   /**
@@ -389,7 +471,8 @@ export class HybridLogicalClock {
 
   /**
    * Like {@link now}, but with `onOverflow: 'wait'` waits (on the scheduler) for
-   * physical time to pass the exhausted `wallMs` instead of throwing.
+   * physical time to advance far enough to borrow the next millisecond (or to pass
+   * the exhausted `wallMs`) instead of throwing.
    *
    * @throws {@link HlcOverflowError} (rejection) in `'throw'` overflow mode.
    * @throws {@link AbortError} (rejection) if `options.signal` aborts during a wait.
@@ -444,12 +527,53 @@ export class HybridLogicalClock {
     return pt;
   }
 
-  /** Handles a remote too far ahead: throws, or returns the clamped wall time. */
-  #offset(remoteMs: number, pt: number): number {
-    const error = new ClockOffsetError(remoteMs, pt, this.maxOffsetMs);
-    if (!this.#clamp) throw error;
-    this.#report?.(error);
-    return Math.floor(pt + this.maxOffsetMs);
+  /**
+   * The wall time a remote may contribute: itself, or in `'clamp'` mode
+   * `pt + maxOffsetMs` if it is further ahead. Throws {@link ClockOffsetError} for a
+   * remote too far ahead in `'throw'` mode, and {@link InvalidArgumentError} naming
+   * `name` if the result is beyond `HLC_MAX_REMOTE_WALL_MS` — with
+   * `maxOffsetMs = Infinity` nothing is "too far ahead" and there is nothing to clamp
+   * to, so this is the only check left. Reports nothing, changes nothing.
+   */
+  #admit(remoteMs: number, pt: number, name: string): number {
+    let w = remoteMs;
+    if (remoteMs - pt > this.maxOffsetMs) {
+      if (!this.#clamp) throw new ClockOffsetError(remoteMs, pt, this.maxOffsetMs);
+      w = Math.floor(pt + this.maxOffsetMs);
+    }
+    if (w > HLC_MAX_REMOTE_WALL_MS)
+      throw new InvalidArgumentError(
+        `${name}.wallMs`,
+        remoteMs,
+        `at most ${HLC_MAX_REMOTE_WALL_MS} (2^48 − 2^40): a clock that adopted it could run out ` +
+          'of 48-bit wall time for good. The clock was not changed; check the sender’s clock',
+      );
+    return w;
+  }
+
+  /** Admits a remote that is too far ahead or too large: throws, or reports and returns it clamped. */
+  #offset(remoteMs: number, pt: number, name: string): number {
+    const w = this.#admit(remoteMs, pt, name);
+    if (w !== remoteMs) this.#report?.(new ClockOffsetError(remoteMs, pt, this.maxOffsetMs));
+    return w;
+  }
+
+  /**
+   * The wall time to borrow when the counter of `l` is exhausted: `l + 1`, if that
+   * is at most `maxOffsetMs + maxBorrowMs` ahead of max(pt, #maxPhysical)
+   * and leaves room in 48 bits for a persisted bound above it.
+   */
+  #borrow(l: number, pt: number): number {
+    const reference = pt > this.#maxPhysical ? pt : this.#maxPhysical;
+    if (l + 1 - reference <= this.#maxLead && l + 1 < HLC_MAX_WALL_MS) return l + 1;
+    throw new HlcOverflowError(
+      l,
+      HLC_MAX_COUNTER,
+      l + 1 < HLC_MAX_WALL_MS
+        ? `borrowing the next millisecond would put the clock ${l + 1 - reference} ms ahead of ` +
+            `physical time ${reference}, beyond maxOffsetMs + maxBorrowMs = ${this.#maxLead} ms`
+        : 'the 48-bit wall time is exhausted',
+    );
   }
 
   /** The receive rule, given a validated remote (ml, mc). */
@@ -471,16 +595,29 @@ export class HybridLogicalClock {
       nl = l;
       nc = (c > mc ? c : mc) + 1;
     }
-    if (nc > HLC_MAX_COUNTER) throw new HlcOverflowError(nl, HLC_MAX_COUNTER);
+    if (nc > HLC_MAX_COUNTER) {
+      nl = this.#borrow(nl, pt);
+      nc = 0;
+    }
     if (nl >= this.#upper) this.#persist(nl);
     this.#l = nl;
     this.#c = nc;
+    if (pt > this.#maxPhysical) this.#maxPhysical = pt;
     return { wallMs: nl, counter: nc, node: this.node };
   }
 
-  /** Stores a bound above `wallMs` before a timestamp at `wallMs` is issued. */
+  /**
+   * Stores a bound above `wallMs` before a timestamp at `wallMs` is issued. The
+   * bound never leaves the 48-bit range, so a restarted clock can always load it.
+   */
   #persist(wallMs: number): void {
-    const upper = wallMs + this.#window;
+    if (wallMs >= HLC_MAX_WALL_MS)
+      throw new HlcOverflowError(
+        wallMs,
+        HLC_MAX_COUNTER,
+        'no persisted bound above it fits in 48 bits',
+      );
+    const upper = Math.min(wallMs + this.#window, HLC_MAX_WALL_MS);
     (this.#persistence as HlcPersistence).store({ wallMs: upper });
     this.#upper = upper;
   }
@@ -497,10 +634,18 @@ export class HybridLogicalClock {
     }
   }
 
-  /** Sleeps until physical time should have passed `wallMs` (the caller re-checks). */
+  /**
+   * Sleeps until physical time should allow progress past the exhausted `wallMs`:
+   * borrowing `wallMs + 1` (at most `maxOffsetMs + maxBorrowMs` ahead), or else
+   * passing `wallMs`. The caller re-checks.
+   */
   #sleepPast(wallMs: number, signal: AbortSignal | undefined): Promise<void> {
     const physical = Math.floor(this.#physical());
-    const delay = Number.isFinite(physical) ? Math.max(1, wallMs + 1 - physical) : 1;
+    const target = wallMs + 1 < HLC_MAX_WALL_MS ? wallMs + 1 - this.#maxLead : wallMs + 1;
+    // Capped to what timers support; the caller re-checks and sleeps again if needed.
+    const delay = Number.isFinite(physical)
+      ? Math.min(Math.max(1, target - physical), MAX_DELAY_MS)
+      : 1;
     return new Promise<void>((resolve, reject) => {
       const onAbort = (): void => {
         this.#scheduler.clearTimeout(handle);

@@ -7,7 +7,7 @@
  * @module
  */
 import { HlcParseError, InvalidArgumentError } from '../errors.js';
-import { isValidNodeId, validateNodeId, nodeIdProblem } from './node-id.js';
+import { isValidNodeId, validateNodeId, nodeIdProblem, MAX_NODE_ID_LENGTH } from './node-id.js';
 
 /**
  * A Lamport timestamp. Ordered by `(counter, node)`.
@@ -163,7 +163,9 @@ export function formatLamport(ts: LamportTimestamp): string {
 }
 
 /**
- * Decodes a string made by {@link formatLamport}.
+ * Decodes a string made by {@link formatLamport}. Input longer than the longest
+ * valid stamp (79 characters) is refused before it is parsed; the error quotes at
+ * most its first 64 characters.
  *
  * @throws {@link HlcParseError} naming the input if it is not exactly 14 lowercase hex digits, `@` and a valid node id.
  * @example
@@ -173,8 +175,15 @@ export function formatLamport(ts: LamportTimestamp): string {
  */
 export function parseLamport(text: string): LamportTimestamp {
   if (typeof text !== 'string') throw new HlcParseError(text, 'expected a string');
-  if (text.length < COUNTER_DIGITS + 2 || text.charCodeAt(COUNTER_DIGITS) !== 0x40)
-    throw new HlcParseError(text, `expected ${COUNTER_DIGITS} hex digits, '@' and a node id`);
+  if (
+    text.length < COUNTER_DIGITS + 2 ||
+    text.length > COUNTER_DIGITS + 1 + MAX_NODE_ID_LENGTH ||
+    text.charCodeAt(COUNTER_DIGITS) !== 0x40
+  )
+    throw new HlcParseError(
+      text,
+      `expected ${COUNTER_DIGITS} hex digits, '@' and a node id of 1–${MAX_NODE_ID_LENGTH} characters`,
+    );
   let counter = 0;
   for (let i = 0; i < COUNTER_DIGITS; i++) {
     const d = hexDigit(text.charCodeAt(i));

@@ -7,6 +7,7 @@
  * @module
  */
 import { HlcParseError, InvalidArgumentError } from '../errors.js';
+import { requireNonNegative } from '../_internals/validate.js';
 import { isValidNodeId, nodeIdProblem, validateNodeId } from './node-id.js';
 
 /**
@@ -21,6 +22,10 @@ import { isValidNodeId, nodeIdProblem, validateNodeId } from './node-id.js';
 export type VectorOrder = 'before' | 'after' | 'equal' | 'concurrent';
 
 const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
+/** Default limit of {@link VectorClock.decode} (characters): 1 MiB, 12 000+ entries of any size. */
+const DEFAULT_MAX_ENCODED_LENGTH = 1_048_576;
+/** Longest counter: 2^53 − 1 has 16 decimal digits. */
+const MAX_COUNTER_DIGITS = 16;
 
 /**
  * An immutable vector clock. Absent nodes count as 0; entries are never 0.
@@ -91,14 +96,39 @@ export class VectorClock {
    * joined by `,`, nodes in ascending code-unit order, counters positive
    * decimal integers without leading zeros. The empty string is the empty clock.
    *
-   * @throws {@link HlcParseError} naming the input if it is not in that canonical form.
+   * Input longer than `options.maxLength` characters (default 1 048 576, 1 MiB:
+   * more than 12 000 entries even with 64-character node ids and 16-digit
+   * counters) is refused before it is parsed, so a hostile 50 MB string costs
+   * microseconds; raise the limit if your vectors are that large. Errors quote
+   * at most the input's first 64 characters, and its length.
+   *
+   * @param text - The encoded clock.
+   * @param options - `maxLength`: the longest input accepted (characters, ≥ 0, may be `Infinity`).
+   * @throws {@link HlcParseError} naming the input if it is longer than `maxLength` or not in that canonical form.
+   * @throws {@link InvalidArgumentError} naming `options.maxLength` if it is not a number ≥ 0.
    * @example
    * ```ts
    * VectorClock.decode('a=2,b=1').get('a'); // 2
+   * VectorClock.decode(message.vc, { maxLength: 4096 }); // a tighter limit for one channel
    * ```
    */
-  static decode(text: string): VectorClock {
+  static decode(
+    text: string,
+    options?: {
+      /** The longest input accepted (characters, ≥ 0, may be `Infinity`). Default 1 048 576. */
+      readonly maxLength?: number;
+    },
+  ): VectorClock {
+    const maxLength =
+      options?.maxLength === undefined
+        ? DEFAULT_MAX_ENCODED_LENGTH
+        : requireNonNegative('options.maxLength', options.maxLength, true);
     if (typeof text !== 'string') throw new HlcParseError(text, 'expected a string');
+    if (text.length > maxLength)
+      throw new HlcParseError(
+        text,
+        `longer than maxLength (${maxLength} characters); pass a larger options.maxLength for vectors this large`,
+      );
     if (text === '') return VectorClock.#EMPTY;
     const map = new Map<string, number>();
     let previous: string | undefined;
@@ -117,7 +147,7 @@ export class VectorClock {
       if (previous !== undefined && !(previous < node))
         throw new HlcParseError(text, `node ${JSON.stringify(node)} is out of order or repeated`);
       const digits = text.slice(eq + 1, end);
-      if (!/^[1-9][0-9]{0,15}$/.test(digits))
+      if (digits.length > MAX_COUNTER_DIGITS || !/^[1-9][0-9]*$/.test(digits))
         throw new HlcParseError(
           text,
           `counter of ${JSON.stringify(node)} is not a positive decimal integer`,

@@ -201,8 +201,13 @@ describe('decoders reject bad input with HlcParseError naming it', () => {
     const err = catchError(() => parseHlc(input));
     expect(err).toBeInstanceOf(HlcParseError);
     expect((err as HlcParseError).code).toBe('HLC_PARSE');
-    expect((err as HlcParseError).input).toBe(JSON.stringify(input));
-    expect((err as Error).message).toContain(JSON.stringify(input).slice(0, 20));
+    // Quoted whole up to 64 characters; beyond, the first 64, an ellipsis and the length.
+    const shown =
+      input.length <= 64
+        ? JSON.stringify(input)
+        : `${JSON.stringify(input.slice(0, 64))}… (${input.length} characters)`;
+    expect((err as HlcParseError).input).toBe(shown);
+    expect((err as Error).message).toContain(shown);
   });
 
   it('parseHlc rejects non-strings', () => {

@@ -1,7 +1,9 @@
 /**
  * Model-based test: random command sequences run against HybridLogicalClock
  * and against a reference model written straight from the paper's pseudocode
- * (Kulkarni et al. 2014, Fig. 5), plus the offset check and the 16-bit limit.
+ * (Kulkarni et al. 2014, Fig. 5), plus the offset check and the 16-bit limit:
+ * on counter exhaustion the clock borrows the next millisecond while that keeps
+ * it at most maxOffsetMs + maxBorrowMs ahead of the largest physical time read.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -21,6 +23,22 @@ interface Model {
   pt: number; // physical clock reading (ms, may be fractional)
   l: number | undefined;
   c: number;
+  // Largest floor(pt) read by a call that changed the clock (now() records it only when it
+  // moves wallMs, not when it just counts); −1 before any. Borrowing is measured from it.
+  maxPt: number;
+  maxBorrow: number; // the clock's maxBorrowMs
+}
+
+/** Counter exhaustion at l: the borrowed wall time l + 1, or undefined past the bound. */
+function borrow(m: Model, l: number, pt: number): number | undefined {
+  return l + 1 - Math.max(m.maxPt, pt) <= MAX_OFFSET + m.maxBorrow ? l + 1 : undefined;
+}
+
+function commit(m: Model, l: number, c: number, pt: number, record = true): Outcome {
+  m.l = l;
+  m.c = c;
+  if (record) m.maxPt = Math.max(m.maxPt, pt);
+  return { ts: { wallMs: l, counter: c, node: 'me' } };
 }
 
 interface Real {
@@ -34,12 +52,15 @@ type Outcome = { ts: HlcTimestamp } | { error: 'offset' | 'overflow' };
 function modelNow(m: Model): Outcome {
   const pt = Math.floor(m.pt);
   const lOld = m.l ?? -1;
-  const l = Math.max(lOld, pt);
-  const c = l === lOld ? m.c + 1 : 0;
-  if (c > MAX_COUNTER) return { error: 'overflow' };
-  m.l = l;
-  m.c = c;
-  return { ts: { wallMs: l, counter: c, node: 'me' } };
+  let l = Math.max(lOld, pt);
+  let c = l === lOld ? m.c + 1 : 0;
+  if (c > MAX_COUNTER) {
+    const next = borrow(m, l, pt);
+    if (next === undefined) return { error: 'overflow' };
+    l = next;
+    c = 0;
+  }
+  return commit(m, l, c, pt, c === 0);
 }
 
 /** The paper's receive rule, with the offset check and the counter limit. */
@@ -47,16 +68,19 @@ function modelReceive(m: Model, lm: number, cm: number): Outcome {
   const pt = Math.floor(m.pt);
   if (lm - pt > MAX_OFFSET) return { error: 'offset' };
   const lOld = m.l ?? -1;
-  const l = Math.max(lOld, lm, pt);
+  let l = Math.max(lOld, lm, pt);
   let c: number;
   if (l === lOld && l === lm) c = Math.max(m.c, cm) + 1;
   else if (l === lOld) c = m.c + 1;
   else if (l === lm) c = cm + 1;
   else c = 0;
-  if (c > MAX_COUNTER) return { error: 'overflow' };
-  m.l = l;
-  m.c = c;
-  return { ts: { wallMs: l, counter: c, node: 'me' } };
+  if (c > MAX_COUNTER) {
+    const next = borrow(m, l, pt);
+    if (next === undefined) return { error: 'overflow' };
+    l = next;
+    c = 0;
+  }
+  return commit(m, l, c, pt);
 }
 
 function outcome(f: () => HlcTimestamp): Outcome {
@@ -194,6 +218,7 @@ class Update implements fc.Command<Model, Real> {
         m.l = remote.wallMs;
         m.c = remote.counter;
       }
+      m.maxPt = Math.max(m.maxPt, pt);
     }
   }
   toString(): string {
@@ -234,20 +259,28 @@ const commands = [
 describe('HybridLogicalClock against the paper model', () => {
   it('agrees on every timestamp, rejection and overflow', () => {
     fc.assert(
-      fc.property(fc.commands(commands, { maxCommands: 80 }), (cmds) => {
-        let physical = T0;
-        const real: Real = {
-          hlc: new HybridLogicalClock({
-            node: 'me',
-            physical: () => physical,
-            maxOffsetMs: MAX_OFFSET,
-          }),
-          setPhysical: (ms) => {
-            physical = ms;
-          },
-        };
-        fc.modelRun(() => ({ model: { pt: T0, l: undefined, c: 0 }, real }), cmds);
-      }),
+      fc.property(
+        fc.commands(commands, { maxCommands: 80 }),
+        fc.constantFrom(0, 1, 10),
+        (cmds, maxBorrow) => {
+          let physical = T0;
+          const real: Real = {
+            hlc: new HybridLogicalClock({
+              node: 'me',
+              physical: () => physical,
+              maxOffsetMs: MAX_OFFSET,
+              maxBorrowMs: maxBorrow,
+            }),
+            setPhysical: (ms) => {
+              physical = ms;
+            },
+          };
+          fc.modelRun(
+            () => ({ model: { pt: T0, l: undefined, c: 0, maxPt: -1, maxBorrow }, real }),
+            cmds,
+          );
+        },
+      ),
       fcParams(10_000),
     );
   });

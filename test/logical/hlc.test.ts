@@ -304,8 +304,18 @@ describe('update()', () => {
 });
 
 describe('counter overflow', () => {
-  it('never wraps: throws HlcOverflowError after 65 536 stamps in one millisecond, state unchanged', () => {
+  it('never wraps: after 65 536 stamps in one millisecond it borrows the next one', () => {
     const { hlc, time } = clock();
+    for (let i = 0; i <= HLC_MAX_COUNTER; i++) expect(hlc.now().counter).toBe(i);
+    expect(hlc.now()).toEqual(ts(T0 + 1, 0, 'me'));
+    time.add(1);
+    expect(hlc.now()).toEqual(ts(T0 + 1, 1, 'me'));
+    time.add(1);
+    expect(hlc.now()).toEqual(ts(T0 + 2, 0, 'me'));
+  });
+
+  it('without room to borrow (maxOffsetMs + maxBorrowMs = 0): throws HlcOverflowError, state unchanged', () => {
+    const { hlc, time } = clock({ maxOffsetMs: 0, maxBorrowMs: 0 });
     for (let i = 0; i <= HLC_MAX_COUNTER; i++) expect(hlc.now().counter).toBe(i);
     const err = catchError(() => hlc.now());
     expect(err).toBeInstanceOf(HlcOverflowError);
@@ -318,20 +328,22 @@ describe('counter overflow', () => {
     expect(hlc.now()).toEqual(ts(T0 + 1, 0, 'me'));
   });
 
-  it('a remote at the maximum counter overflows instead of wrapping', () => {
+  it('a remote at the maximum counter borrows instead of wrapping', () => {
     const { hlc } = clock();
-    expect(() => hlc.receive(ts(T0 + 10, HLC_MAX_COUNTER))).toThrow(HlcOverflowError);
-    expect(hlc.peek()).toBeUndefined();
+    expect(hlc.receive(ts(T0 + 10, HLC_MAX_COUNTER))).toEqual(ts(T0 + 11, 0, 'me'));
+    const strict = clock({ maxOffsetMs: 10, maxBorrowMs: 0 }).hlc;
+    expect(() => strict.receive(ts(T0 + 10, HLC_MAX_COUNTER))).toThrow(HlcOverflowError);
+    expect(strict.peek()).toBeUndefined();
   });
 
   it("async methods reject in 'throw' mode", async () => {
-    const { hlc } = clock();
+    const { hlc } = clock({ maxOffsetMs: 0, maxBorrowMs: 0 });
     hlc.update(ts(T0, HLC_MAX_COUNTER));
     await expect(hlc.nowAsync()).rejects.toBeInstanceOf(HlcOverflowError);
     await expect(hlc.receiveAsync(ts(T0, 1))).rejects.toBeInstanceOf(HlcOverflowError);
   });
 
-  it("'wait' mode: nowAsync/receiveAsync wait for physical time on the scheduler", async () => {
+  it("'wait' mode: nowAsync/receiveAsync wait on the scheduler until they may borrow", async () => {
     const time = manual();
     const timers = fakeTimers(time);
     const hlc = new HybridLogicalClock({
@@ -339,13 +351,14 @@ describe('counter overflow', () => {
       physical: time.now,
       onOverflow: 'wait',
       scheduler: timers,
-      maxOffsetMs: 500,
+      maxOffsetMs: 3,
+      maxBorrowMs: 0,
     });
-    hlc.update(ts(T0 + 3, HLC_MAX_COUNTER)); // l is 3 ms ahead of physical time
+    hlc.update(ts(T0 + 3, HLC_MAX_COUNTER)); // l is 3 ms ahead of physical time: the bound
     expect(() => hlc.now()).toThrow(HlcOverflowError); // sync calls cannot wait
     const pending = hlc.nowAsync();
     await flush();
-    expect(timers.delays).toEqual([4]); // until physical time passes T0 + 3
+    expect(timers.delays).toEqual([1]); // until T0 + 4 is at most 3 ms ahead
     timers.fire(); // advances the physical clock by the delay
     await expect(pending).resolves.toEqual(ts(T0 + 4, 0, 'me'));
 
@@ -369,6 +382,8 @@ describe('counter overflow', () => {
       physical: time.now,
       onOverflow: 'wait',
       scheduler: timers,
+      maxOffsetMs: 0,
+      maxBorrowMs: 0,
     });
     hlc.update(ts(T0, HLC_MAX_COUNTER));
     const p = hlc.nowAsync();
@@ -391,6 +406,8 @@ describe('counter overflow', () => {
       physical: time.now,
       onOverflow: 'wait',
       scheduler: timers,
+      maxOffsetMs: 0,
+      maxBorrowMs: 0,
     });
     hlc.update(ts(T0, HLC_MAX_COUNTER));
     const ac = new AbortController();
@@ -600,6 +617,8 @@ describe('options', () => {
       ['options.node', { node: 'a@b' }],
       ['options.maxOffsetMs', { maxOffsetMs: -1 }],
       ['options.maxOffsetMs', { maxOffsetMs: Number.NaN }],
+      ['options.maxBorrowMs', { maxBorrowMs: -1 }],
+      ['options.maxBorrowMs', { maxBorrowMs: Number.NaN }],
       ['options.onOffset', { onOffset: 'ignore' as 'throw' }],
       ['options.onOverflow', { onOverflow: 'wrap' as 'throw' }],
       ['options.persistWindowMs', { persistWindowMs: 0 }],

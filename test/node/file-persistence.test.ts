@@ -1,19 +1,24 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   existsSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   readdirSync,
+  readlinkSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
+  HLC_MAX_WALL_MS,
   HlcPersistenceError,
   HybridLogicalClock,
   InvalidArgumentError,
@@ -23,6 +28,12 @@ import {
 } from '../../src/index.js';
 import { filePersistence } from '../../src/node/index.js';
 import { fcParams, seed } from '../helpers/fc.js';
+
+// The temporary file's name is random; the tests below choose it to plant a symlink there.
+vi.mock('node:crypto', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:crypto')>();
+  return { ...actual, randomBytes: vi.fn(actual.randomBytes) };
+});
 
 const T0 = Date.UTC(2026, 0, 1);
 let dir: string;
@@ -118,6 +129,17 @@ describe('filePersistence', () => {
     expect(() => filePersistence(fresh()).store({ wallMs: -1 })).toThrow(InvalidArgumentError);
   });
 
+  it('stores only bounds it can load again (at most 2^48 − 1)', () => {
+    const path = fresh();
+    const p = filePersistence(path);
+    p.store({ wallMs: HLC_MAX_WALL_MS });
+    expect(p.load()).toEqual({ wallMs: HLC_MAX_WALL_MS });
+    const err = catchError(() => p.store({ wallMs: HLC_MAX_WALL_MS + 1 }));
+    expect(err).toBeInstanceOf(InvalidArgumentError);
+    expect((err as InvalidArgumentError).argument).toBe('upper.wallMs');
+    expect(p.load()).toEqual({ wallMs: HLC_MAX_WALL_MS });
+  });
+
   it('a restarted clock never reissues (crash between any two operations, clock stepped back)', () => {
     const ops = fc.array(
       fc.oneof(
@@ -158,6 +180,110 @@ describe('filePersistence', () => {
       }),
       fcParams(200),
     );
+  });
+});
+
+describe('filePersistence never follows a symlink', () => {
+  /** A file the attacker wants overwritten, and its original content. */
+  function victim(): { file: string; content: string } {
+    const file = join(dir, `victim-${n++}.txt`);
+    const content = `precious ${n}\n`;
+    writeFileSync(file, content);
+    return { file, content };
+  }
+
+  it('a symlink planted at the old fixed temporary name is never written through', () => {
+    const path = fresh();
+    const v = victim();
+    symlinkSync(v.file, `${path}.tmp`);
+    const p = filePersistence(path);
+    p.store({ wallMs: T0 });
+    p.store({ wallMs: T0 + 1 });
+    expect(readFileSync(v.file, 'utf8')).toBe(v.content);
+    expect(p.load()).toEqual({ wallMs: T0 + 1 });
+    expect(lstatSync(path).isFile()).toBe(true);
+  });
+
+  it('a symlink planted at the (guessed) random temporary name is never written through', () => {
+    const path = fresh();
+    const v = victim();
+    const guessed = Buffer.from('0123456789abcdef', 'hex');
+    const planted = `${path}.${guessed.toString('hex')}.tmp`;
+    symlinkSync(v.file, planted);
+    // The attacker guessed right: the first name tried is the planted one.
+    vi.mocked(randomBytes).mockImplementationOnce(() => Buffer.from(guessed));
+    const p = filePersistence(path);
+    p.store({ wallMs: T0 });
+    expect(readFileSync(v.file, 'utf8')).toBe(v.content);
+    expect(readlinkSync(planted)).toBe(v.file); // left alone, not replaced or followed
+    expect(p.load()).toEqual({ wallMs: T0 });
+    expect(lstatSync(path).isFile()).toBe(true);
+  });
+
+  it('a dangling symlink at a temporary name is not followed to create its target', () => {
+    const path = fresh();
+    const target = join(dir, `created-by-follow-${n++}.txt`);
+    symlinkSync(target, `${path}.tmp`);
+    const guessed = Buffer.from('fedcba9876543210', 'hex');
+    symlinkSync(target, `${path}.${guessed.toString('hex')}.tmp`);
+    vi.mocked(randomBytes).mockImplementationOnce(() => Buffer.from(guessed));
+    filePersistence(path).store({ wallMs: T0 });
+    expect(existsSync(target)).toBe(false);
+    expect(filePersistence(path).load()).toEqual({ wallMs: T0 });
+  });
+
+  it('a target that is a symlink is refused with HlcPersistenceError naming the path', () => {
+    const path = fresh();
+    const v = victim();
+    symlinkSync(v.file, path);
+    const p = filePersistence(path);
+    for (const call of [() => p.load(), () => p.store({ wallMs: T0 })]) {
+      const err = catchError(call);
+      expect(err).toBeInstanceOf(HlcPersistenceError);
+      expect((err as HlcPersistenceError).path).toBe(path);
+      expect((err as Error).message).toMatch(/symbolic link/);
+    }
+    expect(() => new HybridLogicalClock({ node: 'a', persistence: p })).toThrow(
+      HlcPersistenceError,
+    );
+    expect(readFileSync(v.file, 'utf8')).toBe(v.content);
+    expect(readlinkSync(path)).toBe(v.file); // neither followed nor replaced
+    // A dangling link is refused too, rather than read as "no bound stored yet".
+    const dangling = fresh();
+    symlinkSync(join(dir, 'nowhere'), dangling);
+    expect(() => filePersistence(dangling).load()).toThrow(HlcPersistenceError);
+  });
+
+  it('crash leftovers never block a write and are removed on load', () => {
+    const path = fresh();
+    const p = filePersistence(path);
+    p.store({ wallMs: 5 });
+    // A directory at the old fixed name made every later write fail.
+    mkdirSync(`${path}.tmp`);
+    const torn = [`${path}.00112233445566ff.tmp`, `${path}.tmp.x`];
+    for (const f of torn) writeFileSync(f, '{"torn');
+    p.store({ wallMs: 6 });
+    expect(p.load()).toEqual({ wallMs: 6 });
+    const left = readdirSync(dir).filter((f) => f.startsWith(basename(path)));
+    // Our own leftover is gone; an unrelated name and the directory are left alone.
+    expect(left.sort()).toEqual([
+      basename(path),
+      `${basename(path)}.tmp`,
+      `${basename(path)}.tmp.x`,
+    ]);
+    p.store({ wallMs: 7 });
+    expect(filePersistence(path).load()).toEqual({ wallMs: 7 });
+  });
+
+  it('refuses an oversized file before reading it', () => {
+    const path = fresh();
+    writeFileSync(path, Buffer.alloc(20 * 2 ** 20, 0x20)); // 20 MiB of spaces
+    const started = performance.now();
+    const err = catchError(() => filePersistence(path).load());
+    expect(performance.now() - started).toBeLessThan(200);
+    expect(err).toBeInstanceOf(HlcPersistenceError);
+    expect((err as Error).message).toMatch(/20971520 bytes/);
+    expect((err as Error).message.length).toBeLessThan(400);
   });
 });
 
@@ -213,7 +339,15 @@ for (;;) {
         const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
           proc.on('exit', (code, signal) => resolve({ code, signal })),
         );
-        await new Promise((r) => setTimeout(r, 60 + random() * 240));
+        // Even rounds are killed 60–300 ms after the spawn, often during start-up; odd
+        // rounds once the writer has logged a stamp, so that the check has stamps to
+        // check even when a loaded machine makes start-up take longer than 300 ms.
+        if (round % 2 === 1) {
+          const started = Date.now();
+          while (Date.now() - started < 20_000 && !hasLine(logFile))
+            await new Promise((r) => setTimeout(r, 5));
+        }
+        await new Promise((r) => setTimeout(r, (round % 2 === 1 ? 0 : 60) + random() * 240));
         proc.kill('SIGKILL');
         const { code, signal } = await exited;
         expect(stderr).toBe('');
@@ -236,6 +370,14 @@ for (;;) {
     60_000,
   );
 });
+
+function hasLine(file: string): boolean {
+  try {
+    return readFileSync(file, 'utf8').includes('\n');
+  } catch {
+    return false;
+  }
+}
 
 function catchError(f: () => unknown): unknown {
   try {
