@@ -222,7 +222,8 @@ const manual = manualSource();
 const dt: DateTime = toDateTime(earliest);
 // @ts-expect-error toDateTime returns a luxon DateTime
 const notADate: Date = toDateTime(earliest);
-export { handler, ntp, dt, notAString, notADate, manual };
+const election: typeof etcdElection = etcdElection;
+export { handler, ntp, dt, notAString, notADate, manual, election };
 `;
     const imports = `
 import { TrueClock, httpTimeSource, type TimeReading, type TimeSource } from 'chronobound';
@@ -230,6 +231,7 @@ import { ntpSource } from 'chronobound/ntp';
 import { timeEndpoint, type TimeEndpointHandler } from 'chronobound/node';
 import { SimulatedClock, manualSource } from 'chronobound/testing';
 import { toDateTime } from 'chronobound/luxon';
+import { etcdElection } from 'chronobound/etcd';
 import type { DateTime } from 'luxon';
 `;
     mkdirSync(join(dir, 'src'));
