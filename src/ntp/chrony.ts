@@ -256,8 +256,11 @@ export function chronySource(options: ChronySourceOptions = {}): ChronySource {
     options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
   );
   const timeoutMs = requirePositive('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  const maxDrift =
-    requireNonNegative('maxDriftPpm', options.maxDriftPpm ?? DEFAULT_MAX_DRIFT_PPM) * 1e-6;
+  // Without the option, a subscribing clock's own drift bound is used (see subscribe).
+  const explicitDriftPpm =
+    options.maxDriftPpm === undefined
+      ? undefined
+      : requireNonNegative('maxDriftPpm', options.maxDriftPpm);
   const allowLocalReference = options.allowLocalReference ?? true;
   if (typeof allowLocalReference !== 'boolean') {
     throw new InvalidArgumentError('allowLocalReference', allowLocalReference, 'a boolean');
@@ -274,7 +277,8 @@ export function chronySource(options: ChronySourceOptions = {}): ChronySource {
     get tracking(): ChronyTracking | undefined {
       return latest;
     },
-    subscribe(onSample, monotonic, onProblem) {
+    subscribe(onSample, monotonic, onProblem, context) {
+      const maxDrift = (explicitDriftPpm ?? context?.maxDriftPpm ?? DEFAULT_MAX_DRIFT_PPM) * 1e-6;
       const poller = startPolling({
         target,
         name,

@@ -436,6 +436,8 @@ export interface ExchangeConfig {
   readonly pollIntervalMs: number;
   readonly timeoutMs: number;
   readonly maxDriftPpm: number;
+  /** Whether `maxDriftPpm` was given; if not, a subscribing clock's own bound is used. */
+  readonly maxDriftPpmGiven: boolean;
   readonly scheduler: Scheduler;
 }
 
@@ -473,6 +475,7 @@ export function resolveExchangeOptions(
     pollIntervalMs,
     timeoutMs,
     maxDriftPpm,
+    maxDriftPpmGiven: options.maxDriftPpm !== undefined,
     scheduler: options.scheduler ?? systemScheduler,
   };
 }
@@ -524,8 +527,13 @@ export function exchangeTimeSource(
   return {
     pollIntervalMs: config.pollIntervalMs,
     maxSampleGapMs: config.pollIntervalMs + config.samples * config.timeoutMs,
-    subscribe(onSample, monotonic, onProblem) {
-      const subscription = runExchanges(config, open, onSample, monotonic, onProblem, () =>
+    subscribe(onSample, monotonic, onProblem, context) {
+      // The clock's drift bound ages this subscription's samples unless the option set one.
+      const drift =
+        config.maxDriftPpmGiven || context === undefined
+          ? config
+          : { ...config, maxDriftPpm: context.maxDriftPpm };
+      const subscription = runExchanges(drift, open, onSample, monotonic, onProblem, () =>
         subscriptions.delete(subscription),
       );
       subscriptions.add(subscription);

@@ -789,3 +789,44 @@ describe('messageTimeSource: evidence, consistency and invalidation', () => {
     expect(sim.pendingTimers).toBe(0);
   });
 });
+
+describe('the drift bound comes from the subscribing clock', () => {
+  it('without maxDriftPpm, a subscriber’s context sets the drift charged over an exchange; the option still wins', async () => {
+    const errorsFor = async (
+      options: { maxDriftPpm?: number },
+      contextPpm: number | undefined,
+    ): Promise<number> => {
+      const sim = new SimulatedClock();
+      const { clock, sync } = serverClock(sim, 0);
+      sync();
+      // 1 s each way: the drift charged over the 2 s exchange is what differs.
+      const ch = channel(sim, clock, () => ({ upMs: 1000, downMs: 1000 }));
+      const source = messageTimeSource({
+        send: ch.send,
+        onMessage: ch.onMessage,
+        samples: 1,
+        scheduler: sim,
+        ...options,
+      });
+      const samples: SyncSample[] = [];
+      const stop = source.subscribe(
+        (s) => samples.push(s),
+        sim.monotonic,
+        undefined,
+        contextPpm === undefined
+          ? undefined
+          : { maxDriftPpm: contextPpm, predictUncertaintyMs: (e, t) => e + contextPpm * 1e-6 * t },
+      );
+      cleanups.push(stop);
+      await sim.advanceAsync(2_500);
+      expect(samples).toHaveLength(1);
+      return (samples[0] as SyncSample).errorMs;
+    };
+    const base = await errorsFor({}, undefined); // 200 ppm by default
+    const fromContext = await errorsFor({}, 50);
+    const fromOption = await errorsFor({ maxDriftPpm: 100 }, 50);
+    // 2 s of exchange: 200 ppm → 0.4 ms, 50 ppm → 0.1 ms, 100 ppm → 0.2 ms.
+    expect(base - fromContext).toBeCloseTo(0.3, 6);
+    expect(fromOption - fromContext).toBeCloseTo(0.1, 6);
+  });
+});
