@@ -9,12 +9,22 @@
  *
  * @module
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { NtpRejectedError, NtpTimeoutError, SourceUnavailableError } from '../errors.js';
+import {
+  InvalidArgumentError,
+  NtpRejectedError,
+  NtpTimeoutError,
+  SourceUnavailableError,
+} from '../errors.js';
 import { formatUtcMicros } from '../luxon/format.js';
 import { chronySource } from '../ntp/chrony.js';
 import type { ChronyTracking } from '../ntp/chrony-protocol.js';
 import { NtpSocket, type NtpExchange } from '../ntp/client.js';
+import { NtsKeyExchangeError } from '../ntp/nts/errors.js';
+import { queryNts } from '../ntp/nts/exchange.js';
+import { NTS_KE_PORT } from '../ntp/nts/ke.js';
+import type { NtsSession } from '../ntp/nts/session.js';
 import { selectOffset } from '../ntp/select.js';
 import { ClockFilter } from '../sources/exchange.js';
 import { systemClockSource } from '../sources/system-clock-source.js';
@@ -36,6 +46,8 @@ import { sleep, type CliIo } from './io.js';
 const OPTIONS = {
   server: { type: 'string', multiple: true },
   chrony: { type: 'string' },
+  nts: { type: 'boolean' },
+  'nts-ca': { type: 'string' },
   samples: { type: 'string' },
   'interval-ms': { type: 'string' },
   'timeout-ms': { type: 'string' },
@@ -51,6 +63,10 @@ Prints one reading [earliest, latest] that contains true time.
 
 Options:
   --server host[:port]     ask this NTP server (repeatable; default port 123)
+  --nts                    authenticate with NTS (RFC 8915): each --server names an
+                           NTS-KE server, host[:port] with default port 4460
+  --nts-ca FILE            trust only this CA certificate (PEM) for NTS-KE, instead of
+                           the system store (needs --nts)
   --chrony host[:port]     read chronyd's tracking report (default port 323)
   --samples N              exchanges per NTP server; the lowest-delay one is kept (default 1)
   --interval-ms N          pause between exchanges with one server (default 1000; be polite
@@ -75,7 +91,7 @@ Exit codes: 0 synchronized, 1 not synchronized / no usable server, 2 usage, 3 ru
 export interface ServerReport {
   /** `host:port`, or `system clock`. */
   readonly address: string;
-  readonly kind: 'ntp' | 'chrony' | 'system';
+  readonly kind: 'ntp' | 'nts' | 'chrony' | 'system';
   /** Server time minus the local system clock (ms); null without a reply. */
   readonly offsetMs: number | null;
   /** Round-trip delay (ms): NTP δ, or chronyd's root delay. */
@@ -104,8 +120,14 @@ interface Collected {
   readonly samples: { readonly id: string; readonly sample: SyncSample }[];
 }
 
+/** A library message in the CLI's terms: one line, flags instead of option names. */
+function cliWords(message: string): string {
+  return message.replace(/\s+/g, ' ').replace('as the `ca` option', 'with --nts-ca');
+}
+
 /** Why an exchange failed, in a few words. */
 function reasonOf(error: unknown): string {
+  if (error instanceof NtsKeyExchangeError) return `nts-ke: ${cliWords(error.message)}`;
   if (error instanceof NtpTimeoutError) return 'timeout: no reply';
   if (error instanceof NtpRejectedError) return `rejected: ${error.reason}`;
   if (error instanceof SourceUnavailableError) return `unavailable: ${error.message}`;
@@ -175,6 +197,102 @@ async function collectNtp(
   } finally {
     await socket.close();
   }
+}
+
+/**
+ * Asks each NTS server `samples` times (servers in parallel): NTS-KE, then
+ * authenticated exchanges on the session it gave; keeps the best exchange.
+ * Nothing unauthenticated is ever used.
+ */
+async function collectNts(
+  servers: readonly HostPort[],
+  ca: string | undefined,
+  samples: number,
+  intervalMs: number,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<Collected & { readonly keFailure: string | undefined }> {
+  const results = await Promise.all(
+    servers.map(async (server) => {
+      const address = formatHostPort(server);
+      const filter = new ClockFilter<NtpExchange>();
+      let session: NtsSession | undefined;
+      let lastError: unknown;
+      for (let i = 0; i < samples && !signal.aborted; i++) {
+        if (i > 0) await sleep(intervalMs, signal);
+        try {
+          const x = await queryNts({
+            host: server.host,
+            port: server.port,
+            timeoutMs,
+            signal,
+            ...(ca === undefined ? {} : { ca }),
+            ...(session === undefined ? {} : { session }),
+          });
+          session = x.session;
+          filter.add(x);
+        } catch (error) {
+          lastError = error;
+          // A key exchange that failed fails the same way again; DENY/RSTR: stop.
+          if (error instanceof NtsKeyExchangeError) break;
+          if (error instanceof NtpRejectedError && error.reason === 'kiss-of-death') break;
+        }
+      }
+      return { address, best: filter.best(systemMonotonic.now()), lastError };
+    }),
+  );
+  const reports: ServerReport[] = [];
+  const samplesOut: Collected['samples'] = [];
+  let keFailure: string | undefined;
+  for (const r of results) {
+    if (r.best === undefined) {
+      if (keFailure === undefined && r.lastError instanceof NtsKeyExchangeError) {
+        keFailure = r.lastError.message;
+      }
+      reports.push({
+        address: r.address,
+        kind: 'nts',
+        offsetMs: null,
+        delayMs: null,
+        stratum: null,
+        errorMs: null,
+        accepted: false,
+        reason: reasonOf(r.lastError ?? 'interrupted'),
+      });
+      continue;
+    }
+    const x = r.best;
+    reports.push({
+      address: r.address,
+      kind: 'nts',
+      offsetMs: x.systemOffsetMs ?? null,
+      delayMs: x.delayMs,
+      stratum: x.stratum,
+      errorMs: x.errorMs,
+      accepted: true,
+      reason: null,
+    });
+    samplesOut.push({ id: r.address, sample: x });
+  }
+  return { reports, samples: samplesOut, keFailure };
+}
+
+/** Reads the `--nts-ca` file, or refuses the flag. */
+function readCa(file: string | undefined, nts: boolean): string | undefined {
+  if (file === undefined) return undefined;
+  if (!nts) throw new InvalidArgumentError('--nts-ca', file, 'to be given with --nts');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const why = typeof code === 'string' ? code : String(error);
+    throw new InvalidArgumentError('--nts-ca', file, `a readable PEM file (${why})`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new InvalidArgumentError('--nts-ca', file, 'a PEM file with a CERTIFICATE block');
+  }
+  return text;
 }
 
 /** Reads chronyd once: its first sample, or the problem it reported. */
@@ -330,7 +448,14 @@ export async function runNow(argv: readonly string[], io: CliIo): Promise<number
     io.stdout.write(HELP);
     return ExitCode.ok;
   }
-  const servers = (values.server ?? []).map((s) => hostPortFlag('--server', s, 123));
+  const nts = values.nts === true;
+  const servers = (values.server ?? []).map((s) =>
+    hostPortFlag('--server', s, nts ? NTS_KE_PORT : 123),
+  );
+  if (nts && servers.length === 0) {
+    throw new InvalidArgumentError('--nts', true, 'at least one --server (an NTS-KE server)');
+  }
+  const ca = readCa(values['nts-ca'], nts);
   const chrony =
     values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323);
   const samples = intFlag('--samples', values.samples, 1, 1, 64);
@@ -343,7 +468,11 @@ export async function runNow(argv: readonly string[], io: CliIo): Promise<number
   const candidates: Collected['samples'] = [];
   const explicit = servers.length > 0 || chrony !== undefined;
   const [ntp, chronyResult] = await Promise.all([
-    servers.length > 0 ? collectNtp(servers, samples, intervalMs, timeoutMs, io.signal) : undefined,
+    servers.length === 0
+      ? undefined
+      : nts
+        ? collectNts(servers, ca, samples, intervalMs, timeoutMs, io.signal)
+        : collectNtp(servers, samples, intervalMs, timeoutMs, io.signal),
     explicit
       ? chrony === undefined
         ? undefined
@@ -420,10 +549,13 @@ export async function runNow(argv: readonly string[], io: CliIo): Promise<number
       accepted: false,
       reason: 'assumed error, not measured',
     });
+    const keFailure = (ntp as { readonly keFailure?: string | undefined } | undefined)?.keFailure;
     note = explicit
       ? noMajority !== undefined
         ? `no usable time server (${noMajority})`
-        : 'no usable time server: none answered with an acceptable reply'
+        : keFailure !== undefined
+          ? `no usable time server: ${cliWords(keFailure).replace(/\.$/, '')}`
+          : 'no usable time server: none answered with an acceptable reply'
       : 'no --server or --chrony given and no chronyd answered on 127.0.0.1:323';
     note += `; showing the system clock with an assumed ±${assumedErrorMs} ms, unsynchronized`;
   }

@@ -351,6 +351,46 @@ export interface NtpQueryOptions {
   readonly maxRootDistanceMs?: number;
   /** Called for every refused datagram while the exchange waits. */
   readonly onRejected?: (error: NtpRejectedError) => void;
+  /**
+   * Authenticates this exchange (e.g. NTS, RFC 8915): `build` turns the 48-byte
+   * client header into the datagram to send, and `verify` checks a reply that
+   * carries our nonce and returns its verified 48-byte header, or throws an
+   * `NtpRejectedError` (an `NtsRejectedError` says which check failed). The
+   * header is then checked by `validateNtpReply` as usual. Requires version 4.
+   */
+  readonly authenticate?: NtpAuthenticator;
+}
+
+/**
+ * A per-exchange authentication hook for {@link NtpSocket.query}; `ntpSource`
+ * builds one from an `NtsSession` for every exchange with an NTS server.
+ *
+ * @example
+ * ```ts
+ * let request: NtsRequest;
+ * const authenticate: NtpAuthenticator = {
+ *   build: (header) => (request = session.buildRequest(header)).bytes,
+ *   verify: (reply) => (session.verifyReply(reply, request), reply.subarray(0, 48)),
+ *   abandon: () => session.abandon(request),
+ * };
+ * await socket.query({ host, port, authenticate });
+ * ```
+ */
+export interface NtpAuthenticator {
+  /**
+   * Wraps the client header into the datagram to send.
+   * @throws When the request cannot be built (e.g. no cookie left); the exchange then fails with it.
+   */
+  build(header48: Uint8Array): Uint8Array;
+  /**
+   * Verifies a reply to `request` (the bytes `build` returned).
+   * @returns The verified 48-byte NTP header.
+   * @throws {NtpRejectedError} When the reply is not authentic; with reason
+   *   `'nts-nak'` the exchange ends at once (the server cannot serve this request).
+   */
+  verify(reply: Uint8Array, request: Uint8Array): Uint8Array;
+  /** Called when the exchange ends without an accepted reply (timeout, abort, NAK). */
+  abandon?(): void;
 }
 
 /**
@@ -406,6 +446,8 @@ interface Pending {
   readonly options: NtpQueryOptions;
   readonly monotonic: MonotonicSource;
   readonly wall: WallSource;
+  /** The datagram sent (for an authenticated exchange's `verify`). */
+  request: Uint8Array;
   /** Last refusal of a datagram that carried our nonce and came from the server. */
   answeredBadly: NtpRejectedError | undefined;
   settle(error: Error | undefined, exchange?: NtpExchange): void;
@@ -532,6 +574,20 @@ export class NtpSocket {
     if (version !== 3 && version !== 4) {
       throw new InvalidArgumentError('version', options.version, '3 or 4');
     }
+    const authenticate = options.authenticate;
+    if (
+      authenticate !== undefined &&
+      (typeof authenticate?.build !== 'function' || typeof authenticate.verify !== 'function')
+    ) {
+      throw new InvalidArgumentError(
+        'authenticate',
+        authenticate,
+        'an object with build(header) and verify(reply, request)',
+      );
+    }
+    if (authenticate !== undefined && version !== 4) {
+      throw new InvalidArgumentError('version', options.version, '4 with `authenticate`');
+    }
     const name = formatServer(options.host, port);
     if (this.#closed) throw new AbortError(`NTP query to ${name}`, 'the socket is closed');
     if (options.signal?.aborted)
@@ -579,6 +635,7 @@ export class NtpSocket {
         options,
         monotonic,
         wall,
+        request: new Uint8Array(0),
         answeredBadly: undefined,
         settle: (error, exchange) => {
           if (!this.#pending.delete(key)) return;
@@ -586,11 +643,17 @@ export class NtpSocket {
           signal?.removeEventListener('abort', onAbort);
           this.#remember(key, { state: error ? 'abandoned' : 'answered', target });
           this.#refreshRef();
-          if (error) reject(error);
-          else resolve(exchange as NtpExchange);
+          if (error) {
+            try {
+              authenticate?.abandon?.();
+            } catch {
+              // A hook's bug must not hide the exchange's own failure.
+            }
+            reject(error);
+          } else resolve(exchange as NtpExchange);
         },
       };
-      const request = encodeNtpPacket({
+      const header = encodeNtpPacket({
         leap: 0,
         version,
         mode: NtpMode.client,
@@ -598,6 +661,14 @@ export class NtpSocket {
         precision: msToLog2Seconds(monotonic.resolutionMs ?? 0.001),
         transmitTimestamp: nonce,
       });
+      let request: Uint8Array;
+      try {
+        request = authenticate === undefined ? header : authenticate.build(header);
+      } catch (error) {
+        reject(error instanceof Error ? error : new Error(String(error)));
+        return;
+      }
+      pending.request = request;
       this.#pending.set(key, pending);
       this.#refreshRef();
       signal?.addEventListener('abort', onAbort, { once: true });
@@ -760,7 +831,11 @@ export class NtpSocket {
       const previous = this.#lastTransmit.get(`${target.address}|${target.port}`);
       const options = pending.options;
       try {
-        const exchange = validateNtpReply(msg, {
+        const verified =
+          options.authenticate === undefined
+            ? msg
+            : options.authenticate.verify(msg, pending.request);
+        const exchange = validateNtpReply(verified, {
           server: target.name,
           nonce: pending.nonce,
           t1: pending.t1,
@@ -785,6 +860,8 @@ export class NtpSocket {
             : new NtpRejectedError(target.name, 'malformed', String(error));
         pending.answeredBadly = rejection;
         this.#report(rejection, pending);
+        // An NTS NAK: the server cannot use this request's cookie; waiting longer is pointless.
+        if (rejection.reason === 'nts-nak') pending.settle(rejection);
       }
       return;
     }

@@ -33,6 +33,7 @@ export {
 export type { NtpTimestamp } from './era.js';
 export { queryNtp, validateNtpReply, NtpSocket } from './client.js';
 export type {
+  NtpAuthenticator,
   NtpExchange,
   NtpQueryOptions,
   QueryNtpOptions,
@@ -51,7 +52,13 @@ export type {
 export { selectOffset } from './select.js';
 export type { Selection, SelectionCandidate, SelectionInterval, SelectOptions } from './select.js';
 export { ntpSource } from './source.js';
-export type { NtpSource, NtpSourceOptions, NtpServerStatus, NtpServerState } from './source.js';
+export type {
+  NtpSource,
+  NtpSourceOptions,
+  NtpServerSpec,
+  NtpServerStatus,
+  NtpServerState,
+} from './source.js';
 export {
   NtpPacketError,
   NtpRejectedError,

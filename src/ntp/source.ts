@@ -10,6 +10,7 @@ import {
   InvalidArgumentError,
   NtpKissOfDeathError,
   NtpRejectedError,
+  NtpTimeoutError,
   SourceUnavailableError,
 } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
@@ -28,9 +29,40 @@ import type {
   TimeSource,
   WallSource,
 } from '../sources/types.js';
-import { NtpSocket, type NtpExchange } from './client.js';
+import { NtpSocket, type NtpAuthenticator, type NtpExchange } from './client.js';
+import { NTP_PACKET_SIZE } from './packet.js';
+import { NtsRejectedError } from './nts/errors.js';
+import { NTS_KE_PORT, ntsKeyExchange } from './nts/ke.js';
+import { NtsSession, type NtsRequest } from './nts/session.js';
 import { selectOffset, type Selection } from './select.js';
 import type { DatagramTransport } from './transport.js';
+
+/**
+ * A server entry of {@link NtpSourceOptions.servers} in object form.
+ *
+ * With `nts`, `host` and `port` name the NTS-KE server (TCP, default port 4460);
+ * the source runs the key exchange before the first exchange, again after an
+ * NTS NAK or when the cookies run out, and sends every request to the NTP
+ * server and port the key exchange negotiated (default: the KE host, port 123),
+ * built and verified by its `NtsSession`. Nothing is ever downgraded: a failed
+ * key exchange (an untrusted certificate included), a reply without a valid
+ * authenticator, or a NAK a new key exchange does not cure is reported as a
+ * problem with its reason, and that server gives no sample.
+ *
+ * @example
+ * ```ts
+ * ntpSource({ servers: [{ host: 'time.cloudflare.com', nts: true }] });
+ * ntpSource({ servers: [{ host: '127.0.0.1', port: 4460, nts: { ca: readFileSync('ca.pem', 'utf8') } }] });
+ * ```
+ */
+export interface NtpServerSpec {
+  /** Host name or IP address (of the NTS-KE server with `nts`). */
+  readonly host: string;
+  /** UDP port (default 123), or with `nts` the NTS-KE TCP port (default 4460). */
+  readonly port?: number;
+  /** Use NTS: `true` trusts the system CA store; `{ ca }` trusts only that CA (PEM). */
+  readonly nts?: true | { readonly ca?: string | Uint8Array };
+}
 
 /**
  * Options of {@link ntpSource}.
@@ -44,8 +76,12 @@ import type { DatagramTransport } from './transport.js';
  * ```
  */
 export interface NtpSourceOptions {
-  /** Servers as `host`, `host:port`, `[ipv6]:port` or a bare IPv6 address; port default 123. */
-  readonly servers: readonly string[];
+  /**
+   * Servers: a string `host`, `host:port`, `[ipv6]:port` or a bare IPv6 address
+   * (port default 123), or an {@link NtpServerSpec} object — with `nts`, an
+   * NTS-KE server whose every exchange is authenticated (RFC 8915).
+   */
+  readonly servers: readonly (string | NtpServerSpec)[];
   /**
    * The shortest poll interval of a server (ms), once it has answered; default
    * 64000 (2⁶ s, RFC 5905's minimum poll exponent, and the NTP pool's floor).
@@ -199,10 +235,19 @@ export interface NtpSource extends TimeSource {
   lastSelection(): Selection | undefined;
 }
 
+/** The NTS state of a server given with `nts`. */
+interface NtsState {
+  readonly ca: string | Uint8Array | undefined;
+  /** Keys and cookies; undefined until the first key exchange succeeds. */
+  session: NtsSession | undefined;
+}
+
 interface ServerRecord {
+  /** Host and port (of the NTS-KE server for an NTS server). */
   readonly host: string;
   readonly port: number;
   readonly name: string;
+  readonly nts: NtsState | undefined;
   filter: ClockFilter<NtpExchange>;
   socket: NtpSocket | undefined;
   state: NtpServerState;
@@ -271,6 +316,10 @@ const MIN_STEP_MS = 0.001;
  * @internal
  */
 export function parseServerSpec(spec: string): { host: string; port: number } {
+  return parseHostPort(spec, 123);
+}
+
+function parseHostPort(spec: string, defaultPort: number): { host: string; port: number } {
   if (typeof spec !== 'string' || spec.trim() === '') {
     throw new InvalidArgumentError('servers', spec, 'a "host" or "host:port" string');
   }
@@ -291,7 +340,7 @@ export function parseServerSpec(spec: string): { host: string; port: number } {
       portText = s.slice(colon + 1);
     }
   }
-  const port = portText === undefined ? 123 : Number(portText);
+  const port = portText === undefined ? defaultPort : Number(portText);
   if (host === '' || /\s/.test(host) || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new InvalidArgumentError(
       'servers',
@@ -300,6 +349,70 @@ export function parseServerSpec(spec: string): { host: string; port: number } {
     );
   }
   return { host, port };
+}
+
+/** NTS-KE gets at least this long (ms), whatever the per-exchange timeout. */
+const NTS_KE_MIN_TIMEOUT_MS = 5000;
+
+/** Validates one entry of `servers`: a string, or `{ host, port?, nts? }`. */
+function parseServerEntry(spec: string | NtpServerSpec): {
+  host: string;
+  port: number;
+  nts: NtsState | undefined;
+} {
+  if (typeof spec === 'string') return { ...parseServerSpec(spec), nts: undefined };
+  const expected = 'a "host:port" string or { host, port?, nts?: true | { ca? } }';
+  if (typeof spec !== 'object' || spec === null) {
+    throw new InvalidArgumentError('servers', spec, expected);
+  }
+  const { host, port, nts } = spec;
+  if (typeof host !== 'string' || host.trim() === '' || /\s/.test(host.trim())) {
+    throw new InvalidArgumentError('servers', spec, `${expected} with a non-empty host`);
+  }
+  const defaultPort = nts === undefined ? 123 : NTS_KE_PORT;
+  const p = port ?? defaultPort;
+  if (!Number.isInteger(p) || p < 1 || p > 65535) {
+    throw new InvalidArgumentError('servers', spec, `${expected} with a port in [1, 65535]`);
+  }
+  const bare = host.trim().replace(/^\[(.*)\]$/, '$1');
+  if (nts === undefined) return { host: bare, port: p, nts: undefined };
+  if (nts !== true && (typeof nts !== 'object' || nts === null)) {
+    throw new InvalidArgumentError('servers', spec, `${expected}: nts must be true or { ca? }`);
+  }
+  const ca = nts === true ? undefined : nts.ca;
+  if (ca !== undefined && typeof ca !== 'string' && !(ca instanceof Uint8Array)) {
+    throw new InvalidArgumentError(
+      'servers',
+      spec,
+      `${expected}: nts.ca must be PEM text or bytes`,
+    );
+  }
+  return { host: bare, port: p, nts: { ca, session: undefined } };
+}
+
+/** The per-exchange hook that builds and verifies one NTS-protected request. */
+function ntsAuthenticator(session: NtsSession): NtpAuthenticator {
+  let request: NtsRequest | undefined;
+  return {
+    build(header) {
+      request = session.buildRequest(header);
+      return request.bytes;
+    },
+    verify(reply) {
+      if (request === undefined) {
+        throw new NtsRejectedError(
+          `${session.ntpHost}:${session.ntpPort}`,
+          'nts-unauthenticated',
+          'no request was sent',
+        );
+      }
+      session.verifyReply(reply, request);
+      return reply.subarray(0, NTP_PACKET_SIZE);
+    },
+    abandon() {
+      if (request !== undefined) session.abandon(request);
+    },
+  };
 }
 
 /**
@@ -385,13 +498,15 @@ class NtpPoller implements NtpSource {
   #repollAll = false;
   /** Set while the filters are rebuilt for a new drift bound: no inconsistency reports. */
   #rebuilding = false;
+  /** Aborts NTS key exchanges in flight when polling stops. */
+  #keAbort = new AbortController();
 
   constructor(options: NtpSourceOptions) {
     if (!Array.isArray(options?.servers) || options.servers.length === 0) {
       throw new InvalidArgumentError(
         'servers',
         options?.servers,
-        'a non-empty array of "host:port" strings',
+        'a non-empty array of "host:port" strings or { host, port?, nts? } objects',
       );
     }
     this.pollIntervalMs = requirePositive('pollIntervalMs', options.pollIntervalMs ?? 64_000);
@@ -465,9 +580,9 @@ class NtpPoller implements NtpSource {
     this.#version = version;
     this.#name = options.name ?? 'ntp';
     const seen = new Set<string>();
-    const specs: readonly string[] = options.servers;
+    const specs: readonly (string | NtpServerSpec)[] = options.servers;
     this.#servers = specs.map((spec) => {
-      const { host, port } = parseServerSpec(spec);
+      const { host, port, nts } = parseServerEntry(spec);
       const name = isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
       if (seen.has(name))
         throw new InvalidArgumentError('servers', spec, 'each server listed once');
@@ -476,6 +591,7 @@ class NtpPoller implements NtpSource {
         host,
         port,
         name,
+        nts,
         filter: undefined as unknown as ClockFilter<NtpExchange>,
         socket: undefined,
         state: 'pending',
@@ -728,6 +844,7 @@ class NtpPoller implements NtpSource {
   #start(): void {
     this.#running = true;
     const generation = ++this.#generation;
+    this.#keAbort = new AbortController();
     this.#gridStart = this.#monotonic?.now() ?? 0;
     this.#period = this.pollIntervalMs * (1 + POLL_JITTER * this.#random());
     for (const s of this.#servers) {
@@ -748,6 +865,7 @@ class NtpPoller implements NtpSource {
     this.#generation++;
     this.#scheduler.clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#keAbort.abort(new Error('the source is closing'));
     for (const wake of [...this.#wakeSleepers]) wake();
     const sockets = this.#servers.map((s) => s.socket).filter((x) => x !== undefined);
     for (const s of this.#servers) s.socket = undefined;
@@ -957,23 +1075,82 @@ class NtpPoller implements NtpSource {
     return interval;
   }
 
+  /**
+   * Runs NTS-KE for an NTS server whose session needs one. Returns the session,
+   * or the outcome of a failed key exchange (reported as a problem: no downgrade).
+   */
+  async #ntsSession(s: ServerRecord, nts: NtsState): Promise<NtsSession | Outcome> {
+    if (nts.session !== undefined && !nts.session.needsKeyExchange) return nts.session;
+    const signal = this.#keAbort.signal;
+    try {
+      const ke = await ntsKeyExchange({
+        host: s.host,
+        port: s.port,
+        // TCP and a TLS 1.3 handshake take longer than a datagram's round trip.
+        timeoutMs: Math.max(this.#timeoutMs, NTS_KE_MIN_TIMEOUT_MS),
+        signal,
+        ...(nts.ca === undefined ? {} : { ca: nts.ca }),
+      });
+      if (nts.session === undefined) nts.session = new NtsSession(ke);
+      else nts.session.rekey(ke);
+      return nts.session;
+    } catch (error) {
+      if (error instanceof AbortError || signal.aborted) return 'failed'; // closing
+      const message = error instanceof Error ? error.message : String(error);
+      s.state = 'rejected';
+      s.lastRejection = { reason: 'nts-ke', message };
+      this.#problem('nts-ke', message, error);
+      return 'refused';
+    }
+  }
+
   /** One exchange; never rejects. */
   async #exchange(s: ServerRecord, mono: MonotonicSource): Promise<Outcome> {
+    if (s.socket === undefined) return 'failed';
+    const nts = s.nts;
+    if (nts === undefined) return this.#query(s, mono, s.host, s.port, undefined);
+    // NTS: a key exchange when needed; after a NAK, one more key exchange and try.
+    for (let attempt = 0; ; attempt++) {
+      const keyed = nts.session !== undefined && !nts.session.needsKeyExchange;
+      const session = await this.#ntsSession(s, nts);
+      if (typeof session === 'string') return session;
+      const outcome = await this.#query(
+        s,
+        mono,
+        session.ntpHost,
+        session.ntpPort,
+        ntsAuthenticator(session),
+      );
+      if (outcome !== 'refused' || !session.needsKeyExchange || !keyed || attempt > 0) {
+        return outcome;
+      }
+    }
+  }
+
+  /** One exchange with `host:port`, authenticated by `authenticate` if given; never rejects. */
+  async #query(
+    s: ServerRecord,
+    mono: MonotonicSource,
+    host: string,
+    port: number,
+    authenticate: NtpAuthenticator | undefined,
+  ): Promise<Outcome> {
     const socket = s.socket;
     if (socket === undefined) return 'failed';
     try {
       const exchange = await socket.query({
-        host: s.host,
-        port: s.port,
+        host,
+        port,
         timeoutMs: this.#timeoutMs,
         monotonic: mono,
         wall: this.#wall,
         scheduler: this.#scheduler,
-        version: this.#version,
+        version: authenticate === undefined ? this.#version : 4,
         maxDriftPpm: this.#maxDriftPpm,
         maxRootDistanceMs: this.#maxRootDistanceMs,
         // Tell the server how often we poll it (log₂ s), as RFC 5905 asks.
         poll: Math.round(Math.log2(s.currentMs / 1000)),
+        ...(authenticate === undefined ? {} : { authenticate }),
       });
       s.lastExchange = exchange;
       // The request left before a disruption: the reply is no evidence of the time after it.
@@ -1003,6 +1180,18 @@ class NtpPoller implements NtpSource {
       if (error instanceof NtpRejectedError) {
         // Already reported by the socket as it arrived.
         s.state = 'rejected';
+        return 'refused';
+      }
+      if (
+        authenticate !== undefined &&
+        !(error instanceof NtpTimeoutError) &&
+        !(error instanceof SourceUnavailableError)
+      ) {
+        // The request could not be built (no cookie): say so, send nothing unauthenticated.
+        const message = error instanceof Error ? error.message : String(error);
+        s.state = 'rejected';
+        s.lastRejection = { reason: 'nts', message };
+        this.#problem('nts', message, error);
         return 'refused';
       }
       const message = error instanceof Error ? error.message : String(error);

@@ -1,7 +1,22 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readChronyTracking } from '../../src/ntp/chrony.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
-import { locateChronyd, startChronyd, type ChronydHandle } from '../integration/helpers/chronyd.js';
+import {
+  locateChronyc,
+  locateChronyd,
+  startChronyd,
+  type ChronydHandle,
+} from '../integration/helpers/chronyd.js';
+import {
+  locateOpenssl,
+  makeCertificate,
+  startNtsServer,
+  type Certificate,
+  type NtsServerHandle,
+} from '../integration/helpers/nts-server.js';
 import { isOneLineError, runCli } from './run-cli.js';
 
 interface NowJson {
@@ -288,5 +303,92 @@ describe.skipIf(locateChronyd() === undefined)('chronobound now against a real c
     expect(Math.abs(j.servers[0]?.offsetMs ?? Infinity)).toBeLessThanOrEqual(
       (j.servers[0]?.errorMs ?? 0) + 1,
     );
+  });
+});
+
+describe('chronobound now --nts: usage', () => {
+  it('refuses --nts without --server, and --nts-ca without --nts or with an unreadable file (exit 2)', async () => {
+    for (const args of [
+      ['now', '--nts'],
+      ['now', '--nts-ca', '/nonexistent.pem', '--server', '127.0.0.1:4460'],
+      ['now', '--nts', '--nts-ca', '/nonexistent.pem', '--server', '127.0.0.1:4460'],
+    ]) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(isOneLineError(r.stderr), r.stderr).toBe(true);
+    }
+  });
+});
+
+describe.skipIf(
+  locateChronyd() === undefined || locateChronyc() === undefined || locateOpenssl() === undefined,
+)('chronobound now --nts against a real chronyd NTS server', () => {
+  let server: NtsServerHandle;
+  let dir: string;
+  let other: Certificate;
+  beforeAll(async () => {
+    server = await startNtsServer();
+    dir = mkdtempSync(join(tmpdir(), 'chronobound-cli-nts-'));
+    other = await makeCertificate(dir, { name: 'other' });
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('authenticates with NTS-KE and NTS: synchronized (exit 0), chronyd counts it', async () => {
+    const before = await server.serverStats();
+    const r = await runCli([
+      'now',
+      '--nts',
+      '--nts-ca',
+      server.certificate.certPath,
+      '--server',
+      `127.0.0.1:${server.kePort}`,
+      '--timeout-ms',
+      '15000',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as NowJson;
+    expect(j.status).toBe('synchronized');
+    expect(j.servers[0]).toMatchObject({
+      address: `127.0.0.1:${server.kePort}`,
+      kind: 'nts',
+      accepted: true,
+      stratum: 1,
+    });
+    // chronyd -x serves this machine's clock: offset ≈ 0 within its bound (+1 ms for Date.now()).
+    expect(Math.abs(j.servers[0]?.offsetMs ?? Infinity)).toBeLessThanOrEqual(
+      (j.servers[0]?.errorMs ?? 0) + 1,
+    );
+    const after = await server.serverStats();
+    expect(after.ntsKeConnectionsAccepted).toBeGreaterThan(before.ntsKeConnectionsAccepted);
+    expect(after.authenticatedNtpPackets).toBeGreaterThan(before.authenticatedNtpPackets);
+  });
+
+  it('with the wrong CA: exit 1, a one-line error naming the certificate, no NTP sent', async () => {
+    const before = await server.serverStats();
+    const r = await runCli([
+      'now',
+      '--nts',
+      '--nts-ca',
+      other.certPath,
+      '--server',
+      `127.0.0.1:${server.kePort}`,
+      '--timeout-ms',
+      '15000',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(isOneLineError(r.stderr), r.stderr).toBe(true);
+    expect(r.stderr).toMatch(/certificate is not trusted/);
+    expect(r.stderr).toContain('--nts-ca');
+    const j = JSON.parse(r.stdout) as NowJson;
+    expect(j.status).toBe('unsynchronized');
+    expect(j.servers[0]).toMatchObject({ kind: 'nts', accepted: false });
+    expect(j.servers[0]?.reason).toMatch(/^nts-ke: .*certificate is not trusted/);
+    const after = await server.serverStats();
+    expect(after.authenticatedNtpPackets).toBe(before.authenticatedNtpPackets);
   });
 });

@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   AbortError,
   NtpRejectedError,
+  TrueClock,
   calibrateWall,
   systemMonotonic,
   systemWall,
@@ -38,6 +39,7 @@ import {
   queryNts,
   type NtsRejectionReason,
 } from '../../src/ntp/nts/index.js';
+import { ntpSource } from '../../src/ntp/index.js';
 import { locateChronyc, locateChronyd } from './helpers/chronyd.js';
 import {
   locateOpenssl,
@@ -59,6 +61,15 @@ function calibration(): WallCalibration {
     if (next.errorMs < best.errorMs) best = next;
   }
   return best;
+}
+
+/** Resolves once `condition()` holds, checking every 20 ms; fails after `timeoutMs`. */
+async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 type Transform = (datagram: Buffer) => Buffer[];
@@ -192,6 +203,78 @@ describe.skipIf(!available)('NTS with a real chronyd 4.3 server', () => {
       }
       const after = await server.serverStats();
       expect(after.authenticatedNtpPackets).toBe(before.authenticatedNtpPackets);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('ntpSource with an NTS server: a TrueClock synchronizes, its interval contains the host time, chronyd counts NTS', async () => {
+    const before = await server.serverStats();
+    const source = ntpSource({
+      servers: [{ host: '127.0.0.1', port: server.kePort, nts: { ca } }],
+      initialBurst: 2,
+      sampleSpacingMs: 50,
+      timeoutMs: 10_000,
+    });
+    const clock = new TrueClock({ source });
+    try {
+      await clock.ready({ timeoutMs: 20_000 });
+      const t0 = Date.now();
+      const r = clock.now();
+      const t1 = Date.now();
+      expect(r.status).toBe('synchronized');
+      // chronyd -x serves the host clock; Date.now() floors to the millisecond.
+      expect(r.earliest, `[${r.earliest}, ${r.latest}] vs host ${t0}..${t1}`).toBeLessThanOrEqual(
+        t1 + 1,
+      );
+      expect(r.latest, `[${r.earliest}, ${r.latest}] vs host ${t0}..${t1}`).toBeGreaterThanOrEqual(
+        t0,
+      );
+      const status = source.servers()[0];
+      expect(status?.server).toBe(`127.0.0.1:${server.kePort}`);
+      expect(status?.state).toBe('ok');
+      // The exchange went to the NTP port the key exchange negotiated.
+      expect(status?.lastExchange?.server).toBe(`127.0.0.1:${server.ntpPort}`);
+      const after = await server.serverStats();
+      expect(after.ntsKeConnectionsAccepted).toBeGreaterThan(before.ntsKeConnectionsAccepted);
+      expect(after.authenticatedNtpPackets).toBeGreaterThan(before.authenticatedNtpPackets);
+      console.info(
+        `ntpSource over NTS: ε ${r.uncertaintyMs.toFixed(4)} ms; serverstats NTS-KE accepted ` +
+          `${before.ntsKeConnectionsAccepted} → ${after.ntsKeConnectionsAccepted}, authenticated NTP ` +
+          `${before.authenticatedNtpPackets} → ${after.authenticatedNtpPackets}`,
+      );
+    } finally {
+      await clock.close();
+    }
+  });
+
+  it('ntpSource with the wrong CA: no sample, the clock stays unsynchronized, lastProblem names the certificate', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'chronobound-other-ca-'));
+    try {
+      const other = await makeCertificate(dir, { name: 'other' });
+      const before = await server.serverStats();
+      const source = ntpSource({
+        servers: [{ host: '127.0.0.1', port: server.kePort, nts: { ca: other.certPem } }],
+        timeoutMs: 10_000,
+      });
+      const clock = new TrueClock({ source });
+      try {
+        await waitFor(
+          () => clock.lastProblem?.reason === 'nts-ke',
+          20_000,
+          'the failed key exchange to be reported',
+        );
+        expect(clock.lastProblem?.message).toMatch(/certificate is not trusted/);
+        expect(clock.lastProblem?.message).toContain(`127.0.0.1:${server.kePort}`);
+        expect(clock.lastProblem?.error).toBeInstanceOf(NtsKeTlsError);
+        expect(clock.now().status).toBe('unsynchronized');
+        expect(source.servers()[0]?.lastExchange).toBeUndefined();
+        await expect(clock.ready({ timeoutMs: 200 })).rejects.toThrow();
+        const after = await server.serverStats();
+        expect(after.authenticatedNtpPackets).toBe(before.authenticatedNtpPackets);
+      } finally {
+        await clock.close();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
