@@ -15,6 +15,20 @@ const clock = new TrueClock({ source, maxUncertaintyMs: Infinity, watchdogInterv
 const mono = performance.now();
 source.push({ monotonicAt: mono, offsetMs: Date.now() - mono, errorMs: 1, source: 'bench' });
 
+// A second clock that has learned the oscillator's frequency from a few samples:
+// its readings take the learned-rate path.
+const learnedSource = manualSource();
+const learned = new TrueClock({
+  source: learnedSource,
+  maxUncertaintyMs: Infinity,
+  watchdogIntervalMs: 0,
+});
+const base = performance.now();
+const offset = Date.now() - base;
+for (const ago of [3000, 2000, 1000, 1]) {
+  learnedSource.push({ monotonicAt: base - ago, offsetMs: offset, errorMs: 0.2, source: 'bench' });
+}
+
 let sink = 0;
 
 describe('reading the clock', () => {
@@ -26,6 +40,9 @@ describe('reading the clock', () => {
   });
   bench('TrueClock.now()', () => {
     sink += clock.now().latest;
+  });
+  bench('TrueClock.now(), frequency learned', () => {
+    sink += learned.now().latest;
   });
 });
 

@@ -116,24 +116,30 @@ export class FrequencyModel {
   }
 
   /**
-   * The interval the offset's change from `anchor` to `atMonotonic` lies in, as
-   * `[low, high]` (ms), given an extra allowance `jump` (a fraction) for a rate
-   * step the wander bound does not cover (a leap smear beginning).
+   * The interval the offset's change from `anchor` to `atMonotonic` lies in, given
+   * an extra allowance `jump` (a fraction) for a rate step the wander bound does
+   * not cover (a leap smear beginning). Written to {@link FrequencyModel.low} and
+   * {@link FrequencyModel.high} (ms) rather than returned: `TrueClock.now()` calls
+   * it on every read, and this keeps the read free of allocation.
    */
-  change(
-    anchor: RatePoint,
-    atMonotonic: number,
-    jump: number,
-  ): { readonly low: number; readonly high: number } {
+  change(anchor: RatePoint, atMonotonic: number, jump: number): void {
     const elapsed = atMonotonic - anchor.monotonicAt;
     const drift = this.#maxDrift * (elapsed < 0 ? -elapsed : elapsed);
     const ref = this.#refAt;
-    if (!(elapsed > 0) || !(anchor.monotonicAt <= ref)) return { low: -drift, high: drift };
+    if (!(elapsed > 0) || !(anchor.monotonicAt <= ref)) {
+      this.low = -drift;
+      this.high = drift;
+      return;
+    }
     const wander = this.#wanderPerMs * absIntegral(anchor.monotonicAt, atMonotonic, ref);
-    const high = Math.min(drift, (this.#high + jump) * elapsed + wander);
-    const low = Math.max(-drift, (this.#low - jump) * elapsed - wander);
-    return { low, high };
+    this.high = Math.min(drift, (this.#high + jump) * elapsed + wander);
+    this.low = Math.max(-drift, (this.#low - jump) * elapsed - wander);
   }
+
+  /** Lower end of the last {@link FrequencyModel.change} (ms). */
+  low = 0;
+  /** Upper end of the last {@link FrequencyModel.change} (ms). */
+  high = 0;
 
   /**
    * The bound a sample with `errorMs` taken at `fromMonotonic` will have grown to

@@ -246,6 +246,8 @@ export class TrueClock {
   readonly #unsubscribeHostCorrection: (() => void) | undefined;
   readonly #leapWindowMs: number;
   readonly #panicThresholdMs: number;
+  #smearMinute = Number.NaN;
+  #smearRate = 0;
   /** The learned frequency; undefined when learning is off. */
   readonly #frequency: FrequencyModel | undefined;
   readonly #wanderPerMs: number;
@@ -383,7 +385,8 @@ export class TrueClock {
       estimate = mono + sample.offsetMs;
       grownMs = this.#maxDrift * (elapsed < 0 ? -elapsed : elapsed);
     } else {
-      const { low, high } = frequency.change(sample, mono, this.#smearAllowance(mono, sample));
+      frequency.change(sample, mono, this.#smearAllowance(mono, sample));
+      const { low, high } = frequency;
       estimate = mono + sample.offsetMs + (low + high) / 2;
       grownMs = (high - low) / 2;
     }
@@ -917,9 +920,18 @@ export class TrueClock {
     });
   }
 
-  /** A rate step the wander bound does not cover, near where a leap smear may start or end. */
+  /**
+   * A rate step the wander bound does not cover, near where a leap smear may start
+   * or end. Cached per minute of estimated time: `now()` calls it on every read,
+   * and the window's edges are 36 h wide.
+   */
   #smearAllowance(mono: number, sample: SyncSample): number {
-    return nearLeapSmear(mono + sample.offsetMs) ? LEAP_SMEAR_RATE : 0;
+    const minute = Math.floor((mono + sample.offsetMs) / 60_000);
+    if (minute !== this.#smearMinute) {
+      this.#smearMinute = minute;
+      this.#smearRate = nearLeapSmear(minute * 60_000) ? LEAP_SMEAR_RATE : 0;
+    }
+    return this.#smearRate;
   }
 
   /** ε of a sample with bound `errorMs` taken now, `elapsedMs` later (for sources' polling). */
@@ -986,7 +998,8 @@ export class TrueClock {
     const frequency = this.#frequency;
     if (frequency === undefined || frequency.size < 2)
       return agedBound(sample, mono, this.#maxDrift);
-    const { low, high } = frequency.change(sample, mono, this.#smearAllowance(mono, sample));
+    frequency.change(sample, mono, this.#smearAllowance(mono, sample));
+    const { low, high } = frequency;
     return sample.errorMs + (high - low) / 2;
   }
 
