@@ -1,0 +1,301 @@
+/**
+ * One writer, many readers on one host: a `TrueClock` fed by a loopback NTP
+ * server publishes a ClockBound segment (`publishClockbound`, as `chronobound
+ * daemon` does), and several worker threads and several child processes each run
+ * their own `TrueClock` on `clockboundSource({ path })`, built from dist/ as a
+ * user's process would be.
+ *
+ * **Comparing readings with the server's truth across processes.** The server's
+ * truth is `trueAt(p)` for `p` on *this* process's `performance.now()`
+ * timescale. `performance.timeOrigin + performance.now()` is not a safe common
+ * timescale: Node takes `timeOrigin` from a wall-clock reading when each process
+ * or worker starts, so two processes' sums differ by the wall-versus-monotonic
+ * jitter at their starts and by whatever the time daemon slewed or stepped the
+ * wall clock in between (a step between two starts shifts one against the other
+ * by the step). `process.hrtime.bigint()` is `CLOCK_MONOTONIC`: one clock for the
+ * whole kernel, every thread and process, never stepped. So each reader brackets
+ * each reading with `process.hrtime.bigint()` before and after, and this process
+ * maps those instants onto its own `performance.now()` through one bracketed pair
+ * of reads (error ≪ 10 µs), then asks the server for its truth at both ends. A
+ * reading `[earliest, latest]` taken between `h1` and `h2` is correct when it
+ * intersects `[trueAt(h1), trueAt(h2)]`: true time at the reading's instant lies
+ * in that range and must lie in the reading. No `Date.now()` is involved.
+ *
+ * **No packets from readers.** The writer's NTP client sends through a counting
+ * transport. The server counts the requests it receives; every request it
+ * received was sent by someone, so `requests ≤ writer's sends` proves that no
+ * reader sent one (a lost writer packet could only hide a reader's on loopback,
+ * and loopback does not lose them) — and the count across the readers' whole run
+ * grows by the writer's own sends only: as one client's.
+ *
+ * Synchronisation is by messages (`ready`, then `go`, then `done` with the
+ * readings), never by sleeping; timeouts are generous for a loaded 2-core machine.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TrueClock } from '../../src/index.js';
+import { monotonicNowNs } from '../../src/node/clockbound-segment.js';
+import { publishClockbound, type ClockboundPublisher } from '../../src/node/index.js';
+import { ntpSource, udpTransport, type DatagramTransport } from '../../src/ntp/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+
+const WORKERS = 3;
+const CHILDREN = 3;
+const READINGS = 30;
+/** The server's clock is this host's plus 25 ms: the segment's bound must cover it. */
+const SERVER_OFFSET_MS = 25;
+/** Slack for mapping CLOCK_MONOTONIC onto performance.now() (ms). */
+const SLACK_MS = 0.01;
+
+interface Reading {
+  readonly h1: string;
+  readonly h2: string;
+  readonly earliest: number;
+  readonly latest: number;
+  readonly status: string;
+  readonly eps: number;
+}
+
+interface Done {
+  readonly type: 'done';
+  readonly readings: Reading[];
+  readonly samplesAccepted: number;
+}
+
+type Message = { readonly type: 'ready' } | Done | { readonly type: 'error'; message: string };
+
+const dist = (p: string): string =>
+  pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', p)).href;
+
+/**
+ * The reader, as CommonJS-compatible script text (a worker's `eval` code is a
+ * script) using dynamic `import()` of the built package. `post` and `onGo` are
+ * bound by the two preludes below.
+ */
+const READER = `
+(async () => {
+  const { TrueClock } = await import(${JSON.stringify(dist('index.js'))});
+  const { clockboundSource } = await import(${JSON.stringify(dist('node/index.js'))});
+  const clock = new TrueClock({
+    source: clockboundSource({ path: SEGMENT, pollIntervalMs: 50 }),
+    maxUncertaintyMs: 1000,
+  });
+  await clock.ready({ timeoutMs: 30000 });
+  post({ type: 'ready' });
+  await new Promise((resolve) => onGo(resolve));
+  const readings = [];
+  for (let i = 0; i < ${READINGS}; i++) {
+    const h1 = process.hrtime.bigint();
+    const r = clock.now();
+    const h2 = process.hrtime.bigint();
+    readings.push({ h1: String(h1), h2: String(h2), earliest: r.earliest, latest: r.latest, status: r.status, eps: r.uncertaintyMs });
+    // Spread the readings over several polls of the segment.
+    await new Promise((resolve) => setTimeout(resolve, 15));
+  }
+  const { samplesAccepted } = clock.metrics();
+  await clock.close();
+  post({ type: 'done', readings, samplesAccepted });
+})().catch((error) => post({ type: 'error', message: String(error && error.stack || error) }));
+`;
+
+const WORKER_PRELUDE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const SEGMENT = workerData;
+const post = (m) => parentPort.postMessage(m);
+const onGo = (f) => parentPort.once('message', f);
+`;
+
+const CHILD_PRELUDE = `
+const SEGMENT = process.argv[1];
+const post = (m) => process.send(m);
+const onGo = (f) => process.once('message', f);
+`;
+
+/** One reader, worker or child, seen through its messages. */
+interface Reader {
+  readonly kind: 'worker' | 'child';
+  readonly ready: Promise<void>;
+  readonly done: Promise<Done>;
+  go(): void;
+  kill(): void;
+}
+
+function track(
+  kind: Reader['kind'],
+  on: (listener: (m: Message) => void) => void,
+  onExit: (listener: (why: string) => void) => void,
+  go: () => void,
+  kill: () => void,
+): Reader {
+  let readyResolve!: () => void;
+  let doneResolve!: (d: Done) => void;
+  let fail!: (e: Error) => void;
+  const ready = new Promise<void>((resolve, reject) => {
+    readyResolve = resolve;
+    fail = reject;
+  });
+  const done = new Promise<Done>((resolve, reject) => {
+    doneResolve = resolve;
+    const earlier = fail;
+    fail = (e) => {
+      earlier(e);
+      reject(e);
+    };
+  });
+  // Unhandled if the test fails elsewhere first.
+  ready.catch(() => undefined);
+  done.catch(() => undefined);
+  on((m) => {
+    if (m.type === 'ready') readyResolve();
+    else if (m.type === 'done') doneResolve(m);
+    else fail(new Error(`${kind} reader failed: ${m.message}`));
+  });
+  onExit((why) => fail(new Error(`${kind} reader exited before it was done: ${why}`)));
+  return { kind, ready, done, go, kill };
+}
+
+function startWorker(segment: string): Reader {
+  const worker = new Worker(WORKER_PRELUDE + READER, { eval: true, workerData: segment });
+  return track(
+    'worker',
+    (listener) => worker.on('message', listener),
+    (listener) => {
+      worker.on('error', (e) => listener(String(e)));
+      worker.on('exit', (code) => listener(`exit ${code}`));
+    },
+    () => worker.postMessage('go'),
+    () => void worker.terminate(),
+  );
+}
+
+function startChild(segment: string): Reader {
+  const child: ChildProcess = spawn(process.execPath, ['-e', CHILD_PRELUDE + READER, segment], {
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return track(
+    'child',
+    (listener) => child.on('message', (m) => listener(m as Message)),
+    (listener) => child.on('exit', (code) => listener(`exit ${code}: ${stderr}`)),
+    () => child.send('go'),
+    () => child.kill('SIGKILL'),
+  );
+}
+
+/** performance.now() at a CLOCK_MONOTONIC reading (ns), via the tightest of a few bracketed pairs. */
+function perfAt(): (ns: bigint) => number {
+  let best = { mid: 0, ns: 0n, width: Infinity };
+  for (let i = 0; i < 5; i++) {
+    const a = performance.now();
+    const ns = monotonicNowNs();
+    const b = performance.now();
+    if (b - a < best.width) best = { mid: (a + b) / 2, ns, width: b - a };
+  }
+  return (ns) => best.mid + Number(ns - best.ns) / 1e6;
+}
+
+let dir: string;
+let segment: string;
+let ntp: LoopbackNtpServer;
+let clock: TrueClock;
+let publisher: ClockboundPublisher;
+/** Datagrams the writer's NTP client has sent. */
+let sent = 0;
+
+const counting: DatagramTransport = {
+  async open(family, handlers) {
+    const socket = await udpTransport.open(family, handlers);
+    return {
+      send: (bytes, address, port) => {
+        sent++;
+        return socket.send(bytes, address, port);
+      },
+      ref: () => socket.ref?.(),
+      unref: () => socket.unref?.(),
+      close: () => socket.close(),
+    };
+  },
+};
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'chronobound-readers-'));
+  segment = join(dir, 'shm0');
+  ntp = await createNtpServer({ offsetMs: SERVER_OFFSET_MS });
+  clock = new TrueClock({
+    // One exchange to start, then one a minute: no poll falls inside the test.
+    source: ntpSource({
+      servers: [ntp.address],
+      transport: counting,
+      initialBurst: 1,
+      pollIntervalMs: 60_000,
+      maxPollIntervalMs: 60_000,
+    }),
+    maxUncertaintyMs: 1000,
+  });
+  publisher = publishClockbound(clock, { path: segment, updateMs: 100, maxUncertaintyMs: 1000 });
+  await clock.ready({ timeoutMs: 30_000 });
+  // ready() resolves on the sample; the status change it causes is published at once.
+  expect(publisher.last?.status).toBe('synchronized');
+});
+
+afterAll(async () => {
+  await publisher?.close();
+  await clock?.close();
+  await ntp?.close();
+  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('one writer, many readers on one host', () => {
+  it('worker threads and child processes all read the one clock: every reading contains the server’s truth, and the server hears one client', async () => {
+    const requestsBefore = ntp.stats.requests;
+    const sentBefore = sent;
+    expect(requestsBefore).toBeGreaterThan(0);
+    expect(requestsBefore).toBeLessThanOrEqual(sentBefore);
+
+    const readers: Reader[] = [
+      ...Array.from({ length: WORKERS }, () => startWorker(segment)),
+      ...Array.from({ length: CHILDREN }, () => startChild(segment)),
+    ];
+    try {
+      await Promise.all(readers.map((r) => r.ready));
+      for (const r of readers) r.go();
+      const results = await Promise.all(readers.map((r) => r.done));
+
+      const at = perfAt();
+      let checked = 0;
+      for (const [i, result] of results.entries()) {
+        const kind = readers[i]?.kind;
+        expect(result.readings, kind).toHaveLength(READINGS);
+        // The reader polled the segment more than once while it read.
+        expect(result.samplesAccepted, kind).toBeGreaterThan(1);
+        for (const r of result.readings) {
+          // Trusted either way; free-running only if a loaded machine delayed the polls.
+          expect(['synchronized', 'free-running'], kind).toContain(r.status);
+          const truthLow = ntp.trueAt(at(BigInt(r.h1))) - SLACK_MS;
+          const truthHigh = ntp.trueAt(at(BigInt(r.h2))) + SLACK_MS;
+          expect(r.earliest, kind).toBeLessThanOrEqual(truthHigh);
+          expect(r.latest, kind).toBeGreaterThanOrEqual(truthLow);
+          // The bound covers the host clock's 25 ms error (ClockBound bounds CLOCK_REALTIME).
+          expect(r.eps, kind).toBeGreaterThan(SERVER_OFFSET_MS - 5);
+          checked++;
+        }
+      }
+      expect(checked).toBe((WORKERS + CHILDREN) * READINGS);
+    } finally {
+      for (const r of readers) r.kill();
+    }
+
+    // Six clocks read the host's time, and the server heard only the writer.
+    const requests = ntp.stats.requests;
+    expect(requests).toBeLessThanOrEqual(sent);
+    expect(requests - requestsBefore).toBeLessThanOrEqual(sent - sentBefore);
+    // One exchange to start, a poll a minute: a few at most, even with retries on a loaded machine.
+    expect(sent).toBeLessThanOrEqual(5);
+  }, 60_000);
+});
