@@ -136,6 +136,24 @@ function run(
   return { misses, readings };
 }
 
+/** A clock fed 0.2 ms samples by `push()`, on an oscillator `driftPpm` off, mid-March. */
+function quietLan(driftPpm: number) {
+  const sim = new SimulatedClock({ driftPpm, trueTimeMs: MID_MARCH });
+  const source = manualSource(64_000);
+  const clock = new TrueClock({
+    source,
+    monotonic: sim.monotonic,
+    wall: sim.wall,
+    scheduler: sim,
+    watchdogIntervalMs: 0,
+  });
+  const push = (): void => {
+    const mono = sim.monotonic.now();
+    source.push({ monotonicAt: mono, offsetMs: sim.trueNow() - mono, errorMs: 0.2, source: 'lan' });
+  };
+  return { sim, clock, push };
+}
+
 describe('the learned frequency', () => {
   it('property: every reading contains true time for any oscillator within ±maxDriftPpm whose rate changes within maxWanderPpmPerHour', () => {
     let totalReadings = 0;
@@ -175,24 +193,7 @@ describe('the learned frequency', () => {
   });
 
   it('on a quiet LAN (0.2 ms samples every 64 s, 120 ppm off) ε grows at a few ppm after ten minutes, not at 200', () => {
-    const sim = new SimulatedClock({ driftPpm: 120, trueTimeMs: MID_MARCH });
-    const source = manualSource(64_000);
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
-      watchdogIntervalMs: 0,
-    });
-    const push = (): void => {
-      const mono = sim.monotonic.now();
-      source.push({
-        monotonicAt: mono,
-        offsetMs: sim.trueNow() - mono,
-        errorMs: 0.2,
-        source: 'lan',
-      });
-    };
+    const { sim, clock, push } = quietLan(120);
     for (let i = 0; i < 10; i++) {
       push();
       sim.advance(64_000);
@@ -210,24 +211,7 @@ describe('the learned frequency', () => {
   });
 
   it('a contradicting sample (the host slewed the clock) resets the model to the drift bound, and says so', () => {
-    const sim = new SimulatedClock({ driftPpm: 10, trueTimeMs: MID_MARCH });
-    const source = manualSource(64_000);
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
-      watchdogIntervalMs: 0,
-    });
-    const push = (): void => {
-      const mono = sim.monotonic.now();
-      source.push({
-        monotonicAt: mono,
-        offsetMs: sim.trueNow() - mono,
-        errorMs: 0.2,
-        source: 'lan',
-      });
-    };
+    const { sim, clock, push } = quietLan(10);
     for (let i = 0; i < 10; i++) {
       push();
       sim.advance(64_000);
