@@ -134,6 +134,46 @@ function reasonOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** One server's outcome: its best exchange, or why it has none. */
+interface ServerOutcome {
+  readonly address: string;
+  readonly best: NtpExchange | undefined;
+  readonly lastError: unknown;
+}
+
+/** The report rows and the usable samples of the NTP or NTS servers asked. */
+function collected(results: readonly ServerOutcome[], kind: 'ntp' | 'nts'): Collected {
+  const reports: ServerReport[] = [];
+  const samples: Collected['samples'] = [];
+  for (const { address, best: x, lastError } of results) {
+    if (x === undefined) {
+      reports.push({
+        address,
+        kind,
+        offsetMs: null,
+        delayMs: null,
+        stratum: null,
+        errorMs: null,
+        accepted: false,
+        reason: reasonOf(lastError ?? 'interrupted'),
+      });
+      continue;
+    }
+    reports.push({
+      address,
+      kind,
+      offsetMs: x.systemOffsetMs ?? null,
+      delayMs: x.delayMs,
+      stratum: x.stratum,
+      errorMs: x.errorMs,
+      accepted: true,
+      reason: null,
+    });
+    samples.push({ id: address, sample: x });
+  }
+  return { reports, samples };
+}
+
 /** Asks each server `samples` times (servers in parallel) and keeps the best exchange. */
 async function collectNtp(
   servers: readonly HostPort[],
@@ -164,36 +204,7 @@ async function collectNtp(
         return { address, best: filter.best(systemMonotonic.now()), lastError };
       }),
     );
-    const reports: ServerReport[] = [];
-    const samplesOut: Collected['samples'] = [];
-    for (const r of results) {
-      if (r.best === undefined) {
-        reports.push({
-          address: r.address,
-          kind: 'ntp',
-          offsetMs: null,
-          delayMs: null,
-          stratum: null,
-          errorMs: null,
-          accepted: false,
-          reason: reasonOf(r.lastError ?? 'interrupted'),
-        });
-        continue;
-      }
-      const x = r.best;
-      reports.push({
-        address: r.address,
-        kind: 'ntp',
-        offsetMs: x.systemOffsetMs ?? null,
-        delayMs: x.delayMs,
-        stratum: x.stratum,
-        errorMs: x.errorMs,
-        accepted: true,
-        reason: null,
-      });
-      samplesOut.push({ id: r.address, sample: x });
-    }
-    return { reports, samples: samplesOut };
+    return collected(results, 'ntp');
   } finally {
     await socket.close();
   }
@@ -241,40 +252,13 @@ async function collectNts(
       return { address, best: filter.best(systemMonotonic.now()), lastError };
     }),
   );
-  const reports: ServerReport[] = [];
-  const samplesOut: Collected['samples'] = [];
-  let keFailure: string | undefined;
-  for (const r of results) {
-    if (r.best === undefined) {
-      if (keFailure === undefined && r.lastError instanceof NtsKeyExchangeError) {
-        keFailure = r.lastError.message;
-      }
-      reports.push({
-        address: r.address,
-        kind: 'nts',
-        offsetMs: null,
-        delayMs: null,
-        stratum: null,
-        errorMs: null,
-        accepted: false,
-        reason: reasonOf(r.lastError ?? 'interrupted'),
-      });
-      continue;
-    }
-    const x = r.best;
-    reports.push({
-      address: r.address,
-      kind: 'nts',
-      offsetMs: x.systemOffsetMs ?? null,
-      delayMs: x.delayMs,
-      stratum: x.stratum,
-      errorMs: x.errorMs,
-      accepted: true,
-      reason: null,
-    });
-    samplesOut.push({ id: r.address, sample: x });
-  }
-  return { reports, samples: samplesOut, keFailure };
+  const failedKe = results.find(
+    (r) => r.best === undefined && r.lastError instanceof NtsKeyExchangeError,
+  );
+  return {
+    ...collected(results, 'nts'),
+    keFailure: failedKe === undefined ? undefined : (failedKe.lastError as Error).message,
+  };
 }
 
 /** Reads the `--nts-ca` file, or refuses the flag. */
