@@ -91,6 +91,26 @@ function rig(
   return { sim, network, servers, source, samples, problems };
 }
 
+/** ntpSource → TrueClock on a simulated network of these servers: the full path, in virtual time. */
+function clockRig(
+  sim: SimulatedClock,
+  serverOptions: readonly SimulatedNtpServerOptions[],
+  seeds: { readonly network: number; readonly random?: number },
+) {
+  const network = createSimulatedNtpNetwork(sim, { seed: seeds.network });
+  const servers = serverOptions.map((o) => network.addServer(o));
+  const source = ntpSource({
+    servers: servers.map((s) => s.address),
+    transport: network,
+    scheduler: sim,
+    wall: sim.wall,
+    ...(seeds.random === undefined ? {} : { random: mulberry32(seeds.random) }),
+  });
+  const clock = new TrueClock({ source, monotonic: sim.monotonic, wall: sim.wall, scheduler: sim });
+  cleanups.push(() => clock.close());
+  return { network, servers, source, clock };
+}
+
 /** Gaps between consecutive requests to a server (ms of its sender's monotonic clock). */
 function gaps(server: SimulatedNtpServer): number[] {
   const t = server.requestTimes;
@@ -425,24 +445,11 @@ describe('ntpSource polling in virtual time', () => {
 
   it('through TrueClock: a suspend makes the clock invalidate the source, the burst re-runs and the clock resynchronizes', async () => {
     const sim = new SimulatedClock({ driftPpm: 25 });
-    const network = createSimulatedNtpNetwork(sim, { seed: 3 });
-    const servers = [0, 1, 2].map(() =>
-      network.addServer({ requestDelayMs: 4, responseDelayMs: 6, jitterMs: 2 }),
+    const { servers, clock } = clockRig(
+      sim,
+      Array.from({ length: 3 }, () => ({ requestDelayMs: 4, responseDelayMs: 6, jitterMs: 2 })),
+      { network: 3, random: 9 },
     );
-    const source = ntpSource({
-      servers: servers.map((s) => s.address),
-      transport: network,
-      scheduler: sim,
-      wall: sim.wall,
-      random: mulberry32(9),
-    });
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
-    });
-    cleanups.push(() => clock.close());
     const statuses: ClockStatus[] = [];
     clock.onStatusChange((s) => statuses.push(s));
     await sim.advanceAsync(30 * 60 * S);
@@ -465,26 +472,15 @@ describe('ntpSource polling in virtual time', () => {
 
   it('runs ntpSource → TrueClock for hours with no real socket: the interval always contains the truth and never shows free-running', async () => {
     const sim = new SimulatedClock({ driftPpm: -40 });
-    const network = createSimulatedNtpNetwork(sim, { seed: 5 });
-    const servers = [
-      network.addServer({ requestDelayMs: 3, responseDelayMs: 9, jitterMs: 4 }),
-      network.addServer({ requestDelayMs: 12, responseDelayMs: 2, jitterMs: 1, lossRate: 0.02 }),
-      network.addServer({ offsetMs: 900 }), // a falseticker
-    ];
-    const source = ntpSource({
-      servers: servers.map((s) => s.address),
-      transport: network,
-      scheduler: sim,
-      wall: sim.wall,
-      random: mulberry32(11),
-    });
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
-    });
-    cleanups.push(() => clock.close());
+    const { network, source, clock } = clockRig(
+      sim,
+      [
+        { requestDelayMs: 3, responseDelayMs: 9, jitterMs: 4 },
+        { requestDelayMs: 12, responseDelayMs: 2, jitterMs: 1, lossRate: 0.02 },
+        { offsetMs: 900 }, // a falseticker
+      ],
+      { network: 5, random: 11 },
+    );
     const udpBefore = process.getActiveResourcesInfo().filter((x) => x === 'UDPWrap').length;
     const statuses = new Set<ClockStatus>();
     await sim.advanceAsync(10 * S);
@@ -649,24 +645,15 @@ describe('ntpSource polling in virtual time', () => {
   it("through TrueClock's learned frequency, a good path is polled every 512–1024 s and ε stays under the target", async () => {
     // Mid-March: far from the June/December ends, where TrueClock allows for unannounced leap smears.
     const sim = new SimulatedClock({ driftPpm: 23, trueTimeMs: Date.UTC(2026, 2, 15) });
-    const network = createSimulatedNtpNetwork(sim, { seed: 5 });
-    const servers = [0, 1, 2].map(() =>
-      network.addServer({ requestDelayMs: 0.05, responseDelayMs: 0.05, jitterMs: 0.01 }),
+    const { servers, source, clock } = clockRig(
+      sim,
+      Array.from({ length: 3 }, () => ({
+        requestDelayMs: 0.05,
+        responseDelayMs: 0.05,
+        jitterMs: 0.01,
+      })),
+      { network: 5, random: 1 },
     );
-    const source = ntpSource({
-      servers: servers.map((s) => s.address),
-      transport: network,
-      scheduler: sim,
-      wall: sim.wall,
-      random: mulberry32(1),
-    });
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
-    });
-    cleanups.push(() => clock.close());
     await sim.advanceAsync(3600 * S); // learning the oscillator's frequency
     let widest = 0;
     for (let i = 0; i < 6 * 360; i++) {
@@ -684,23 +671,11 @@ describe('ntpSource polling in virtual time', () => {
 
   it('through TrueClock, a healthy source never shows free-running while its interval grows', async () => {
     const sim = new SimulatedClock({ driftPpm: 23, trueTimeMs: Date.UTC(2026, 2, 15) });
-    const network = createSimulatedNtpNetwork(sim, { seed: 6 });
-    const servers = [0, 1, 2].map(() =>
-      network.addServer({ requestDelayMs: 0.05, responseDelayMs: 0.05 }),
+    const { source, clock } = clockRig(
+      sim,
+      Array.from({ length: 3 }, () => ({ requestDelayMs: 0.05, responseDelayMs: 0.05 })),
+      { network: 6 },
     );
-    const source = ntpSource({
-      servers: servers.map((s) => s.address),
-      transport: network,
-      scheduler: sim,
-      wall: sim.wall,
-    });
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
-    });
-    cleanups.push(() => clock.close());
     const statuses = new Set<ClockStatus>();
     await sim.advanceAsync(10 * S);
     for (let i = 0; i < 6 * 360; i++) {
