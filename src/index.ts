@@ -27,22 +27,24 @@ export {
 } from './errors.js';
 export type { ChronoboundErrorCode } from './errors.js';
 export type {
-  MonotonicSource,
-  WallSource,
-  SyncSample,
   SourceProblem,
   SampleListener,
   ProblemListener,
   TimeSource,
-  Scheduler,
-  LeapSecond,
   SourceContext,
   HostCorrection,
   HostCorrectionSource,
 } from './sources/types.js';
-export { systemMonotonic, systemWall, systemScheduler } from './sources/system.js';
-export { calibrateWall } from './sources/calibrate.js';
-export type { WallCalibration } from './sources/calibrate.js';
+export type {
+  MonotonicSource,
+  WallSource,
+  SyncSample,
+  Scheduler,
+  LeapSecond,
+} from './clock/types.js';
+export { systemMonotonic, systemWall, systemScheduler } from './clock/system.js';
+export { calibrateWall } from './clock/calibrate.js';
+export type { WallCalibration } from './clock/calibrate.js';
 export { systemClockSource } from './sources/system-clock-source.js';
 export type { SystemClockSourceOptions } from './sources/system-clock-source.js';
 export { TrueClock } from './truetime/true-clock.js';
@@ -52,9 +54,9 @@ export type {
   StatusListener,
   ClockMetrics,
 } from './truetime/true-clock.js';
-export type { WaitOptions, CommitWaitResult } from './truetime/commit-wait.js';
+export type { WaitOptions, CommitWaitResult } from './truetime/sleep.js';
 export { intervalContains, toNanosBigInt, fromNanosBigInt } from './truetime/interval.js';
-export type { ClockStatus, TimeReading } from './truetime/interval.js';
+export type { ClockStatus, TimeReading } from './clock/types.js';
 
 // Logical clocks: Lamport, hybrid logical, vector; node ids; encodings.
 export {
@@ -87,8 +89,14 @@ export {
 } from './logical/hlc-codec.js';
 export { VectorClock } from './logical/vector.js';
 export type { VectorOrder } from './logical/vector.js';
-export { sqlHlc, decodeHlc, receiveStamped, stampWrite } from './db/stamp.js';
-export type { EncodedHlc, SqlHlc, Stamped, StampWriteOptions, ReceivedStamp } from './db/stamp.js';
+export { sqlHlc, decodeHlc, receiveStamped, stampWrite } from './logical/stamp.js';
+export type {
+  EncodedHlc,
+  SqlHlc,
+  Stamped,
+  StampWriteOptions,
+  ReceivedStamp,
+} from './logical/stamp.js';
 export { estimateExchange, ClockFilter } from './sources/exchange.js';
 export type {
   ExchangeTimestamps,

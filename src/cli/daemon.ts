@@ -13,7 +13,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { chronyHostCorrection, chronySource } from '../ntp/chrony.js';
 import { ntpSource, type NtpSource } from '../ntp/source.js';
 import type { HostCorrectionSource, SourceProblem, TimeSource } from '../sources/types.js';
-import type { ClockStatus, TimeReading } from '../truetime/interval.js';
+import type { ClockStatus, TimeReading } from '../clock/types.js';
 import { TrueClock } from '../truetime/true-clock.js';
 import { CLOCKBOUND_DEFAULT_PATH } from '../node/clockbound-segment.js';
 import { publishClockbound, type ClockboundPublisher } from '../node/clockbound-publisher.js';

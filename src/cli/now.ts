@@ -17,7 +17,7 @@ import {
   NtpTimeoutError,
   SourceUnavailableError,
 } from '../errors.js';
-import { formatUtcMicros } from '../luxon/format.js';
+import { formatUtcMicros } from '../truetime/format.js';
 import { chronySource } from '../ntp/chrony.js';
 import type { ChronyTracking } from '../ntp/chrony-protocol.js';
 import { NtpSocket, type NtpExchange } from '../ntp/client.js';
@@ -28,9 +28,10 @@ import type { NtsSession } from '../ntp/nts/session.js';
 import { selectOffset } from '../ntp/select.js';
 import { ClockFilter } from '../sources/exchange.js';
 import { systemClockSource } from '../sources/system-clock-source.js';
-import { systemMonotonic } from '../sources/system.js';
-import type { SourceProblem, SyncSample, TimeSource } from '../sources/types.js';
-import type { TimeReading } from '../truetime/interval.js';
+import { systemMonotonic } from '../clock/system.js';
+import type { SourceProblem, TimeSource } from '../sources/types.js';
+import type { SyncSample } from '../clock/types.js';
+import type { TimeReading } from '../clock/types.js';
 import { TrueClock } from '../truetime/true-clock.js';
 import {
   formatHostPort,

@@ -6,12 +6,13 @@
  * @module
  */
 import { parseArgs } from 'node:util';
-import { formatUncertainty, formatUtcMicros } from '../luxon/format.js';
+import { formatUncertainty, formatUtcMicros } from '../truetime/format.js';
 import { chronySource, readChronyTracking } from '../ntp/chrony.js';
 import { ntpSource, type NtpSource } from '../ntp/source.js';
 import { systemClockSource } from '../sources/system-clock-source.js';
-import type { SyncSample, TimeSource } from '../sources/types.js';
-import type { TimeReading } from '../truetime/interval.js';
+import type { TimeSource } from '../sources/types.js';
+import type { SyncSample } from '../clock/types.js';
+import type { TimeReading } from '../clock/types.js';
 import { TrueClock } from '../truetime/true-clock.js';
 import { formatHostPort, guardUsage, hostPortFlag, intFlag, numberFlag } from './args.js';
 import { ExitCode } from './errors.js';

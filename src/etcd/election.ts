@@ -7,8 +7,8 @@ import { AbortError, ClockUnsynchronizedError, InvalidArgumentError } from '../e
 import { requireNonNegative } from '../_internals/validate.js';
 import { unrefTimer } from '../_internals/timers.js';
 import type { LeaseClock } from '../safety/lease.js';
-import { systemScheduler } from '../sources/system.js';
-import type { Scheduler } from '../sources/types.js';
+import { systemScheduler } from '../clock/system.js';
+import type { Scheduler } from '../clock/types.js';
 import {
   EtcdCompactedError,
   EtcdKeepAliveError,

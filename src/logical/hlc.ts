@@ -10,8 +10,8 @@
  */
 import { AbortError, ClockOffsetError, HlcOverflowError, InvalidArgumentError } from '../errors.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import { systemScheduler } from '../sources/system.js';
-import type { Scheduler } from '../sources/types.js';
+import { systemScheduler } from '../clock/system.js';
+import type { Scheduler } from '../clock/types.js';
 import { validateNodeId } from './node-id.js';
 
 /**

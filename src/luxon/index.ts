@@ -10,8 +10,8 @@
 import { DateTime, Interval } from 'luxon';
 import type { Zone } from 'luxon';
 import { ClockUnsynchronizedError, InvalidArgumentError } from '../errors.js';
-import type { TimeReading } from '../truetime/interval.js';
-import { formatReadingWith, insertMicros, splitMicros } from './format.js';
+import type { TimeReading } from '../clock/types.js';
+import { formatReadingWith, insertMicros, splitMicros } from '../truetime/format.js';
 
 /**
  * A luxon zone: an IANA name (`'Europe/Paris'`), `'utc'`, `'local'`, a fixed

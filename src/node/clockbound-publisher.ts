@@ -7,7 +7,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
-import type { ClockStatus } from '../truetime/interval.js';
+import type { ClockStatus } from '../clock/types.js';
 import type { TrueClock } from '../truetime/true-clock.js';
 import {
   CLOCKBOUND_DEFAULT_PATH,

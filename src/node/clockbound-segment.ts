@@ -54,9 +54,9 @@ import { endianness } from 'node:os';
 import { dirname } from 'node:path';
 import process from 'node:process';
 import { InvalidArgumentError, SourceUnavailableError } from '../errors.js';
-import { calibrateWall } from '../sources/calibrate.js';
-import { systemWall } from '../sources/system.js';
-import type { MonotonicSource } from '../sources/types.js';
+import { calibrateWall } from '../clock/calibrate.js';
+import { systemWall } from '../clock/system.js';
+import type { MonotonicSource } from '../clock/types.js';
 
 /**
  * Where ClockBound's daemon puts its segment (clock-bound-ffi/include/clockbound.h,

@@ -7,17 +7,15 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
-import { systemScheduler } from '../sources/system.js';
+import { systemScheduler } from '../clock/system.js';
 import type {
-  MonotonicSource,
   ProblemListener,
   SampleListener,
-  Scheduler,
   SourceContext,
   SourceProblem,
-  SyncSample,
   TimeSource,
 } from '../sources/types.js';
+import type { MonotonicSource, Scheduler, SyncSample } from '../clock/types.js';
 import {
   CLOCKBOUND_DEFAULT_PATH,
   RealtimeMap,

@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NtpServerState, NtpServerStatus } from '../ntp/source.js';
-import type { ClockStatus } from '../truetime/interval.js';
+import type { ClockStatus } from '../clock/types.js';
 import type { ClockMetrics, TrueClock } from '../truetime/true-clock.js';
 import type { ClockboundData, ClockboundStatus } from './clockbound-segment.js';
 

@@ -19,22 +19,24 @@ import {
 } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import { calibrateWall, type WallCalibration } from '../sources/calibrate.js';
+import { calibrateWall, type WallCalibration } from '../clock/calibrate.js';
 import { agedBound } from '../sources/exchange.js';
 import { startPoller, type Poller } from '../sources/poller.js';
-import { systemMonotonic, systemScheduler, systemWall } from '../sources/system.js';
+import { systemMonotonic, systemScheduler, systemWall } from '../clock/system.js';
 import type {
   HostCorrection,
   HostCorrectionSource,
+  ProblemListener,
+  SourceProblem,
+  TimeSource,
+} from '../sources/types.js';
+import type {
   LeapSecond,
   MonotonicSource,
-  ProblemListener,
   Scheduler,
-  SourceProblem,
   SyncSample,
-  TimeSource,
   WallSource,
-} from '../sources/types.js';
+} from '../clock/types.js';
 import {
   CHRONY_FLOAT_RELATIVE_ERROR,
   CHRONY_LOCAL_REFERENCE_ID,

@@ -19,8 +19,8 @@ import {
   SourceUnavailableError,
 } from '../errors.js';
 import { estimateExchange } from '../sources/exchange.js';
-import { systemMonotonic, systemScheduler, systemWall } from '../sources/system.js';
-import type { MonotonicSource, Scheduler, SyncSample, WallSource } from '../sources/types.js';
+import { systemMonotonic, systemScheduler, systemWall } from '../clock/system.js';
+import type { MonotonicSource, Scheduler, SyncSample, WallSource } from '../clock/types.js';
 import {
   isZeroNtpTimestamp,
   ntpDifferenceMs,

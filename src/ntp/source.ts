@@ -16,19 +16,21 @@ import {
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
 import { ClockFilter, agedBound, type FilterSample } from '../sources/exchange.js';
-import { systemScheduler, systemWall } from '../sources/system.js';
+import { systemScheduler, systemWall } from '../clock/system.js';
+import type {
+  ProblemListener,
+  SampleListener,
+  SourceContext,
+  SourceProblem,
+  TimeSource,
+} from '../sources/types.js';
 import type {
   LeapSecond,
   MonotonicSource,
-  ProblemListener,
-  SampleListener,
   Scheduler,
-  SourceContext,
-  SourceProblem,
   SyncSample,
-  TimeSource,
   WallSource,
-} from '../sources/types.js';
+} from '../clock/types.js';
 import { NtpSocket, type NtpAuthenticator, type NtpExchange } from './client.js';
 import { NTP_PACKET_SIZE } from './packet.js';
 import { NtsRejectedError } from './nts/errors.js';

@@ -5,7 +5,7 @@
  */
 import { ClockUnsynchronizedError, InvalidArgumentError, LeaseInvalidError } from '../errors.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import type { TimeReading } from '../truetime/interval.js';
+import type { TimeReading } from '../clock/types.js';
 
 /**
  * What a {@link Lease} needs from a clock: `now()` for the interval and

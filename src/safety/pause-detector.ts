@@ -7,8 +7,8 @@
 import { InvalidArgumentError } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import { systemMonotonic, systemScheduler } from '../sources/system.js';
-import type { MonotonicSource, Scheduler } from '../sources/types.js';
+import { systemMonotonic, systemScheduler } from '../clock/system.js';
+import type { MonotonicSource, Scheduler } from '../clock/types.js';
 
 /**
  * A detected stop. The process was stopped for between `durationMs` and

@@ -7,8 +7,8 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import { systemMonotonic } from '../sources/system.js';
-import type { MonotonicSource } from '../sources/types.js';
+import { systemMonotonic } from '../clock/system.js';
+import type { MonotonicSource } from '../clock/types.js';
 
 /**
  * Options of {@link PhiAccrualDetector}.

@@ -18,18 +18,12 @@
 import { HttpTimeError, InvalidArgumentError } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import type { TimeReading } from '../truetime/interval.js';
+import type { TimeReading } from '../clock/types.js';
 import { ClockFilter, estimateExchange, type FilterSample } from './exchange.js';
 import { startPoller } from './poller.js';
-import { systemScheduler } from './system.js';
-import type {
-  MonotonicSource,
-  ProblemListener,
-  SampleListener,
-  Scheduler,
-  SyncSample,
-  TimeSource,
-} from './types.js';
+import { systemScheduler } from '../clock/system.js';
+import type { ProblemListener, SampleListener, TimeSource } from './types.js';
+import type { MonotonicSource, Scheduler, SyncSample } from '../clock/types.js';
 
 /** The `type` of a time request message. */
 const REQUEST_TYPE = 'chronobound.time-request';

@@ -9,7 +9,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import type { Scheduler } from './types.js';
+import type { Scheduler } from '../clock/types.js';
 
 /**
  * Options of {@link startPoller}.

@@ -6,9 +6,10 @@
  */
 import { requireNonNegative } from '../_internals/validate.js';
 import { unrefTimer } from '../_internals/timers.js';
-import { calibrateWall } from './calibrate.js';
-import { systemScheduler, systemWall } from './system.js';
-import type { Scheduler, TimeSource, WallSource } from './types.js';
+import { calibrateWall } from '../clock/calibrate.js';
+import { systemScheduler, systemWall } from '../clock/system.js';
+import type { TimeSource } from './types.js';
+import type { Scheduler, WallSource } from '../clock/types.js';
 
 /**
  * Options of {@link systemClockSource}.

@@ -10,14 +10,9 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { mulberry32 } from '../_internals/prng.js';
-import { systemScheduler } from '../sources/system.js';
-import type {
-  MonotonicSource,
-  SampleListener,
-  Scheduler,
-  TimeSource,
-  WallSource,
-} from '../sources/types.js';
+import { systemScheduler } from '../clock/system.js';
+import type { SampleListener, TimeSource } from '../sources/types.js';
+import type { MonotonicSource, Scheduler, WallSource } from '../clock/types.js';
 import { TrueClock } from '../truetime/true-clock.js';
 import { VirtualTimers } from './virtual-timers.js';
 

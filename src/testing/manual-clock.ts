@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { MonotonicSource } from '../sources/types.js';
+import type { MonotonicSource } from '../clock/types.js';
 import { SimulatedClock } from './simulated-clock.js';
 
 /**

@@ -4,13 +4,12 @@
  * @module
  */
 import type {
-  MonotonicSource,
   ProblemListener,
   SampleListener,
   SourceProblem,
-  SyncSample,
   TimeSource,
 } from '../sources/types.js';
+import type { MonotonicSource, SyncSample } from '../clock/types.js';
 import type { SimulatedClock } from './simulated-clock.js';
 
 /**

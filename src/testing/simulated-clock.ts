@@ -5,8 +5,8 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
-import { systemScheduler } from '../sources/system.js';
-import type { MonotonicSource, Scheduler, WallSource } from '../sources/types.js';
+import { systemScheduler } from '../clock/system.js';
+import type { MonotonicSource, Scheduler, WallSource } from '../clock/types.js';
 import { VirtualTimers } from './virtual-timers.js';
 
 /** 2026-01-01T00:00:00Z: a fixed, recognisable start for simulations. */

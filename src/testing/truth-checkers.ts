@@ -7,7 +7,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { ClockStatus } from '../truetime/interval.js';
+import type { ClockStatus } from '../clock/types.js';
 import type { CheckResult } from './checkers.js';
 
 /**

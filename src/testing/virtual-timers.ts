@@ -1,4 +1,4 @@
-import type { Scheduler } from '../sources/types.js';
+import type { Scheduler } from '../clock/types.js';
 
 interface Timer {
   readonly id: number;

@@ -4,45 +4,7 @@
  * @module
  */
 
-/**
- * How much a {@link TimeReading} can be trusted.
- *
- * - `synchronized`: a recent sample backs the bound.
- * - `free-running`: no sample for a while; the bound still holds (it grows with the
- *   drift bound) and is within `maxUncertaintyMs`.
- * - `unsynchronized`: no sample yet, only an assumed bound, or ε above `maxUncertaintyMs`.
- * - `disrupted`: the watchdog saw the monotonic and wall clocks disagree (suspend,
- *   VM pause or migration, clock step); the bound was widened and strict
- *   operations refuse until the next accepted sample.
- *
- * @example
- * ```ts
- * const ok = (s: ClockStatus) => s === 'synchronized' || s === 'free-running';
- * ```
- */
-export type ClockStatus = 'synchronized' | 'free-running' | 'unsynchronized' | 'disrupted';
-
-/**
- * One honest reading: true time lies in `[earliest, latest]`. Times are epoch
- * milliseconds (fractional); `uncertaintyMs` is ε, half the width.
- *
- * @example
- * ```ts
- * const { earliest, latest, status } = clock.now();
- * ```
- */
-export interface TimeReading {
-  /** True time is no earlier than this (epoch ms). */
-  readonly earliest: number;
-  /** True time is no later than this (epoch ms). */
-  readonly latest: number;
-  /** Best estimate of true time, the midpoint (epoch ms). */
-  readonly estimate: number;
-  /** ε: half the interval width (ms). `Infinity` with no sample. */
-  readonly uncertaintyMs: number;
-  /** Whether the bound is backed by a measurement; see {@link ClockStatus}. */
-  readonly status: ClockStatus;
-}
+import type { TimeReading } from '../clock/types.js';
 
 /**
  * Whether the reading's interval contains `t`.

@@ -13,7 +13,7 @@
  * @module
  * @internal
  */
-import type { LeapSecond } from '../sources/types.js';
+import type { LeapSecond } from '../clock/types.js';
 
 /** One leap second (ms). @internal */
 export const LEAP_SECOND_MS = 1000;

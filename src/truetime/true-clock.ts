@@ -11,21 +11,23 @@ import {
 } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import { systemMonotonic, systemScheduler, systemWall } from '../sources/system.js';
+import { systemMonotonic, systemScheduler, systemWall } from '../clock/system.js';
 import { agedBound } from '../sources/exchange.js';
 import type {
   HostCorrection,
   HostCorrectionSource,
+  SourceProblem,
+  TimeSource,
+} from '../sources/types.js';
+import type {
   LeapSecond,
   MonotonicSource,
   Scheduler,
-  SourceProblem,
   SyncSample,
-  TimeSource,
   WallSource,
-} from '../sources/types.js';
-import { sleepToward, type CommitWaitResult, type WaitOptions } from './commit-wait.js';
-import type { ClockStatus, TimeReading } from './interval.js';
+} from '../clock/types.js';
+import { sleepToward, type CommitWaitResult, type WaitOptions } from './sleep.js';
+import type { ClockStatus, TimeReading } from '../clock/types.js';
 import { FrequencyModel } from './frequency.js';
 import { LEAP_SECOND_MS, LEAP_SMEAR_RATE, leapStepAt, nearLeapSmear } from './leap.js';
 import { Watchdog } from './watchdog.js';

@@ -1,4 +1,4 @@
-import type { MonotonicSource, WallSource } from '../sources/types.js';
+import type { MonotonicSource, WallSource } from '../clock/types.js';
 
 /**
  * Compares wall-clock progress with monotonic progress. They advance together

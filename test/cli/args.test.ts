@@ -10,7 +10,7 @@ import {
 } from '../../src/cli/args.js';
 import { InvalidArgumentError } from '../../src/index.js';
 import { parseArgs } from 'node:util';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 describe('hostPortFlag', () => {
   it.each([

@@ -10,7 +10,7 @@ import {
   niceTicks,
   stackCharts,
 } from '../../src/cli/svg.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 /** Minimal well-formedness: every opened element is closed, in order. */
 function balanced(svg: string): boolean {

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HybridLogicalClock, compareHlc, type HlcTimestamp } from '../../src/index.js';
 import { ClusterSimulator } from '../../src/testing/index.js';
-import { seed } from '../helpers/fc.js';
+import { seed } from '../support/fc.js';
 
 // --- doc: register ---
 /** A last-write-wins register: keeps the value with the highest timestamp it has seen. */

@@ -22,7 +22,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareHlc, formatHlc, parseHlc } from '../../src/index.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
-import { seed } from '../helpers/fc.js';
+import { seed } from '../support/fc.js';
 import { locatePostgres, startPostgres, type PostgresCluster } from './helpers/postgres.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/cluster-node.mjs', import.meta.url));

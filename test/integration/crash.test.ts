@@ -22,7 +22,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HybridLogicalClock, hlcToBigInt, stampWrite } from '../../src/index.js';
 import { mulberry32 } from '../../src/_internals/prng.js';
-import { seed } from '../helpers/fc.js';
+import { seed } from '../support/fc.js';
 import { locatePostgres, startPostgres, type PostgresCluster } from './helpers/postgres.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/crash-writer.mjs', import.meta.url));

@@ -19,7 +19,7 @@ import {
   sqlHlc,
   stampWrite,
 } from '../../src/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 import {
   LWW_UPSERT_SQL,
   dollarParams,

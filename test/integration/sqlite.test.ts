@@ -18,7 +18,7 @@ import {
   receiveStamped,
   stampWrite,
 } from '../../src/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 import {
   LWW_UPSERT_SQL,
   ddiaFigure83,

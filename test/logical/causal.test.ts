@@ -27,7 +27,7 @@ import {
   checkStrongClockConsistency,
   replayHistory,
 } from '../../src/testing/checkers.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const histories = causalHistory({ nodes: { min: 2, max: 8 }, events: { max: 50 } });
 /** Clocks within the skew bound: no backward steps. */

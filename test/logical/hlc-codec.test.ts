@@ -13,7 +13,7 @@ import {
   type HlcTimestamp,
 } from '../../src/index.js';
 import { hlcTimestamp } from '../../src/testing/arbitraries.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const sign = (x: number): number => (x < 0 ? -1 : x > 0 ? 1 : 0);
 const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

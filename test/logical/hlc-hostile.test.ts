@@ -20,7 +20,7 @@ import {
   type HybridLogicalClockOptions,
 } from '../../src/index.js';
 import { HLC_MAX_REMOTE_WALL_MS } from '../../src/logical/hlc.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 /** The documented default of `maxBorrowMs`. */

@@ -15,7 +15,7 @@ import {
   type Scheduler,
 } from '../../src/index.js';
 import { checkMonotonic } from '../../src/testing/checkers.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 

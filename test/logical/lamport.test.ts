@@ -10,7 +10,7 @@ import {
   type LamportTimestamp,
 } from '../../src/index.js';
 import { lamportTimestamp } from '../../src/testing/arbitraries.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const sign = (x: number): number => (x < 0 ? -1 : x > 0 ? 1 : 0);
 

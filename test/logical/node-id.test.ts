@@ -9,7 +9,7 @@ import {
   validateNodeId,
 } from '../../src/index.js';
 import { nodeId } from '../../src/testing/arbitraries.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 describe('node ids', () => {
   it.each([

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HlcParseError, InvalidArgumentError, VectorClock } from '../../src/index.js';
 import { vectorClock } from '../../src/testing/arbitraries.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const small = vectorClock({ nodes: ['a', 'b', 'c'], maxCounter: 3 });
 const leq = (x: VectorClock, y: VectorClock): boolean =>

@@ -16,9 +16,9 @@ import {
   toDateTime,
   toLuxonInterval,
 } from '../../src/luxon/index.js';
-import { formatUtcMicros } from '../../src/luxon/format.js';
+import { formatUtcMicros } from '../../src/truetime/format.js';
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const T = Date.UTC(2026, 10, 22, 10, 0, 0); // 2026-11-22T10:00:00Z
 

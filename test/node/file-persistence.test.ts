@@ -27,7 +27,7 @@ import {
   type HlcTimestamp,
 } from '../../src/index.js';
 import { filePersistence } from '../../src/node/index.js';
-import { fcParams, seed } from '../helpers/fc.js';
+import { fcParams, seed } from '../support/fc.js';
 
 // The temporary file's name is random; the tests below choose it to plant a symlink there.
 vi.mock('node:crypto', async (importOriginal) => {

@@ -25,7 +25,7 @@ import {
   type ChronyTracking,
 } from '../../src/ntp/index.js';
 import { trackingToSample } from '../../src/ntp/chrony.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 // ---------------------------------------------------------------- fixtures
 

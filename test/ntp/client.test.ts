@@ -21,7 +21,7 @@ import {
   type NtpServerBehaviour,
   type NtpServerFault,
 } from '../../src/testing/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 import { openSockets, settleSockets, until } from './_helpers.js';
 
 const TICKS_PER_ERA = 2n ** 64n;

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { TrueClock, type MonotonicSource } from '../../src/index.js';
 import { ntpSource } from '../../src/ntp/index.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
-import { long, seed } from '../helpers/fc.js';
+import { long, seed } from '../support/fc.js';
 import { openSockets, settleSockets } from './_helpers.js';
 
 const SCENARIOS = long ? 10_000 : 1_000;

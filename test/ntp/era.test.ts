@@ -11,7 +11,7 @@ import {
   queryNtp,
 } from '../../src/ntp/index.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const ROLLOVER = Date.UTC(2036, 1, 7, 6, 28, 16);
 const YEAR_MS = 365.25 * 86_400_000;

@@ -20,7 +20,7 @@ import {
 } from '../../src/ntp/index.js';
 import { systemMonotonic } from '../../src/index.js';
 import { createNtpServer } from '../../src/testing/index.js';
-import { long, seed } from '../helpers/fc.js';
+import { long, seed } from '../support/fc.js';
 import { openSockets, settleSockets } from './_helpers.js';
 
 const IN_PROCESS_RUNS = long ? 1_000_000 : 100_000;

@@ -13,7 +13,7 @@ import {
   referenceIdToString,
   type NtpPacket,
 } from '../../src/ntp/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const uint32 = fc.integer({ min: 0, max: 2 ** 32 - 1 });
 const timestamp = fc.record({ seconds: uint32, fraction: uint32 });

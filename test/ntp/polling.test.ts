@@ -24,7 +24,7 @@ import {
   type SimulatedNtpServerOptions,
 } from '../../src/testing/index.js';
 import { mulberry32 } from '../../src/_internals/prng.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const S = 1000;
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/index.js';
 import { selectOffset, type SelectionCandidate } from '../../src/ntp/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const c = (id: string, offsetMs: number, errorMs: number, monotonicAt = 0): SelectionCandidate => ({
   id,

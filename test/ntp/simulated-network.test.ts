@@ -22,7 +22,7 @@ import {
   createSimulatedNtpNetwork,
   type NtpServerFault,
 } from '../../src/testing/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 

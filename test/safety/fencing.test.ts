@@ -9,7 +9,7 @@ import {
   StaleFencingTokenError,
   type FencingTokenStore,
 } from '../../src/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 /** The SQL recipes from docs/safety.md, keyed by their `-- recipe: name` line. */
 function recipes(): Map<string, string> {

@@ -8,7 +8,7 @@ import {
   TrueClock,
 } from '../../src/index.js';
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 function setup(options: { driftPpm?: number; maxUncertaintyMs?: number } = {}) {
   const sim = new SimulatedClock({ driftPpm: options.driftPpm ?? 0, wallOffsetMs: 0 });

@@ -10,7 +10,7 @@ import {
   type Scheduler,
 } from '../../src/index.js';
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 function setup() {
   const sim = new SimulatedClock({ driftPpm: 50 });

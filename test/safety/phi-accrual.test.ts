@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PhiAccrualDetector } from '../../src/index.js';
 import { logErfc } from '../../src/safety/phi-accrual.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 function manual() {
   let t = 0;

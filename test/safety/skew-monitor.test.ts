@@ -7,7 +7,7 @@ import {
   type PeerSkew,
   type RpcTimestamps,
 } from '../../src/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 /**
  * One request/response at true time `at`: the peer's clock reads true + offset,

@@ -6,7 +6,7 @@ import {
   estimateExchange,
   type FilterSample,
 } from '../../src/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const EPOCH = Date.UTC(2026, 0, 1);
 

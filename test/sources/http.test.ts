@@ -17,7 +17,7 @@ import {
 } from '../../src/index.js';
 import { composeTimeReply } from '../../src/sources/message.js';
 import { SimulatedClock } from '../../src/testing/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const URL_BASE = 'http://time.test/time';
 const NONCE = /^[0-9a-f]{32}$/;

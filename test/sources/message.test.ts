@@ -16,7 +16,7 @@ import {
   type TimeSource,
 } from '../../src/index.js';
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const NONCE = '0123456789abcdef0123456789abcdef';
 

@@ -2,9 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { startPoller, type Poller, type PollerOptions } from '../../src/sources/poller.js';
-import type { Scheduler } from '../../src/sources/types.js';
+import type { Scheduler } from '../../src/clock/types.js';
 import { SimulatedClock } from '../../src/testing/simulated-clock.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 /** Resolves after `ms` of virtual time. */
 function sleep(sim: SimulatedClock, ms: number): Promise<void> {

@@ -20,7 +20,7 @@ import {
   type HistoryEvent,
 } from '../../src/testing/arbitraries.js';
 import { checkCausalOrder, replayHistory } from '../../src/testing/checkers.js';
-import { fcParams, seed } from '../helpers/fc.js';
+import { fcParams, seed } from '../support/fc.js';
 
 describe('timestamp arbitraries generate what they claim', () => {
   it('nodeId: valid ids within maxLength', () => {

@@ -16,7 +16,7 @@ import {
   replayHistory,
   type CausalRelation,
 } from '../../src/testing/checkers.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 /**
  * n0: #0 send(m0) ─────────────┐

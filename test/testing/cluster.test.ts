@@ -17,7 +17,7 @@ import {
   type RegisterOp,
   type TruthReading,
 } from '../../src/testing/index.js';
-import { seed } from '../helpers/fc.js';
+import { seed } from '../support/fc.js';
 
 /** A busy little cluster: every node pings a random peer every 200 ms; peers echo. */
 function chatter(simSeed: number, untilMs = 60_000): ClusterSimulator {

@@ -14,7 +14,7 @@ import {
   type ClockScenarioOptions,
   type TruthReading,
 } from '../../src/testing/index.js';
-import { fcParams, seed } from '../helpers/fc.js';
+import { fcParams, seed } from '../support/fc.js';
 
 describe('clockScenario generates what it claims', () => {
   const options: ClockScenarioOptions = {

@@ -7,7 +7,7 @@ import {
   type RegisterOp,
   type TruthReading,
 } from '../../src/testing/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const T = Date.UTC(2026, 0, 1);
 

@@ -14,7 +14,7 @@ import {
   type TimeReading,
 } from '../../src/index.js';
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
-import { misses, recordFault, trusted } from '../helpers/fault-table.js';
+import { misses, recordFault, trusted } from '../support/fault-table.js';
 
 function setup(
   options: {

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TrueClock, type SyncSample } from '../../src/index.js';
 import { SimulatedClock, manualSource } from '../../src/testing/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const D_PPM = 200;
 const WANDER_PPM_PER_H = 5;

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromNanosBigInt, intervalContains, toNanosBigInt } from '../../src/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 describe('nanosecond helpers', () => {
   it('round-trip integer nanoseconds exactly', () => {

@@ -10,7 +10,7 @@ import {
   type TimeReading,
 } from '../../src/index.js';
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const MAX_DRIFT_PPM = 200;
 

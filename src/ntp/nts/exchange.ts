@@ -18,8 +18,8 @@ import {
   NtpTimeoutError,
   SourceUnavailableError,
 } from '../../errors.js';
-import { systemMonotonic, systemWall } from '../../sources/system.js';
-import type { MonotonicSource, WallSource } from '../../sources/types.js';
+import { systemMonotonic, systemWall } from '../../clock/system.js';
+import type { MonotonicSource, WallSource } from '../../clock/types.js';
 import { validateNtpReply, type NtpExchange, type NtpReplyContext } from '../client.js';
 import type { NtpTimestamp } from '../era.js';
 import { NtpMode, encodeNtpPacket, msToLog2Seconds } from '../packet.js';

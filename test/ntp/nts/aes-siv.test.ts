@@ -16,7 +16,7 @@ import {
   aesSivDecrypt,
   aesSivEncrypt,
 } from '../../../src/ntp/nts/aes-siv.js';
-import { fcParams } from '../../helpers/fc.js';
+import { fcParams } from '../../support/fc.js';
 
 const hex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s.replace(/\s+/g, ''), 'hex'));
 const toHex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../../src/errors.js';
 import { CookieJar, NTS_MAX_COOKIES, isUsableCookie } from '../../../src/ntp/nts/cookies.js';
-import { fcParams } from '../../helpers/fc.js';
+import { fcParams } from '../../support/fc.js';
 
 const cookie = (n: number, length = 8): Uint8Array => new Uint8Array(length).fill(n);
 

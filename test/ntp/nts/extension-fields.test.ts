@@ -15,7 +15,7 @@ import {
   encodeExtensionField,
   parseExtensionFields,
 } from '../../../src/ntp/nts/extension-fields.js';
-import { fcParams } from '../../helpers/fc.js';
+import { fcParams } from '../../support/fc.js';
 
 const header = encodeNtpPacket({ version: 4, mode: 3 });
 

@@ -38,7 +38,7 @@ import {
   uint16Body,
   type NtsKeRecord,
 } from '../../../src/ntp/nts/ke-records.js';
-import { fcParams } from '../../helpers/fc.js';
+import { fcParams } from '../../support/fc.js';
 import {
   locateOpenssl,
   makeCertificate,

@@ -31,7 +31,7 @@ import {
   parseExtensionFields,
 } from '../../../src/ntp/nts/extension-fields.js';
 import { NtsSession, type NtsRequest } from '../../../src/ntp/nts/session.js';
-import { fcParams } from '../../helpers/fc.js';
+import { fcParams } from '../../support/fc.js';
 
 const COOKIE_LENGTH = 100;
 

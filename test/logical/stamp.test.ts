@@ -13,7 +13,7 @@ import {
   stampWrite,
   type HlcTimestamp,
 } from '../../src/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 

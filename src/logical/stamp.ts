@@ -10,10 +10,10 @@
  * @module
  */
 import { HlcParseError } from '../errors.js';
-import { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from '../logical/hlc.js';
-import type { HybridLogicalClock, HlcTimestamp } from '../logical/hlc.js';
-import { formatHlc, hlcFromBigInt, hlcToBigInt, parseHlc } from '../logical/hlc-codec.js';
-import { MAX_NODE_ID_LENGTH, isValidNodeId, nodeIdProblem } from '../logical/node-id.js';
+import { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from './hlc.js';
+import type { HybridLogicalClock, HlcTimestamp } from './hlc.js';
+import { formatHlc, hlcFromBigInt, hlcToBigInt, parseHlc } from './hlc-codec.js';
+import { MAX_NODE_ID_LENGTH, isValidNodeId, nodeIdProblem } from './node-id.js';
 
 /**
  * A stamp as it arrives from outside: a {@link formatHlc} string, a `bigint`

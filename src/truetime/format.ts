@@ -6,7 +6,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
-import type { TimeReading } from '../truetime/interval.js';
+import type { TimeReading } from '../clock/types.js';
 
 /** Largest |epoch ms| a `Date` (and luxon) can represent: ±100,000,000 days. */
 const MAX_DATE_MS = 8.64e15;

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { measureResolution } from '../../src/sources/system.js';
+import { measureResolution } from '../../src/clock/system.js';
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -24,7 +24,7 @@ describe('measureResolution', () => {
 
   it('systemMonotonic.resolutionMs does not hang when performance.now() is frozen', async () => {
     vi.spyOn(performance, 'now').mockReturnValue(1234.5);
-    const { systemMonotonic } = await import('../../src/sources/system.js');
+    const { systemMonotonic } = await import('../../src/clock/system.js');
     expect(systemMonotonic.resolutionMs).toBe(5);
   });
 });

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Scheduler } from '../sources/types.js';
+import type { Scheduler } from '../clock/types.js';
 
 /**
  * Options of `TrueClock.waitUntilAfter` and `TrueClock.commitWait`.

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { calibrateWall, systemMonotonic, systemWall } from '../../src/index.js';
-import { fcParams } from '../helpers/fc.js';
+import { fcParams } from '../support/fc.js';
 
 describe('calibrateWall', () => {
   it('finds the tick edge of a 1 ms wall clock to within the bracket', () => {
