@@ -184,7 +184,7 @@ export class ClockOffsetError extends ChronoboundError {
  *
  * @example
  * ```ts
- * const hlc = new HybridLogicalClock({ node: 'a', onOverflow: 'throw' });
+ * const hlc = new HybridLogicalClock({ node: 'a', overflowPolicy: 'throw' });
  * ```
  */
 export class HlcOverflowError extends ChronoboundError {
@@ -195,7 +195,7 @@ export class HlcOverflowError extends ChronoboundError {
     super(
       'HLC_OVERFLOW',
       `HLC counter exhausted at wallMs ${wallMs} (max ${maxCounter})${detail ? ` and ${detail}` : ''}; ` +
-        'wait for physical time to advance (onOverflow: "wait") or batch receives with receiveMany().',
+        'wait for physical time to advance (overflowPolicy: "wait") or batch receives with receiveMany().',
     );
     this.wallMs = wallMs;
   }

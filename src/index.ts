@@ -68,13 +68,16 @@ export {
 } from './logical/node-id.js';
 export { LamportClock, compareLamport, formatLamport, parseLamport } from './logical/lamport.js';
 export type { LamportTimestamp, LamportClockOptions } from './logical/lamport.js';
-export { HybridLogicalClock, HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from './logical/hlc.js';
+export { HybridLogicalClock } from './logical/hlc.js';
+export { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from './logical/hlc-range.js';
 export type {
   HlcTimestamp,
   HlcUpperBound,
   HlcPersistence,
   HlcOffsetMode,
+  HlcOffsetPolicy,
   HlcOverflowMode,
+  HlcOverflowPolicy,
   HybridLogicalClockOptions,
   HlcWaitOptions,
 } from './logical/hlc.js';

@@ -13,7 +13,7 @@
  * @module
  */
 import { HlcParseError, InvalidArgumentError } from '../errors.js';
-import { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from './hlc.js';
+import { HLC_MAX_COUNTER, isHlcCounter, isHlcWallMs } from './hlc-range.js';
 import type { HlcTimestamp } from './hlc.js';
 import { isValidNodeId, nodeIdProblem, validateNodeId, MAX_NODE_ID_LENGTH } from './node-id.js';
 
@@ -66,12 +66,10 @@ export function compareHlc(a: HlcTimestamp, b: HlcTimestamp): number {
 
 /** Validates the fields of a timestamp given to an encoder. */
 function checkTimestamp(ts: HlcTimestamp): void {
-  const w = ts.wallMs;
-  if (!(w >= 0 && w <= HLC_MAX_WALL_MS && Math.floor(w) === w))
-    throw new InvalidArgumentError('ts.wallMs', w, 'an integer in [0, 2^48)');
-  const c = ts.counter;
-  if ((c & HLC_MAX_COUNTER) !== c)
-    throw new InvalidArgumentError('ts.counter', c, 'an integer in [0, 65535]');
+  if (!isHlcWallMs(ts.wallMs))
+    throw new InvalidArgumentError('ts.wallMs', ts.wallMs, 'an integer in [0, 2^48)');
+  if (!isHlcCounter(ts.counter))
+    throw new InvalidArgumentError('ts.counter', ts.counter, 'an integer in [0, 65535]');
 }
 
 /**

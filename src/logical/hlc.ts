@@ -8,6 +8,13 @@
  *
  * @module
  */
+import {
+  HLC_MAX_COUNTER,
+  HLC_MAX_REMOTE_WALL_MS,
+  HLC_MAX_WALL_MS,
+  isHlcCounter,
+  isHlcWallMs,
+} from './hlc-range.js';
 import { AbortError, ClockOffsetError, HlcOverflowError, InvalidArgumentError } from '../errors.js';
 import { requireNonNegative } from '../_internals/validate.js';
 import { systemScheduler } from '../clock/system.js';
@@ -70,10 +77,20 @@ export interface HlcPersistence {
  *
  * @example
  * ```ts
- * const mode: HlcOffsetMode = 'clamp';
+ * const hlc = new HybridLogicalClock({ node: 'a', offsetPolicy: 'clamp', onOffsetReport: log });
+ * hlc.receive({ wallMs: Date.now() + 60_000, counter: 0, node: 'b' }); // clamped to now + 500 ms, logged
  * ```
  */
-export type HlcOffsetMode = 'throw' | 'clamp';
+export type HlcOffsetPolicy = 'throw' | 'clamp';
+
+/**
+ * @deprecated Renamed {@link HlcOffsetPolicy}.
+ * @example
+ * ```ts
+ * const policy: HlcOffsetMode = 'clamp'; // prefer HlcOffsetPolicy
+ * ```
+ */
+export type HlcOffsetMode = HlcOffsetPolicy;
 
 /**
  * What the async methods do when the 16-bit counter is exhausted and the clock
@@ -83,17 +100,27 @@ export type HlcOffsetMode = 'throw' | 'clamp';
  *
  * @example
  * ```ts
- * const mode: HlcOverflowMode = 'wait';
+ * const hlc = new HybridLogicalClock({ node: 'ingest', overflowPolicy: 'wait' });
+ * await hlc.nowAsync(); // waits for the next millisecond instead of throwing when the counter is spent
  * ```
  */
-export type HlcOverflowMode = 'throw' | 'wait';
+export type HlcOverflowPolicy = 'throw' | 'wait';
+
+/**
+ * @deprecated Renamed {@link HlcOverflowPolicy}.
+ * @example
+ * ```ts
+ * const policy: HlcOverflowMode = 'wait'; // prefer HlcOverflowPolicy
+ * ```
+ */
+export type HlcOverflowMode = HlcOverflowPolicy;
 
 /**
  * Options of {@link HybridLogicalClock}.
  *
  * @example
  * ```ts
- * const options: HybridLogicalClockOptions = { node: 'a', maxOffsetMs: 250, onOverflow: 'wait' };
+ * const options: HybridLogicalClockOptions = { node: 'a', maxOffsetMs: 250, overflowPolicy: 'wait' };
  * ```
  */
 export interface HybridLogicalClockOptions {
@@ -125,15 +152,27 @@ export interface HybridLogicalClockOptions {
    * frozen or coarse physical clock), while letting stamps lead physical time by
    * only 10 ms more than a remote already may. Past the bound the counter
    * overflows as before ({@link HlcOverflowError}, or a wait with
-   * `onOverflow: 'wait'`). `0` borrows only up to `maxOffsetMs`.
+   * `overflowPolicy: 'wait'`). `0` borrows only up to `maxOffsetMs`.
    */
   readonly maxBorrowMs?: number;
-  /** Handling of remotes beyond `maxOffsetMs`. Default `'throw'`. */
-  readonly onOffset?: HlcOffsetMode;
+  /**
+   * Handling of remotes beyond `maxOffsetMs`.
+   *
+   * @defaultValue `'throw'`
+   */
+  readonly offsetPolicy?: HlcOffsetPolicy;
+  /** @deprecated Renamed `offsetPolicy`; accepted while it agrees with `offsetPolicy`. */
+  readonly onOffset?: HlcOffsetPolicy;
   /** Told of every remote clamped in `'clamp'` mode. May throw to abort the call (clock unchanged). */
   readonly onOffsetReport?: (error: ClockOffsetError) => void;
-  /** Handling of counter exhaustion in the async methods. Default `'throw'`. */
-  readonly onOverflow?: HlcOverflowMode;
+  /**
+   * Handling of counter exhaustion in the async methods.
+   *
+   * @defaultValue `'throw'`
+   */
+  readonly overflowPolicy?: HlcOverflowPolicy;
+  /** @deprecated Renamed `overflowPolicy`; accepted while it agrees with `overflowPolicy`. */
+  readonly onOverflow?: HlcOverflowPolicy;
   /** Timers used by the async methods to wait out an overflow. Default: the platform's. */
   readonly scheduler?: Scheduler;
   /** Keeps an upper bound on issued time so a restarted process never reissues. */
@@ -154,41 +193,6 @@ export interface HlcWaitOptions {
   /** Cancels a wait for physical time; the call then rejects with {@link AbortError}. */
   readonly signal?: AbortSignal;
 }
-
-/**
- * Largest counter value (16 bits).
- *
- * @example
- * ```ts
- * if (hlc.peek()?.counter === HLC_MAX_COUNTER) console.warn('counter exhausted for this millisecond');
- * ```
- */
-export const HLC_MAX_COUNTER = 0xffff;
-
-/**
- * Largest `wallMs` (48 bits, the year 10889).
- *
- * @example
- * ```ts
- * ts.wallMs <= HLC_MAX_WALL_MS; // always true for a valid timestamp
- * ```
- */
-export const HLC_MAX_WALL_MS: number = 2 ** 48 - 1;
-
-/**
- * Largest remote `wallMs` a {@link HybridLogicalClock} adopts: 2^48 − 2^40 (the
- * year 10854), whatever `maxOffsetMs` (even `Infinity`). A clock that adopted a
- * remote at the very end of the 48-bit range could issue only the 65 535
- * timestamps left in its counter, then nothing ever again, and could not store a
- * persisted bound above it. Below this limit 2^40 ms (about 35 years) of wall
- * time remain to borrow from, which no clock exhausts.
- *
- * @example
- * ```ts
- * if (remote.wallMs > HLC_MAX_REMOTE_WALL_MS) quarantine(remote); // receive() would refuse it
- * ```
- */
-export const HLC_MAX_REMOTE_WALL_MS: number = 2 ** 48 - 2 ** 40;
 
 const defaultPhysical = (): number => Date.now();
 /** Longest timer delay platforms support (2^31 − 1 ms); longer ones fire at once. */
@@ -261,15 +265,11 @@ export class HybridLogicalClock {
     this.maxOffsetMs = requireNonNegative('options.maxOffsetMs', options.maxOffsetMs ?? 500, true);
     this.maxBorrowMs = requireNonNegative('options.maxBorrowMs', options.maxBorrowMs ?? 10, true);
     this.#maxLead = this.maxOffsetMs + this.maxBorrowMs;
-    const onOffset = options.onOffset ?? 'throw';
-    if (onOffset !== 'throw' && onOffset !== 'clamp')
-      throw new InvalidArgumentError('options.onOffset', onOffset, "'throw' or 'clamp'");
-    this.#clamp = onOffset === 'clamp';
+    this.#clamp =
+      policyOption(options, 'offsetPolicy', 'onOffset', ['throw', 'clamp'] as const) === 'clamp';
     this.#report = options.onOffsetReport;
-    const onOverflow = options.onOverflow ?? 'throw';
-    if (onOverflow !== 'throw' && onOverflow !== 'wait')
-      throw new InvalidArgumentError('options.onOverflow', onOverflow, "'throw' or 'wait'");
-    this.#wait = onOverflow === 'wait';
+    this.#wait =
+      policyOption(options, 'overflowPolicy', 'onOverflow', ['throw', 'wait'] as const) === 'wait';
     this.#scheduler = options.scheduler ?? systemScheduler;
     const window = options.persistWindowMs ?? 1000;
     if (typeof window !== 'number' || !(window >= 1) || !Number.isFinite(window))
@@ -291,7 +291,7 @@ export class HybridLogicalClock {
         this.#upper = 0;
       } else {
         const w = (loaded as { wallMs?: unknown } | null)?.wallMs;
-        if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > HLC_MAX_WALL_MS)
+        if (!isHlcWallMs(w))
           throw new InvalidArgumentError(
             'persistence.load()',
             loaded,
@@ -470,7 +470,7 @@ export class HybridLogicalClock {
   }
 
   /**
-   * Like {@link now}, but with `onOverflow: 'wait'` waits (on the scheduler) for
+   * Like {@link now}, but with `overflowPolicy: 'wait'` waits (on the scheduler) for
    * physical time to advance far enough to borrow the next millisecond (or to pass
    * the exhausted `wallMs`) instead of throwing.
    *
@@ -486,7 +486,7 @@ export class HybridLogicalClock {
   }
 
   /**
-   * Like {@link receive}, but with `onOverflow: 'wait'` waits for physical time
+   * Like {@link receive}, but with `overflowPolicy: 'wait'` waits for physical time
    * instead of throwing {@link HlcOverflowError}.
    *
    * @throws {@link ClockOffsetError}, {@link InvalidArgumentError} (rejections) as {@link receive}.
@@ -501,7 +501,7 @@ export class HybridLogicalClock {
   }
 
   /**
-   * Like {@link receiveMany}, but with `onOverflow: 'wait'` waits for physical
+   * Like {@link receiveMany}, but with `overflowPolicy: 'wait'` waits for physical
    * time instead of throwing {@link HlcOverflowError}.
    *
    * @throws {@link ClockOffsetError}, {@link InvalidArgumentError} (rejections) as {@link receiveMany}.
@@ -522,7 +522,7 @@ export class HybridLogicalClock {
   #read(): number {
     const raw = this.#physical();
     const pt = Math.floor(raw);
-    if (!(pt >= 0 && pt <= HLC_MAX_WALL_MS))
+    if (!isHlcWallMs(pt))
       throw new InvalidArgumentError('physical()', raw, 'epoch milliseconds in [0, 2^48)');
     return pt;
   }
@@ -660,10 +660,38 @@ export class HybridLogicalClock {
   }
 }
 
+/**
+ * Reads a policy option that also has a deprecated name; the first of `allowed`
+ * is the default. Both names given with different values is an error, not a guess.
+ */
+function policyOption<T extends string>(
+  options: HybridLogicalClockOptions,
+  name: 'offsetPolicy' | 'overflowPolicy',
+  deprecated: 'onOffset' | 'onOverflow',
+  allowed: readonly [T, ...T[]],
+): T {
+  const value: unknown = options[name];
+  const old: unknown = options[deprecated];
+  if (value !== undefined && old !== undefined && value !== old)
+    throw new InvalidArgumentError(
+      `options.${deprecated}`,
+      old,
+      `absent or equal to options.${name} (${JSON.stringify(value)}); it is the old name of ${name}`,
+    );
+  const chosen = value ?? old ?? allowed[0];
+  if (!allowed.includes(chosen as T))
+    throw new InvalidArgumentError(
+      value !== undefined ? `options.${name}` : `options.${deprecated}`,
+      chosen,
+      allowed.map((a) => `'${a}'`).join(' or '),
+    );
+  return chosen as T;
+}
+
 /** Validates the numeric fields of a remote timestamp. */
 function checkRemote(wallMs: number, counter: number, name: string): void {
-  if (!(wallMs >= 0 && wallMs <= HLC_MAX_WALL_MS && Math.floor(wallMs) === wallMs))
+  if (!isHlcWallMs(wallMs))
     throw new InvalidArgumentError(`${name}.wallMs`, wallMs, 'an integer in [0, 2^48)');
-  if (!((counter & HLC_MAX_COUNTER) === counter))
+  if (!isHlcCounter(counter))
     throw new InvalidArgumentError(`${name}.counter`, counter, 'an integer in [0, 65535]');
 }

@@ -10,7 +10,7 @@
  * @module
  */
 import { HlcParseError } from '../errors.js';
-import { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from './hlc.js';
+import { HLC_MAX_COUNTER, isHlcCounter, isHlcWallMs } from './hlc-range.js';
 import type { HybridLogicalClock, HlcTimestamp } from './hlc.js';
 import { formatHlc, hlcFromBigInt, hlcToBigInt, parseHlc } from './hlc-codec.js';
 import { MAX_NODE_ID_LENGTH, isValidNodeId, nodeIdProblem } from './node-id.js';
@@ -303,20 +303,10 @@ function requireNode(encoded: unknown, node: string | undefined): string {
 
 function checkObject(value: object): HlcTimestamp {
   const { wallMs, counter, node } = value as Partial<Record<keyof HlcTimestamp, unknown>>;
-  if (
-    typeof wallMs !== 'number' ||
-    !Number.isInteger(wallMs) ||
-    wallMs < 0 ||
-    wallMs > HLC_MAX_WALL_MS
-  ) {
+  if (!isHlcWallMs(wallMs))
     throw new HlcParseError(value, 'wallMs must be an integer in [0, 2^48)');
-  }
-  if (typeof counter !== 'number' || !Number.isInteger(counter) || counter < 0) {
+  if (!isHlcCounter(counter))
     throw new HlcParseError(value, `counter must be an integer in [0, ${HLC_MAX_COUNTER}]`);
-  }
-  if (counter > HLC_MAX_COUNTER) {
-    throw new HlcParseError(value, `counter must be an integer in [0, ${HLC_MAX_COUNTER}]`);
-  }
   if (!isValidNodeId(node)) {
     throw new HlcParseError(value, `invalid node id: ${nodeIdProblem(node) ?? 'invalid'}`);
   }

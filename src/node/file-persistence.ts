@@ -19,7 +19,7 @@ import {
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { HlcPersistenceError, InvalidArgumentError } from '../errors.js';
-import { HLC_MAX_WALL_MS } from '../logical/hlc.js';
+import { isHlcWallMs } from '../logical/hlc-range.js';
 import type { HlcPersistence, HlcUpperBound } from '../logical/hlc.js';
 
 const FORMAT = 'chronobound-hlc-upper-bound';
@@ -94,7 +94,7 @@ export function filePersistence(path: string): HlcPersistence {
      */
     store(upper: HlcUpperBound): void {
       const wallMs = upper.wallMs;
-      if (!Number.isSafeInteger(wallMs) || wallMs < 0 || wallMs > HLC_MAX_WALL_MS)
+      if (!isHlcWallMs(wallMs))
         throw new InvalidArgumentError('upper.wallMs', wallMs, 'an integer in [0, 2^48)');
       refuseSymlink(path, 'write through or replace');
       const body = Buffer.from(
@@ -258,12 +258,7 @@ function decode(path: string, text: string): HlcUpperBound {
       `the file is corrupt or not an HLC bound (expected format "${FORMAT}" version ${VERSION}: ${preview(text)})`,
     );
   const wallMs = record.wallMs;
-  if (
-    typeof wallMs !== 'number' ||
-    !Number.isInteger(wallMs) ||
-    wallMs < 0 ||
-    wallMs > HLC_MAX_WALL_MS
-  )
+  if (!isHlcWallMs(wallMs))
     throw new HlcPersistenceError(
       path,
       `the file is corrupt (wallMs must be an integer in [0, 2^48): ${preview(text)})`,

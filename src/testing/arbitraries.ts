@@ -7,7 +7,7 @@
  */
 import fc from 'fast-check';
 import { InvalidArgumentError } from '../errors.js';
-import { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from '../logical/hlc.js';
+import { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from '../logical/hlc-range.js';
 import type { HlcTimestamp } from '../logical/hlc.js';
 import type { LamportTimestamp } from '../logical/lamport.js';
 import { MAX_NODE_ID_LENGTH, validateNodeId } from '../logical/node-id.js';

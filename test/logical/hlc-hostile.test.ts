@@ -19,7 +19,7 @@ import {
   type HlcUpperBound,
   type HybridLogicalClockOptions,
 } from '../../src/index.js';
-import { HLC_MAX_REMOTE_WALL_MS } from '../../src/logical/hlc.js';
+import { HLC_MAX_REMOTE_WALL_MS } from '../../src/logical/hlc-range.js';
 import { fcParams } from '../support/fc.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -388,7 +388,7 @@ describe('maxOffsetMs: Infinity cannot exhaust the clock for good', () => {
   });
 
   it("'clamp' mode refuses it too (there is no offset to clamp to)", () => {
-    const { hlc } = clockAt({ maxOffsetMs: Infinity, onOffset: 'clamp' });
+    const { hlc } = clockAt({ maxOffsetMs: Infinity, offsetPolicy: 'clamp' });
     expect(() => hlc.receive(ts(HLC_MAX_WALL_MS, 0))).toThrow(InvalidArgumentError);
     expect(hlc.peek()).toBeUndefined();
   });

@@ -189,11 +189,11 @@ describe('receive()', () => {
     expect(hlc.receive(ts(T0 + 10 ** 9, 0)).wallMs).toBe(T0 + 10 ** 9);
   });
 
-  it("onOffset: 'clamp' ignores the excess, reports it and carries on", () => {
+  it("offsetPolicy: 'clamp' ignores the excess, reports it and carries on", () => {
     const reports: ClockOffsetError[] = [];
     const { hlc } = clock({
       maxOffsetMs: 500,
-      onOffset: 'clamp',
+      offsetPolicy: 'clamp',
       onOffsetReport: (e) => reports.push(e),
     });
     const got = hlc.receive(ts(T0 + 3_600_000, 9));
@@ -210,7 +210,7 @@ describe('receive()', () => {
 
   it('a throwing onOffsetReport aborts the call and leaves the clock unchanged', () => {
     const { hlc } = clock({
-      onOffset: 'clamp',
+      offsetPolicy: 'clamp',
       onOffsetReport: () => {
         throw new Error('quarantine');
       },
@@ -349,7 +349,7 @@ describe('counter overflow', () => {
     const hlc = new HybridLogicalClock({
       node: 'me',
       physical: time.now,
-      onOverflow: 'wait',
+      overflowPolicy: 'wait',
       scheduler: timers,
       maxOffsetMs: 3,
       maxBorrowMs: 0,
@@ -380,7 +380,7 @@ describe('counter overflow', () => {
     const hlc = new HybridLogicalClock({
       node: 'me',
       physical: time.now,
-      onOverflow: 'wait',
+      overflowPolicy: 'wait',
       scheduler: timers,
       maxOffsetMs: 0,
       maxBorrowMs: 0,
@@ -404,7 +404,7 @@ describe('counter overflow', () => {
     const hlc = new HybridLogicalClock({
       node: 'me',
       physical: time.now,
-      onOverflow: 'wait',
+      overflowPolicy: 'wait',
       scheduler: timers,
       maxOffsetMs: 0,
       maxBorrowMs: 0,
@@ -619,8 +619,12 @@ describe('options', () => {
       ['options.maxOffsetMs', { maxOffsetMs: Number.NaN }],
       ['options.maxBorrowMs', { maxBorrowMs: -1 }],
       ['options.maxBorrowMs', { maxBorrowMs: Number.NaN }],
+      ['options.offsetPolicy', { offsetPolicy: 'ignore' as 'throw' }],
+      ['options.overflowPolicy', { overflowPolicy: 'wrap' as 'throw' }],
       ['options.onOffset', { onOffset: 'ignore' as 'throw' }],
       ['options.onOverflow', { onOverflow: 'wrap' as 'throw' }],
+      ['options.onOffset', { offsetPolicy: 'clamp', onOffset: 'throw' }],
+      ['options.onOverflow', { overflowPolicy: 'wait', onOverflow: 'throw' }],
       ['options.persistWindowMs', { persistWindowMs: 0 }],
       ['options.persistWindowMs', { persistWindowMs: Infinity }],
       ['options.physical', { physical: 5 as unknown as () => number }],
@@ -631,6 +635,14 @@ describe('options', () => {
       expect(err, argument).toBeInstanceOf(InvalidArgumentError);
       expect((err as InvalidArgumentError).argument).toBe(argument);
     }
+  });
+
+  it('still takes the deprecated onOffset / onOverflow names', () => {
+    const physical = (): number => T0;
+    const clamped = new HybridLogicalClock({ node: 'a', physical, onOffset: 'clamp' });
+    expect(clamped.receive(ts(T0 + 60_000, 0)).wallMs).toBe(T0 + 500);
+    const strict = new HybridLogicalClock({ node: 'a', physical });
+    expect(catchError(() => strict.receive(ts(T0 + 60_000, 0)))).toBeInstanceOf(ClockOffsetError);
   });
 
   it('reads only the injected physical clock', () => {
