@@ -70,17 +70,15 @@ export { LamportClock, compareLamport, formatLamport, parseLamport } from './log
 export type { LamportTimestamp, LamportClockOptions } from './logical/lamport.js';
 export { HybridLogicalClock } from './logical/hlc.js';
 export { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from './logical/hlc-range.js';
+export type { HlcTimestamp, HlcUpperBound, HlcPersistence } from './logical/hlc.js';
 export type {
-  HlcTimestamp,
-  HlcUpperBound,
-  HlcPersistence,
   HlcOffsetMode,
   HlcOffsetPolicy,
   HlcOverflowMode,
   HlcOverflowPolicy,
   HybridLogicalClockOptions,
   HlcWaitOptions,
-} from './logical/hlc.js';
+} from './logical/hlc-options.js';
 export {
   compareHlc,
   hlcToBigInt,
