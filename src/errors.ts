@@ -81,10 +81,16 @@ export class ClockUnsynchronizedError extends ChronoboundError {
   readonly uncertaintyMs: number;
 
   constructor(operation: string, status: string, uncertaintyMs: number, detail?: string) {
+    // Waiting for ready() is no advice to a caller of ready() itself.
+    const advice =
+      operation === 'ready()'
+        ? 'Check the time source'
+        : 'Wait for clock.ready() or check the time source';
+    const because = detail ? `: ${detail.replace(/[.\s]+$/, '')}` : '';
     super(
       'CLOCK_UNSYNCHRONIZED',
       `${operation} refused: the clock is ${status} (uncertainty ${formatMs(uncertaintyMs)})` +
-        `${detail ? `: ${detail}` : ''}. Wait for clock.ready() or check the time source.`,
+        `${because}. ${advice}.`,
     );
     this.status = status;
     this.uncertaintyMs = uncertaintyMs;
