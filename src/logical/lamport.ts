@@ -78,7 +78,7 @@ export class LamportClock {
    * @throws {@link InvalidArgumentError} if the counter reached `Number.MAX_SAFE_INTEGER` (only after receiving such a counter).
    * @example
    * ```ts
-   * const ts = clock.tick();
+   * const ts = lamport.tick();
    * ```
    */
   tick(): LamportTimestamp {
@@ -95,7 +95,7 @@ export class LamportClock {
    * @throws {@link InvalidArgumentError} naming `remote.counter` if it is not a safe integer ≥ 0, or if the result would pass `Number.MAX_SAFE_INTEGER`; the clock is unchanged.
    * @example
    * ```ts
-   * const ts = clock.receive(message.stamp);
+   * const ts = lamport.receive(message.stamp);
    * ```
    */
   receive(remote: LamportTimestamp): LamportTimestamp {
@@ -113,7 +113,7 @@ export class LamportClock {
    *
    * @example
    * ```ts
-   * persist(clock.peek()); // resume later with new LamportClock({ node, initial })
+   * persist(lamport.peek()); // resume later with new LamportClock({ node, initial })
    * ```
    */
   peek(): number {

@@ -227,7 +227,7 @@ export function receiveStamped(
  * @example
  * ```ts
  * const upsert = db.prepare('INSERT INTO kv (k, v, hlc, node) VALUES (?, ?, ?, ?) ON CONFLICT (k) DO UPDATE ...');
- * const { timestamp } = stampWrite(hlc, (ts) => upsert.run('x', 2, hlcToBigInt(ts), ts.node), { after: row.hlc, node: row.node });
+ * const { timestamp } = stampWrite(hlc, (ts) => { upsert.run('x', 2, hlcToBigInt(ts), ts.node); }, { after: row.hlc, node: row.node });
  * const { result } = await stampWrite(hlc, (ts) => client.query(sql, ['x', 2, hlcToBigInt(ts), ts.node]));
  * ```
  */
@@ -250,7 +250,8 @@ export function stampWrite<T>(
  *
  * @example
  * ```ts
- * const { timestamp, result } = stampWrite(hlc, (ts) => insert.run(k, v, hlcToBigInt(ts), ts.node));
+ * const { timestamp } = stampWrite(hlc, (ts) => { insert.run(k, v, hlcToBigInt(ts), ts.node); });
+ * // timestamp: the HLC stamp the row was written with; the write ran exactly once
  * ```
  */
 export function stampWrite<T>(

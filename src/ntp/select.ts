@@ -64,7 +64,7 @@ export interface SelectionCandidate {
  *
  * @example
  * ```ts
- * const options: SelectOptions = { maxDriftPpm: 200, voters: 4 };
+ * const options: SelectOptions = { maxDriftPpm: 200, configured: 4 }; // tolerates 1 falseticker
  * ```
  */
 export interface SelectOptions {

@@ -162,7 +162,7 @@ export class FencingGuard {
    *
    * @example
    * ```ts
-   * if (!guard.accepts(key, token)) return reply(409);
+   * if (!guard.accepts(key, token)) reply(409); // a newer holder already wrote: refuse
    * ```
    */
   accepts(resource: string, token: bigint | number): boolean {

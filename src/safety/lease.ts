@@ -183,7 +183,7 @@ export class Lease {
    *
    * @example
    * ```ts
-   * if (!lease.isValid()) return reacquire();
+   * if (!lease.isValid()) await reacquire(); // stop acting as the holder first
    * ```
    */
   isValid(): boolean {

@@ -170,7 +170,7 @@ export class PauseDetector {
    *
    * @example
    * ```ts
-   * if (detector.check()) return abortWrite();
+   * if (detector.check()) abortWrite(); // a pause happened: what we knew may be stale
    * ```
    */
   check(trigger: string = 'check'): PauseEvent | undefined {

@@ -20,7 +20,7 @@ const MAX_AD_COMPONENTS = 126;
  *
  * @example
  * ```ts
- * const key = crypto.randomBytes(AES_SIV_KEY_LENGTH);
+ * const key = crypto.getRandomValues(new Uint8Array(AES_SIV_KEY_LENGTH));
  * ```
  */
 export const AES_SIV_KEY_LENGTH: number = 32;
