@@ -387,25 +387,51 @@ export class SourceUnavailableError extends ChronoboundError {
 }
 
 /**
- * An HTTP time exchange failed: non-2xx status, malformed body, or nonce mismatch.
+ * A time exchange with a server failed, over HTTP (`httpTimeSource`) or a message
+ * channel (`messageTimeSource`): no reply in time, a non-2xx status or a refusal,
+ * a malformed body, a nonce mismatch or a network failure. Its `code` is
+ * `'HTTP_TIME'` on every channel (kept from the days it was HTTP only).
  *
  * @example
  * ```ts
- * if (e instanceof HttpTimeError) console.log(e.url, e.reason);
+ * const e = new TimeExchangeError('https://example.com/time', 'status', 'HTTP 503');
+ * e.message; // 'Time request to https://example.com/time failed: status (HTTP 503).'
+ * e.reason; // 'status'
  * ```
  */
-export class HttpTimeError extends ChronoboundError {
-  /** The URL that was asked. */
+export class TimeExchangeError extends ChronoboundError {
+  /** What was asked: the URL, or `message channel <name>` for a message channel. */
+  readonly endpoint: string;
+  /**
+   * The same as `endpoint`.
+   * @deprecated Use `endpoint`; a message channel has no URL.
+   */
   readonly url: string;
-  /** Stable reason, e.g. `'status'`, `'body'`, `'nonce-mismatch'`, `'timeout'`. */
+  /** Stable reason: `'timeout'`, `'status'`, `'body'`, `'nonce-mismatch'` or `'network'`. */
   readonly reason: string;
 
-  constructor(url: string, reason: string, detail: string) {
-    super('HTTP_TIME', `Time request to ${url} failed: ${reason} (${detail}).`);
-    this.url = url;
+  constructor(endpoint: string, reason: string, detail: string) {
+    super('HTTP_TIME', `Time request to ${endpoint} failed: ${reason} (${detail}).`);
+    this.endpoint = endpoint;
+    this.url = endpoint;
     this.reason = reason;
   }
 }
+
+/**
+ * The former name of {@link TimeExchangeError}, which message channels throw
+ * too. The same class: `instanceof HttpTimeError` and `instanceof TimeExchangeError`
+ * agree, and the `code` is `'HTTP_TIME'` either way.
+ *
+ * @deprecated Use {@link TimeExchangeError}.
+ * @example
+ * ```ts
+ * new TimeExchangeError('https://example.com/time', 'body', 'reply is not JSON') instanceof HttpTimeError; // true
+ * ```
+ */
+export const HttpTimeError: typeof TimeExchangeError = TimeExchangeError;
+/** The instance type of {@link HttpTimeError}. @deprecated Use {@link TimeExchangeError}. */
+export type HttpTimeError = TimeExchangeError;
 
 /**
  * A lease was used after it can no longer be proven valid.

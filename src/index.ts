@@ -18,6 +18,7 @@ export {
   NtpRejectedError,
   NtpTimeoutError,
   SourceUnavailableError,
+  TimeExchangeError,
   HttpTimeError,
   LeaseInvalidError,
   StaleFencingTokenError,
@@ -98,14 +99,14 @@ export type {
   StampWriteOptions,
   ReceivedStamp,
 } from './logical/stamp.js';
-export { estimateExchange, ClockFilter } from './sources/exchange.js';
+export { estimateExchange } from './sources/exchange.js';
 export type {
   ExchangeTimestamps,
   ExchangeBoundOptions,
   ExchangeEstimate,
-  FilterSample,
-  ClockFilterOptions,
 } from './sources/exchange.js';
+export { ClockFilter } from './sources/clock-filter.js';
+export type { FilterSample, ClockFilterOptions } from './sources/clock-filter.js';
 
 // Safety tools: leases, fencing tokens, skew monitor, pause detector, φ accrual.
 export { Lease } from './safety/lease.js';
@@ -135,12 +136,14 @@ export type {
   FetchResponseLike,
   HttpTimeRequestInit,
 } from './sources/http.js';
-export { messageTimeSource, answerTimeRequest } from './sources/message.js';
-export type {
-  MessageTimeSourceOptions,
-  TimeExchangeOptions,
-  TimeRequest,
-  TimeReply,
-  TimeRefusal,
-  TimeServerClock,
-} from './sources/message.js';
+export { messageTimeSource } from './sources/message.js';
+export type { MessageTimeSourceOptions } from './sources/message.js';
+export type { TimeExchangeOptions } from './sources/exchange-source.js';
+export type { TimeRequest, TimeReply, TimeRefusal } from './protocol/messages.js';
+
+// Serving time: the server side of httpTimeSource and messageTimeSource.
+export { answerTimeRequest } from './server/answer.js';
+export type { TimeServerClock } from './server/answer.js';
+export { createTimeHandler } from './server/time-handler.js';
+export type { TimeHandler } from './server/time-handler.js';
+export type { TimeHandlerOptions } from './server/http-answer.js';

@@ -26,7 +26,7 @@ import { queryNts } from '../ntp/nts/exchange.js';
 import { NTS_KE_PORT } from '../ntp/nts/ke.js';
 import type { NtsSession } from '../ntp/nts/session.js';
 import { selectOffset } from '../ntp/select.js';
-import { ClockFilter } from '../sources/exchange.js';
+import { ClockFilter } from '../sources/clock-filter.js';
 import { systemClockSource } from '../sources/system-clock-source.js';
 import { systemMonotonic } from '../clock/system.js';
 import type { SourceProblem, TimeSource } from '../sources/types.js';

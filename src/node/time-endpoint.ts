@@ -1,43 +1,31 @@
 /**
- * The server side of time over HTTP: a `(req, res)` handler that answers
- * `GET /time?nonce=<32 hex digits>` with the server's own bounded time.
+ * The server side of time over HTTP for `node:http`: a `(req, res)` handler that
+ * answers `GET /time?nonce=<32 hex digits>` with the server's own bounded time.
+ * A thin adapter: the answer itself is `server/http-answer.ts`, shared with
+ * `createTimeHandler` (Fetch API), so both speak exactly the same protocol.
  *
  * @module
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { InvalidArgumentError } from '../errors.js';
+import type { TimeServerClock } from '../server/answer.js';
 import {
-  clockStandsBehindBound,
-  composeTimeReply,
-  isTimeNonce,
-  type TimeServerClock,
-} from '../sources/message.js';
-
-/** Every 200 reply is exactly this many bytes (JSON padded with spaces). */
-const REPLY_BYTES = 256;
+  answerTimeHttpRequest,
+  resolveTimeHttpOptions,
+  type TimeHandlerOptions,
+} from '../server/http-answer.js';
 
 /**
- * Options of {@link timeEndpoint}.
+ * Options of {@link timeEndpoint}: the same as `createTimeHandler`'s. `path` is
+ * compared with `req.url`, so under a router that strips its mount point give
+ * the path the handler sees. A refused body also closes the connection.
  *
  * @example
  * ```ts
  * const options: TimeEndpointOptions = { path: '/api/time', allowOrigin: 'https://app.example.com' };
+ * timeEndpoint(clock, options); // answers GET /api/time?nonce=…
  * ```
  */
-export interface TimeEndpointOptions {
-  /**
-   * The path it answers on; default `'/time'`. Compared with `req.url`, so under
-   * a router that strips its mount point give the path the handler sees.
-   */
-  readonly path?: string;
-  /**
-   * Largest request body tolerated (and ignored), in bytes; default 0. A longer
-   * or chunked body gets 413 and the connection is closed.
-   */
-  readonly maxBodyBytes?: number;
-  /** Sent as `Access-Control-Allow-Origin` on replies, for pages on another origin. */
-  readonly allowOrigin?: string;
-}
+export type TimeEndpointOptions = TimeHandlerOptions;
 
 /**
  * A request handler for `node:http` and frameworks that pass Node's `(req, res)`
@@ -56,11 +44,11 @@ export type TimeEndpointHandler = (
   next?: (error?: unknown) => void,
 ) => void;
 
-const PLAIN = 'text/plain; charset=utf-8';
-
 /**
  * Serves the server clock's time to browsers and other clients of
- * `httpTimeSource`. The wire format (version 1):
+ * `httpTimeSource`, from `node:http` and frameworks built on it. Other runtimes
+ * (Deno, Bun, Workers, Hono) use `createTimeHandler` from the core, which speaks
+ * the same protocol. The wire format (version 1):
  *
  * - request: `GET <path>?nonce=<32 lowercase hex digits>`, no body;
  * - reply 200, `application/json`, exactly 256 bytes (JSON padded with spaces):
@@ -70,7 +58,7 @@ const PLAIN = 'text/plain; charset=utf-8';
  *   chains onto the server's: client ε = δ/2 + server ε + drift·age.
  *
  * It refuses every other shape without echoing any of it: another path 404 (or
- * `next()`), another method 405, a body 413, a missing, malformed or extra query
+ * `next()`), another method 405, a body 413 (and the connection is closed), a missing, malformed or extra query
  * parameter 400, and 503 whenever its own clock is `unsynchronized` or
  * `disrupted` (it checks the watchdog first): a server that cannot stand behind
  * its bound must not hand one out. Every reply has `Cache-Control: no-store`.
@@ -78,7 +66,8 @@ const PLAIN = 'text/plain; charset=utf-8';
  * @param clock - The server's clock (a `TrueClock`).
  * @param options - Path, body limit and CORS origin.
  * @returns A `(req, res, next?)` handler.
- * @throws {InvalidArgumentError} When `path`, `maxBodyBytes` or `allowOrigin` is malformed.
+ * @throws {InvalidArgumentError} When `clock` has no `now()`, or `path`,
+ *   `maxBodyBytes` or `allowOrigin` is malformed.
  *
  * @example
  * ```ts
@@ -96,88 +85,32 @@ export function timeEndpoint(
   clock: TimeServerClock,
   options: TimeEndpointOptions = {},
 ): TimeEndpointHandler {
-  if (typeof clock?.now !== 'function') {
-    throw new InvalidArgumentError('clock', clock, 'a TrueClock (something with now())');
-  }
-  const path = options.path ?? '/time';
-  if (typeof path !== 'string' || !/^\/[!$&'()*+,\-./0-9:;=@A-Z_a-z~]{0,255}$/.test(path)) {
-    throw new InvalidArgumentError('path', path, 'an absolute URL path without query or fragment');
-  }
-  const maxBodyBytes = options.maxBodyBytes ?? 0;
-  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) {
-    throw new InvalidArgumentError('maxBodyBytes', maxBodyBytes, 'an integer ≥ 0');
-  }
-  const allowOrigin = options.allowOrigin;
-  if (allowOrigin !== undefined && !/^[\x21-\x7e]{1,256}$/.test(allowOrigin)) {
-    throw new InvalidArgumentError('allowOrigin', allowOrigin, 'an origin or "*"');
-  }
-  const common: Record<string, string> = {
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    ...(allowOrigin === undefined ? {} : { 'Access-Control-Allow-Origin': allowOrigin }),
-  };
-  const prefix = `${path}?`;
-
-  const refuse = (
-    res: ServerResponse,
-    status: number,
-    text: string,
-    extra: Record<string, string> = {},
-  ): void => {
-    const body = `${text}\n`;
-    res.writeHead(status, {
-      ...common,
-      ...extra,
-      'Content-Type': PLAIN,
-      'Content-Length': String(body.length),
-    });
-    res.end(body);
-  };
-
+  const settings = resolveTimeHttpOptions(clock, options);
   return (req, res, next) => {
     // T2 as early as possible: everything below only lengthens the server's hold time.
     const atReceive = clock.now();
     const url = req.url ?? '';
     const queryAt = url.indexOf('?');
-    const target = queryAt === -1 ? url : url.slice(0, queryAt);
-    if (target !== path) {
-      if (next !== undefined) next();
-      else refuse(res, 404, 'not found');
-      return;
-    }
-    if (req.method !== 'GET') {
-      refuse(res, 405, 'method not allowed: use GET', { Allow: 'GET' });
-      return;
-    }
-    const declared = req.headers['content-length'];
-    if (
-      req.headers['transfer-encoding'] !== undefined ||
-      (declared !== undefined && !(Number(declared) <= maxBodyBytes))
-    ) {
-      refuse(res, 413, 'request body not accepted', { Connection: 'close' });
-      return;
-    }
-    // Drain whatever small body there is so the connection stays reusable.
-    req.resume();
-    const nonce = url.startsWith(prefix) ? url.slice(prefix.length + 'nonce='.length) : '';
-    if (!url.startsWith(`${prefix}nonce=`) || !isTimeNonce(nonce)) {
-      refuse(res, 400, 'expected exactly one query parameter: nonce=<32 lowercase hex digits>');
-      return;
-    }
-    const trusted = clockStandsBehindBound(clock);
-    const reply = composeTimeReply(nonce, atReceive, clock.now(), trusted);
-    if (!('t2' in reply)) {
-      refuse(res, 503, `clock ${reply.status}`, { 'Retry-After': '1' });
-      return;
-    }
-    const json = JSON.stringify(reply);
-    // Fixed size: the reply's length says nothing, and a client can cap what it reads.
-    const body = json.length <= REPLY_BYTES ? json.padEnd(REPLY_BYTES, ' ') : json;
-    res.writeHead(200, {
-      ...common,
-      'Content-Type': 'application/json',
-      'Content-Length': String(body.length),
+    const answer = answerTimeHttpRequest(clock, settings, atReceive, {
+      method: req.method ?? '',
+      path: queryAt === -1 ? url : url.slice(0, queryAt),
+      search: queryAt === -1 ? '' : url.slice(queryAt),
+      contentLength: req.headers['content-length'],
+      chunked: req.headers['transfer-encoding'] !== undefined,
     });
-    res.end(body);
+    if (answer.status === 404 && next !== undefined) {
+      next();
+      return;
+    }
+    if (!answer.closeConnection) {
+      // Drain whatever small body there is so the connection stays reusable.
+      req.resume();
+    }
+    res.writeHead(answer.status, {
+      ...answer.headers,
+      ...(answer.closeConnection ? { Connection: 'close' } : {}),
+      'Content-Length': String(answer.body.length),
+    });
+    res.end(answer.body);
   };
 }

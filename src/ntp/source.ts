@@ -15,7 +15,8 @@ import {
 } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import { ClockFilter, agedBound, type FilterSample } from '../sources/exchange.js';
+import { agedBound } from '../sources/exchange.js';
+import { ClockFilter, type FilterSample } from '../sources/clock-filter.js';
 import { systemScheduler, systemWall } from '../clock/system.js';
 import type {
   ProblemListener,

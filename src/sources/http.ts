@@ -1,17 +1,19 @@
 /**
  * Time over HTTP: NTP's four-timestamp exchange carried by `fetch`, for browsers
- * (and any runtime with `fetch`) syncing to their own server's `timeEndpoint`.
+ * (and any runtime with `fetch`) syncing to their own server's time endpoint
+ * (`createTimeHandler`, or `timeEndpoint` on `node:http`).
  *
  * @module
  */
-import { HttpTimeError, InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, TimeExchangeError } from '../errors.js';
+import { timeRequestUrl } from '../protocol/http.js';
 import {
   describeFailure,
   exchangeTimeSource,
   resolveExchangeOptions,
   type ExchangeTransport,
   type TimeExchangeOptions,
-} from './message.js';
+} from './exchange-source.js';
 import type { TimeSource } from './types.js';
 
 /** Replies are 256 bytes; anything much longer is not ours. */
@@ -90,7 +92,8 @@ export interface HttpTimeSourceOptions extends TimeExchangeOptions {
 }
 
 /**
- * A {@link TimeSource} that syncs to a server's `timeEndpoint` over HTTP:
+ * A {@link TimeSource} that syncs to a server's time endpoint over HTTP
+ * (`createTimeHandler` on any runtime, or `timeEndpoint` from `chronobound/node`):
  * `GET <url>?nonce=<hex>`, stamping T1 before the request and T4 after the
  * reply on the clock's own monotonic timescale, with T2/T3 and the server's ε
  * from the reply. Each sample's bound is δ/2 + server ε + drift over the
@@ -102,7 +105,7 @@ export interface HttpTimeSourceOptions extends TimeExchangeOptions {
  * A timeout, a non-2xx status (503 when the server's own clock is
  * unsynchronized), a malformed body, a reply that does not echo our nonce, or a
  * network failure is reported to the clock as a problem carrying an
- * `HttpTimeError` (reasons `'timeout'`, `'status'`, `'body'`, `'nonce-mismatch'`,
+ * `TimeExchangeError` (reasons `'timeout'`, `'status'`, `'body'`, `'nonce-mismatch'`,
  * `'network'`) and yields no sample. A sample that contradicts the kept ones
  * beyond `maxDriftPpm` (the server's clock stepped, or the host slewed the local
  * monotonic clock) replaces them and is reported as `'inconsistent-sample'`.
@@ -142,17 +145,19 @@ export function httpTimeSource(options: HttpTimeSourceOptions): TimeSource {
 
   return exchangeTimeSource(config, (): ExchangeTransport => ({
     async roundTrip(nonce, signal) {
-      const url = new URL(base.href);
-      url.searchParams.set('nonce', nonce);
       let response: FetchResponseLike;
       try {
-        response = await fetchFn(url.href, { method: 'GET', cache: 'no-store', signal });
+        response = await fetchFn(timeRequestUrl(base, nonce), {
+          method: 'GET',
+          cache: 'no-store',
+          signal,
+        });
       } catch (error) {
-        throw new HttpTimeError(where, 'network', describeFailure(error));
+        throw new TimeExchangeError(where, 'network', describeFailure(error));
       }
       if (!response.ok) {
         discard(response);
-        throw new HttpTimeError(where, 'status', `HTTP ${response.status}`);
+        throw new TimeExchangeError(where, 'status', `HTTP ${response.status}`);
       }
       return readCapped(response, where);
     },
@@ -184,7 +189,7 @@ async function readCapped(response: FetchResponseLike, where: string): Promise<s
   const declared = response.headers.get('content-length');
   if (declared !== null && Number(declared) > MAX_BODY_BYTES) {
     discard(response);
-    throw new HttpTimeError(where, 'body', `reply of ${declared} bytes is too long`);
+    throw new TimeExchangeError(where, 'body', `reply of ${declared} bytes is too long`);
   }
   const stream = response.body;
   let text: string;
@@ -199,7 +204,7 @@ async function readCapped(response: FetchResponseLike, where: string): Promise<s
       total += value.byteLength;
       if (total > MAX_BODY_BYTES) {
         reader.cancel().catch(() => undefined);
-        throw new HttpTimeError(where, 'body', `reply longer than ${MAX_BODY_BYTES} bytes`);
+        throw new TimeExchangeError(where, 'body', `reply longer than ${MAX_BODY_BYTES} bytes`);
       }
       chunks.push(value);
     }
@@ -212,13 +217,13 @@ async function readCapped(response: FetchResponseLike, where: string): Promise<s
     try {
       text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
     } catch {
-      throw new HttpTimeError(where, 'body', 'reply is not UTF-8');
+      throw new TimeExchangeError(where, 'body', 'reply is not UTF-8');
     }
   } else {
     text = await response.text();
   }
   if (text.length > MAX_BODY_BYTES) {
-    throw new HttpTimeError(where, 'body', `reply longer than ${MAX_BODY_BYTES} bytes`);
+    throw new TimeExchangeError(where, 'body', `reply longer than ${MAX_BODY_BYTES} bytes`);
   }
   return text;
 }

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   HttpTimeError,
   InvalidArgumentError,
+  TimeExchangeError,
   TrueClock,
   httpTimeSource,
   intervalContains,
@@ -15,7 +16,8 @@ import {
   type TimeReading,
   type TimeSource,
 } from '../../src/index.js';
-import { composeTimeReply } from '../../src/sources/message.js';
+import { timeReplyBody } from '../../src/protocol/http.js';
+import { composeTimeReply } from '../../src/protocol/reply.js';
 import { SimulatedClock } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
 
@@ -69,7 +71,7 @@ function fakeFetch(
         const atReceive = reading(sim, server);
         timer = sim.setTimeout(() => {
           const reply = composeTimeReply(nonce, atReceive, reading(sim, server));
-          const body = JSON.stringify(reply).padEnd(256, ' ');
+          const body = 't2' in reply ? timeReplyBody(reply) : JSON.stringify(reply);
           timer = sim.setTimeout(() => resolve(new Response(body)), leg.downMs);
         }, leg.holdMs);
       }, leg.upMs);
@@ -262,7 +264,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
     respond: (url: string, init: HttpTimeRequestInit) => Promise<FetchResponseLike>,
     reason: string,
     advanceMs = 10,
-  ): Promise<HttpTimeError> {
+  ): Promise<TimeExchangeError> {
     const { sim, samples, problems } = failing(respond);
     await sim.advanceAsync(advanceMs);
     expect(samples).toEqual([]);
@@ -270,10 +272,14 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
     const problem = problems[0] as SourceProblem;
     expect(problem.reason).toBe(reason);
     expect(problem.source).toBe(`http:${URL_BASE}`);
+    expect(problem.error).toBeInstanceOf(TimeExchangeError);
+    // The former name still works for users who check it.
     expect(problem.error).toBeInstanceOf(HttpTimeError);
-    const error = problem.error as HttpTimeError;
+    const error = problem.error as TimeExchangeError;
+    expect(error.name).toBe('TimeExchangeError');
     expect(error.code).toBe('HTTP_TIME');
     expect(error.reason).toBe(reason);
+    expect(error.endpoint).toBe(URL_BASE);
     expect(error.url).toBe(URL_BASE);
     return error;
   }
@@ -308,7 +314,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
     expect(aborted).toBe(true);
     expect(samples).toEqual([]);
     expect(problems.map((p) => p.reason)).toEqual(['timeout']);
-    expect(problems[0]?.error).toBeInstanceOf(HttpTimeError);
+    expect(problems[0]?.error).toBeInstanceOf(TimeExchangeError);
     expect(problems[0]?.message).toMatch(/no reply within 250 ms/);
   });
 

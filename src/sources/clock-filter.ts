@@ -1,0 +1,223 @@
+/**
+ * The RFC 5905 clock filter (§10), shared by every source that keeps the recent
+ * results of four-timestamp exchanges with one server (NTP, time over HTTP or a
+ * message channel) and hands on the most trustworthy one.
+ *
+ * @module
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { requireNonNegative } from '../_internals/validate.js';
+import { agedBound } from './exchange.js';
+
+/**
+ * One entry of a {@link ClockFilter}: at least what `estimateExchange` returns.
+ *
+ * @example
+ * ```ts
+ * const s: FilterSample = { monotonicAt: 1020, offsetMs: 1_767_225_599_000, delayMs: 19, errorMs: 9.6 };
+ * ```
+ */
+export interface FilterSample {
+  /** Monotonic reading the offset refers to (ms). */
+  readonly monotonicAt: number;
+  /** Offset at `monotonicAt` (ms). */
+  readonly offsetMs: number;
+  /** Round-trip delay of the exchange (ms). */
+  readonly delayMs: number;
+  /** Error bound at `monotonicAt` (ms). */
+  readonly errorMs: number;
+  /** When the evidence was gathered (T1); default `monotonicAt`. See `SyncSample.evidenceFrom`. */
+  readonly evidenceFrom?: number;
+}
+
+/**
+ * Options of {@link ClockFilter}.
+ *
+ * @example
+ * ```ts
+ * const options: ClockFilterOptions = { size: 8, agingPpm: 15 };
+ * ```
+ */
+export interface ClockFilterOptions {
+  /** How many recent samples to keep; default 8 (RFC 5905). */
+  readonly size?: number;
+  /**
+   * How fast a kept sample's dispersion grows with age when ranking (ppm); default
+   * 15, RFC 5905's PHI. It only ranks; the bound a consumer applies is its own.
+   */
+  readonly agingPpm?: number;
+  /**
+   * With a drift bound (ppm), a new sample whose interval cannot overlap a kept
+   * sample's interval aged by this bound proves the kept one wrong (the local
+   * clock was slewed or stepped beyond the bound): the kept one is dropped, the
+   * newer evidence wins, and `onInconsistent` hears of it. Default: no check.
+   */
+  readonly consistencyDriftPpm?: number;
+  /** Called with the samples a new one contradicted, after they were dropped. */
+  readonly onInconsistent?: (dropped: readonly FilterSample[], newer: FilterSample) => void;
+}
+
+/**
+ * The RFC 5905 clock filter: keeps the last `size` samples from one server and
+ * picks the one with the smallest error bound once aged, which is the
+ * minimum-delay sample unless it has grown old. Low delay means little room for
+ * asymmetry, so this sample's offset is the most trustworthy.
+ *
+ * @example
+ * ```ts
+ * const filter = new ClockFilter();
+ * filter.add(estimateExchange(ts1));
+ * filter.add(estimateExchange(ts2));
+ * const best = filter.best(mono.now()); // the lowest-delay of the recent samples
+ * ```
+ */
+export class ClockFilter<T extends FilterSample = FilterSample> {
+  readonly #size: number;
+  readonly #aging: number;
+  readonly #consistencyDrift: number | undefined;
+  readonly #onInconsistent: ClockFilterOptions['onInconsistent'];
+  #samples: T[] = [];
+
+  /**
+   * @param options - Window size and ranking age rate.
+   * @throws {InvalidArgumentError} When `size` is not a positive integer or `agingPpm` is negative.
+   */
+  constructor(options: ClockFilterOptions = {}) {
+    const size = options.size ?? 8;
+    if (!Number.isInteger(size) || size < 1) {
+      throw new InvalidArgumentError('size', options.size, 'a positive integer');
+    }
+    this.#size = size;
+    this.#aging = requireNonNegative('agingPpm', options.agingPpm ?? 15) * 1e-6;
+    this.#consistencyDrift =
+      options.consistencyDriftPpm === undefined
+        ? undefined
+        : requireNonNegative('consistencyDriftPpm', options.consistencyDriftPpm) * 1e-6;
+    this.#onInconsistent = options.onInconsistent;
+  }
+
+  /**
+   * Adds a sample, dropping the oldest beyond `size`.
+   *
+   * @param sample - A sample from this filter's server.
+   * @returns The best sample, ranked at the new sample's time.
+   * @throws {InvalidArgumentError} When a field is not a finite number or `errorMs` is negative.
+   *
+   * @example
+   * ```ts
+   * const best = filter.add({ ...estimateExchange(ts), source: 'a' });
+   * ```
+   */
+  add(sample: T): T {
+    for (const field of ['monotonicAt', 'offsetMs', 'delayMs', 'errorMs'] as const) {
+      if (!Number.isFinite(sample[field])) {
+        throw new InvalidArgumentError(field, sample[field], 'a finite number');
+      }
+    }
+    if (sample.errorMs < 0)
+      throw new InvalidArgumentError('errorMs', sample.errorMs, 'a number ≥ 0');
+    const drift = this.#consistencyDrift;
+    if (drift !== undefined) {
+      const contradicted = this.#samples.filter(
+        (kept) =>
+          Math.abs(kept.offsetMs - sample.offsetMs) >
+          agedBound(kept, sample.monotonicAt, drift) + sample.errorMs,
+      );
+      if (contradicted.length > 0) {
+        this.#samples = this.#samples.filter((kept) => !contradicted.includes(kept));
+        this.#onInconsistent?.(contradicted, sample);
+      }
+    }
+    this.#samples.push(sample);
+    if (this.#samples.length > this.#size) this.#samples.shift();
+    return this.best(sample.monotonicAt) as T;
+  }
+
+  /**
+   * The sample with the smallest aged bound `errorMs + agingPpm·(at − monotonicAt)`.
+   *
+   * @param atMonotonic - When to rank; default the newest sample's time.
+   * @returns The best sample, or `undefined` when the filter is empty.
+   *
+   * @example
+   * ```ts
+   * const best = filter.best(mono.now());
+   * ```
+   */
+  best(atMonotonic?: number): T | undefined {
+    const at = atMonotonic ?? this.#samples[this.#samples.length - 1]?.monotonicAt ?? 0;
+    let best: T | undefined;
+    let bestKey = Infinity;
+    for (const s of this.#samples) {
+      const key = s.errorMs + this.#aging * Math.abs(at - s.monotonicAt);
+      // Ties go to the newer sample (later in the array).
+      if (key <= bestKey) {
+        best = s;
+        bestKey = key;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * RMS difference between the kept offsets and the best one (RFC 5905 jitter).
+   * Offsets on a monotonic timescale move only by drift, so they compare directly.
+   *
+   * @returns The jitter in ms; 0 with fewer than two samples.
+   *
+   * @example
+   * ```ts
+   * if (filter.jitterMs() > 5) console.warn('noisy path');
+   * ```
+   */
+  jitterMs(): number {
+    const best = this.best();
+    if (best === undefined || this.#samples.length < 2) return 0;
+    let sum = 0;
+    for (const s of this.#samples) sum += (s.offsetMs - best.offsetMs) ** 2;
+    return Math.sqrt(sum / (this.#samples.length - 1));
+  }
+
+  /**
+   * The kept samples, oldest first.
+   *
+   * @example
+   * ```ts
+   * console.log(filter.samples.map((s) => s.delayMs));
+   * ```
+   */
+  get samples(): readonly T[] {
+    return this.#samples.slice();
+  }
+
+  /**
+   * Forgets every sample whose evidence was gathered at or before `monotonicAt`
+   * (`evidenceFrom`, else `monotonicAt`): after a disruption such as a suspend,
+   * older samples describe a timescale that no longer holds.
+   *
+   * @param monotonicAt - The disruption's monotonic reading.
+   * @returns How many samples were dropped.
+   *
+   * @example
+   * ```ts
+   * filter.dropGatheredBefore(disruptedAt);
+   * ```
+   */
+  dropGatheredBefore(monotonicAt: number): number {
+    const before = this.#samples.length;
+    this.#samples = this.#samples.filter((s) => (s.evidenceFrom ?? s.monotonicAt) > monotonicAt);
+    return before - this.#samples.length;
+  }
+
+  /**
+   * Forgets every sample (e.g. after a step of the server's clock).
+   *
+   * @example
+   * ```ts
+   * filter.clear();
+   * ```
+   */
+  clear(): void {
+    this.#samples = [];
+  }
+}
