@@ -252,7 +252,11 @@ function lossLines(loss: LostWrite | undefined): string[] {
   return [
     `First lost increment (wall-clock LWW), round ${loss.round}: node ${loss.node} read counter = ${loss.readValue},`,
     `  stamped ${formatUtcMicros(loss.readStampMs).slice(11, 23)}Z by node ${loss.readBy}'s clock, and wrote ${loss.readValue + 1}`,
-    `  stamped ${formatUtcMicros(loss.wroteStampMs).slice(11, 23)}Z by its own clock, ${loss.readStampMs - loss.wroteStampMs} ms "earlier".`,
+    `  stamped ${formatUtcMicros(loss.wroteStampMs).slice(11, 23)}Z by its own clock, ${
+      loss.readStampMs === loss.wroteStampMs
+        ? `the same millisecond: a tie, which LWW gives to the larger node name (${loss.readBy})`
+        : `${loss.readStampMs - loss.wroteStampMs} ms "earlier"`
+    }.`,
     `  The upsert kept ${loss.readValue}: no error, the increment is simply gone.`,
     '',
   ];
