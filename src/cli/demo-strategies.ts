@@ -139,9 +139,10 @@ export function mean(values: readonly number[]): number {
 /**
  * Resolves once the clock can stand behind its bound again (after the next sample).
  *
- * This stands in for a `TrueClock` method that does not exist yet: a wait for a
- * trustworthy status, like `ready()` but for recovering from `disrupted` or
- * `unsynchronized` after the first sample.
+ * Stands in for a `TrueClock.whenTrusted({ timeoutMs, signal }): Promise<TimeReading>`
+ * that does not exist yet: like `ready()`, but waiting for a status the strict
+ * operations accept ('synchronized' or 'free-running'), so that it also covers
+ * recovering from 'disrupted' or 'unsynchronized' after the first sample.
  */
 function untilTrusted(clock: TrueClock, timeoutMs: number, signal: AbortSignal): Promise<void> {
   const trusted = (): boolean => clock.status === 'synchronized' || clock.status === 'free-running';
