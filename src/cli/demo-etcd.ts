@@ -13,6 +13,7 @@
  */
 import { etcdElection } from '../etcd/election.js';
 import type { EtcdElection, EtcdLease } from '../etcd/election.js';
+import { ClockUnsynchronizedError } from '../errors.js';
 import { EtcdError } from '../etcd/errors.js';
 import type { EtcdFetch } from '../etcd/gateway.js';
 import { ntpSource } from '../ntp/source.js';
@@ -22,6 +23,7 @@ import type { FencedDb } from './demo-db.js';
 import { ETCD_INSTALL } from './demo-etcd-server.js';
 import { etcdJson, etcdReport, type PauseRecord, type Term } from './demo-etcd-report.js';
 import type { Progress } from './demo-report.js';
+import { untilTrusted } from './demo-strategies.js';
 import { ExitCode } from './errors.js';
 import { sleep, type CliIo } from './io.js';
 
@@ -148,8 +150,8 @@ function asError(reason: unknown): Error {
 /** The shared script: which term is paused, and the two events the pause waits on. */
 class Scenario {
   readonly terms: Term[] = [];
-  readonly pausedTerm: number;
-  readonly total: number;
+  pausedTerm: number;
+  total: number;
   readonly takeoverWrote = deferred();
   readonly lateWriteDone = deferred();
   pauseStartedAt = Number.NaN;
@@ -160,6 +162,12 @@ class Scenario {
   constructor(ordinaryTerms: number) {
     this.pausedTerm = ordinaryTerms;
     this.total = ordinaryTerms + 2;
+  }
+
+  /** The holder to pause lost its lease before the pause (e.g. a disrupted clock): pause the next one. */
+  pauseTheNextTerm(): void {
+    this.pausedTerm++;
+    this.total++;
   }
 }
 
@@ -340,7 +348,10 @@ async function contend(node: EtcdNode, context: Context): Promise<void> {
       lease = await node.election.campaign({ signal: stop });
     } catch (error) {
       if (stop.aborted) return;
-      throw error;
+      if (!(error instanceof ClockUnsynchronizedError)) throw error;
+      // Fail closed: no campaign on a clock that cannot stand behind its bound; wait for it.
+      await untilTrusted(node.clock, 10_000, stop);
+      continue;
     }
     const index = scenario.terms.length;
     if (index >= scenario.total) {
@@ -361,7 +372,7 @@ async function contend(node: EtcdNode, context: Context): Promise<void> {
       true,
     );
     if (index === scenario.pausedTerm) {
-      await pausedTerm(node, lease, term, context);
+      if (!(await pausedTerm(node, lease, term, context))) scenario.pauseTheNextTerm();
     } else {
       if (index === scenario.pausedTerm + 1) recordTakeover(node, lease, scenario);
       await ordinaryTerm(node, lease, term, context, index === scenario.pausedTerm + 1);
@@ -428,17 +439,24 @@ function recordTakeover(node: EtcdNode, lease: EtcdLease, scenario: Scenario): v
  * right there — its keep-alives and the write it was about to make are held —
  * until the TTL has run out and the next holder has written. Then it looks at
  * its lease again and, like the careless client of the figure, writes anyway.
+ * Returns false, without pausing, when the lease was already lost at the check.
  */
 async function pausedTerm(
   node: EtcdNode,
   lease: EtcdLease,
   term: Term,
   context: Context,
-): Promise<void> {
+): Promise<boolean> {
   const { scenario, stop, options } = context;
-  await fencedWrite(node, lease, term, `${node.name} #1 (token ${lease.token})`, context);
-  await sleep(WRITE_SPACING_MS, stop);
-  lease.assertHeld(); // Fig. 8-4's check: valid …
+  if (lease.isHeld()) {
+    await fencedWrite(node, lease, term, `${node.name} #1 (token ${lease.token})`, context);
+    await sleep(WRITE_SPACING_MS, stop);
+  }
+  // Fig. 8-4's check: valid … (if not — a slow machine, a disrupted clock — no pause here).
+  if (!lease.isHeld()) {
+    await lease.resign().catch(() => undefined);
+    return false;
+  }
   const pause: PauseRecord = {
     node: node.name,
     token: lease.token,
@@ -488,6 +506,7 @@ async function pausedTerm(
   );
   scenario.lateWriteDone.resolve();
   await lease.resign().catch(() => undefined);
+  return true;
 }
 
 function describeLoss(error: Error): string {

@@ -143,8 +143,13 @@ export function mean(values: readonly number[]): number {
  * that does not exist yet: like `ready()`, but waiting for a status the strict
  * operations accept ('synchronized' or 'free-running'), so that it also covers
  * recovering from 'disrupted' or 'unsynchronized' after the first sample.
+ * @internal
  */
-function untilTrusted(clock: TrueClock, timeoutMs: number, signal: AbortSignal): Promise<void> {
+export function untilTrusted(
+  clock: TrueClock,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<void> {
   const trusted = (): boolean => clock.status === 'synchronized' || clock.status === 'free-running';
   if (trusted()) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {

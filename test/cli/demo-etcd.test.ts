@@ -48,14 +48,17 @@ const etcdBinary = locateEtcd();
 function checkRun(j: EtcdDemoJson, ordinaryTerms: number): void {
   expect(j.mode).toBe('etcd');
   expect(j.verdict).toBe('safe');
-  expect(j.terms).toHaveLength(ordinaryTerms + 2);
+  // A holder that lost its lease before the pause (a badly loaded machine) passes the pause on.
+  expect(j.terms.length).toBeGreaterThanOrEqual(ordinaryTerms + 2);
   // Fencing tokens (create revisions) grow with every term.
   const tokens = j.terms.map((t) => BigInt(t.token));
   for (let i = 1; i < tokens.length; i++) expect(tokens[i]! > tokens[i - 1]!).toBe(true);
   const pause = j.pause!;
   expect(pause).not.toBeNull();
-  const paused = j.terms[ordinaryTerms]!;
-  const takeover = j.terms[ordinaryTerms + 1]!;
+  const pausedAt = j.terms.findIndex((t) => t.token === pause.token);
+  expect(pausedAt).toBe(j.terms.length - 2);
+  const paused = j.terms[pausedAt]!;
+  const takeover = j.terms[pausedAt + 1]!;
   expect(pause.node).toBe(paused.node);
   expect(pause.token).toBe(paused.token);
   expect(takeover.node).not.toBe(paused.node);
@@ -67,7 +70,8 @@ function checkRun(j: EtcdDemoJson, ordinaryTerms: number): void {
   expect(pause.gapMs).toBeGreaterThan(0);
   expect(pause.lostAfterMs).not.toBeNull();
   expect(pause.takeoverAfterMs).not.toBeNull();
-  expect(pause.lostReason).toMatch(/^EtcdLeaseLostError/);
+  // Lost by its own check: the deadline passed (or, on a badly loaded machine, the clock was disrupted).
+  expect(pause.lostReason).toMatch(/^(EtcdLeaseLostError|ClockUnsynchronizedError)/);
   // Resumed: its own check says the lease is gone, and its late write is refused by the token.
   expect(pause.heldAfterResume).toBe(false);
   expect(pause.lateWriteAccepted).toBe(false);
@@ -114,7 +118,9 @@ describe.skipIf(etcdBinary === undefined)('chronobound demo --etcd', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^chronobound demo --etcd: 3 nodes contend for one lock, 3 terms/);
     expect(r.stdout).toMatch(/node\s+terms \(tokens\)\s+writes attempted\s+accepted\s+refused/);
-    expect(r.stdout).toMatch(/^[ABC]\s+\d+ \([\d, ]+\)\s+2\s+1\s+1$/m);
+    // One row refused exactly one write (the paused node's late write); the others none.
+    expect(r.stdout.match(/^[ABC]\s+\d+ \([\d, ]+\)\s+\d+\s+\d+\s+1$/gm)).toHaveLength(1);
+    expect(r.stdout.match(/^[ABC]\s+\d+( \([\d, ]+\))?\s+\d+\s+\d+\s+0$/gm)).toHaveLength(2);
     expect(r.stdout).toMatch(
       /Its lease began \d+ ms after the last instant node [ABC]'s clock let it act/,
     );
