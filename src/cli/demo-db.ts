@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { InvalidArgumentError } from '../errors.js';
 
 /** One row of the demo table, as read back. @internal */
 export interface DemoRow {
@@ -74,12 +75,15 @@ function isMissingModule(error: unknown): boolean {
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
 }
 
-/**
- * Opens SQLite in a fresh temporary directory.
- * @throws {Error} Saying how to install better-sqlite3 when it is missing.
- * @internal
- */
-export async function openSqlite(): Promise<DemoDb> {
+/** A better-sqlite3 database in a fresh temporary directory, removed by `discard()`. */
+interface TempSqlite {
+  readonly db: import('better-sqlite3').Database;
+  readonly file: string;
+  readonly version: string;
+  discard(): void;
+}
+
+async function openTempSqlite(): Promise<TempSqlite> {
   let Database: typeof import('better-sqlite3');
   try {
     Database = (await import('better-sqlite3')).default;
@@ -95,11 +99,30 @@ export async function openSqlite(): Promise<DemoDb> {
   const file = join(dir, 'demo.sqlite');
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
+  return {
+    db,
+    file,
+    version: db.prepare('SELECT sqlite_version() AS v').pluck().get() as string,
+    discard() {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * Opens SQLite in a fresh temporary directory.
+ * @throws {Error} Saying how to install better-sqlite3 when it is missing.
+ * @internal
+ */
+export async function openSqlite(): Promise<DemoDb> {
+  const sqlite = await openTempSqlite();
+  const { db } = sqlite;
   db.exec(CREATE_SQL);
   const read = db.prepare<[string, string, string], DemoRow>(READ_SQL).safeIntegers(true);
   const upsert = db.prepare(UPSERT_SQL);
   return {
-    description: `SQLite ${db.prepare('SELECT sqlite_version() AS v').pluck().get() as string} (better-sqlite3), temporary file ${file}`,
+    description: `SQLite ${sqlite.version} (better-sqlite3), temporary file ${sqlite.file}`,
     read(run, strategy, key) {
       const row = read.get(run, strategy, key);
       // safeIntegers() returns every integer as bigint; v is small.
@@ -109,20 +132,39 @@ export async function openSqlite(): Promise<DemoDb> {
       return Promise.resolve(upsert.run(run, strategy, key, v, ts, node).changes > 0);
     },
     close() {
-      db.close();
-      rmSync(dir, { recursive: true, force: true });
+      sqlite.discard();
       return Promise.resolve();
     },
   };
 }
 
 /**
- * Connects to PostgreSQL; the table is created if needed and this run's rows
- * are removed on close.
- * @throws {Error} Saying how to install pg when it is missing.
+ * Checks a `--postgres` value before any connection is tried, so that a typo is
+ * a usage error naming it rather than a DNS failure on part of it.
+ * @throws {InvalidArgumentError} When `url` is not a `postgres://` or `postgresql://` URL.
  * @internal
  */
-export async function openPostgres(url: string): Promise<DemoDb> {
+export function checkPostgresUrl(url: string): string {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (
+    parsed === undefined ||
+    (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:')
+  ) {
+    throw new InvalidArgumentError(
+      '--postgres',
+      redactText(url),
+      'a URL such as postgres://user:password@127.0.0.1:5432/database',
+    );
+  }
+  return url;
+}
+
+async function connectPostgres(url: string): Promise<import('pg').Client> {
   let Client: typeof import('pg').Client;
   try {
     Client = (await import('pg')).default.Client;
@@ -142,10 +184,24 @@ export async function openPostgres(url: string): Promise<DemoDb> {
     const why = error instanceof Error ? error.message : String(error);
     throw new Error(`cannot connect to PostgreSQL at ${redact(url)}: ${why}`, { cause: error });
   }
+  return client;
+}
+
+async function postgresVersion(client: import('pg').Client): Promise<string> {
+  const result = await client.query<{ server_version: string }>('SHOW server_version');
+  return result.rows[0]?.server_version ?? '?';
+}
+
+/**
+ * Connects to PostgreSQL; the table is created if needed and this run's rows
+ * are removed on close.
+ * @throws {Error} Saying how to install pg when it is missing.
+ * @internal
+ */
+export async function openPostgres(url: string): Promise<DemoDb> {
+  const client = await connectPostgres(checkPostgresUrl(url));
   await client.query(CREATE_SQL);
-  const version =
-    (await client.query<{ server_version: string }>('SHOW server_version')).rows[0]
-      ?.server_version ?? '?';
+  const version = await postgresVersion(client);
   const runs = new Set<string>();
   return {
     description: `PostgreSQL ${version} at ${redact(url)}`,
@@ -180,6 +236,105 @@ export async function openPostgres(url: string): Promise<DemoDb> {
   };
 }
 
+/**
+ * The storage of `demo --etcd`: one row per run, written only with a fencing
+ * token at least as large as the one it holds (the fenced-write recipe of
+ * docs/safety.md, one atomic statement).
+ * @internal
+ */
+export interface FencedDb {
+  readonly description: string;
+  /** Writes `value` under `token`; resolves whether the storage accepted it. */
+  write(resource: string, value: string, token: bigint): Promise<boolean>;
+  /** The row's value and fence. */
+  read(resource: string): Promise<{ readonly value: string; readonly fence: bigint } | undefined>;
+  /** Drops the run's rows (PostgreSQL) or the temporary file (SQLite). */
+  close(): Promise<void>;
+}
+
+/** The fenced table of `demo --etcd`. @internal */
+export const FENCED_TABLE = 'chronobound_demo_fenced';
+
+const CREATE_FENCED_SQL = `CREATE TABLE IF NOT EXISTS ${FENCED_TABLE} (
+  id    TEXT PRIMARY KEY,
+  value TEXT,
+  fence BIGINT NOT NULL
+)`;
+
+/** docs/safety.md's fenced-write recipe: the check and the write are one statement. */
+const FENCED_WRITE_SQL = `INSERT INTO ${FENCED_TABLE} (id, value, fence) VALUES (?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET value = excluded.value, fence = excluded.fence
+WHERE excluded.fence >= ${FENCED_TABLE}.fence`;
+
+const FENCED_READ_SQL = `SELECT value, fence FROM ${FENCED_TABLE} WHERE id = ?`;
+
+/**
+ * The fenced table in SQLite, in a temporary file.
+ * @throws {Error} Saying how to install better-sqlite3 when it is missing.
+ * @internal
+ */
+export async function openFencedSqlite(): Promise<FencedDb> {
+  const sqlite = await openTempSqlite();
+  const { db } = sqlite;
+  db.exec(CREATE_FENCED_SQL);
+  const write = db.prepare(FENCED_WRITE_SQL);
+  const read = db
+    .prepare<[string], { value: string; fence: bigint }>(FENCED_READ_SQL)
+    .safeIntegers(true);
+  return {
+    description: `SQLite ${sqlite.version} (better-sqlite3), temporary file ${sqlite.file}`,
+    write: (resource, value, token) =>
+      Promise.resolve(write.run(resource, value, token).changes > 0),
+    read: (resource) => Promise.resolve(read.get(resource)),
+    close() {
+      sqlite.discard();
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * The fenced table in PostgreSQL; the run's rows are removed on close.
+ * @throws {InvalidArgumentError} When `url` is not a PostgreSQL URL.
+ * @throws {Error} When pg is missing or the server cannot be reached.
+ * @internal
+ */
+export async function openFencedPostgres(url: string): Promise<FencedDb> {
+  const client = await connectPostgres(checkPostgresUrl(url));
+  await client.query(CREATE_FENCED_SQL);
+  const version = await postgresVersion(client);
+  const resources = new Set<string>();
+  return {
+    description: `PostgreSQL ${version} at ${redact(url)}`,
+    async write(resource, value, token) {
+      resources.add(resource);
+      const result = await client.query(dollarParams(FENCED_WRITE_SQL), [
+        resource,
+        value,
+        token.toString(),
+      ]);
+      return (result.rowCount ?? 0) > 0;
+    },
+    async read(resource) {
+      const result = await client.query<{ value: string; fence: string }>(
+        dollarParams(FENCED_READ_SQL),
+        [resource],
+      );
+      const row = result.rows[0];
+      return row === undefined ? undefined : { value: row.value, fence: BigInt(row.fence) };
+    },
+    async close() {
+      try {
+        for (const id of resources) {
+          await client.query(`DELETE FROM ${FENCED_TABLE} WHERE id = $1`, [id]);
+        }
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
+
 /** Hides the password in a connection URL before printing it. */
 function redact(url: string): string {
   try {
@@ -189,4 +344,9 @@ function redact(url: string): string {
   } catch {
     return '(the given URL)';
   }
+}
+
+/** Hides what looks like a password in text that is not a valid URL. */
+function redactText(text: string): string {
+  return text.replace(/(\/\/[^:@/]*):[^@/]*@/, '$1:***@');
 }

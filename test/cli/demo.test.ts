@@ -7,7 +7,27 @@ import {
   startPostgres,
   type PostgresCluster,
 } from '../integration/helpers/postgres.js';
-import { runCli, startCli } from './run-cli.js';
+import type { ChildProcess } from 'node:child_process';
+import { isOneLineError, runCli, startCli } from './run-cli.js';
+
+/** Resolves with the first stderr line matching `pattern`; rejects if the process exits first. */
+function stderrLine(child: ChildProcess, pattern: RegExp): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const onData = (chunk: Buffer | string): void => {
+      text += String(chunk);
+      const found = text.split('\n').find((l) => pattern.test(l));
+      if (found === undefined) return;
+      child.stderr?.off('data', onData);
+      child.off('close', onClose);
+      resolve(found);
+    };
+    const onClose = (): void =>
+      reject(new Error(`exited without a stderr line matching ${pattern}:\n${text}`));
+    child.stderr?.on('data', onData);
+    child.once('close', onClose);
+  });
+}
 
 interface DemoJson {
   database: string;
@@ -19,7 +39,9 @@ interface DemoJson {
     skewMs: number;
     commits: number;
     meanEpsilonMs: number;
+    meanWriteMs: number;
     meanWaitMs: number;
+    meanLateMs: number;
     heldBack: number;
   }[];
   results: Record<
@@ -55,7 +77,11 @@ describe('chronobound demo (SQLite)', () => {
     expect(r.stdout).toMatch(
       /First lost increment \(wall-clock LWW\), round \d+: node [ABC] read counter = \d+/,
     );
-    expect(r.stdout).toMatch(/node\s+writes\s+mean ε\s+mean wait\s+wait \/ ε/);
+    expect(r.stdout).toMatch(/node\s+writes\s+mean ε\s+write \+ wait\s+in ε\s+woke late by/);
+    expect(r.stdout).toMatch(
+      /plus how late the wait woke after that moment — [\d.]+ ms on average/,
+    );
+    expect(r.stdout).not.toMatch(/about 2ε, less the time the write itself took/);
     // Progress goes to stderr, results to stdout.
     expect(r.stderr).toMatch(/demo: round \d+\/40/);
     expect(r.stdout).not.toMatch(/demo: round/);
@@ -95,6 +121,12 @@ describe('chronobound demo (SQLite)', () => {
       expect(n.meanWaitMs).toBeGreaterThan(n.meanEpsilonMs);
       // Generous slack for a loaded CI machine; a wait that ignored ε would fail the lower bound.
       expect(n.meanWaitMs).toBeLessThan(4 * n.meanEpsilonMs + 10);
+      // What the report says: from the stamp, write + wait = 2ε + how late the wait woke, up
+      // to a fresh NTP sample moving the interval during a wait (a few of those, at most ~2ε
+      // each, averaged over the node's commits). A wait of 3ε by design would fail this.
+      expect(
+        Math.abs(n.meanWriteMs + n.meanWaitMs - (2 * n.meanEpsilonMs + n.meanLateMs)),
+      ).toBeLessThan(Math.max(2, n.meanEpsilonMs));
     }
   }, 60_000);
 
@@ -110,12 +142,27 @@ describe('chronobound demo (SQLite)', () => {
 
   it('stops cleanly on SIGINT', async () => {
     const cli = startCli(['demo', '--rounds', '500', '--no-plot'], { cwd: dir });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Interrupt once the rounds are under way (the progress line on stderr says so).
+    await stderrLine(cli.child, /^demo: round \d+\/500/);
     cli.child.kill('SIGINT');
     const r = await cli.done;
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/increments written\s+\d+/);
+    expect(r.code, r.stderr).toBe(0);
+    const written = Number(/increments written\s+(\d+)/.exec(r.stdout)?.[1]);
+    expect(written).toBeGreaterThanOrEqual(1);
+    expect(written).toBeLessThan(500);
+    expect(r.stdout).toContain(`(interrupted after ${written} of 500 rounds)`);
   }, 60_000);
+
+  it('refuses a --postgres value that is not a URL as a usage error naming it', async () => {
+    const r = await runCli(['demo', '--postgres', 'notaurl']);
+    expect(r.code).toBe(2);
+    expect(isOneLineError(r.stderr), r.stderr).toBe(true);
+    expect(r.stderr).toMatch(/^chronobound demo: Invalid --postgres: "notaurl"; expected a URL/);
+    const withPassword = await runCli(['demo', '--postgres', 'postgres://me:hunter2@db:99999/x']);
+    expect(withPassword.code).toBe(2);
+    expect(withPassword.stderr).toContain('postgres://me:***@db:99999/x');
+    expect(withPassword.stderr).not.toContain('hunter2');
+  });
 });
 
 describe.skipIf(locatePostgres() === undefined)('chronobound demo --postgres', () => {
