@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
 /** How to start an etcd by hand, for messages. @internal */
-export const ETCD_INSTALL =
+export const ETCD_INSTALL: string =
   'install etcd (Debian/Ubuntu: apt install etcd-server; or a release from ' +
   'https://github.com/etcd-io/etcd/releases) and run `etcd`, which serves http://127.0.0.1:2379';
 
