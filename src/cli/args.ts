@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
+import { CliUsageError } from './errors.js';
 
 /**
  * A host and a port, as given on the command line.
@@ -17,8 +18,9 @@ export interface HostPort {
 }
 
 /**
- * Runs a `parseArgs` call and turns its failures (unknown flag, missing value,
- * stray positional) into an `InvalidArgumentError` naming the culprit.
+ * Runs a `parseArgs` call and turns its failures into errors naming the
+ * culprit: an `InvalidArgumentError` for an unknown flag, a stray positional or
+ * a value starting with `-`, a {@link CliUsageError} for a flag without its value.
  * @internal
  */
 export function guardUsage<T>(
@@ -56,6 +58,9 @@ export function guardUsage<T>(
         value,
         `${flag}=${value} for a value that starts with "-"`,
       );
+    }
+    if (quoted.includes('<value>') && message.includes('argument missing')) {
+      throw new CliUsageError(`${flag} needs a value (${help})`);
     }
     throw new InvalidArgumentError(
       flag === '' ? 'option' : flag,
@@ -132,7 +137,8 @@ export function hostPortFlag(flag: string, value: string, defaultPort: number): 
     host = colon === -1 ? text : text.slice(0, colon);
     portText = colon === -1 ? undefined : text.slice(colon + 1);
   }
-  if (host === '' || /[\s/]/.test(host)) {
+  // A bracket left in the host is an IPv6 address with an unbalanced bracket ('[::1').
+  if (host === '' || /[\s/[\]]/.test(host)) {
     throw new InvalidArgumentError(flag, value, 'host[:port], e.g. 127.0.0.1:123 or [::1]:123');
   }
   const port =
