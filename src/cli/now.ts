@@ -10,7 +10,6 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import {
   InvalidArgumentError,
   NtpRejectedError,
@@ -33,16 +32,11 @@ import type { SourceProblem, TimeSource } from '../sources/types.js';
 import type { SyncSample } from '../clock/types.js';
 import type { TimeReading } from '../clock/types.js';
 import { TrueClock } from '../truetime/true-clock.js';
-import {
-  formatHostPort,
-  guardUsage,
-  hostPortFlag,
-  intFlag,
-  numberFlag,
-  type HostPort,
-} from './args.js';
+import { formatHostPort, hostPortFlag, intFlag, numberFlag, type HostPort } from './args.js';
+import { defineCommand } from './command.js';
 import { ExitCode } from './errors.js';
-import { sleep, type CliIo } from './io.js';
+import { signedMs, table } from './format.js';
+import { Progress, sleep, type Command } from './io.js';
 
 const OPTIONS = {
   server: { type: 'string', multiple: true },
@@ -55,7 +49,6 @@ const OPTIONS = {
   'max-uncertainty-ms': { type: 'string' },
   'assumed-error-ms': { type: 'string' },
   json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 const HELP = `Usage: chronobound now [options]
@@ -90,8 +83,8 @@ Exit codes: 0 synchronized, 1 not synchronized / no usable server, 2 usage, 3 ru
  * @internal
  */
 export interface ServerReport {
-  /** `host:port`, or `system clock`. */
-  readonly address: string;
+  /** `host:port`, or `system clock`: the name `NtpServerStatus.server` uses. */
+  readonly server: string;
   readonly kind: 'ntp' | 'nts' | 'chrony' | 'system';
   /** Server time minus the local system clock (ms); null without a reply. */
   readonly offsetMs: number | null;
@@ -105,6 +98,16 @@ export interface ServerReport {
   readonly reason: string | null;
 }
 
+/**
+ * A row of the JSON `servers` array: the report, and its server again under the
+ * old name `address`, kept for one version (deprecated; see docs/cli.md).
+ * @internal
+ */
+export interface ServerJson extends ServerReport {
+  /** @deprecated The same as `server`; removed in the next minor version. */
+  readonly address: string;
+}
+
 /** What `--json` prints. @internal */
 export interface NowJson {
   readonly earliest: number | null;
@@ -113,7 +116,7 @@ export interface NowJson {
   readonly uncertaintyMs: number | null;
   readonly status: TimeReading['status'];
   readonly source: string;
-  readonly servers: readonly ServerReport[];
+  readonly servers: readonly ServerJson[];
 }
 
 interface Collected {
@@ -137,7 +140,7 @@ function reasonOf(error: unknown): string {
 
 /** One server's outcome: its best exchange, or why it has none. */
 interface ServerOutcome {
-  readonly address: string;
+  readonly server: string;
   readonly best: NtpExchange | undefined;
   readonly lastError: unknown;
 }
@@ -146,10 +149,10 @@ interface ServerOutcome {
 function collected(results: readonly ServerOutcome[], kind: 'ntp' | 'nts'): Collected {
   const reports: ServerReport[] = [];
   const samples: Collected['samples'] = [];
-  for (const { address, best: x, lastError } of results) {
+  for (const { server, best: x, lastError } of results) {
     if (x === undefined) {
       reports.push({
-        address,
+        server,
         kind,
         offsetMs: null,
         delayMs: null,
@@ -161,7 +164,7 @@ function collected(results: readonly ServerOutcome[], kind: 'ntp' | 'nts'): Coll
       continue;
     }
     reports.push({
-      address,
+      server,
       kind,
       offsetMs: x.systemOffsetMs ?? null,
       delayMs: x.delayMs,
@@ -170,40 +173,67 @@ function collected(results: readonly ServerOutcome[], kind: 'ntp' | 'nts'): Coll
       accepted: true,
       reason: null,
     });
-    samples.push({ id: address, sample: x });
+    samples.push({ id: server, sample: x });
   }
   return { reports, samples };
 }
 
-/** Asks each server `samples` times (servers in parallel) and keeps the best exchange. */
-async function collectNtp(
+/** How `now` asks: exchanges per server, the pause between them, and when to give up. */
+interface Burst {
+  readonly samples: number;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  readonly signal: AbortSignal;
+  /** Called as each server finishes, for the progress line. */
+  readonly onServerDone: () => void;
+}
+
+/**
+ * Asks each server `samples` times, servers in parallel, and keeps each one's
+ * best exchange by the clock filter. `ask` makes one exchange; an error for
+ * which `isFinal` holds (DENY/RSTR, a failed key exchange) ends that server's burst.
+ */
+async function burstAll(
   servers: readonly HostPort[],
-  samples: number,
-  intervalMs: number,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<Collected> {
+  burst: Burst,
+  ask: (server: HostPort) => Promise<NtpExchange>,
+  isFinal: (error: unknown) => boolean,
+): Promise<ServerOutcome[]> {
+  return Promise.all(
+    servers.map(async (server) => {
+      const filter = new ClockFilter<NtpExchange>();
+      let lastError: unknown;
+      for (let i = 0; i < burst.samples && !burst.signal.aborted; i++) {
+        if (i > 0) await sleep(burst.intervalMs, burst.signal);
+        try {
+          filter.add(await ask(server));
+        } catch (error) {
+          lastError = error;
+          if (isFinal(error)) break;
+        }
+      }
+      burst.onServerDone();
+      const best = filter.best(systemMonotonic.now());
+      return { server: formatHostPort(server), best, lastError };
+    }),
+  );
+}
+
+/** The server asked this client to stop (kiss code DENY or RSTR). */
+function isKissOfDeath(error: unknown): boolean {
+  return error instanceof NtpRejectedError && error.reason === 'kiss-of-death';
+}
+
+/** Asks each NTP server `samples` times and keeps the best exchange. */
+async function collectNtp(servers: readonly HostPort[], burst: Burst): Promise<Collected> {
   const socket = new NtpSocket();
   try {
-    const results = await Promise.all(
-      servers.map(async (server) => {
-        const address = formatHostPort(server);
-        const filter = new ClockFilter<NtpExchange>();
-        let lastError: unknown;
-        for (let i = 0; i < samples && !signal.aborted; i++) {
-          if (i > 0) await sleep(intervalMs, signal);
-          try {
-            filter.add(
-              await socket.query({ host: server.host, port: server.port, timeoutMs, signal }),
-            );
-          } catch (error) {
-            lastError = error;
-            // DENY/RSTR: the server asked us to stop.
-            if (error instanceof NtpRejectedError && error.reason === 'kiss-of-death') break;
-          }
-        }
-        return { address, best: filter.best(systemMonotonic.now()), lastError };
-      }),
+    const { timeoutMs, signal } = burst;
+    const results = await burstAll(
+      servers,
+      burst,
+      ({ host, port }) => socket.query({ host, port, timeoutMs, signal }),
+      isKissOfDeath,
     );
     return collected(results, 'ntp');
   } finally {
@@ -212,46 +242,34 @@ async function collectNtp(
 }
 
 /**
- * Asks each NTS server `samples` times (servers in parallel): NTS-KE, then
- * authenticated exchanges on the session it gave; keeps the best exchange.
- * Nothing unauthenticated is ever used.
+ * Asks each NTS server `samples` times: NTS-KE, then authenticated exchanges on
+ * the session it gave; keeps the best exchange. Nothing unauthenticated is ever used.
  */
 async function collectNts(
   servers: readonly HostPort[],
   ca: string | undefined,
-  samples: number,
-  intervalMs: number,
-  timeoutMs: number,
-  signal: AbortSignal,
+  burst: Burst,
 ): Promise<Collected & { readonly keFailure: string | undefined }> {
-  const results = await Promise.all(
-    servers.map(async (server) => {
-      const address = formatHostPort(server);
-      const filter = new ClockFilter<NtpExchange>();
-      let session: NtsSession | undefined;
-      let lastError: unknown;
-      for (let i = 0; i < samples && !signal.aborted; i++) {
-        if (i > 0) await sleep(intervalMs, signal);
-        try {
-          const x = await queryNts({
-            host: server.host,
-            port: server.port,
-            timeoutMs,
-            signal,
-            ...(ca === undefined ? {} : { ca }),
-            ...(session === undefined ? {} : { session }),
-          });
-          session = x.session;
-          filter.add(x);
-        } catch (error) {
-          lastError = error;
-          // A key exchange that failed fails the same way again; DENY/RSTR: stop.
-          if (error instanceof NtsKeyExchangeError) break;
-          if (error instanceof NtpRejectedError && error.reason === 'kiss-of-death') break;
-        }
-      }
-      return { address, best: filter.best(systemMonotonic.now()), lastError };
-    }),
+  const sessions = new Map<HostPort, NtsSession>();
+  const { timeoutMs, signal } = burst;
+  const results = await burstAll(
+    servers,
+    burst,
+    async (server) => {
+      const session = sessions.get(server);
+      const x = await queryNts({
+        host: server.host,
+        port: server.port,
+        timeoutMs,
+        signal,
+        ...(ca === undefined ? {} : { ca }),
+        ...(session === undefined ? {} : { session }),
+      });
+      sessions.set(server, x.session);
+      return x;
+    },
+    // A key exchange that failed fails the same way again.
+    (error) => error instanceof NtsKeyExchangeError || isKissOfDeath(error),
   );
   const failedKe = results.find(
     (r) => r.best === undefined && r.lastError instanceof NtsKeyExchangeError,
@@ -286,7 +304,7 @@ async function collectChrony(
   timeoutMs: number,
   signal: AbortSignal,
 ): Promise<Collected> {
-  const address = formatHostPort(target);
+  const server = formatHostPort(target);
   const source = chronySource({
     host: target.host,
     port: target.port,
@@ -301,7 +319,7 @@ async function collectChrony(
         resolve(value);
       };
       const onAbort = (): void =>
-        done({ problem: { source: address, reason: 'aborted', message: 'interrupted' } });
+        done({ problem: { source: server, reason: 'aborted', message: 'interrupted' } });
       signal.addEventListener('abort', onAbort, { once: true });
       source.subscribe(
         (sample) => done({ sample }),
@@ -314,7 +332,7 @@ async function collectChrony(
   }
   const tracking: ChronyTracking | undefined = source.tracking;
   const base = {
-    address,
+    server,
     kind: 'chrony' as const,
     offsetMs: tracking?.currentCorrectionMs ?? null,
     delayMs: tracking?.rootDelayMs ?? null,
@@ -323,7 +341,7 @@ async function collectChrony(
   if ('sample' in outcome) {
     return {
       reports: [{ ...base, errorMs: outcome.sample.errorMs, accepted: true, reason: null }],
-      samples: [{ id: address, sample: outcome.sample }],
+      samples: [{ id: server, sample: outcome.sample }],
     };
   }
   const p = outcome.problem;
@@ -358,24 +376,8 @@ async function readClock(
   }
 }
 
-function signed(ms: number): string {
-  return `${ms >= 0 ? '+' : '−'}${Math.abs(ms).toFixed(3)} ms`;
-}
-
 function cell(value: number | null, format: (v: number) => string): string {
   return value === null ? '—' : format(value);
-}
-
-function table(rows: readonly string[][]): string {
-  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c] ?? 0)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 function human(reading: TimeReading, sourceName: string, reports: readonly ServerReport[]): string {
@@ -396,8 +398,8 @@ function human(reading: TimeReading, sourceName: string, reports: readonly Serve
   const rows = [['server', 'offset', 'delay', 'stratum', 'λ', 'result']];
   for (const r of reports) {
     rows.push([
-      r.address,
-      cell(r.offsetMs, signed),
+      r.server,
+      cell(r.offsetMs, (v) => signedMs(v)),
       cell(r.delayMs, (v) => `${v.toFixed(3)} ms`),
       cell(r.stratum, String),
       cell(r.errorMs, (v) => `${v.toFixed(3)} ms`),
@@ -417,147 +419,184 @@ function toJson(reading: TimeReading, source: string, servers: readonly ServerRe
     uncertaintyMs: finite(reading.uncertaintyMs),
     status: reading.status,
     source,
-    servers,
+    servers: servers.map((r) => ({ ...r, address: r.server })),
   };
+}
+
+/** What the progress line says while `now` waits for its servers. */
+function waitingFor(servers: number, chrony: boolean, samples: number, intervalMs: number): string {
+  const parts: string[] = [];
+  if (servers > 0) {
+    const each = samples > 1 ? `, ${samples} exchanges each ${intervalMs / 1000} s apart` : '';
+    parts.push(`${servers} server${servers === 1 ? '' : 's'}${each}`);
+  }
+  if (chrony) parts.push('chronyd');
+  return parts.join(' and ');
 }
 
 /**
  * Runs `chronobound now`.
  * @internal
  */
-export async function runNow(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values } = guardUsage('now', Object.keys(OPTIONS), argv, () =>
-    parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: OPTIONS }),
-  );
-  if (values.help === true) {
-    io.stdout.write(HELP);
-    return ExitCode.ok;
-  }
-  const nts = values.nts === true;
-  const servers = (values.server ?? []).map((s) =>
-    hostPortFlag('--server', s, nts ? NTS_KE_PORT : 123),
-  );
-  if (nts && servers.length === 0) {
-    throw new InvalidArgumentError('--nts', true, 'at least one --server (an NTS-KE server)');
-  }
-  const ca = readCa(values['nts-ca'], nts);
-  const chrony =
-    values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323);
-  const samples = intFlag('--samples', values.samples, 1, 1, 64);
-  const intervalMs = numberFlag('--interval-ms', values['interval-ms'], 1000, 0, 3_600_000);
-  const timeoutMs = numberFlag('--timeout-ms', values['timeout-ms'], 2000, 1, 600_000);
-  const maxUncertaintyMs = numberFlag('--max-uncertainty-ms', values['max-uncertainty-ms'], 50, 0);
-  const assumedErrorMs = numberFlag('--assumed-error-ms', values['assumed-error-ms'], 1000, 0);
-
-  const reports: ServerReport[] = [];
-  const candidates: Collected['samples'] = [];
-  const explicit = servers.length > 0 || chrony !== undefined;
-  const [ntp, chronyResult] = await Promise.all([
-    servers.length === 0
-      ? undefined
-      : nts
-        ? collectNts(servers, ca, samples, intervalMs, timeoutMs, io.signal)
-        : collectNtp(servers, samples, intervalMs, timeoutMs, io.signal),
-    explicit
-      ? chrony === undefined
-        ? undefined
-        : collectChrony(chrony, timeoutMs, io.signal)
-      : collectChrony({ host: '127.0.0.1', port: 323 }, Math.min(timeoutMs, 1000), io.signal),
-  ]);
-  for (const c of [ntp, chronyResult]) {
-    if (c === undefined) continue;
-    reports.push(...c.reports);
-    candidates.push(...c.samples);
-  }
-
-  let sourceName: string;
-  let source: TimeSource;
-  let note: string | undefined;
-  // Like ntpSource: the configured servers set how many may lie (f), so a silent
-  // server still counts towards f; a − f of the a answers must overlap.
-  const configured = servers.length + (chrony === undefined ? (explicit ? 0 : 1) : 1);
-  const selection =
-    candidates.length === 0
-      ? undefined
-      : selectOffset(
-          candidates.map(({ id, sample }) => ({ id, ...sample })),
-          {
-            atMonotonic: systemMonotonic.now(),
-            configured: explicit ? configured : candidates.length,
-          },
-        );
-  if (selection?.ok === true) {
-    const falsetickers = new Set(selection.falsetickers);
-    for (let i = 0; i < reports.length; i++) {
-      const r = reports[i];
-      if (r !== undefined && falsetickers.has(r.address)) {
-        reports[i] = {
-          ...r,
-          accepted: false,
-          reason: 'falseticker: outside the majority’s interval',
-        };
-      }
+export const runNow: Command = defineCommand(
+  { name: 'now', options: OPTIONS, help: HELP },
+  async (values, io) => {
+    const nts = values.nts === true;
+    const servers = (values.server ?? []).map((s) =>
+      hostPortFlag('--server', s, nts ? NTS_KE_PORT : 123),
+    );
+    if (nts && servers.length === 0) {
+      throw new InvalidArgumentError('--nts', true, 'at least one --server (an NTS-KE server)');
     }
-    const used = selection.truechimers.length;
-    sourceName =
-      candidates.length === 1
-        ? (candidates[0]?.id ?? 'ntp')
-        : `${used} of ${candidates.length} servers agree (Marzullo)`;
-    source = oneSample({
-      monotonicAt: selection.monotonicAt,
-      offsetMs: selection.offsetMs,
-      errorMs: selection.errorMs,
-      source: sourceName,
-    });
-  } else {
-    const noMajority =
-      selection === undefined
+    const ca = readCa(values['nts-ca'], nts);
+    const chrony =
+      values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323);
+    const samples = intFlag('--samples', values.samples, 1, 1, 64);
+    const intervalMs = numberFlag('--interval-ms', values['interval-ms'], 1000, 0, 3_600_000);
+    const timeoutMs = numberFlag('--timeout-ms', values['timeout-ms'], 2000, 1, 600_000);
+    const maxUncertaintyMs = numberFlag(
+      '--max-uncertainty-ms',
+      values['max-uncertainty-ms'],
+      50,
+      0,
+    );
+    const assumedErrorMs = numberFlag('--assumed-error-ms', values['assumed-error-ms'], 1000, 0);
+
+    const reports: ServerReport[] = [];
+    const candidates: Collected['samples'] = [];
+    const explicit = servers.length > 0 || chrony !== undefined;
+    // A line on stderr while the servers are asked (only on a terminal: stdout and
+    // its JSON stay clean, and so do logs).
+    const progress = new Progress(io, 'silent');
+    const askChrony = chrony !== undefined || !explicit;
+    const asking = waitingFor(servers.length, askChrony, samples, intervalMs);
+    const total = servers.length + (askChrony ? 1 : 0);
+    let finished = 0;
+    const showProgress = (): void =>
+      progress.update(`chronobound now: asking ${asking}… ${finished} of ${total} done`);
+    const oneDone = (): void => {
+      finished++;
+      showProgress();
+    };
+    showProgress();
+    const burst: Burst = {
+      samples,
+      intervalMs,
+      timeoutMs,
+      signal: io.signal,
+      onServerDone: oneDone,
+    };
+    const [ntp, chronyResult] = await Promise.all([
+      servers.length === 0
         ? undefined
-        : candidates.length <= selection.maxFalsetickers
-          ? `no majority: ${candidates.length} of ${configured} configured sources answered, and up to ${selection.maxFalsetickers} may be wrong`
-          : 'no majority: the answers do not overlap';
-    if (noMajority !== undefined) {
+        : nts
+          ? collectNts(servers, ca, burst)
+          : collectNtp(servers, burst),
+      explicit
+        ? chrony === undefined
+          ? undefined
+          : collectChrony(chrony, timeoutMs, io.signal).finally(oneDone)
+        : collectChrony(
+            { host: '127.0.0.1', port: 323 },
+            Math.min(timeoutMs, 1000),
+            io.signal,
+          ).finally(oneDone),
+    ]).finally(() => progress.done());
+    for (const c of [ntp, chronyResult]) {
+      if (c === undefined) continue;
+      reports.push(...c.reports);
+      candidates.push(...c.samples);
+    }
+
+    let sourceName: string;
+    let source: TimeSource;
+    let note: string | undefined;
+    // Like ntpSource: the configured servers set how many may lie (f), so a silent
+    // server still counts towards f; a − f of the a answers must overlap.
+    const configured = servers.length + (chrony === undefined ? (explicit ? 0 : 1) : 1);
+    const selection =
+      candidates.length === 0
+        ? undefined
+        : selectOffset(
+            candidates.map(({ id, sample }) => ({ id, ...sample })),
+            {
+              atMonotonic: systemMonotonic.now(),
+              configured: explicit ? configured : candidates.length,
+            },
+          );
+    if (selection?.ok === true) {
+      const falsetickers = new Set(selection.falsetickers);
       for (let i = 0; i < reports.length; i++) {
         const r = reports[i];
-        if (r?.accepted === true) reports[i] = { ...r, accepted: false, reason: noMajority };
+        if (r !== undefined && falsetickers.has(r.server)) {
+          reports[i] = {
+            ...r,
+            accepted: false,
+            reason: 'falseticker: outside the majority’s interval',
+          };
+        }
       }
+      const used = selection.truechimers.length;
+      sourceName =
+        candidates.length === 1
+          ? (candidates[0]?.id ?? 'ntp')
+          : `${used} of ${candidates.length} servers agree (Marzullo)`;
+      source = oneSample({
+        monotonicAt: selection.monotonicAt,
+        offsetMs: selection.offsetMs,
+        errorMs: selection.errorMs,
+        source: sourceName,
+      });
+    } else {
+      const noMajority =
+        selection === undefined
+          ? undefined
+          : candidates.length <= selection.maxFalsetickers
+            ? `no majority: ${candidates.length} of ${configured} configured sources answered, and up to ${selection.maxFalsetickers} may be wrong`
+            : 'no majority: the answers do not overlap';
+      if (noMajority !== undefined) {
+        for (let i = 0; i < reports.length; i++) {
+          const r = reports[i];
+          if (r?.accepted === true) reports[i] = { ...r, accepted: false, reason: noMajority };
+        }
+      }
+      sourceName = `system clock (assumed ±${assumedErrorMs} ms)`;
+      source = systemClockSource({ assumedErrorMs, checkIntervalMs: 3_600_000 });
+      reports.push({
+        server: 'system clock',
+        kind: 'system',
+        offsetMs: 0,
+        delayMs: null,
+        stratum: null,
+        errorMs: assumedErrorMs,
+        accepted: false,
+        reason: 'assumed error, not measured',
+      });
+      const keFailure = (ntp as { readonly keFailure?: string | undefined } | undefined)?.keFailure;
+      note = explicit
+        ? noMajority !== undefined
+          ? `no usable time server (${noMajority})`
+          : keFailure !== undefined
+            ? `no usable time server: ${cliWords(keFailure).replace(/\.$/, '')}`
+            : 'no usable time server: none answered with an acceptable reply'
+        : 'no --server or --chrony given and no chronyd answered on 127.0.0.1:323';
+      note += `; showing the system clock with an assumed ±${assumedErrorMs} ms, unsynchronized`;
     }
-    sourceName = `system clock (assumed ±${assumedErrorMs} ms)`;
-    source = systemClockSource({ assumedErrorMs, checkIntervalMs: 3_600_000 });
-    reports.push({
-      address: 'system clock',
-      kind: 'system',
-      offsetMs: 0,
-      delayMs: null,
-      stratum: null,
-      errorMs: assumedErrorMs,
-      accepted: false,
-      reason: 'assumed error, not measured',
-    });
-    const keFailure = (ntp as { readonly keFailure?: string | undefined } | undefined)?.keFailure;
-    note = explicit
-      ? noMajority !== undefined
-        ? `no usable time server (${noMajority})`
-        : keFailure !== undefined
-          ? `no usable time server: ${cliWords(keFailure).replace(/\.$/, '')}`
-          : 'no usable time server: none answered with an acceptable reply'
-      : 'no --server or --chrony given and no chronyd answered on 127.0.0.1:323';
-    note += `; showing the system clock with an assumed ±${assumedErrorMs} ms, unsynchronized`;
-  }
 
-  const { reading, problem } = await readClock(source, maxUncertaintyMs);
-  if (values.json === true) {
-    io.stdout.write(`${JSON.stringify(toJson(reading, sourceName, reports))}\n`);
-  } else {
-    io.stdout.write(human(reading, sourceName, reports));
-  }
-  if (reading.status === 'synchronized') return ExitCode.ok;
-  if (note === undefined) {
-    note =
-      reading.uncertaintyMs === Infinity && problem !== undefined
-        ? `not synchronized: ${problem}`
-        : `not synchronized: ε ${reading.uncertaintyMs.toFixed(3)} ms is above --max-uncertainty-ms ${maxUncertaintyMs}`;
-  }
-  io.stderr.write(`chronobound now: ${note}\n`);
-  return ExitCode.unsynchronized;
-}
+    const { reading, problem } = await readClock(source, maxUncertaintyMs);
+    if (values.json === true) {
+      io.stdout.write(`${JSON.stringify(toJson(reading, sourceName, reports))}\n`);
+    } else {
+      io.stdout.write(human(reading, sourceName, reports));
+    }
+    if (reading.status === 'synchronized') return ExitCode.ok;
+    if (note === undefined) {
+      note =
+        reading.uncertaintyMs === Infinity && problem !== undefined
+          ? `not synchronized: ${problem}`
+          : `not synchronized: ε ${reading.uncertaintyMs.toFixed(3)} ms is above --max-uncertainty-ms ${maxUncertaintyMs}`;
+    }
+    io.stderr.write(`chronobound now: ${note}\n`);
+    return ExitCode.unsynchronized;
+  },
+);
