@@ -175,3 +175,58 @@ export function formatHostPort(address: HostPort): string {
     ? `[${address.host}]:${address.port}`
     : `${address.host}:${address.port}`;
 }
+
+/**
+ * The flags of a command that keeps a clock (`watch`, `daemon`): poll interval,
+ * timeout, drift bound and the ε above which the clock is unsynchronized.
+ * @internal
+ */
+export const CLOCK_FLAGS = [
+  'poll-ms',
+  'timeout-ms',
+  'max-drift-ppm',
+  'max-uncertainty-ms',
+] as const;
+
+/**
+ * The values of {@link CLOCK_FLAGS}, checked: `pollMs` is undefined when not
+ * given (each source has its own default).
+ * @internal
+ */
+export interface ClockFlags {
+  readonly pollMs: number | undefined;
+  readonly timeoutMs: number;
+  readonly maxDriftPpm: number;
+  readonly maxUncertaintyMs: number;
+}
+
+/**
+ * Parses {@link CLOCK_FLAGS}: `--poll-ms` 100 ms to a day, `--timeout-ms`
+ * (default 1000) 1 ms to 10 min, `--max-drift-ppm` (default 200) up to 10⁵,
+ * `--max-uncertainty-ms` (default 50) up to a day.
+ *
+ * @throws {InvalidArgumentError} Naming the first flag out of its range.
+ * @example
+ * ```ts
+ * clockFlags({ 'timeout-ms': '500' });
+ * // { pollMs: undefined, timeoutMs: 500, maxDriftPpm: 200, maxUncertaintyMs: 50 }
+ * ```
+ * @internal
+ */
+export function clockFlags(values: {
+  readonly [K in (typeof CLOCK_FLAGS)[number]]?: string | undefined;
+}): ClockFlags {
+  const poll = values['poll-ms'];
+  return {
+    pollMs: poll === undefined ? undefined : numberFlag('--poll-ms', poll, 0, 100, 86_400_000),
+    timeoutMs: numberFlag('--timeout-ms', values['timeout-ms'], 1000, 1, 600_000),
+    maxDriftPpm: numberFlag('--max-drift-ppm', values['max-drift-ppm'], 200, 0, 1e5),
+    maxUncertaintyMs: numberFlag(
+      '--max-uncertainty-ms',
+      values['max-uncertainty-ms'],
+      50,
+      0,
+      86_400_000,
+    ),
+  };
+}

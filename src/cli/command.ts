@@ -17,6 +17,50 @@ import type { CliIo, Command } from './io.js';
  */
 export type CommandOptions = NonNullable<ParseArgsConfig['options']>;
 
+/**
+ * Options that take a value, by name: `{ [name]: { type: 'string' } }` each.
+ *
+ * @example
+ * ```ts
+ * valueOptions('port', 'host'); // { port: { type: 'string' }, host: { type: 'string' } }
+ * ```
+ * @internal
+ */
+export function valueOptions<const K extends string>(
+  ...names: readonly K[]
+): { readonly [P in K]: { readonly type: 'string' } } {
+  return Object.fromEntries(names.map((n) => [n, { type: 'string' }])) as {
+    readonly [P in K]: { readonly type: 'string' };
+  };
+}
+
+/**
+ * Options that are on or off, by name: `{ [name]: { type: 'boolean' } }` each.
+ *
+ * @example
+ * ```ts
+ * switchOptions('json'); // { json: { type: 'boolean' } }
+ * ```
+ * @internal
+ */
+export function switchOptions<const K extends string>(
+  ...names: readonly K[]
+): { readonly [P in K]: { readonly type: 'boolean' } } {
+  return Object.fromEntries(names.map((n) => [n, { type: 'boolean' }])) as {
+    readonly [P in K]: { readonly type: 'boolean' };
+  };
+}
+
+/**
+ * Where the time comes from, for `now`, `watch` and `daemon`: `--server`
+ * (repeatable) and `--chrony`.
+ * @internal
+ */
+export const TIME_SOURCE_OPTIONS: {
+  readonly server: { readonly type: 'string'; readonly multiple: true };
+  readonly chrony: { readonly type: 'string' };
+} = { server: { type: 'string', multiple: true }, chrony: { type: 'string' } };
+
 /** Every command takes `-h`/`--help`. */
 const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
 

@@ -17,24 +17,23 @@ import { TrueClock } from '../truetime/true-clock.js';
 import { CLOCKBOUND_DEFAULT_PATH } from '../node/clockbound-segment.js';
 import { publishClockbound, type ClockboundPublisher } from '../node/clockbound-publisher.js';
 import { metricsEndpoint } from '../node/metrics.js';
-import { formatHostPort, hostPortFlag, numberFlag, type HostPort } from './args.js';
-import { defineCommand } from './command.js';
+import {
+  CLOCK_FLAGS,
+  clockFlags,
+  formatHostPort,
+  type HostPort,
+  hostPortFlag,
+  numberFlag,
+} from './args.js';
+import { defineCommand, switchOptions, TIME_SOURCE_OPTIONS, valueOptions } from './command.js';
 import { ExitCode } from './errors.js';
 import { untilAborted, type Command } from './io.js';
 
 const OPTIONS = {
-  server: { type: 'string', multiple: true },
-  chrony: { type: 'string' },
-  segment: { type: 'string' },
-  metrics: { type: 'string' },
-  'no-metrics': { type: 'boolean' },
-  'update-ms': { type: 'string' },
-  'poll-ms': { type: 'string' },
-  'timeout-ms': { type: 'string' },
-  'max-drift-ppm': { type: 'string' },
-  'max-uncertainty-ms': { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+  ...TIME_SOURCE_OPTIONS,
+  ...valueOptions('segment', 'metrics', 'update-ms', ...CLOCK_FLAGS),
+  ...switchOptions('no-metrics', 'json'),
+};
 
 const HELP = `Usage: chronobound daemon [options]
 
@@ -214,19 +213,7 @@ export const runDaemon: Command = defineCommand(
     }
     const metricsAt = values['no-metrics'] === true ? undefined : metricsFlag(values.metrics);
     const updateMs = numberFlag('--update-ms', values['update-ms'], 1000, 10, 3_600_000);
-    const pollMs =
-      values['poll-ms'] === undefined
-        ? undefined
-        : numberFlag('--poll-ms', values['poll-ms'], 0, 100, 86_400_000);
-    const timeoutMs = numberFlag('--timeout-ms', values['timeout-ms'], 1000, 1, 600_000);
-    const maxDriftPpm = numberFlag('--max-drift-ppm', values['max-drift-ppm'], 200, 0, 1e5);
-    const maxUncertaintyMs = numberFlag(
-      '--max-uncertainty-ms',
-      values['max-uncertainty-ms'],
-      50,
-      0,
-      86_400_000,
-    );
+    const { pollMs, timeoutMs, maxDriftPpm, maxUncertaintyMs } = clockFlags(values);
     const json = values.json === true;
     if (io.signal.aborted) return ExitCode.ok;
 

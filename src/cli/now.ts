@@ -33,23 +33,23 @@ import type { SyncSample } from '../clock/types.js';
 import type { TimeReading } from '../clock/types.js';
 import { TrueClock } from '../truetime/true-clock.js';
 import { formatHostPort, hostPortFlag, intFlag, numberFlag, type HostPort } from './args.js';
-import { defineCommand } from './command.js';
+import { defineCommand, switchOptions, TIME_SOURCE_OPTIONS, valueOptions } from './command.js';
 import { ExitCode } from './errors.js';
 import { signedMs, table } from './format.js';
 import { Progress, sleep, type Command } from './io.js';
 
 const OPTIONS = {
-  server: { type: 'string', multiple: true },
-  chrony: { type: 'string' },
-  nts: { type: 'boolean' },
-  'nts-ca': { type: 'string' },
-  samples: { type: 'string' },
-  'interval-ms': { type: 'string' },
-  'timeout-ms': { type: 'string' },
-  'max-uncertainty-ms': { type: 'string' },
-  'assumed-error-ms': { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+  ...TIME_SOURCE_OPTIONS,
+  ...valueOptions(
+    'nts-ca',
+    'samples',
+    'interval-ms',
+    'timeout-ms',
+    'max-uncertainty-ms',
+    'assumed-error-ms',
+  ),
+  ...switchOptions('nts', 'json'),
+};
 
 const HELP = `Usage: chronobound now [options]
 

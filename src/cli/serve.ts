@@ -9,20 +9,14 @@ import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
 import { createNtpServer } from '../testing/ntp-server.js';
 import { delayFlag, intFlag, numberFlag } from './args.js';
-import { defineCommand } from './command.js';
+import { defineCommand, switchOptions, valueOptions } from './command.js';
 import { ExitCode } from './errors.js';
 import { untilAborted, type Command } from './io.js';
 
 const OPTIONS = {
-  port: { type: 'string' },
-  host: { type: 'string' },
-  'offset-ms': { type: 'string' },
-  'delay-ms': { type: 'string' },
-  'jitter-ms': { type: 'string' },
-  'drift-ppm': { type: 'string' },
-  stratum: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+  ...valueOptions('port', 'host', 'offset-ms', 'delay-ms', 'jitter-ms', 'drift-ppm', 'stratum'),
+  ...switchOptions('json'),
+};
 
 const HELP = `Usage: chronobound serve [options]
 

@@ -13,25 +13,25 @@ import type { TimeSource } from '../sources/types.js';
 import type { SyncSample } from '../clock/types.js';
 import type { TimeReading } from '../clock/types.js';
 import { TrueClock } from '../truetime/true-clock.js';
-import { formatHostPort, hostPortFlag, intFlag, numberFlag } from './args.js';
-import { defineCommand } from './command.js';
+import {
+  CLOCK_FLAGS,
+  clockFlags,
+  formatHostPort,
+  hostPortFlag,
+  intFlag,
+  numberFlag,
+} from './args.js';
+import { defineCommand, switchOptions, TIME_SOURCE_OPTIONS, valueOptions } from './command.js';
 import { ExitCode } from './errors.js';
 import { signedMs } from './format.js';
 import { sleep, type Command, type TextOut } from './io.js';
 import { mergedSource } from './merged-source.js';
 
 const OPTIONS = {
-  server: { type: 'string', multiple: true },
-  chrony: { type: 'string' },
-  'poll-ms': { type: 'string' },
-  samples: { type: 'string' },
-  'timeout-ms': { type: 'string' },
-  'max-drift-ppm': { type: 'string' },
-  'max-uncertainty-ms': { type: 'string' },
-  'interval-ms': { type: 'string' },
-  count: { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+  ...TIME_SOURCE_OPTIONS,
+  ...valueOptions('samples', 'interval-ms', 'count', ...CLOCK_FLAGS),
+  ...switchOptions('json'),
+};
 
 const HELP = `Usage: chronobound watch [options]
 
@@ -211,19 +211,8 @@ export const runWatch: Command = defineCommand(
   { name: 'watch', options: OPTIONS, help: HELP },
   async (values, io) => {
     const live = values.json !== true && io.stdout.isTTY === true;
-    const pollMs =
-      values['poll-ms'] === undefined
-        ? undefined
-        : numberFlag('--poll-ms', values['poll-ms'], 0, 1);
+    const { pollMs, timeoutMs, maxDriftPpm, maxUncertaintyMs } = clockFlags(values);
     const samples = intFlag('--samples', values.samples, 1, 1, 64);
-    const timeoutMs = numberFlag('--timeout-ms', values['timeout-ms'], 1000, 1, 600_000);
-    const maxDriftPpm = numberFlag('--max-drift-ppm', values['max-drift-ppm'], 200, 0, 1e6);
-    const maxUncertaintyMs = numberFlag(
-      '--max-uncertainty-ms',
-      values['max-uncertainty-ms'],
-      50,
-      0,
-    );
     const intervalMs = numberFlag(
       '--interval-ms',
       values['interval-ms'],
