@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
+import { CliUsageError } from './errors.js';
 
 /**
  * A host and a port, as given on the command line.
@@ -17,8 +18,9 @@ export interface HostPort {
 }
 
 /**
- * Runs a `parseArgs` call and turns its failures (unknown flag, missing value,
- * stray positional) into an `InvalidArgumentError` naming the culprit.
+ * Runs a `parseArgs` call and turns its failures into errors naming the
+ * culprit: an `InvalidArgumentError` for an unknown flag, a stray positional or
+ * a value starting with `-`, a {@link CliUsageError} for a flag without its value.
  * @internal
  */
 export function guardUsage<T>(
@@ -56,6 +58,9 @@ export function guardUsage<T>(
         value,
         `${flag}=${value} for a value that starts with "-"`,
       );
+    }
+    if (quoted.includes('<value>') && message.includes('argument missing')) {
+      throw new CliUsageError(`${flag} needs a value (${help})`);
     }
     throw new InvalidArgumentError(
       flag === '' ? 'option' : flag,
@@ -132,7 +137,8 @@ export function hostPortFlag(flag: string, value: string, defaultPort: number): 
     host = colon === -1 ? text : text.slice(0, colon);
     portText = colon === -1 ? undefined : text.slice(colon + 1);
   }
-  if (host === '' || /[\s/]/.test(host)) {
+  // A bracket left in the host is an IPv6 address with an unbalanced bracket ('[::1').
+  if (host === '' || /[\s/[\]]/.test(host)) {
     throw new InvalidArgumentError(flag, value, 'host[:port], e.g. 127.0.0.1:123 or [::1]:123');
   }
   const port =
@@ -168,4 +174,59 @@ export function formatHostPort(address: HostPort): string {
   return address.host.includes(':')
     ? `[${address.host}]:${address.port}`
     : `${address.host}:${address.port}`;
+}
+
+/**
+ * The flags of a command that keeps a clock (`watch`, `daemon`): poll interval,
+ * timeout, drift bound and the ε above which the clock is unsynchronized.
+ * @internal
+ */
+export const CLOCK_FLAGS = [
+  'poll-ms',
+  'timeout-ms',
+  'max-drift-ppm',
+  'max-uncertainty-ms',
+] as const;
+
+/**
+ * The values of {@link CLOCK_FLAGS}, checked: `pollMs` is undefined when not
+ * given (each source has its own default).
+ * @internal
+ */
+export interface ClockFlags {
+  readonly pollMs: number | undefined;
+  readonly timeoutMs: number;
+  readonly maxDriftPpm: number;
+  readonly maxUncertaintyMs: number;
+}
+
+/**
+ * Parses {@link CLOCK_FLAGS}: `--poll-ms` 100 ms to a day, `--timeout-ms`
+ * (default 1000) 1 ms to 10 min, `--max-drift-ppm` (default 200) up to 10⁵,
+ * `--max-uncertainty-ms` (default 50) up to a day.
+ *
+ * @throws {InvalidArgumentError} Naming the first flag out of its range.
+ * @example
+ * ```ts
+ * clockFlags({ 'timeout-ms': '500' });
+ * // { pollMs: undefined, timeoutMs: 500, maxDriftPpm: 200, maxUncertaintyMs: 50 }
+ * ```
+ * @internal
+ */
+export function clockFlags(values: {
+  readonly [K in (typeof CLOCK_FLAGS)[number]]?: string | undefined;
+}): ClockFlags {
+  const poll = values['poll-ms'];
+  return {
+    pollMs: poll === undefined ? undefined : numberFlag('--poll-ms', poll, 0, 100, 86_400_000),
+    timeoutMs: numberFlag('--timeout-ms', values['timeout-ms'], 1000, 1, 600_000),
+    maxDriftPpm: numberFlag('--max-drift-ppm', values['max-drift-ppm'], 200, 0, 1e5),
+    maxUncertaintyMs: numberFlag(
+      '--max-uncertainty-ms',
+      values['max-uncertainty-ms'],
+      50,
+      0,
+      86_400_000,
+    ),
+  };
 }

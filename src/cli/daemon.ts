@@ -8,7 +8,6 @@
  * @module
  */
 import { createServer, type Server } from 'node:http';
-import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors.js';
 import { chronyHostCorrection, chronySource } from '../ntp/chrony.js';
 import { ntpSource, type NtpSource } from '../ntp/source.js';
@@ -18,24 +17,23 @@ import { TrueClock } from '../truetime/true-clock.js';
 import { CLOCKBOUND_DEFAULT_PATH } from '../node/clockbound-segment.js';
 import { publishClockbound, type ClockboundPublisher } from '../node/clockbound-publisher.js';
 import { metricsEndpoint } from '../node/metrics.js';
-import { formatHostPort, guardUsage, hostPortFlag, numberFlag, type HostPort } from './args.js';
+import {
+  CLOCK_FLAGS,
+  clockFlags,
+  formatHostPort,
+  type HostPort,
+  hostPortFlag,
+  numberFlag,
+} from './args.js';
+import { defineCommand, switchOptions, TIME_SOURCE_OPTIONS, valueOptions } from './command.js';
 import { ExitCode } from './errors.js';
-import type { CliIo } from './io.js';
+import { untilAborted, type Command } from './io.js';
 
 const OPTIONS = {
-  server: { type: 'string', multiple: true },
-  chrony: { type: 'string' },
-  segment: { type: 'string' },
-  metrics: { type: 'string' },
-  'no-metrics': { type: 'boolean' },
-  'update-ms': { type: 'string' },
-  'poll-ms': { type: 'string' },
-  'timeout-ms': { type: 'string' },
-  'max-drift-ppm': { type: 'string' },
-  'max-uncertainty-ms': { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+  ...TIME_SOURCE_OPTIONS,
+  ...valueOptions('segment', 'metrics', 'update-ms', ...CLOCK_FLAGS),
+  ...switchOptions('no-metrics', 'json'),
+};
 
 const HELP = `Usage: chronobound daemon [options]
 
@@ -195,129 +193,110 @@ function closeServer(server: Server): Promise<void> {
  * Runs `chronobound daemon` until the process is signalled.
  * @internal
  */
-export async function runDaemon(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values } = guardUsage('daemon', Object.keys(OPTIONS), argv, () =>
-    parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: OPTIONS }),
-  );
-  if (values.help === true) {
-    io.stdout.write(HELP);
-    return ExitCode.ok;
-  }
-  const servers = (values.server ?? []).map((s) => hostPortFlag('--server', s, 123));
-  const chrony =
-    values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323);
-  if (servers.length > 0 && chrony !== undefined) {
-    throw new InvalidArgumentError(
-      '--chrony',
-      values.chrony,
-      'either --server (NTP) or --chrony, not both',
-    );
-  }
-  const segment = values.segment ?? CLOCKBOUND_DEFAULT_PATH;
-  if (segment.trim() === '') throw new InvalidArgumentError('--segment', segment, 'a file path');
-  if (values['no-metrics'] === true && values.metrics !== undefined) {
-    throw new InvalidArgumentError('--metrics', values.metrics, 'no --metrics with --no-metrics');
-  }
-  const metricsAt = values['no-metrics'] === true ? undefined : metricsFlag(values.metrics);
-  const updateMs = numberFlag('--update-ms', values['update-ms'], 1000, 10, 3_600_000);
-  const pollMs =
-    values['poll-ms'] === undefined
-      ? undefined
-      : numberFlag('--poll-ms', values['poll-ms'], 0, 100, 86_400_000);
-  const timeoutMs = numberFlag('--timeout-ms', values['timeout-ms'], 1000, 1, 600_000);
-  const maxDriftPpm = numberFlag('--max-drift-ppm', values['max-drift-ppm'], 200, 0, 1e5);
-  const maxUncertaintyMs = numberFlag(
-    '--max-uncertainty-ms',
-    values['max-uncertainty-ms'],
-    50,
-    0,
-    86_400_000,
-  );
-  const json = values.json === true;
-  if (io.signal.aborted) return ExitCode.ok;
-
-  const setup = chooseSource(servers, chrony, pollMs, timeoutMs, maxDriftPpm);
-  const clock = new TrueClock({
-    source: setup.source,
-    maxDriftPpm,
-    maxUncertaintyMs,
-    ...(setup.hostCorrection !== undefined ? { hostCorrection: setup.hostCorrection } : {}),
-  });
-  let publisher: ClockboundPublisher | undefined;
-  let server: Server | undefined;
-  let offStatus: (() => void) | undefined;
-  let failures = 0;
-  let live = false;
-  const held: string[] = [];
-  try {
-    try {
-      publisher = publishClockbound(clock, {
-        path: segment,
-        updateMs,
-        maxUncertaintyMs,
-        onError: (error) => {
-          // Logged once per run of failures, so a full disk does not flood the log.
-          if (failures++ === 0) {
-            io.stderr.write(`chronobound daemon: cannot update ${segment}: ${error.message}\n`);
-          }
-        },
-      });
-    } catch (error) {
-      throw new Error(`cannot publish the segment at ${segment}: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
-    const published = publisher;
-    // Registered after the publisher's own listener, so the segment is rewritten
-    // before the line describing it is composed.
-    offStatus = clock.onStatusChange((status, previous, reading) => {
-      const line = statusLine(json, status, previous, reading, published, clock.lastProblem);
-      if (status === 'synchronized') failures = 0;
-      if (live) io.stdout.write(line);
-      else held.push(line);
-    });
-    let metricsUrl: string | null = null;
-    if (metricsAt !== undefined) {
-      server = createServer(
-        metricsEndpoint(clock, {
-          ...(setup.ntp !== undefined ? { ntp: setup.ntp } : {}),
-          clockbound: published,
-        }),
+export const runDaemon: Command = defineCommand(
+  { name: 'daemon', options: OPTIONS, help: HELP },
+  async (values, io) => {
+    const servers = (values.server ?? []).map((s) => hostPortFlag('--server', s, 123));
+    const chrony =
+      values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323);
+    if (servers.length > 0 && chrony !== undefined) {
+      throw new InvalidArgumentError(
+        '--chrony',
+        values.chrony,
+        'either --server (NTP) or --chrony, not both',
       );
-      await listen(server, metricsAt);
-      const bound = server.address();
-      const port = typeof bound === 'object' && bound !== null ? bound.port : metricsAt.port;
-      metricsUrl = `http://${formatHostPort({ host: metricsAt.host, port })}/metrics`;
     }
-    io.stdout.write(
-      logLine(
-        json,
-        {
-          event: 'started',
-          segment,
-          metrics: metricsUrl,
-          source: setup.label,
-          updateMs,
-        },
-        `publishing ${segment} every ${updateMs} ms` +
-          `${metricsUrl === null ? '' : `, metrics at ${metricsUrl}`}; time from ${setup.label}; Ctrl-C to stop`,
-      ),
-    );
-    // Status lines held back until the start line is out, then written as they come.
-    for (const line of held.splice(0)) io.stdout.write(line);
-    live = true;
-    await new Promise<void>((resolve) => {
-      if (io.signal.aborted) resolve();
-      else io.signal.addEventListener('abort', () => resolve(), { once: true });
+    const segment = values.segment ?? CLOCKBOUND_DEFAULT_PATH;
+    if (segment.trim() === '') throw new InvalidArgumentError('--segment', segment, 'a file path');
+    if (values['no-metrics'] === true && values.metrics !== undefined) {
+      throw new InvalidArgumentError('--metrics', values.metrics, 'no --metrics with --no-metrics');
+    }
+    const metricsAt = values['no-metrics'] === true ? undefined : metricsFlag(values.metrics);
+    const updateMs = numberFlag('--update-ms', values['update-ms'], 1000, 10, 3_600_000);
+    const { pollMs, timeoutMs, maxDriftPpm, maxUncertaintyMs } = clockFlags(values);
+    const json = values.json === true;
+    if (io.signal.aborted) return ExitCode.ok;
+
+    const setup = chooseSource(servers, chrony, pollMs, timeoutMs, maxDriftPpm);
+    const clock = new TrueClock({
+      source: setup.source,
+      maxDriftPpm,
+      maxUncertaintyMs,
+      ...(setup.hostCorrection !== undefined ? { hostCorrection: setup.hostCorrection } : {}),
     });
-  } finally {
-    offStatus?.();
-    await publisher?.close();
-    if (server !== undefined) await closeServer(server);
-    await clock.close();
-  }
-  io.stderr.write(
-    `chronobound daemon: stopped after ${publisher?.writes ?? 0} updates; ${segment} marked unusable\n`,
-  );
-  return ExitCode.ok;
-}
+    let publisher: ClockboundPublisher | undefined;
+    let server: Server | undefined;
+    let offStatus: (() => void) | undefined;
+    let failures = 0;
+    let live = false;
+    const held: string[] = [];
+    try {
+      try {
+        publisher = publishClockbound(clock, {
+          path: segment,
+          updateMs,
+          maxUncertaintyMs,
+          onError: (error) => {
+            // Logged once per run of failures, so a full disk does not flood the log.
+            if (failures++ === 0) {
+              io.stderr.write(`chronobound daemon: cannot update ${segment}: ${error.message}\n`);
+            }
+          },
+        });
+      } catch (error) {
+        throw new Error(`cannot publish the segment at ${segment}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      const published = publisher;
+      // Registered after the publisher's own listener, so the segment is rewritten
+      // before the line describing it is composed.
+      offStatus = clock.onStatusChange((status, previous, reading) => {
+        const line = statusLine(json, status, previous, reading, published, clock.lastProblem);
+        if (status === 'synchronized') failures = 0;
+        if (live) io.stdout.write(line);
+        else held.push(line);
+      });
+      let metricsUrl: string | null = null;
+      if (metricsAt !== undefined) {
+        server = createServer(
+          metricsEndpoint(clock, {
+            ...(setup.ntp !== undefined ? { ntp: setup.ntp } : {}),
+            clockbound: published,
+          }),
+        );
+        await listen(server, metricsAt);
+        const bound = server.address();
+        const port = typeof bound === 'object' && bound !== null ? bound.port : metricsAt.port;
+        metricsUrl = `http://${formatHostPort({ host: metricsAt.host, port })}/metrics`;
+      }
+      io.stdout.write(
+        logLine(
+          json,
+          {
+            event: 'started',
+            segment,
+            metrics: metricsUrl,
+            source: setup.label,
+            updateMs,
+          },
+          `publishing ${segment} every ${updateMs} ms` +
+            `${metricsUrl === null ? '' : `, metrics at ${metricsUrl}`}; time from ${setup.label}; Ctrl-C to stop`,
+        ),
+      );
+      // Status lines held back until the start line is out, then written as they come.
+      for (const line of held.splice(0)) io.stdout.write(line);
+      live = true;
+      await untilAborted(io.signal);
+    } finally {
+      offStatus?.();
+      await publisher?.close();
+      if (server !== undefined) await closeServer(server);
+      await clock.close();
+    }
+    io.stderr.write(
+      `chronobound daemon: stopped after ${publisher?.writes ?? 0} updates; ${segment} marked unusable\n`,
+    );
+    return ExitCode.ok;
+  },
+);

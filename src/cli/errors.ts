@@ -1,8 +1,10 @@
 /**
  * Exit codes of the `chronobound` command and the one-line messages it prints
- * for failures. No new error classes: the CLI reports the library's typed
- * errors (`InvalidArgumentError` for a bad flag, `SourceUnavailableError` when
- * no server is usable, …) and Node's system errors.
+ * for failures. The CLI reports the library's typed errors
+ * (`InvalidArgumentError` for a bad flag value, `SourceUnavailableError` when
+ * no server is usable, …) and Node's system errors; its one class of its own,
+ * {@link CliUsageError}, is for a command line that is malformed as a whole
+ * (a flag without its value).
  *
  * @module
  */
@@ -26,6 +28,25 @@ export const ExitCode = {
 /** @internal */
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * A malformed command line that no flag value explains, e.g. a flag given
+ * without its value. Exit code {@link ExitCode.usage}.
+ *
+ * @example
+ * ```ts
+ * throw new CliUsageError('--server needs a value (see `chronobound now --help`)');
+ * ```
+ * @internal
+ */
+export class CliUsageError extends Error {
+  /** Stable code, as on the library's errors. */
+  readonly code = 'CLI_USAGE';
+  constructor(message: string) {
+    super(message);
+    this.name = 'CliUsageError';
+  }
+}
+
 const UNSYNCHRONIZED_CODES = new Set<string>([
   'CLOCK_UNSYNCHRONIZED',
   'SOURCE_UNAVAILABLE',
@@ -34,8 +55,9 @@ const UNSYNCHRONIZED_CODES = new Set<string>([
   'NTP_PACKET',
 ]);
 
-/** `node:util` parseArgs failures are usage errors. */
+/** `node:util` parseArgs failures and {@link CliUsageError} are usage errors. */
 const PARSE_ARGS_CODES = new Set<string>([
+  'CLI_USAGE',
   'ERR_PARSE_ARGS_UNKNOWN_OPTION',
   'ERR_PARSE_ARGS_INVALID_OPTION_VALUE',
   'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL',

@@ -58,3 +58,62 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * Resolves when `signal` aborts (at once if it already has): how a long-running
+ * command waits for Ctrl-C or SIGTERM.
+ * @internal
+ */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+/**
+ * One progress line on stderr while a command waits, so stdout (and its JSON)
+ * stays clean. On a terminal the line is rewritten in place and erased by
+ * `done()`; off a terminal it is printed at most once a second (`'lines'`) or
+ * not at all (`'silent'`).
+ *
+ * @example
+ * ```ts
+ * const progress = new Progress(io, 'silent');
+ * progress.update('asking 3 servers…');
+ * progress.done(); // erases the line on a terminal
+ * ```
+ * @internal
+ */
+export class Progress {
+  readonly #io: CliIo;
+  readonly #offTerminal: 'lines' | 'silent';
+  #lastLineAt = -Infinity;
+  #shown = false;
+
+  constructor(io: CliIo, offTerminal: 'lines' | 'silent' = 'lines') {
+    this.#io = io;
+    this.#offTerminal = offTerminal;
+  }
+
+  /** Shows `text`; off a terminal, `force` prints it even within a second of the last line. */
+  update(text: string, force: boolean = false): void {
+    if (this.#io.stderr.isTTY === true) {
+      this.#io.stderr.write(`\r\x1b[K${text}`);
+      this.#shown = true;
+      return;
+    }
+    if (this.#offTerminal === 'silent') return;
+    const now = performance.now();
+    if (force || now - this.#lastLineAt >= 1000) {
+      this.#io.stderr.write(`${text}\n`);
+      this.#lastLineAt = now;
+    }
+  }
+
+  /** Erases the line on a terminal. */
+  done(): void {
+    if (this.#shown) this.#io.stderr.write('\r\x1b[K');
+    this.#shown = false;
+  }
+}

@@ -10,53 +10,43 @@
  * @module
  */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import {
-  InvalidArgumentError,
-  NtpRejectedError,
-  NtpTimeoutError,
-  SourceUnavailableError,
-} from '../errors.js';
+import { InvalidArgumentError } from '../errors.js';
 import { formatUtcMicros } from '../truetime/format.js';
-import { chronySource } from '../ntp/chrony.js';
-import type { ChronyTracking } from '../ntp/chrony-protocol.js';
-import { NtpSocket, type NtpExchange } from '../ntp/client.js';
-import { NtsKeyExchangeError } from '../ntp/nts/errors.js';
-import { queryNts } from '../ntp/nts/exchange.js';
 import { NTS_KE_PORT } from '../ntp/nts/ke.js';
-import type { NtsSession } from '../ntp/nts/session.js';
 import { selectOffset } from '../ntp/select.js';
-import { ClockFilter } from '../sources/clock-filter.js';
 import { systemClockSource } from '../sources/system-clock-source.js';
 import { systemMonotonic } from '../clock/system.js';
-import type { SourceProblem, TimeSource } from '../sources/types.js';
+import type { TimeSource } from '../sources/types.js';
 import type { SyncSample } from '../clock/types.js';
 import type { TimeReading } from '../clock/types.js';
 import { TrueClock } from '../truetime/true-clock.js';
-import {
-  formatHostPort,
-  guardUsage,
-  hostPortFlag,
-  intFlag,
-  numberFlag,
-  type HostPort,
-} from './args.js';
+import { hostPortFlag, intFlag, numberFlag } from './args.js';
+import { defineCommand, switchOptions, TIME_SOURCE_OPTIONS, valueOptions } from './command.js';
 import { ExitCode } from './errors.js';
-import { sleep, type CliIo } from './io.js';
+import { signedMs, table } from './format.js';
+import { Progress, type Command } from './io.js';
+import {
+  cliWords,
+  collectChrony,
+  collectNtp,
+  collectNts,
+  type Burst,
+  type Collected,
+  type ServerReport,
+} from './now-servers.js';
 
 const OPTIONS = {
-  server: { type: 'string', multiple: true },
-  chrony: { type: 'string' },
-  nts: { type: 'boolean' },
-  'nts-ca': { type: 'string' },
-  samples: { type: 'string' },
-  'interval-ms': { type: 'string' },
-  'timeout-ms': { type: 'string' },
-  'max-uncertainty-ms': { type: 'string' },
-  'assumed-error-ms': { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+  ...TIME_SOURCE_OPTIONS,
+  ...valueOptions(
+    'nts-ca',
+    'samples',
+    'interval-ms',
+    'timeout-ms',
+    'max-uncertainty-ms',
+    'assumed-error-ms',
+  ),
+  ...switchOptions('nts', 'json'),
+};
 
 const HELP = `Usage: chronobound now [options]
 
@@ -86,23 +76,13 @@ Exit codes: 0 synchronized, 1 not synchronized / no usable server, 2 usage, 3 ru
 `;
 
 /**
- * One row of the per-server table (and of the JSON `servers` array).
+ * A row of the JSON `servers` array: the report, and its server again under the
+ * old name `address`, kept for one version (deprecated; see docs/cli.md).
  * @internal
  */
-export interface ServerReport {
-  /** `host:port`, or `system clock`. */
+export interface ServerJson extends ServerReport {
+  /** @deprecated The same as `server`; removed in the next minor version. */
   readonly address: string;
-  readonly kind: 'ntp' | 'nts' | 'chrony' | 'system';
-  /** Server time minus the local system clock (ms); null without a reply. */
-  readonly offsetMs: number | null;
-  /** Round-trip delay (ms): NTP δ, or chronyd's root delay. */
-  readonly delayMs: number | null;
-  readonly stratum: number | null;
-  /** The sample's error bound λ (ms). */
-  readonly errorMs: number | null;
-  readonly accepted: boolean;
-  /** Why it was not used; null when accepted. */
-  readonly reason: string | null;
 }
 
 /** What `--json` prints. @internal */
@@ -113,153 +93,7 @@ export interface NowJson {
   readonly uncertaintyMs: number | null;
   readonly status: TimeReading['status'];
   readonly source: string;
-  readonly servers: readonly ServerReport[];
-}
-
-interface Collected {
-  readonly reports: ServerReport[];
-  readonly samples: { readonly id: string; readonly sample: SyncSample }[];
-}
-
-/** A library message in the CLI's terms: one line, flags instead of option names. */
-function cliWords(message: string): string {
-  return message.replace(/\s+/g, ' ').replace('as the `ca` option', 'with --nts-ca');
-}
-
-/** Why an exchange failed, in a few words. */
-function reasonOf(error: unknown): string {
-  if (error instanceof NtsKeyExchangeError) return `nts-ke: ${cliWords(error.message)}`;
-  if (error instanceof NtpTimeoutError) return 'timeout: no reply';
-  if (error instanceof NtpRejectedError) return `rejected: ${error.reason}`;
-  if (error instanceof SourceUnavailableError) return `unavailable: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** One server's outcome: its best exchange, or why it has none. */
-interface ServerOutcome {
-  readonly address: string;
-  readonly best: NtpExchange | undefined;
-  readonly lastError: unknown;
-}
-
-/** The report rows and the usable samples of the NTP or NTS servers asked. */
-function collected(results: readonly ServerOutcome[], kind: 'ntp' | 'nts'): Collected {
-  const reports: ServerReport[] = [];
-  const samples: Collected['samples'] = [];
-  for (const { address, best: x, lastError } of results) {
-    if (x === undefined) {
-      reports.push({
-        address,
-        kind,
-        offsetMs: null,
-        delayMs: null,
-        stratum: null,
-        errorMs: null,
-        accepted: false,
-        reason: reasonOf(lastError ?? 'interrupted'),
-      });
-      continue;
-    }
-    reports.push({
-      address,
-      kind,
-      offsetMs: x.systemOffsetMs ?? null,
-      delayMs: x.delayMs,
-      stratum: x.stratum,
-      errorMs: x.errorMs,
-      accepted: true,
-      reason: null,
-    });
-    samples.push({ id: address, sample: x });
-  }
-  return { reports, samples };
-}
-
-/** Asks each server `samples` times (servers in parallel) and keeps the best exchange. */
-async function collectNtp(
-  servers: readonly HostPort[],
-  samples: number,
-  intervalMs: number,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<Collected> {
-  const socket = new NtpSocket();
-  try {
-    const results = await Promise.all(
-      servers.map(async (server) => {
-        const address = formatHostPort(server);
-        const filter = new ClockFilter<NtpExchange>();
-        let lastError: unknown;
-        for (let i = 0; i < samples && !signal.aborted; i++) {
-          if (i > 0) await sleep(intervalMs, signal);
-          try {
-            filter.add(
-              await socket.query({ host: server.host, port: server.port, timeoutMs, signal }),
-            );
-          } catch (error) {
-            lastError = error;
-            // DENY/RSTR: the server asked us to stop.
-            if (error instanceof NtpRejectedError && error.reason === 'kiss-of-death') break;
-          }
-        }
-        return { address, best: filter.best(systemMonotonic.now()), lastError };
-      }),
-    );
-    return collected(results, 'ntp');
-  } finally {
-    await socket.close();
-  }
-}
-
-/**
- * Asks each NTS server `samples` times (servers in parallel): NTS-KE, then
- * authenticated exchanges on the session it gave; keeps the best exchange.
- * Nothing unauthenticated is ever used.
- */
-async function collectNts(
-  servers: readonly HostPort[],
-  ca: string | undefined,
-  samples: number,
-  intervalMs: number,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<Collected & { readonly keFailure: string | undefined }> {
-  const results = await Promise.all(
-    servers.map(async (server) => {
-      const address = formatHostPort(server);
-      const filter = new ClockFilter<NtpExchange>();
-      let session: NtsSession | undefined;
-      let lastError: unknown;
-      for (let i = 0; i < samples && !signal.aborted; i++) {
-        if (i > 0) await sleep(intervalMs, signal);
-        try {
-          const x = await queryNts({
-            host: server.host,
-            port: server.port,
-            timeoutMs,
-            signal,
-            ...(ca === undefined ? {} : { ca }),
-            ...(session === undefined ? {} : { session }),
-          });
-          session = x.session;
-          filter.add(x);
-        } catch (error) {
-          lastError = error;
-          // A key exchange that failed fails the same way again; DENY/RSTR: stop.
-          if (error instanceof NtsKeyExchangeError) break;
-          if (error instanceof NtpRejectedError && error.reason === 'kiss-of-death') break;
-        }
-      }
-      return { address, best: filter.best(systemMonotonic.now()), lastError };
-    }),
-  );
-  const failedKe = results.find(
-    (r) => r.best === undefined && r.lastError instanceof NtsKeyExchangeError,
-  );
-  return {
-    ...collected(results, 'nts'),
-    keFailure: failedKe === undefined ? undefined : (failedKe.lastError as Error).message,
-  };
+  readonly servers: readonly ServerJson[];
 }
 
 /** Reads the `--nts-ca` file, or refuses the flag. */
@@ -278,60 +112,6 @@ function readCa(file: string | undefined, nts: boolean): string | undefined {
     throw new InvalidArgumentError('--nts-ca', file, 'a PEM file with a CERTIFICATE block');
   }
   return text;
-}
-
-/** Reads chronyd once: its first sample, or the problem it reported. */
-async function collectChrony(
-  target: HostPort,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<Collected> {
-  const address = formatHostPort(target);
-  const source = chronySource({
-    host: target.host,
-    port: target.port,
-    timeoutMs,
-    pollIntervalMs: 3_600_000,
-  });
-  let outcome: { sample: SyncSample } | { problem: SourceProblem };
-  try {
-    outcome = await new Promise((resolve) => {
-      const done = (value: { sample: SyncSample } | { problem: SourceProblem }): void => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      };
-      const onAbort = (): void =>
-        done({ problem: { source: address, reason: 'aborted', message: 'interrupted' } });
-      signal.addEventListener('abort', onAbort, { once: true });
-      source.subscribe(
-        (sample) => done({ sample }),
-        systemMonotonic,
-        (problem) => done({ problem }),
-      );
-    });
-  } finally {
-    await source.close();
-  }
-  const tracking: ChronyTracking | undefined = source.tracking;
-  const base = {
-    address,
-    kind: 'chrony' as const,
-    offsetMs: tracking?.currentCorrectionMs ?? null,
-    delayMs: tracking?.rootDelayMs ?? null,
-    stratum: tracking?.stratum ?? null,
-  };
-  if ('sample' in outcome) {
-    return {
-      reports: [{ ...base, errorMs: outcome.sample.errorMs, accepted: true, reason: null }],
-      samples: [{ id: address, sample: outcome.sample }],
-    };
-  }
-  const p = outcome.problem;
-  const reason =
-    p.reason === 'timeout'
-      ? 'timeout: no reply (is chronyd running, with cmdport open?)'
-      : `${p.reason}: ${p.message}`;
-  return { reports: [{ ...base, errorMs: null, accepted: false, reason }], samples: [] };
 }
 
 /** A source that delivers one fixed sample: the reading is computed by TrueClock. */
@@ -358,24 +138,8 @@ async function readClock(
   }
 }
 
-function signed(ms: number): string {
-  return `${ms >= 0 ? '+' : '−'}${Math.abs(ms).toFixed(3)} ms`;
-}
-
 function cell(value: number | null, format: (v: number) => string): string {
   return value === null ? '—' : format(value);
-}
-
-function table(rows: readonly string[][]): string {
-  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((v, c) => (c === r.length - 1 ? v : v.padEnd(widths[c] ?? 0)))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
 }
 
 function human(reading: TimeReading, sourceName: string, reports: readonly ServerReport[]): string {
@@ -396,8 +160,8 @@ function human(reading: TimeReading, sourceName: string, reports: readonly Serve
   const rows = [['server', 'offset', 'delay', 'stratum', 'λ', 'result']];
   for (const r of reports) {
     rows.push([
-      r.address,
-      cell(r.offsetMs, signed),
+      r.server,
+      cell(r.offsetMs, (v) => signedMs(v)),
       cell(r.delayMs, (v) => `${v.toFixed(3)} ms`),
       cell(r.stratum, String),
       cell(r.errorMs, (v) => `${v.toFixed(3)} ms`),
@@ -417,147 +181,184 @@ function toJson(reading: TimeReading, source: string, servers: readonly ServerRe
     uncertaintyMs: finite(reading.uncertaintyMs),
     status: reading.status,
     source,
-    servers,
+    servers: servers.map((r) => ({ ...r, address: r.server })),
   };
+}
+
+/** What the progress line says while `now` waits for its servers. */
+function waitingFor(servers: number, chrony: boolean, samples: number, intervalMs: number): string {
+  const parts: string[] = [];
+  if (servers > 0) {
+    const each = samples > 1 ? `, ${samples} exchanges each ${intervalMs / 1000} s apart` : '';
+    parts.push(`${servers} server${servers === 1 ? '' : 's'}${each}`);
+  }
+  if (chrony) parts.push('chronyd');
+  return parts.join(' and ');
 }
 
 /**
  * Runs `chronobound now`.
  * @internal
  */
-export async function runNow(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values } = guardUsage('now', Object.keys(OPTIONS), argv, () =>
-    parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: OPTIONS }),
-  );
-  if (values.help === true) {
-    io.stdout.write(HELP);
-    return ExitCode.ok;
-  }
-  const nts = values.nts === true;
-  const servers = (values.server ?? []).map((s) =>
-    hostPortFlag('--server', s, nts ? NTS_KE_PORT : 123),
-  );
-  if (nts && servers.length === 0) {
-    throw new InvalidArgumentError('--nts', true, 'at least one --server (an NTS-KE server)');
-  }
-  const ca = readCa(values['nts-ca'], nts);
-  const chrony =
-    values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323);
-  const samples = intFlag('--samples', values.samples, 1, 1, 64);
-  const intervalMs = numberFlag('--interval-ms', values['interval-ms'], 1000, 0, 3_600_000);
-  const timeoutMs = numberFlag('--timeout-ms', values['timeout-ms'], 2000, 1, 600_000);
-  const maxUncertaintyMs = numberFlag('--max-uncertainty-ms', values['max-uncertainty-ms'], 50, 0);
-  const assumedErrorMs = numberFlag('--assumed-error-ms', values['assumed-error-ms'], 1000, 0);
-
-  const reports: ServerReport[] = [];
-  const candidates: Collected['samples'] = [];
-  const explicit = servers.length > 0 || chrony !== undefined;
-  const [ntp, chronyResult] = await Promise.all([
-    servers.length === 0
-      ? undefined
-      : nts
-        ? collectNts(servers, ca, samples, intervalMs, timeoutMs, io.signal)
-        : collectNtp(servers, samples, intervalMs, timeoutMs, io.signal),
-    explicit
-      ? chrony === undefined
-        ? undefined
-        : collectChrony(chrony, timeoutMs, io.signal)
-      : collectChrony({ host: '127.0.0.1', port: 323 }, Math.min(timeoutMs, 1000), io.signal),
-  ]);
-  for (const c of [ntp, chronyResult]) {
-    if (c === undefined) continue;
-    reports.push(...c.reports);
-    candidates.push(...c.samples);
-  }
-
-  let sourceName: string;
-  let source: TimeSource;
-  let note: string | undefined;
-  // Like ntpSource: the configured servers set how many may lie (f), so a silent
-  // server still counts towards f; a − f of the a answers must overlap.
-  const configured = servers.length + (chrony === undefined ? (explicit ? 0 : 1) : 1);
-  const selection =
-    candidates.length === 0
-      ? undefined
-      : selectOffset(
-          candidates.map(({ id, sample }) => ({ id, ...sample })),
-          {
-            atMonotonic: systemMonotonic.now(),
-            configured: explicit ? configured : candidates.length,
-          },
-        );
-  if (selection?.ok === true) {
-    const falsetickers = new Set(selection.falsetickers);
-    for (let i = 0; i < reports.length; i++) {
-      const r = reports[i];
-      if (r !== undefined && falsetickers.has(r.address)) {
-        reports[i] = {
-          ...r,
-          accepted: false,
-          reason: 'falseticker: outside the majority’s interval',
-        };
-      }
+export const runNow: Command = defineCommand(
+  { name: 'now', options: OPTIONS, help: HELP },
+  async (values, io) => {
+    const nts = values.nts === true;
+    const servers = (values.server ?? []).map((s) =>
+      hostPortFlag('--server', s, nts ? NTS_KE_PORT : 123),
+    );
+    if (nts && servers.length === 0) {
+      throw new InvalidArgumentError('--nts', true, 'at least one --server (an NTS-KE server)');
     }
-    const used = selection.truechimers.length;
-    sourceName =
-      candidates.length === 1
-        ? (candidates[0]?.id ?? 'ntp')
-        : `${used} of ${candidates.length} servers agree (Marzullo)`;
-    source = oneSample({
-      monotonicAt: selection.monotonicAt,
-      offsetMs: selection.offsetMs,
-      errorMs: selection.errorMs,
-      source: sourceName,
-    });
-  } else {
-    const noMajority =
-      selection === undefined
+    const ca = readCa(values['nts-ca'], nts);
+    const chrony =
+      values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323);
+    const samples = intFlag('--samples', values.samples, 1, 1, 64);
+    const intervalMs = numberFlag('--interval-ms', values['interval-ms'], 1000, 0, 3_600_000);
+    const timeoutMs = numberFlag('--timeout-ms', values['timeout-ms'], 2000, 1, 600_000);
+    const maxUncertaintyMs = numberFlag(
+      '--max-uncertainty-ms',
+      values['max-uncertainty-ms'],
+      50,
+      0,
+    );
+    const assumedErrorMs = numberFlag('--assumed-error-ms', values['assumed-error-ms'], 1000, 0);
+
+    const reports: ServerReport[] = [];
+    const candidates: Collected['samples'] = [];
+    const explicit = servers.length > 0 || chrony !== undefined;
+    // A line on stderr while the servers are asked (only on a terminal: stdout and
+    // its JSON stay clean, and so do logs).
+    const progress = new Progress(io, 'silent');
+    const askChrony = chrony !== undefined || !explicit;
+    const asking = waitingFor(servers.length, askChrony, samples, intervalMs);
+    const total = servers.length + (askChrony ? 1 : 0);
+    let finished = 0;
+    const showProgress = (): void =>
+      progress.update(`chronobound now: asking ${asking}… ${finished} of ${total} done`);
+    const oneDone = (): void => {
+      finished++;
+      showProgress();
+    };
+    showProgress();
+    const burst: Burst = {
+      samples,
+      intervalMs,
+      timeoutMs,
+      signal: io.signal,
+      onServerDone: oneDone,
+    };
+    const [ntp, chronyResult] = await Promise.all([
+      servers.length === 0
         ? undefined
-        : candidates.length <= selection.maxFalsetickers
-          ? `no majority: ${candidates.length} of ${configured} configured sources answered, and up to ${selection.maxFalsetickers} may be wrong`
-          : 'no majority: the answers do not overlap';
-    if (noMajority !== undefined) {
+        : nts
+          ? collectNts(servers, ca, burst)
+          : collectNtp(servers, burst),
+      explicit
+        ? chrony === undefined
+          ? undefined
+          : collectChrony(chrony, timeoutMs, io.signal).finally(oneDone)
+        : collectChrony(
+            { host: '127.0.0.1', port: 323 },
+            Math.min(timeoutMs, 1000),
+            io.signal,
+          ).finally(oneDone),
+    ]).finally(() => progress.done());
+    for (const c of [ntp, chronyResult]) {
+      if (c === undefined) continue;
+      reports.push(...c.reports);
+      candidates.push(...c.samples);
+    }
+
+    let sourceName: string;
+    let source: TimeSource;
+    let note: string | undefined;
+    // Like ntpSource: the configured servers set how many may lie (f), so a silent
+    // server still counts towards f; a − f of the a answers must overlap.
+    const configured = servers.length + (chrony === undefined ? (explicit ? 0 : 1) : 1);
+    const selection =
+      candidates.length === 0
+        ? undefined
+        : selectOffset(
+            candidates.map(({ id, sample }) => ({ id, ...sample })),
+            {
+              atMonotonic: systemMonotonic.now(),
+              configured: explicit ? configured : candidates.length,
+            },
+          );
+    if (selection?.ok === true) {
+      const falsetickers = new Set(selection.falsetickers);
       for (let i = 0; i < reports.length; i++) {
         const r = reports[i];
-        if (r?.accepted === true) reports[i] = { ...r, accepted: false, reason: noMajority };
+        if (r !== undefined && falsetickers.has(r.server)) {
+          reports[i] = {
+            ...r,
+            accepted: false,
+            reason: 'falseticker: outside the majority’s interval',
+          };
+        }
       }
+      const used = selection.truechimers.length;
+      sourceName =
+        candidates.length === 1
+          ? (candidates[0]?.id ?? 'ntp')
+          : `${used} of ${candidates.length} servers agree (Marzullo)`;
+      source = oneSample({
+        monotonicAt: selection.monotonicAt,
+        offsetMs: selection.offsetMs,
+        errorMs: selection.errorMs,
+        source: sourceName,
+      });
+    } else {
+      const noMajority =
+        selection === undefined
+          ? undefined
+          : candidates.length <= selection.maxFalsetickers
+            ? `no majority: ${candidates.length} of ${configured} configured sources answered, and up to ${selection.maxFalsetickers} may be wrong`
+            : 'no majority: the answers do not overlap';
+      if (noMajority !== undefined) {
+        for (let i = 0; i < reports.length; i++) {
+          const r = reports[i];
+          if (r?.accepted === true) reports[i] = { ...r, accepted: false, reason: noMajority };
+        }
+      }
+      sourceName = `system clock (assumed ±${assumedErrorMs} ms)`;
+      source = systemClockSource({ assumedErrorMs, checkIntervalMs: 3_600_000 });
+      reports.push({
+        server: 'system clock',
+        kind: 'system',
+        offsetMs: 0,
+        delayMs: null,
+        stratum: null,
+        errorMs: assumedErrorMs,
+        accepted: false,
+        reason: 'assumed error, not measured',
+      });
+      const keFailure = (ntp as { readonly keFailure?: string | undefined } | undefined)?.keFailure;
+      note = explicit
+        ? noMajority !== undefined
+          ? `no usable time server (${noMajority})`
+          : keFailure !== undefined
+            ? `no usable time server: ${cliWords(keFailure).replace(/\.$/, '')}`
+            : 'no usable time server: none answered with an acceptable reply'
+        : 'no --server or --chrony given and no chronyd answered on 127.0.0.1:323';
+      note += `; showing the system clock with an assumed ±${assumedErrorMs} ms, unsynchronized`;
     }
-    sourceName = `system clock (assumed ±${assumedErrorMs} ms)`;
-    source = systemClockSource({ assumedErrorMs, checkIntervalMs: 3_600_000 });
-    reports.push({
-      address: 'system clock',
-      kind: 'system',
-      offsetMs: 0,
-      delayMs: null,
-      stratum: null,
-      errorMs: assumedErrorMs,
-      accepted: false,
-      reason: 'assumed error, not measured',
-    });
-    const keFailure = (ntp as { readonly keFailure?: string | undefined } | undefined)?.keFailure;
-    note = explicit
-      ? noMajority !== undefined
-        ? `no usable time server (${noMajority})`
-        : keFailure !== undefined
-          ? `no usable time server: ${cliWords(keFailure).replace(/\.$/, '')}`
-          : 'no usable time server: none answered with an acceptable reply'
-      : 'no --server or --chrony given and no chronyd answered on 127.0.0.1:323';
-    note += `; showing the system clock with an assumed ±${assumedErrorMs} ms, unsynchronized`;
-  }
 
-  const { reading, problem } = await readClock(source, maxUncertaintyMs);
-  if (values.json === true) {
-    io.stdout.write(`${JSON.stringify(toJson(reading, sourceName, reports))}\n`);
-  } else {
-    io.stdout.write(human(reading, sourceName, reports));
-  }
-  if (reading.status === 'synchronized') return ExitCode.ok;
-  if (note === undefined) {
-    note =
-      reading.uncertaintyMs === Infinity && problem !== undefined
-        ? `not synchronized: ${problem}`
-        : `not synchronized: ε ${reading.uncertaintyMs.toFixed(3)} ms is above --max-uncertainty-ms ${maxUncertaintyMs}`;
-  }
-  io.stderr.write(`chronobound now: ${note}\n`);
-  return ExitCode.unsynchronized;
-}
+    const { reading, problem } = await readClock(source, maxUncertaintyMs);
+    if (values.json === true) {
+      io.stdout.write(`${JSON.stringify(toJson(reading, sourceName, reports))}\n`);
+    } else {
+      io.stdout.write(human(reading, sourceName, reports));
+    }
+    if (reading.status === 'synchronized') return ExitCode.ok;
+    if (note === undefined) {
+      note =
+        reading.uncertaintyMs === Infinity && problem !== undefined
+          ? `not synchronized: ${problem}`
+          : `not synchronized: ε ${reading.uncertaintyMs.toFixed(3)} ms is above --max-uncertainty-ms ${maxUncertaintyMs}`;
+    }
+    io.stderr.write(`chronobound now: ${note}\n`);
+    return ExitCode.unsynchronized;
+  },
+);

@@ -6,24 +6,17 @@
  * @module
  */
 import { isIP } from 'node:net';
-import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors.js';
 import { createNtpServer } from '../testing/ntp-server.js';
-import { delayFlag, guardUsage, intFlag, numberFlag } from './args.js';
+import { delayFlag, intFlag, numberFlag } from './args.js';
+import { defineCommand, switchOptions, valueOptions } from './command.js';
 import { ExitCode } from './errors.js';
-import type { CliIo } from './io.js';
+import { untilAborted, type Command } from './io.js';
 
 const OPTIONS = {
-  port: { type: 'string' },
-  host: { type: 'string' },
-  'offset-ms': { type: 'string' },
-  'delay-ms': { type: 'string' },
-  'jitter-ms': { type: 'string' },
-  'drift-ppm': { type: 'string' },
-  stratum: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+  ...valueOptions('port', 'host', 'offset-ms', 'delay-ms', 'jitter-ms', 'drift-ppm', 'stratum'),
+  ...switchOptions('json'),
+};
 
 const HELP = `Usage: chronobound serve [options]
 
@@ -49,64 +42,57 @@ Stops on Ctrl-C (SIGINT) or SIGTERM and prints how many requests it answered.
  * Runs `chronobound serve` until the process is signalled.
  * @internal
  */
-export async function runServe(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values } = guardUsage('serve', Object.keys(OPTIONS), argv, () =>
-    parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: OPTIONS }),
-  );
-  if (values.help === true) {
-    io.stdout.write(HELP);
-    return ExitCode.ok;
-  }
-  const port = intFlag('--port', values.port, 11123, 0, 65535);
-  const host = values.host ?? '127.0.0.1';
-  if (isIP(host) === 0) throw new InvalidArgumentError('--host', host, 'an IPv4 or IPv6 address');
-  const offsetMs = numberFlag('--offset-ms', values['offset-ms'], 0);
-  const [requestDelayMs, responseDelayMs] = delayFlag('--delay-ms', values['delay-ms']);
-  const jitterMs = numberFlag('--jitter-ms', values['jitter-ms'], 0, 0, 60_000);
-  const driftPpm = numberFlag('--drift-ppm', values['drift-ppm'], 0, -1e5, 1e5);
-  const stratum = intFlag('--stratum', values.stratum, 1, 1, 15);
+export const runServe: Command = defineCommand(
+  { name: 'serve', options: OPTIONS, help: HELP },
+  async (values, io) => {
+    const port = intFlag('--port', values.port, 11123, 0, 65535);
+    const host = values.host ?? '127.0.0.1';
+    if (isIP(host) === 0) throw new InvalidArgumentError('--host', host, 'an IPv4 or IPv6 address');
+    const offsetMs = numberFlag('--offset-ms', values['offset-ms'], 0);
+    const [requestDelayMs, responseDelayMs] = delayFlag('--delay-ms', values['delay-ms']);
+    const jitterMs = numberFlag('--jitter-ms', values['jitter-ms'], 0, 0, 60_000);
+    const driftPpm = numberFlag('--drift-ppm', values['drift-ppm'], 0, -1e5, 1e5);
+    const stratum = intFlag('--stratum', values.stratum, 1, 1, 15);
 
-  const server = await createNtpServer({
-    host,
-    port,
-    offsetMs,
-    driftPpm,
-    requestDelayMs,
-    responseDelayMs,
-    jitterMs,
-    stratum,
-  });
-  try {
-    if (values.json === true) {
-      io.stdout.write(
-        `${JSON.stringify({
-          address: server.address,
-          host: server.host,
-          port: server.port,
-          offsetMs,
-          requestDelayMs,
-          responseDelayMs,
-          jitterMs,
-          driftPpm,
-          stratum,
-        })}\n`,
-      );
-    } else {
-      io.stdout.write(
-        `chronobound NTP server listening on ${server.address} ` +
-          `(offset ${offsetMs} ms, delay ${requestDelayMs}/${responseDelayMs} ms` +
-          `${jitterMs > 0 ? ` + jitter < ${jitterMs} ms` : ''}, drift ${driftPpm} ppm, stratum ${stratum}); ` +
-          'Ctrl-C to stop\n',
-      );
-    }
-    await new Promise<void>((resolve) => {
-      if (io.signal.aborted) resolve();
-      else io.signal.addEventListener('abort', () => resolve(), { once: true });
+    const server = await createNtpServer({
+      host,
+      port,
+      offsetMs,
+      driftPpm,
+      requestDelayMs,
+      responseDelayMs,
+      jitterMs,
+      stratum,
     });
-  } finally {
-    await server.close();
-  }
-  const { requests, replies } = server.stats;
-  io.stderr.write(`chronobound serve: stopped after ${requests} requests, ${replies} replies\n`);
-  return ExitCode.ok;
-}
+    try {
+      if (values.json === true) {
+        io.stdout.write(
+          `${JSON.stringify({
+            address: server.address,
+            host: server.host,
+            port: server.port,
+            offsetMs,
+            requestDelayMs,
+            responseDelayMs,
+            jitterMs,
+            driftPpm,
+            stratum,
+          })}\n`,
+        );
+      } else {
+        io.stdout.write(
+          `chronobound NTP server listening on ${server.address} ` +
+            `(offset ${offsetMs} ms, delay ${requestDelayMs}/${responseDelayMs} ms` +
+            `${jitterMs > 0 ? ` + jitter < ${jitterMs} ms` : ''}, drift ${driftPpm} ppm, stratum ${stratum}); ` +
+            'Ctrl-C to stop\n',
+        );
+      }
+      await untilAborted(io.signal);
+    } finally {
+      await server.close();
+    }
+    const { requests, replies } = server.stats;
+    io.stderr.write(`chronobound serve: stopped after ${requests} requests, ${replies} replies\n`);
+    return ExitCode.ok;
+  },
+);

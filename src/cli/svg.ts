@@ -1,7 +1,9 @@
 /**
- * A small dependency-free SVG chart writer: line charts with shaded bands (the
- * TrueTime sawtooth), and grouped bar charts (histograms, benchmark bars). The
- * output is deterministic for the same input, so regenerated plots diff cleanly.
+ * The one SVG chart writer of the project, dependency-free: line charts with
+ * shaded bands (the TrueTime sawtooth: the demo, docs/img, the long-run bench),
+ * horizontal bar charts (benchmark results, scripts/docs.mjs) and a categorical
+ * dot plot with error bars (the NTP accuracy bench). The output is
+ * deterministic for the same input, so regenerated plots diff cleanly.
  *
  * @module
  */
@@ -46,33 +48,6 @@ export interface LineChartSpec {
   readonly yInclude?: readonly number[];
   /** A one-line note under the title (settings, date of the run). */
   readonly subtitle?: string;
-}
-
-/**
- * One group of bars: one value per category.
- * @internal
- */
-export interface BarGroup {
-  readonly name: string;
-  readonly values: readonly number[];
-  readonly color?: string;
-}
-
-/**
- * A grouped bar chart: for each category, one bar per group side by side.
- * @internal
- */
-export interface BarChartSpec {
-  readonly title: string;
-  readonly yLabel: string;
-  readonly categories: readonly string[];
-  readonly groups: readonly BarGroup[];
-  readonly xLabel?: string;
-  readonly width?: number;
-  readonly height?: number;
-  readonly subtitle?: string;
-  /** Print each bar's value above it, with this formatter. */
-  readonly labelBars?: (value: number) => string;
 }
 
 /** Colour-blind-safe palette (Okabe–Ito). */
@@ -351,92 +326,7 @@ export function lineChart(spec: LineChartSpec): string {
 }
 
 /**
- * Renders a grouped bar chart as an SVG document.
- * @internal
- */
-export function barChart(spec: BarChartSpec): string {
-  const items: LegendItem[] = spec.groups.map((g, i) => ({
-    name: g.name,
-    color: g.color ?? paletteColor(i),
-    kind: 'box' as const,
-  }));
-  const f = frame(spec.width, spec.height, legendRows(items, spec.width));
-  const values = spec.groups.flatMap((g) => g.values);
-  const yTicks = niceTicks(Math.min(0, ...values), Math.max(0, ...values));
-  const y0 = yTicks[0] ?? 0;
-  const y1 = yTicks[yTicks.length - 1] ?? 1;
-  const toY = (y: number): number => MARGIN.top + f.plotH - ((y - y0) / (y1 - y0 || 1)) * f.plotH;
-  const out = header(f, spec.title, spec.subtitle);
-  out.push(...yAxis(f, yTicks, toY, spec.yLabel));
-  const slot = f.plotW / Math.max(1, spec.categories.length);
-  const groupCount = Math.max(1, spec.groups.length);
-  const barW = (slot * 0.8) / groupCount;
-  const everyNth = Math.max(1, Math.ceil(spec.categories.length / 16));
-  spec.categories.forEach((category, c) => {
-    if (c % everyNth === 0) {
-      out.push(
-        `<text x="${n(MARGIN.left + slot * (c + 0.5))}" y="${MARGIN.top + f.plotH + 16}" text-anchor="middle" fill="#444">${escapeXml(category)}</text>`,
-      );
-    }
-    spec.groups.forEach((group, g) => {
-      const value = group.values[c] ?? 0;
-      const color = group.color ?? paletteColor(g);
-      const x = MARGIN.left + slot * c + slot * 0.1 + barW * g;
-      const top = toY(Math.max(0, value));
-      const height = Math.abs(toY(value) - toY(0));
-      out.push(
-        `<rect x="${n(x)}" y="${n(top)}" width="${n(Math.max(0.5, barW - 1))}" height="${n(height)}" fill="${color}"><title>${escapeXml(`${group.name} ${category}: ${value}`)}</title></rect>`,
-      );
-      if (spec.labelBars !== undefined) {
-        out.push(
-          `<text x="${n(x + barW / 2)}" y="${n(top - 4)}" text-anchor="middle" font-size="11" fill="#222">${escapeXml(spec.labelBars(value))}</text>`,
-        );
-      }
-    });
-  });
-  if (spec.xLabel !== undefined) {
-    out.push(
-      `<text x="${n(MARGIN.left + f.plotW / 2)}" y="${MARGIN.top + f.plotH + 34}" text-anchor="middle" fill="#222">${escapeXml(spec.xLabel)}</text>`,
-    );
-  }
-  out.push(
-    `<line x1="${MARGIN.left}" y1="${n(toY(0))}" x2="${MARGIN.left + f.plotW}" y2="${n(toY(0))}" stroke="#666"/>`,
-  );
-  out.push(...legend(f, items), '</svg>', '');
-  return out.join('\n');
-}
-
-/**
- * Counts `values` into `binCount` equal bins over [min, max]; returns labels
- * (bin centres) and counts per series, for a histogram drawn with {@link barChart}.
- * @internal
- */
-export function histogram(
-  series: readonly { name: string; values: readonly number[]; color?: string }[],
-  binCount: number,
-  range?: readonly [number, number],
-): { categories: string[]; groups: BarGroup[] } {
-  const [lo, hi] = range ?? extent(series.flatMap((s) => s.values));
-  const width = (hi - lo) / binCount || 1;
-  const categories = Array.from({ length: binCount }, (_, i) =>
-    formatTick(Number((lo + width * (i + 0.5)).toPrecision(3))),
-  );
-  const groups = series.map((s) => {
-    const counts = new Array<number>(binCount).fill(0);
-    for (const v of s.values) {
-      if (!(v >= lo && v <= hi)) continue;
-      const bin = Math.min(binCount - 1, Math.floor((v - lo) / width));
-      counts[bin] = (counts[bin] ?? 0) + 1;
-    }
-    return s.color === undefined
-      ? { name: s.name, values: counts }
-      : { name: s.name, values: counts, color: s.color };
-  });
-  return { categories, groups };
-}
-
-/**
- * Stacks several charts from {@link lineChart} / {@link barChart} vertically
+ * Stacks several charts from {@link lineChart} / {@link horizontalBarChart} vertically
  * in one SVG document.
  * @internal
  */
@@ -536,4 +426,152 @@ export function horizontalBarChart(spec: HorizontalBarChartSpec): string {
     '',
   );
   return out.join('\n');
+}
+
+/**
+ * One dot of a {@link dotPlot}.
+ * @internal
+ */
+export interface DotPoint {
+  /** Index into `categories`. */
+  readonly category: number;
+  /** Value on the y axis. */
+  readonly y: number;
+  /** Half-length of the error bar, if any. */
+  readonly error?: number;
+}
+
+/**
+ * A series of dots, drawn in its own lane within each category.
+ * @internal
+ */
+export interface DotSeries {
+  readonly name: string;
+  readonly color: string;
+  readonly points: readonly DotPoint[];
+}
+
+/**
+ * A categorical dot plot, symmetric about a zero line.
+ * @internal
+ */
+export interface DotPlotOptions {
+  readonly title: string;
+  readonly subtitle?: string;
+  readonly yLabel: string;
+  readonly categories: readonly string[];
+  readonly series: readonly DotSeries[];
+  readonly width?: number;
+  readonly height?: number;
+  /** Clip the y axis to ±this (points beyond are drawn at the edge with an arrow). */
+  readonly yLimit?: number;
+}
+
+/** One decimal, as the dot plot has always been written. */
+const f = (x: number): string => (Math.round(x * 10) / 10).toFixed(1);
+
+/** A "nice" tick step for a range (1, 2 or 5 × 10ⁿ). */
+function tickStep(range: number, target: number): number {
+  const raw = range / target;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const n = raw / power;
+  return (n < 1.5 ? 1 : n < 3.5 ? 2 : n < 7.5 ? 5 : 10) * power;
+}
+
+/**
+ * Renders a dot plot with optional error bars, a zero line and a legend as an
+ * SVG document: each category a band, each series a lane within it.
+ * @internal
+ */
+export function dotPlot(options: DotPlotOptions): string {
+  const width = options.width ?? 860;
+  const height = options.height ?? 480;
+  const margin = { top: 64, right: 24, bottom: 86, left: 72 };
+  const plotW = width - margin.left - margin.right;
+  const plotH = height - margin.top - margin.bottom;
+
+  let extent = 0;
+  for (const s of options.series) {
+    for (const p of s.points) extent = Math.max(extent, Math.abs(p.y) + (p.error ?? 0));
+  }
+  const limit = options.yLimit !== undefined ? Math.min(options.yLimit, extent) : extent;
+  const step = tickStep(2 * (limit || 1), 8);
+  const yMax = Math.ceil((limit || 1) / step) * step;
+  const y = (v: number): number =>
+    margin.top + plotH / 2 - (Math.max(-yMax, Math.min(yMax, v)) / yMax) * (plotH / 2);
+  const bandW = plotW / options.categories.length;
+  const seriesCount = options.series.length;
+
+  const out: string[] = [];
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, sans-serif" font-size="12">`,
+    `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
+    `<text x="${margin.left}" y="24" font-size="16" font-weight="600">${escapeXml(options.title)}</text>`,
+  );
+  if (options.subtitle) {
+    out.push(`<text x="${margin.left}" y="44" fill="#555">${escapeXml(options.subtitle)}</text>`);
+  }
+  // Grid and y ticks.
+  for (let v = -yMax; v <= yMax + step / 2; v += step) {
+    const yy = y(v);
+    out.push(
+      `<line x1="${margin.left}" x2="${margin.left + plotW}" y1="${f(yy)}" y2="${f(yy)}" stroke="${Math.abs(v) < step / 2 ? '#222' : '#e4e4e4'}" stroke-width="${Math.abs(v) < step / 2 ? 1.2 : 1}"/>`,
+      `<text x="${margin.left - 8}" y="${f(yy + 4)}" text-anchor="end" fill="#444">${Number(v.toPrecision(6))}</text>`,
+    );
+  }
+  out.push(
+    `<text transform="translate(18 ${f(margin.top + plotH / 2)}) rotate(-90)" text-anchor="middle" fill="#222">${escapeXml(options.yLabel)}</text>`,
+  );
+  // Category bands and labels.
+  options.categories.forEach((label, i) => {
+    const x0 = margin.left + i * bandW;
+    if (i > 0) {
+      out.push(
+        `<line x1="${f(x0)}" x2="${f(x0)}" y1="${margin.top}" y2="${margin.top + plotH}" stroke="#cfcfcf" stroke-dasharray="3 3"/>`,
+      );
+    }
+    const lines = label.split('\n');
+    lines.forEach((line, j) => {
+      out.push(
+        `<text x="${f(x0 + bandW / 2)}" y="${margin.top + plotH + 20 + j * 15}" text-anchor="middle" fill="#222">${escapeXml(line)}</text>`,
+      );
+    });
+  });
+  // Points: each series gets its own lane inside the band; points spread evenly across it.
+  options.series.forEach((s, si) => {
+    const laneW = (bandW * 0.8) / seriesCount;
+    const byCategory = new Map<number, DotPoint[]>();
+    for (const p of s.points) {
+      const list = byCategory.get(p.category) ?? [];
+      list.push(p);
+      byCategory.set(p.category, list);
+    }
+    for (const [category, points] of byCategory) {
+      const laneX = margin.left + category * bandW + bandW * 0.1 + si * laneW;
+      points.forEach((p, k) => {
+        const x = laneX + ((k + 0.5) / points.length) * laneW;
+        if (p.error !== undefined) {
+          out.push(
+            `<line x1="${f(x)}" x2="${f(x)}" y1="${f(y(p.y - p.error))}" y2="${f(y(p.y + p.error))}" stroke="${s.color}" stroke-opacity="0.35" stroke-width="1.5"/>`,
+          );
+        }
+        out.push(`<circle cx="${f(x)}" cy="${f(y(p.y))}" r="2.6" fill="${s.color}"/>`);
+      });
+    }
+  });
+  // Frame and legend.
+  out.push(
+    `<rect x="${margin.left}" y="${margin.top}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`,
+  );
+  let lx = margin.left;
+  const ly = height - 18;
+  for (const s of options.series) {
+    out.push(
+      `<circle cx="${f(lx + 6)}" cy="${ly - 4}" r="4" fill="${s.color}"/>`,
+      `<text x="${f(lx + 16)}" y="${ly}" fill="#222">${escapeXml(s.name)}</text>`,
+    );
+    lx += 24 + s.name.length * 6.8;
+  }
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
 }

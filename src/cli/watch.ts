@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { parseArgs } from 'node:util';
 import { formatUncertainty, formatUtcMicros } from '../truetime/format.js';
 import { chronySource, readChronyTracking } from '../ntp/chrony.js';
 import { ntpSource, type NtpSource } from '../ntp/source.js';
@@ -14,23 +13,25 @@ import type { TimeSource } from '../sources/types.js';
 import type { SyncSample } from '../clock/types.js';
 import type { TimeReading } from '../clock/types.js';
 import { TrueClock } from '../truetime/true-clock.js';
-import { formatHostPort, guardUsage, hostPortFlag, intFlag, numberFlag } from './args.js';
+import {
+  CLOCK_FLAGS,
+  clockFlags,
+  formatHostPort,
+  hostPortFlag,
+  intFlag,
+  numberFlag,
+} from './args.js';
+import { defineCommand, switchOptions, TIME_SOURCE_OPTIONS, valueOptions } from './command.js';
 import { ExitCode } from './errors.js';
-import { sleep, type CliIo, type TextOut } from './io.js';
+import { signedMs } from './format.js';
+import { sleep, type Command, type TextOut } from './io.js';
+import { mergedSource } from './merged-source.js';
 
 const OPTIONS = {
-  server: { type: 'string', multiple: true },
-  chrony: { type: 'string' },
-  'poll-ms': { type: 'string' },
-  samples: { type: 'string' },
-  'timeout-ms': { type: 'string' },
-  'max-drift-ppm': { type: 'string' },
-  'max-uncertainty-ms': { type: 'string' },
-  'interval-ms': { type: 'string' },
-  count: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+  ...TIME_SOURCE_OPTIONS,
+  ...valueOptions('samples', 'interval-ms', 'count', ...CLOCK_FLAGS),
+  ...switchOptions('json'),
+};
 
 const HELP = `Usage: chronobound watch [options]
 
@@ -52,6 +53,10 @@ Options:
 
 With neither --server nor --chrony: the local chronyd (127.0.0.1:323) if it
 answers, else the system clock (status unsynchronized).
+
+Off a terminal, each line (or JSON object) carries the status and, while not
+synchronized, the reason. Exit codes: 0 the clock was synchronized at least
+once, 1 it never was during the run, 2 usage, 3 runtime error.
 `;
 
 /** Eighths of a block, for sub-row resolution in the terminal chart. */
@@ -88,52 +93,41 @@ interface Setup {
   readonly note?: string;
 }
 
-/** Two sources as one: every sample of either goes to the clock, which keeps the tightest. */
-function merged(a: TimeSource, b: TimeSource): TimeSource {
-  return {
-    pollIntervalMs: Math.min(a.pollIntervalMs ?? 64_000, b.pollIntervalMs ?? 64_000),
-    // Either keeps the clock fed, so the faster one's cadence is the healthy gap.
-    maxSampleGapMs: Math.min(
-      a.maxSampleGapMs ?? a.pollIntervalMs ?? 64_000,
-      b.maxSampleGapMs ?? b.pollIntervalMs ?? 64_000,
-    ),
-    // A disruption invalidates both: neither may end it with older evidence.
-    invalidate(monotonicAt) {
-      a.invalidate?.(monotonicAt);
-      b.invalidate?.(monotonicAt);
-    },
-    subscribe(onSample, monotonic, onProblem) {
-      const offA = a.subscribe(onSample, monotonic, onProblem);
-      const offB = b.subscribe(onSample, monotonic, onProblem);
-      return () => {
-        offA();
-        offB();
-      };
-    },
-    async close() {
-      await Promise.all([a.close(), b.close()]);
-    },
-  };
-}
-
 function sampleJson(sample: SyncSample | undefined, monoNow: number): object | null {
   if (sample === undefined) return null;
   return { source: sample.source, errorMs: sample.errorMs, ageMs: monoNow - sample.monotonicAt };
 }
 
-function statusLine(reading: TimeReading): string {
+/** Why the clock is not synchronized, in one line; undefined when it is. */
+function notSynchronizedBecause(
+  reading: TimeReading,
+  clock: TrueClock,
+  maxUncertaintyMs: number,
+): string | undefined {
+  if (reading.status === 'synchronized') return undefined;
+  const sample = clock.sample;
+  if (reading.status === 'free-running' && sample !== undefined) {
+    const ageS = (performance.now() - sample.monotonicAt) / 1000;
+    return `no sample for ${ageS.toFixed(1)} s; the bound still holds`;
+  }
+  const problem = clock.lastProblem;
+  if (problem !== undefined) return problem.message.replace(/\s+/g, ' ');
+  if (sample === undefined) return 'no sample yet';
+  if (sample.assumed === true) return `only an assumed bound (${sample.source})`;
+  return `ε above --max-uncertainty-ms ${maxUncertaintyMs}`;
+}
+
+function statusLine(reading: TimeReading, reason?: string): string {
   const estimate = formatUtcMicros(reading.estimate);
-  return `${estimate}  ε ${formatUncertainty(reading.uncertaintyMs).padStart(12)}  ${reading.status}`;
+  const status = `${estimate}  ε ${formatUncertainty(reading.uncertaintyMs).padStart(12)}  ${reading.status}`;
+  return reason === undefined ? status : `${status}: ${reason}`;
 }
 
 function serverLines(ntp: NtpSource | undefined): string[] {
   if (ntp === undefined) return [];
   return ntp.servers().map((s) => {
     const best = s.best;
-    const offset =
-      best?.systemOffsetMs === undefined
-        ? '—'
-        : `${best.systemOffsetMs >= 0 ? '+' : '−'}${Math.abs(best.systemOffsetMs).toFixed(3)} ms`;
+    const offset = best?.systemOffsetMs === undefined ? '—' : signedMs(best.systemOffsetMs);
     const delay = best === undefined ? '—' : `${best.delayMs.toFixed(3)} ms`;
     const role = s.selection === undefined ? '' : ` (${s.selection})`;
     const why =
@@ -182,7 +176,7 @@ async function chooseSource(
     chronySource({ host, port, pollIntervalMs: pollMs ?? 1000, timeoutMs, maxDriftPpm });
   if (ntp !== undefined && chrony !== undefined) {
     return {
-      source: merged(ntp, chronyFor(chrony.host, chrony.port)),
+      source: mergedSource(ntp, chronyFor(chrony.host, chrony.port)),
       label: `NTP ${servers.map(formatHostPort).join(', ')} + chronyd ${formatHostPort(chrony)}`,
       ntp,
     };
@@ -209,90 +203,89 @@ async function chooseSource(
 }
 
 /**
- * Runs `chronobound watch`.
+ * Runs `chronobound watch`: until Ctrl-C or `--count` updates; exit code 1 when
+ * the clock never synchronized within the run.
  * @internal
  */
-export async function runWatch(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values } = guardUsage('watch', Object.keys(OPTIONS), argv, () =>
-    parseArgs({ args: [...argv], strict: true, allowPositionals: false, options: OPTIONS }),
-  );
-  if (values.help === true) {
-    io.stdout.write(HELP);
-    return ExitCode.ok;
-  }
-  const live = values.json !== true && io.stdout.isTTY === true;
-  const pollMs =
-    values['poll-ms'] === undefined ? undefined : numberFlag('--poll-ms', values['poll-ms'], 0, 1);
-  const samples = intFlag('--samples', values.samples, 1, 1, 64);
-  const timeoutMs = numberFlag('--timeout-ms', values['timeout-ms'], 1000, 1, 600_000);
-  const maxDriftPpm = numberFlag('--max-drift-ppm', values['max-drift-ppm'], 200, 0, 1e6);
-  const maxUncertaintyMs = numberFlag('--max-uncertainty-ms', values['max-uncertainty-ms'], 50, 0);
-  const intervalMs = numberFlag(
-    '--interval-ms',
-    values['interval-ms'],
-    live ? 250 : 1000,
-    10,
-    3_600_000,
-  );
-  const count = intFlag(
-    '--count',
-    values.count,
-    Number.MAX_SAFE_INTEGER,
-    1,
-    Number.MAX_SAFE_INTEGER,
-  );
+export const runWatch: Command = defineCommand(
+  { name: 'watch', options: OPTIONS, help: HELP },
+  async (values, io) => {
+    const live = values.json !== true && io.stdout.isTTY === true;
+    const { pollMs, timeoutMs, maxDriftPpm, maxUncertaintyMs } = clockFlags(values);
+    const samples = intFlag('--samples', values.samples, 1, 1, 64);
+    const intervalMs = numberFlag(
+      '--interval-ms',
+      values['interval-ms'],
+      live ? 250 : 1000,
+      10,
+      3_600_000,
+    );
+    const count = intFlag(
+      '--count',
+      values.count,
+      Number.MAX_SAFE_INTEGER,
+      1,
+      Number.MAX_SAFE_INTEGER,
+    );
 
-  const setup = await chooseSource(values, pollMs, samples, timeoutMs, maxDriftPpm);
-  if (setup.note !== undefined) io.stderr.write(`chronobound watch: ${setup.note}\n`);
-  const clock = new TrueClock({ source: setup.source, maxDriftPpm, maxUncertaintyMs });
-  const view = live ? new LiveView(io.stdout) : undefined;
-  const history: number[] = [];
-  if (live) io.stdout.write('\x1b[?25l');
-  try {
-    for (let i = 0; i < count && !io.signal.aborted; i++) {
-      if (i > 0) await sleep(intervalMs, io.signal);
-      if (io.signal.aborted) break;
-      const reading = clock.now();
-      if (values.json === true) {
-        const { earliest, latest, estimate, uncertaintyMs, status } = reading;
-        const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
-        io.stdout.write(
-          `${JSON.stringify({
-            earliest: finite(earliest),
-            latest: finite(latest),
-            estimate,
-            uncertaintyMs: finite(uncertaintyMs),
-            status,
-            sample: sampleJson(clock.sample, performance.now()),
-          })}\n`,
-        );
-      } else if (view !== undefined) {
-        history.push(reading.uncertaintyMs);
-        const width = Math.max(20, Math.min(200, (io.stdout.columns ?? 80) - 4));
-        if (history.length > width) history.splice(0, history.length - width);
-        const finite = history.filter((v) => Number.isFinite(v));
-        const peak = finite.length > 0 ? Math.max(...finite) : 0;
-        const span = ((history.length * intervalMs) / 1000).toFixed(0);
-        view.draw([
-          `chronobound watch — ${setup.label} — Ctrl-C to stop`,
-          '',
-          `  ${statusLine(reading)}`,
-          '',
-          `  ε over the last ${span} s (top = ${peak.toFixed(3)} ms, ${(intervalMs / 1000).toFixed(2)} s per column)`,
-          ...renderChart(history, width, 8).map((l) => `  ${l}`),
-          '',
-          ...serverLines(setup.ntp),
-          ...(clock.lastProblem !== undefined && reading.status !== 'synchronized'
-            ? [`  last problem: ${clock.lastProblem.message}`]
-            : []),
-        ]);
-      } else {
-        io.stdout.write(`${statusLine(reading)}\n`);
+    const setup = await chooseSource(values, pollMs, samples, timeoutMs, maxDriftPpm);
+    if (setup.note !== undefined) io.stderr.write(`chronobound watch: ${setup.note}\n`);
+    const clock = new TrueClock({ source: setup.source, maxDriftPpm, maxUncertaintyMs });
+    const view = live ? new LiveView(io.stdout) : undefined;
+    const history: number[] = [];
+    let everSynchronized = false;
+    if (live) io.stdout.write('\x1b[?25l');
+    try {
+      for (let i = 0; i < count && !io.signal.aborted; i++) {
+        if (i > 0) await sleep(intervalMs, io.signal);
+        if (io.signal.aborted) break;
+        const reading = clock.now();
+        if (reading.status === 'synchronized') everSynchronized = true;
+        const reason = notSynchronizedBecause(reading, clock, maxUncertaintyMs);
+        if (values.json === true) {
+          const { earliest, latest, estimate, uncertaintyMs, status } = reading;
+          const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+          io.stdout.write(
+            `${JSON.stringify({
+              earliest: finite(earliest),
+              latest: finite(latest),
+              estimate,
+              uncertaintyMs: finite(uncertaintyMs),
+              status,
+              reason: reason ?? null,
+              sample: sampleJson(clock.sample, performance.now()),
+            })}\n`,
+          );
+        } else if (view !== undefined) {
+          history.push(reading.uncertaintyMs);
+          const width = Math.max(20, Math.min(200, (io.stdout.columns ?? 80) - 4));
+          if (history.length > width) history.splice(0, history.length - width);
+          const finite = history.filter((v) => Number.isFinite(v));
+          const peak = finite.length > 0 ? Math.max(...finite) : 0;
+          const span = ((history.length * intervalMs) / 1000).toFixed(0);
+          view.draw([
+            `chronobound watch — ${setup.label} — Ctrl-C to stop`,
+            '',
+            `  ${statusLine(reading)}`,
+            '',
+            `  ε over the last ${span} s (top = ${peak.toFixed(3)} ms, ${(intervalMs / 1000).toFixed(2)} s per column)`,
+            ...renderChart(history, width, 8).map((l) => `  ${l}`),
+            '',
+            ...serverLines(setup.ntp),
+            ...(reason !== undefined ? [`  not synchronized: ${reason}`] : []),
+          ]);
+        } else {
+          io.stdout.write(`${statusLine(reading, reason)}\n`);
+        }
       }
+    } finally {
+      if (live) io.stdout.write('\x1b[?25h');
+      await clock.close();
     }
-  } finally {
-    if (live) io.stdout.write('\x1b[?25h');
-    await clock.close();
-  }
-  return ExitCode.ok;
-}
+    if (everSynchronized) return ExitCode.ok;
+    io.stderr.write(
+      `chronobound watch: never synchronized during the run (time from ${setup.label})\n`,
+    );
+    return ExitCode.unsynchronized;
+  },
+);

@@ -8,6 +8,9 @@ import {
   intFlag,
   numberFlag,
 } from '../../src/cli/args.js';
+import { defineCommand, joinNegativeValues } from '../../src/cli/command.js';
+import { CliUsageError, exitCodeFor } from '../../src/cli/errors.js';
+import type { CliIo } from '../../src/cli/io.js';
 import { InvalidArgumentError } from '../../src/index.js';
 import { parseArgs } from 'node:util';
 import { fcParams } from '../support/fc.js';
@@ -27,13 +30,22 @@ describe('hostPortFlag', () => {
     expect(hostPortFlag('--server', text, 123)).toEqual(expected);
   });
 
-  it.each(['', ':123', 'host:0', 'host:65536', 'host:12a', 'a b:1', '[::1]:x', 'http://x'])(
-    'rejects %j naming the flag',
-    (text) => {
-      expect(() => hostPortFlag('--server', text, 123)).toThrow(InvalidArgumentError);
-      expect(() => hostPortFlag('--server', text, 123)).toThrow(/--server/);
-    },
-  );
+  it.each([
+    '',
+    ':123',
+    'host:0',
+    'host:65536',
+    'host:12a',
+    'a b:1',
+    '[::1]:x',
+    'http://x',
+    '[::1',
+    '::1]',
+    '[::1:123',
+  ])('rejects %j naming the flag', (text) => {
+    expect(() => hostPortFlag('--server', text, 123)).toThrow(InvalidArgumentError);
+    expect(() => hostPortFlag('--server', text, 123)).toThrow(/--server/);
+  });
 
   it('round-trips through formatHostPort', () => {
     const host = fc.oneof(
@@ -110,12 +122,15 @@ describe('guardUsage', () => {
       'Invalid option: "--nope"; expected one of --port, --json.',
     );
     expect(() => parse(['stray'])).toThrow(/Invalid argument: "stray"/);
-    expect(() => parse(['--port'])).toThrow(/Invalid --port: .*expected a value after --port/);
+    expect(() => parse(['--port'])).toThrow(
+      new CliUsageError('--port needs a value (see `chronobound serve --help`)'),
+    );
+    expect(() => parse(['--port'])).toThrow(CliUsageError);
     expect(() => parse(['--port', '-5'])).toThrow(
       'Invalid --port: "-5"; expected --port=-5 for a value that starts with "-".',
     );
     expect(() => parse(['--json=1'])).toThrow(/Invalid --json/);
-    for (const argv of [['--nope'], ['stray'], ['--port']]) {
+    for (const argv of [['--nope'], ['stray']]) {
       expect(() => parse(argv)).toThrow(InvalidArgumentError);
     }
   });
@@ -127,5 +142,73 @@ describe('guardUsage', () => {
         throw boom;
       }),
     ).toThrow(boom);
+  });
+});
+
+describe('joinNegativeValues', () => {
+  const options = { 'offset-ms': { type: 'string' }, json: { type: 'boolean' } } as const;
+
+  it('joins a string option and a negative number into --flag=value', () => {
+    expect(joinNegativeValues(options, ['--offset-ms', '-1500', '--json'])).toEqual([
+      '--offset-ms=-1500',
+      '--json',
+    ]);
+    expect(joinNegativeValues(options, ['--offset-ms', '-.5'])).toEqual(['--offset-ms=-.5']);
+  });
+
+  it('leaves flags, boolean options and unknown options alone', () => {
+    for (const argv of [
+      ['--offset-ms', '--json'],
+      ['--offset-ms', '-x'],
+      ['--json', '-1'],
+      ['--other', '-1'],
+      ['--offset-ms=-1'],
+    ]) {
+      expect(joinNegativeValues(options, argv)).toEqual(argv);
+    }
+  });
+});
+
+describe('defineCommand', () => {
+  function recordingIo(): CliIo & { out: string[] } {
+    const out: string[] = [];
+    return {
+      out,
+      stdout: { write: (t: string) => out.push(t) },
+      stderr: { write: () => undefined },
+      signal: new AbortController().signal,
+      debug: false,
+      cwd: '/',
+    };
+  }
+  const run = defineCommand(
+    { name: 'probe', options: { 'offset-ms': { type: 'string' } }, help: 'Usage: probe\n' },
+    (values, io) => {
+      io.stdout.write(`offset ${values['offset-ms'] ?? 'none'}\n`);
+      return Promise.resolve(7);
+    },
+  );
+
+  it('answers -h and --help with the help text, exit 0, without running the command', async () => {
+    for (const flag of ['-h', '--help']) {
+      const io = recordingIo();
+      expect(await run([flag], io)).toBe(0);
+      expect(io.out).toEqual(['Usage: probe\n']);
+    }
+  });
+
+  it('runs the command with the parsed values, negative numbers included', async () => {
+    const io = recordingIo();
+    expect(await run(['--offset-ms', '-1500'], io)).toBe(7);
+    expect(io.out).toEqual(['offset -1500\n']);
+  });
+
+  it('refuses a malformed command line as a usage error (exit 2)', async () => {
+    const io = recordingIo();
+    const error: unknown = await run(['--offset-ms'], io).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CliUsageError);
+    expect(exitCodeFor(error)).toBe(2);
+    await expect(run(['--nope'], io)).rejects.toThrow(InvalidArgumentError);
+    expect(io.out).toEqual([]);
   });
 });

@@ -45,7 +45,18 @@ describe('chronobound (built CLI)', () => {
     [['now', '--samples', '0'], /Invalid --samples: "0"; expected an integer from 1 to 64/],
     [['now', '--bogus'], /Invalid option: "--bogus"; expected one of --server, --chrony/],
     [['now', 'extra'], /Invalid argument: "extra"; .*no positional arguments/],
-    [['now', '--server'], /Invalid --server: .*expected a value after --server/],
+    [
+      ['now', '--server'],
+      /^chronobound now: --server needs a value \(see `chronobound now --help`\)$/m,
+    ],
+    [['now', '--server', '[::1'], /Invalid --server: "\[::1"; expected host\[:port\]/],
+    [['now', '--server', '::1]:123'], /Invalid --server: "::1\]:123"/],
+    // A negative number is the flag's value, judged by the flag's own range.
+    [
+      ['now', '--max-uncertainty-ms', '-1'],
+      /Invalid --max-uncertainty-ms: "-1"; expected a number ≥ 0/,
+    ],
+    [['now', '--server', '-x'], /Invalid --server: "-x"; expected --server=-x/],
     [['now', '--server', 'host:99999'], /Invalid --server port: "99999"/],
     [['now', '--json=yes'], /Invalid --json/],
     [['watch', '--interval-ms', 'abc'], /Invalid --interval-ms: "abc"/],

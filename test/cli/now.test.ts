@@ -1,6 +1,8 @@
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readChronyTracking } from '../../src/ntp/chrony.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
@@ -17,7 +19,9 @@ import {
   type Certificate,
   type NtsServerHandle,
 } from '../integration/helpers/nts-server.js';
-import { isOneLineError, runCli } from './run-cli.js';
+import { CLI, isOneLineError, runCli } from './run-cli.js';
+
+const hasScript = spawnSync('script', ['--version']).status === 0;
 
 interface NowJson {
   earliest: number | null;
@@ -27,6 +31,8 @@ interface NowJson {
   status: string;
   source: string;
   servers: {
+    server: string;
+    /** Deprecated alias of `server`, kept for one version. */
     address: string;
     kind: string;
     offsetMs: number | null;
@@ -91,12 +97,14 @@ describe('chronobound now against loopback NTP servers', () => {
     expect(j.servers).toHaveLength(1);
     const s = j.servers[0];
     expect(s).toMatchObject({
-      address: good.address,
+      server: good.address,
       kind: 'ntp',
       stratum: 1,
       accepted: true,
       reason: null,
     });
+    // The old name stays for one version, with the same value.
+    expect(s?.address).toBe(s?.server);
     // Server minus system clock ≈ +250 ms, within the exchange's bound plus Date.now()'s 1 ms step.
     expect(Math.abs((s?.offsetMs ?? 0) - 250)).toBeLessThanOrEqual((s?.errorMs ?? 0) + 1);
     expect(s?.delayMs).toBeGreaterThanOrEqual(3);
@@ -115,8 +123,26 @@ describe('chronobound now against loopback NTP servers', () => {
     expect(r.stdout).toMatch(
       new RegExp(`${good.address.replace(/\./g, '\\.')}\\s+\\+2\\d\\d\\.\\d{3} ms.*accepted`),
     );
+    // No progress line off a terminal: stderr stays empty.
     expect(r.stderr).toBe('');
   });
+
+  it.skipIf(!hasScript)(
+    'shows a progress line on a terminal while it waits, and erases it',
+    async () => {
+      const command = `${process.execPath} ${CLI} now --server ${good.address} --samples 2 --interval-ms 300`;
+      const { stdout } = await promisify(execFile)('script', ['-qfec', command, '/dev/null'], {
+        timeout: 20_000,
+      });
+      // stderr and stdout share the terminal: the line, rewritten, then erased before the report.
+      expect(stdout).toContain(
+        '\r\x1b[Kchronobound now: asking 1 server, 2 exchanges each 0.3 s apart… 0 of 1 done',
+      );
+      expect(stdout).toContain('… 1 of 1 done\r\x1b[K');
+      expect(stdout.indexOf('\r\x1b[Kearliest')).toBeGreaterThan(0);
+      expect(stdout).toMatch(/status {4}synchronized/);
+    },
+  );
 
   it('casts out a falseticker when a majority agrees (exit 0)', async () => {
     const r = await runCli([
@@ -133,7 +159,7 @@ describe('chronobound now against loopback NTP servers', () => {
     const j = JSON.parse(r.stdout) as NowJson;
     expect(j.status).toBe('synchronized');
     expect(j.source).toMatch(/2 of 3 servers agree/);
-    const byAddress = new Map(j.servers.map((s) => [s.address, s]));
+    const byAddress = new Map(j.servers.map((s) => [s.server, s]));
     expect(byAddress.get(liar.address)).toMatchObject({ accepted: false });
     expect(byAddress.get(liar.address)?.reason).toMatch(/^falseticker/);
     expect(byAddress.get(good.address)?.accepted).toBe(true);
@@ -156,7 +182,7 @@ describe('chronobound now against loopback NTP servers', () => {
     const j = JSON.parse(r.stdout) as NowJson;
     expect(j.status).toBe('unsynchronized');
     expect(j.servers[0]).toMatchObject({
-      address: `127.0.0.1:${port}`,
+      server: `127.0.0.1:${port}`,
       accepted: false,
       offsetMs: null,
     });
@@ -179,7 +205,7 @@ describe('chronobound now against loopback NTP servers', () => {
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout) as NowJson;
     expect(j.status).toBe('synchronized');
-    expect(j.servers.find((s) => s.address === good.address)?.accepted).toBe(true);
+    expect(j.servers.find((s) => s.server === good.address)?.accepted).toBe(true);
   });
 
   it('three configured, one answering: it may be the one liar, so no majority (exit 1)', async () => {
@@ -204,7 +230,7 @@ describe('chronobound now against loopback NTP servers', () => {
       /no majority: 1 of 3 configured sources answered, and up to 1 may be wrong/,
     );
     const j = JSON.parse(r.stdout) as NowJson;
-    expect(j.servers.find((s) => s.address === good.address)?.reason).toMatch(/^no majority/);
+    expect(j.servers.find((s) => s.server === good.address)?.reason).toMatch(/^no majority/);
   });
 
   it('refuses a server 1e12 ms off the system clock (the panic threshold): unsynchronized, exit 1, and says why', async () => {
@@ -266,7 +292,7 @@ describe('chronobound now with no server given', () => {
     expect(j.source).toBe('system clock (assumed ±250 ms)');
     expect(j.uncertaintyMs as number).toBeGreaterThanOrEqual(250);
     expect(j.servers[0]).toMatchObject({
-      address: '127.0.0.1:323',
+      server: '127.0.0.1:323',
       kind: 'chrony',
       accepted: false,
     });
@@ -353,7 +379,7 @@ describe.skipIf(
     const j = JSON.parse(r.stdout) as NowJson;
     expect(j.status).toBe('synchronized');
     expect(j.servers[0]).toMatchObject({
-      address: `127.0.0.1:${server.kePort}`,
+      server: `127.0.0.1:${server.kePort}`,
       kind: 'nts',
       accepted: true,
       stratum: 1,

@@ -47,6 +47,14 @@ describe('chronobound serve', () => {
     expect(r.stderr).toMatch(/stopped after [1-9]\d* requests, [1-9]\d* replies/);
   });
 
+  it('takes a negative number as an option’s value: --offset-ms -1500', async () => {
+    const cli = startCli(['serve', '--port', '0', '--offset-ms', '-1500', '--json']);
+    const info = JSON.parse(await cli.line(/^\{/)) as ServeJson;
+    expect(info.offsetMs).toBe(-1500);
+    cli.child.kill('SIGINT');
+    expect((await cli.done).code).toBe(0);
+  });
+
   it('prints a human line by default and stops on SIGTERM (exit 0)', async () => {
     const cli = startCli(['serve', '--port', '0', '--drift-ppm', '50', '--stratum', '3']);
     const line = await cli.line(/listening/);

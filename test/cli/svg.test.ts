@@ -1,10 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  barChart,
+  dotPlot,
   escapeXml,
   formatTick,
-  histogram,
   horizontalBarChart,
   lineChart,
   niceTicks,
@@ -126,24 +125,18 @@ describe('charts', () => {
     expect(balanced(svg)).toBe(true);
   });
 
-  it('draw grouped bars with values and stack charts', () => {
-    const bars = barChart({
-      title: 'ops/s',
-      yLabel: 'ops/s',
-      categories: ['x', 'y'],
-      groups: [
-        { name: 'g1', values: [1, 2] },
-        { name: 'g2', values: [3, 4] },
-      ],
-      labelBars: (v) => `${v}!`,
-    });
-    expect(balanced(bars)).toBe(true);
-    expect(bars.match(/<rect [^>]*><title>/g)).toHaveLength(4);
-    expect(bars).toContain('>4!</text>');
-    const both = stackCharts([bars, bars]);
+  it('stack charts one under another in one document', () => {
+    const bars = horizontalBarChart({ title: 't', xLabel: 'x', bars: [{ label: 'a', value: 1 }] });
+    const line = lineChart({ title: 't', xLabel: 'x', yLabel: 'y', lines: [] });
+    const barsHeight = Number(/height="(\d+)"/.exec(bars)?.[1]);
+    const both = stackCharts([bars, line]);
     expect(balanced(both)).toBe(true);
-    expect(both).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" width="760" height="760"/);
-    expect(both).toContain('<svg y="380" ');
+    expect(both).toMatch(
+      new RegExp(
+        `^<svg xmlns="http://www\\.w3\\.org/2000/svg" width="860" height="${barsHeight + 380}"`,
+      ),
+    );
+    expect(both).toContain(`<svg y="${barsHeight}" `);
   });
 
   it('draw horizontal bars scaled from 0, labels on the left, values after each bar', () => {
@@ -166,17 +159,34 @@ describe('charts', () => {
     expect(svg).toContain('>performance.now()</text>');
   });
 
-  it('bins a histogram: every in-range value counted once', () => {
-    fc.assert(
-      fc.property(
-        fc.array(fc.double({ min: -10, max: 10, noNaN: true }), { maxLength: 200 }),
-        (values) => {
-          const { categories, groups } = histogram([{ name: 'v', values }], 8, [-10, 10]);
-          expect(categories).toHaveLength(8);
-          expect(groups[0]?.values.reduce((a, b) => a + b, 0)).toBe(values.length);
+  it('draw a dot plot: one dot per point, error bars where given, points beyond the limit at the edge', () => {
+    const svg = dotPlot({
+      title: 'offset <error>',
+      yLabel: 'ms',
+      categories: ['a\nlong', 'b'],
+      yLimit: 2,
+      series: [
+        {
+          name: 's1',
+          color: '#111111',
+          points: [
+            { category: 0, y: 1, error: 0.5 },
+            { category: 1, y: 50 },
+          ],
         },
-      ),
-      fcParams(200),
+        { name: 's2', color: '#222222', points: [{ category: 0, y: -1 }] },
+      ],
+    });
+    expect(balanced(svg)).toBe(true);
+    expect(svg).toContain('offset &lt;error&gt;');
+    // Three dots and two legend dots; one error bar.
+    expect(svg.match(/<circle /g)).toHaveLength(5);
+    expect(svg.match(/stroke-opacity="0.35"/g)).toHaveLength(1);
+    // Two-line category labels; y = 50 is clipped to the top of the plot (y = 64).
+    expect(svg).toContain('>long</text>');
+    expect(svg).toMatch(/<circle cx="[\d.]+" cy="64\.0" r="2.6" fill="#111111"\/>/);
+    expect(dotPlot({ title: 't', yLabel: 'y', categories: ['a'], series: [] })).toBe(
+      dotPlot({ title: 't', yLabel: 'y', categories: ['a'], series: [] }),
     );
   });
 });
