@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, TrueClock, systemClockSource } from '../../src/index.js';
 import { SimulatedClock } from '../../src/testing/index.js';
+import { trueClockOn } from '../support/clock.js';
 
 function clockOn(sim: SimulatedClock, trusted: boolean) {
   const source = systemClockSource({ assumedErrorMs: 5, trusted, wall: sim.wall, scheduler: sim });
-  return new TrueClock({
-    source,
-    monotonic: sim.monotonic,
-    wall: sim.wall,
-    scheduler: sim,
-    watchdogIntervalMs: 0,
-  });
+  return trueClockOn(sim, source, { watchdogIntervalMs: 0 });
 }
 
 describe('systemClockSource', () => {
