@@ -7,11 +7,13 @@ const server = await createNtpServer({ offsetMs: 250 });
 const clock = new TrueClock({ source: ntpSource({ servers: [server.address] }) });
 await clock.ready({ timeoutMs: 5000 });
 
+// The reference's clock read just before and just after: the truth lies in between.
+const before = server.trueNow();
 const r = clock.now();
-const truth = server.trueNow();
+const after = server.trueNow();
 console.log(r.status, `ε = ${r.uncertaintyMs.toFixed(3)} ms`);
 console.log('offset vs Date.now():', (r.estimate - Date.now()).toFixed(1), 'ms');
-console.log('contains the reference:', r.earliest <= truth && truth <= r.latest);
+console.log('contains the reference:', r.earliest <= after && before <= r.latest);
 
 // Commit-wait: resolve only once the timestamp has definitely passed everywhere.
 const { timestamp, waitedMs } = await clock.commitWait((ts) => `row@${ts}`);

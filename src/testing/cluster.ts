@@ -5,92 +5,19 @@
  * that delays, loses, duplicates and reorders messages and can be partitioned.
  * Everything random comes from one seeded generator, and nothing sleeps, so a
  * run is reproducible from its seed and ten simulated minutes take milliseconds.
+ * The machines are in `cluster-node.ts`, the network in `cluster-network.ts`;
+ * this file holds the event queue that orders them.
  *
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
 import { mulberry32 } from '../_internals/prng.js';
-import { systemScheduler } from '../clock/system.js';
-import type { SampleListener, TimeSource } from '../sources/types.js';
-import type { MonotonicSource, Scheduler, WallSource } from '../clock/types.js';
-import { TrueClock } from '../truetime/true-clock.js';
-import { VirtualTimers } from './virtual-timers.js';
-
-/** 2026-01-01T00:00:00Z, as in `SimulatedClock`. */
-const DEFAULT_START = Date.UTC(2026, 0, 1);
-
-/**
- * One machine of a {@link ClusterSimulator}.
- *
- * @example
- * ```ts
- * const node: ClusterNodeOptions = { id: 'b', offsetMs: -40, driftPpm: 150, pauses: [{ atMs: 30_000, durationMs: 5_000 }] };
- * ```
- */
-export interface ClusterNodeOptions {
-  /** Unique id. */
-  readonly id: string;
-  /** Wall clock minus true time at the start (ms); default 0. */
-  readonly offsetMs?: number;
-  /** Oscillator drift (ppm): true elapsed = monotonic elapsed · (1 − drift); default 0. */
-  readonly driftPpm?: number;
-  /** The wall clock floors to this (ms), like `Date.now()`; default 1. */
-  readonly wallResolutionMs?: number;
-  /** Monotonic reading at the start; default 1000. */
-  readonly monotonicMs?: number;
-  /** Process pauses (ms after the start, true time). */
-  readonly pauses?: readonly { readonly atMs: number; readonly durationMs: number }[];
-  /** Wall-clock steps (ms after the start, true time). */
-  readonly steps?: readonly { readonly atMs: number; readonly deltaMs: number }[];
-  /**
-   * The simulated reference (a time server) feeding the node's `TrueClock`:
-   * samples every `intervalMs` with a bound of `errorMs`, actually off by a
-   * random amount within it. `false`: no reference (the clock stays
-   * unsynchronized). Default `{ errorMs: 1, intervalMs: 1000 }`.
-   */
-  readonly sync?: false | { readonly errorMs?: number; readonly intervalMs?: number };
-  /** The `TrueClock`'s drift bound (ppm); default 200. Keep it ≥ |driftPpm| for honest intervals. */
-  readonly maxDriftPpm?: number;
-  /** The `TrueClock`'s `maxUncertaintyMs`; default 50. */
-  readonly maxUncertaintyMs?: number;
-}
-
-/**
- * Nodes in different groups cannot exchange messages during `[fromMs, untilMs)`.
- * Nodes not listed form one more group together.
- *
- * @example
- * ```ts
- * const p: Partition = { fromMs: 10_000, untilMs: 20_000, groups: [['a', 'b'], ['c']] };
- * ```
- */
-export interface Partition {
-  /** Start (ms after the simulation start). */
-  readonly fromMs: number;
-  /** End (ms after the start); default: never heals. */
-  readonly untilMs?: number;
-  /** The sides. */
-  readonly groups: readonly (readonly string[])[];
-}
-
-/**
- * The simulated network.
- *
- * @example
- * ```ts
- * const network: NetworkOptions = { delayMs: [1, 50], lossRate: 0.01, duplicateRate: 0.01 };
- * ```
- */
-export interface NetworkOptions {
-  /** One-way delay, uniform in `[min, max]` (ms); default `[1, 10]`. Varying delays reorder messages. */
-  readonly delayMs?: readonly [number, number];
-  /** Probability that a message is lost; default 0. */
-  readonly lossRate?: number;
-  /** Probability that a message is delivered twice (independent delays); default 0. */
-  readonly duplicateRate?: number;
-  /** Scheduled partitions. */
-  readonly partitions?: readonly Partition[];
-}
+import { ClusterNode } from './cluster-node.js';
+import type { ClusterNodeOptions } from './cluster-node.js';
+import { ClusterNetwork, isList } from './cluster-network.js';
+import type { MessageHandler, NetworkOptions } from './cluster-network.js';
+import { SIMULATION_START_MS } from './oscillator.js';
+import { flushContinuations } from './virtual-timers.js';
 
 /**
  * Options of {@link ClusterSimulator}.
@@ -110,39 +37,6 @@ export interface ClusterOptions {
   /** True time at the start (epoch ms); default 2026-01-01T00:00:00Z. */
   readonly startTimeMs?: number;
 }
-
-/**
- * A message in flight or delivered.
- *
- * @example
- * ```ts
- * sim.onMessage('b', (m: Message) => console.log(m.from, m.payload));
- * ```
- */
-export interface Message<P = unknown> {
-  /** Unique per send; a duplicate has the same id. */
-  readonly id: number;
-  /** Sender id. */
-  readonly from: string;
-  /** Receiver id. */
-  readonly to: string;
-  /** What was sent (not copied: do not mutate it). */
-  readonly payload: P;
-  /** When it was sent (ms after the start, true time). */
-  readonly sentAtMs: number;
-  /** 0 for the original, 1 for the duplicate. */
-  readonly copy: number;
-}
-
-/**
- * Receives messages delivered to a node.
- *
- * @example
- * ```ts
- * const handler: MessageHandler<string> = (m, node) => node.send(m.from, `echo ${m.payload}`);
- * ```
- */
-export type MessageHandler<P = unknown> = (message: Message<P>, node: ClusterNode) => void;
 
 /**
  * One line of the simulator's event log. `atMs` is true time since the start.
@@ -186,293 +80,6 @@ interface QueueItem {
 }
 
 /**
- * One simulated machine: its clocks, its timers (it is a `Scheduler` in its own
- * monotonic time), its `TrueClock`, and its network endpoint. Get it with
- * {@link ClusterSimulator.node}.
- *
- * @example
- * ```ts
- * const a = sim.node('a');
- * const hlc = new HybridLogicalClock({ node: a.id, physical: () => a.wall.now() });
- * a.setTimeout(() => a.send('b', hlc.now()), 100);
- * ```
- */
-export class ClusterNode implements Scheduler {
-  /** The node's id. */
-  readonly id: string;
-  /** Its monotonic clock (drifts, keeps counting through pauses). */
-  readonly monotonic: MonotonicSource;
-  /** Its wall clock (offset, drift, steps; floored to its resolution). */
-  readonly wall: WallSource;
-  /** Its honest clock, fed by the simulated reference. */
-  readonly clock: TrueClock;
-  readonly #sim: ClusterSimulator;
-  readonly #timers: VirtualTimers;
-  readonly #handlers = new Set<MessageHandler>();
-  readonly #wallResolution: number;
-  #baseTrue: number;
-  #baseMono: number;
-  #rate: number;
-  #wallBase: number;
-  /** Timer due times already reached: keeps readings ≥ a fired timer's due time despite rounding. */
-  #monoFloor: number;
-  #pausedUntil = -Infinity;
-
-  /**
-   * Created by {@link ClusterSimulator}; get nodes with `sim.node(id)` rather than constructing them.
-   *
-   * @param sim - The simulator it belongs to.
-   * @param options - Its clocks and reference.
-   * @param random - The simulator's seeded generator.
-   * @param startTimeMs - True time at the start (epoch ms).
-   * @throws {InvalidArgumentError} When a clock option is out of range.
-   */
-  constructor(
-    sim: ClusterSimulator,
-    options: ClusterNodeOptions,
-    random: () => number,
-    startTimeMs: number,
-  ) {
-    this.#sim = sim;
-    this.id = options.id;
-    this.#baseTrue = 0;
-    this.#baseMono = options.monotonicMs ?? 1000;
-    this.#monoFloor = this.#baseMono;
-    this.#rate = rateFor(`nodes[${options.id}].driftPpm`, options.driftPpm ?? 0);
-    this.#wallResolution = options.wallResolutionMs ?? 1;
-    if (!(this.#wallResolution >= 0)) {
-      throw new InvalidArgumentError('wallResolutionMs', options.wallResolutionMs, 'a number ≥ 0');
-    }
-    this.#wallBase = startTimeMs + (options.offsetMs ?? 0) - this.#baseMono;
-    this.monotonic = { now: () => this.#mono() };
-    this.wall = { now: () => this.#wallNow(), resolutionMs: this.#wallResolution };
-    this.#timers = new VirtualTimers(() => this.#mono());
-    const sync = options.sync ?? {};
-    this.clock = new TrueClock({
-      source: sync === false ? silentSource() : referenceSource(this, sync, random),
-      ...(options.maxDriftPpm === undefined ? {} : { maxDriftPpm: options.maxDriftPpm }),
-      ...(options.maxUncertaintyMs === undefined
-        ? {}
-        : { maxUncertaintyMs: options.maxUncertaintyMs }),
-      monotonic: this.monotonic,
-      wall: this.wall,
-      scheduler: this,
-    });
-  }
-
-  /**
-   * True time now (epoch ms): what the node's honest interval must contain.
-   *
-   * @example
-   * ```ts
-   * expect(node.clock.now().latest).toBeGreaterThanOrEqual(node.trueNow());
-   * ```
-   */
-  trueNow(): number {
-    return this.#sim.trueNow();
-  }
-
-  /**
-   * Whether the node's process is stopped right now.
-   *
-   * @example
-   * ```ts
-   * if (!node.paused) node.send('b', 'hi');
-   * ```
-   */
-  get paused(): boolean {
-    return this.#pausedUntil > this.#sim.nowMs;
-  }
-
-  /**
-   * Sends `payload` to `to` over the simulated network.
-   *
-   * @param to - Receiver id.
-   * @param payload - Anything (not copied).
-   * @returns The message id.
-   * @throws {InvalidArgumentError} When `to` is not a node of the cluster.
-   *
-   * @example
-   * ```ts
-   * node.send('b', { kind: 'ping', t1: node.clock.now().estimate });
-   * ```
-   */
-  send(to: string, payload: unknown): number {
-    return this.#sim.send(this.id, to, payload);
-  }
-
-  /**
-   * Adds a handler for messages delivered to this node.
-   *
-   * @param handler - Called with each message (and this node).
-   * @returns A function that removes it.
-   *
-   * @example
-   * ```ts
-   * node.onMessage((m) => inbox.push(m.payload));
-   * ```
-   */
-  onMessage<P = unknown>(handler: MessageHandler<P>): () => void {
-    const h = handler as MessageHandler;
-    this.#handlers.add(h);
-    return () => this.#handlers.delete(h);
-  }
-
-  /**
-   * Stops the process for `durationMs` of true time from now: its clocks keep
-   * running, its timers and incoming messages wait until it resumes.
-   *
-   * @param durationMs - How long (ms, ≥ 0).
-   * @throws {InvalidArgumentError} When `durationMs` is negative or not finite.
-   *
-   * @example
-   * ```ts
-   * sim.at(30_000, () => sim.node('a').pause(15_000)); // DDIA Fig. 8-4
-   * ```
-   */
-  pause(durationMs: number): void {
-    const d = finiteNonNegative('durationMs', durationMs);
-    const now = this.#sim.nowMs;
-    const until = Math.max(this.#pausedUntil, now + d);
-    this.#pausedUntil = until;
-    this.#sim.log({ kind: 'pause', node: this.id, detail: `${d} ms` });
-    this.#sim.schedule(until, () => {
-      if (this.#pausedUntil === until) this.#sim.log({ kind: 'resume', node: this.id });
-    });
-  }
-
-  /**
-   * Steps the wall clock by `deltaMs` (either sign).
-   *
-   * @param deltaMs - The step (ms).
-   * @throws {InvalidArgumentError} When `deltaMs` is not finite.
-   *
-   * @example
-   * ```ts
-   * node.stepWall(-1000); // NTP stepped the clock back a second
-   * ```
-   */
-  stepWall(deltaMs: number): void {
-    if (typeof deltaMs !== 'number' || !Number.isFinite(deltaMs)) {
-      throw new InvalidArgumentError('deltaMs', deltaMs, 'a finite number of ms');
-    }
-    this.#wallBase += deltaMs;
-    this.#sim.log({ kind: 'step', node: this.id, detail: `${deltaMs} ms` });
-  }
-
-  /**
-   * Changes the oscillator's drift from now on.
-   *
-   * @param driftPpm - New drift (ppm), within ±1,000,000.
-   * @throws {InvalidArgumentError} When out of range.
-   *
-   * @example
-   * ```ts
-   * node.setDriftPpm(180);
-   * ```
-   */
-  setDriftPpm(driftPpm: number): void {
-    const rate = rateFor('driftPpm', driftPpm);
-    this.#baseMono = this.#mono();
-    this.#monoFloor = this.#baseMono;
-    this.#baseTrue = this.#sim.nowMs;
-    this.#rate = rate;
-    this.#sim.log({ kind: 'drift', node: this.id, detail: `${driftPpm} ppm` });
-  }
-
-  /**
-   * Schedules `callback` when this node's monotonic clock has advanced `ms`
-   * (and its process is running).
-   *
-   * @example
-   * ```ts
-   * node.setTimeout(() => node.send('b', 'tick'), 1000);
-   * ```
-   */
-  setTimeout(callback: () => void, ms: number): unknown {
-    return this.#timers.setTimeout(callback, ms);
-  }
-
-  /**
-   * Cancels a timer.
-   *
-   * @example
-   * ```ts
-   * node.clearTimeout(node.setTimeout(() => {}, 10));
-   * ```
-   */
-  clearTimeout(handle: unknown): void {
-    this.#timers.clearTimeout(handle);
-  }
-
-  /**
-   * When (ms after the start) the next timer may run and when it was due, or
-   * undefined without timers.
-   * @internal
-   */
-  nextTimer(): { readonly atMs: number; readonly dueMs: number } | undefined {
-    const due = this.#timers.nextDue();
-    if (due === undefined) return undefined;
-    const now = this.#sim.nowMs;
-    const dueMs = this.#baseTrue + (due - this.#baseMono) / this.#rate;
-    return {
-      atMs:
-        due <= this.#mono()
-          ? Math.max(now, this.#pausedUntil)
-          : Math.max(dueMs, this.#pausedUntil, now),
-      dueMs,
-    };
-  }
-
-  /** Runs the next timer (the simulator has moved time to it). @internal */
-  runNextTimer(): void {
-    const due = this.#timers.nextDue();
-    if (due === undefined) return;
-    this.#monoFloor = Math.max(this.#monoFloor, due);
-    this.#timers.runNextDue(due);
-  }
-
-  /** Delivers a message now, or when the process resumes. @internal */
-  deliver(message: Message, arrivedAtMs: number = this.#sim.nowMs): void {
-    if (this.paused) {
-      this.#sim.schedule(this.#pausedUntil, () => this.deliver(message, arrivedAtMs), arrivedAtMs);
-      return;
-    }
-    this.#sim.log(
-      message.copy
-        ? {
-            kind: 'deliver',
-            node: this.id,
-            peer: message.from,
-            message: message.id,
-            detail: 'duplicate',
-          }
-        : { kind: 'deliver', node: this.id, peer: message.from, message: message.id },
-    );
-    for (const handler of [...this.#handlers]) handler(message, this);
-  }
-
-  /** When the current pause ends (ms after the start), or -Infinity. @internal */
-  get pausedUntilMs(): number {
-    return this.#pausedUntil;
-  }
-
-  #mono(): number {
-    return Math.max(
-      this.#monoFloor,
-      this.#baseMono + (this.#sim.nowMs - this.#baseTrue) * this.#rate,
-    );
-  }
-
-  #wallNow(): number {
-    const exact = this.#mono() + this.#wallBase;
-    return this.#wallResolution > 0
-      ? Math.floor(exact / this.#wallResolution) * this.#wallResolution
-      : exact;
-  }
-}
-
-/**
  * A deterministic simulation of a small cluster in virtual time. Messages,
  * timers, pauses, steps and partitions are events on one queue ordered by true
  * time; each node's clocks are derived from true time with its own offset and
@@ -498,15 +105,11 @@ export class ClusterSimulator {
   readonly #byId = new Map<string, ClusterNode>();
   readonly #random: () => number;
   readonly #startTimeMs: number;
-  readonly #delay: readonly [number, number];
-  readonly #lossRate: number;
-  readonly #duplicateRate: number;
-  readonly #partitions: Partition[] = [];
+  readonly #network: ClusterNetwork;
   readonly #queue: QueueItem[] = [];
   readonly #trace: TraceEntry[] = [];
   #now = 0;
   #seq = 0;
-  #messageId = 0;
   #running = false;
 
   /**
@@ -520,19 +123,9 @@ export class ClusterSimulator {
       throw new InvalidArgumentError('seed', options?.seed, 'an integer');
     }
     this.#random = mulberry32(options.seed);
-    this.#startTimeMs = options.startTimeMs ?? DEFAULT_START;
+    this.#startTimeMs = options.startTimeMs ?? SIMULATION_START_MS;
     const network = options.network ?? {};
-    const [min, max] = network.delayMs ?? [1, 10];
-    if (!(min >= 0) || !(max >= min) || !Number.isFinite(max)) {
-      throw new InvalidArgumentError(
-        'network.delayMs',
-        network.delayMs,
-        'a range [min, max] with 0 ≤ min ≤ max',
-      );
-    }
-    this.#delay = [min, max];
-    this.#lossRate = probability('network.lossRate', network.lossRate ?? 0);
-    this.#duplicateRate = probability('network.duplicateRate', network.duplicateRate ?? 0);
+    this.#network = new ClusterNetwork(this, network);
     if (!isList(options.nodes) || options.nodes.length === 0) {
       throw new InvalidArgumentError('nodes', options.nodes, 'a non-empty array of { id }');
     }
@@ -552,7 +145,7 @@ export class ClusterSimulator {
       for (const p of nodeOptions.pauses ?? []) this.at(p.atMs, () => node.pause(p.durationMs));
       for (const s of nodeOptions.steps ?? []) this.at(s.atMs, () => node.stepWall(s.deltaMs));
     }
-    for (const p of network.partitions ?? []) this.#addPartition(p);
+    for (const p of network.partitions ?? []) this.#network.addPartition(p);
   }
 
   /**
@@ -643,19 +236,7 @@ export class ClusterSimulator {
    * ```
    */
   send(from: string, to: string, payload: unknown): number {
-    const sender = this.node(from);
-    const receiver = this.node(to);
-    const id = ++this.#messageId;
-    if (sender.paused) {
-      this.schedule(
-        sender.pausedUntilMs,
-        () => this.#transmit(id, from, receiver, payload),
-        this.#now,
-      );
-    } else {
-      this.#transmit(id, from, receiver, payload);
-    }
-    return id;
+    return this.#network.send(from, to, payload);
   }
 
   /**
@@ -707,13 +288,7 @@ export class ClusterSimulator {
    * ```
    */
   partition(groups: readonly (readonly string[])[], durationMs?: number): void {
-    this.#addPartition({
-      fromMs: this.#now,
-      ...(durationMs === undefined
-        ? {}
-        : { untilMs: this.#now + finiteNonNegative('durationMs', durationMs) }),
-      groups,
-    });
+    this.#network.partition(groups, durationMs);
   }
 
   /**
@@ -725,13 +300,7 @@ export class ClusterSimulator {
    * ```
    */
   heal(): void {
-    for (let i = 0; i < this.#partitions.length; i++) {
-      const p = this.#partitions[i] as Partition;
-      if (p.fromMs <= this.#now && (p.untilMs ?? Infinity) > this.#now) {
-        this.#partitions[i] = { ...p, untilMs: this.#now };
-      }
-    }
-    this.log({ kind: 'heal' });
+    this.#network.heal();
   }
 
   /**
@@ -791,10 +360,10 @@ export class ClusterSimulator {
   async runAsync(untilMs: number): Promise<void> {
     this.#enter(untilMs);
     try {
-      await flush();
-      while (this.#step(untilMs)) await flush();
+      await flushContinuations();
+      while (this.#step(untilMs)) await flushContinuations();
       this.#now = Math.max(this.#now, untilMs);
-      await flush();
+      await flushContinuations();
     } finally {
       this.#running = false;
     }
@@ -864,149 +433,10 @@ export class ClusterSimulator {
     else (this.#queue.shift() as QueueItem).run();
     return true;
   }
-
-  #transmit(id: number, from: string, receiver: ClusterNode, payload: unknown): void {
-    const to = receiver.id;
-    this.log({ kind: 'send', node: from, peer: to, message: id });
-    if (this.#separated(from, to)) {
-      this.log({ kind: 'drop', node: to, peer: from, message: id, detail: 'partition' });
-      return;
-    }
-    if (this.#random() < this.#lossRate) {
-      this.log({ kind: 'drop', node: to, peer: from, message: id, detail: 'loss' });
-      return;
-    }
-    const copies = this.#random() < this.#duplicateRate ? 2 : 1;
-    for (let copy = 0; copy < copies; copy++) {
-      const [min, max] = this.#delay;
-      const arrival = this.#now + min + this.#random() * (max - min);
-      const message: Message = { id, from, to, payload, sentAtMs: this.#now, copy };
-      this.schedule(arrival, () => {
-        if (this.#separated(from, to)) {
-          this.log({ kind: 'drop', node: to, peer: from, message: id, detail: 'partition' });
-        } else {
-          receiver.deliver(message);
-        }
-      });
-    }
-  }
-
-  #separated(a: string, b: string): boolean {
-    if (a === b) return false;
-    for (const p of this.#partitions) {
-      if (p.fromMs > this.#now || (p.untilMs ?? Infinity) <= this.#now) continue;
-      const side = (id: string): number => p.groups.findIndex((g) => g.includes(id));
-      if (side(a) !== side(b)) return true;
-    }
-    return false;
-  }
-
-  #addPartition(p: Partition): void {
-    if (typeof p?.fromMs !== 'number' || !isList(p.groups)) {
-      throw new InvalidArgumentError('partition', p, '{ fromMs, untilMs?, groups: string[][] }');
-    }
-    for (const group of p.groups) for (const id of group) this.node(id);
-    this.#partitions.push(p);
-    const sides = p.groups.map((g) => `[${g.join(',')}]`).join(' | ');
-    this.at(p.fromMs, () => this.log({ kind: 'partition', detail: sides }));
-    if (p.untilMs !== undefined) {
-      const until = p.untilMs;
-      this.at(until, () => {
-        // heal() may already have ended it.
-        if (this.#partitions.some((q) => q.groups === p.groups && q.untilMs === until)) {
-          this.log({ kind: 'heal', detail: sides });
-        }
-      });
-    }
-  }
 }
 
 function before(a: QueueItem, b: QueueItem): boolean {
   if (a.atMs !== b.atMs) return a.atMs < b.atMs;
   if (a.dueMs !== b.dueMs) return a.dueMs < b.dueMs;
   return a.seq < b.seq;
-}
-
-/** A reference time server: truthful samples within `errorMs`, every `intervalMs` of node time. */
-function referenceSource(
-  node: ClusterNode,
-  sync: { readonly errorMs?: number; readonly intervalMs?: number },
-  random: () => number,
-): TimeSource {
-  const errorMs = finiteNonNegative('sync.errorMs', sync.errorMs ?? 1);
-  const intervalMs = sync.intervalMs ?? 1000;
-  if (!(intervalMs > 0) || !Number.isFinite(intervalMs)) {
-    throw new InvalidArgumentError('sync.intervalMs', intervalMs, 'a finite number of ms > 0');
-  }
-  const handles = new Set<unknown>();
-  return {
-    pollIntervalMs: intervalMs,
-    subscribe(onSample: SampleListener, monotonic: MonotonicSource) {
-      let stopped = false;
-      let handle: unknown;
-      const tick = (): void => {
-        if (stopped) return;
-        const mono = monotonic.now();
-        const actualError = (random() * 2 - 1) * errorMs;
-        onSample({
-          monotonicAt: mono,
-          offsetMs: node.trueNow() + actualError - mono,
-          errorMs,
-          source: `reference(${node.id})`,
-        });
-        handles.delete(handle);
-        handle = node.setTimeout(tick, intervalMs);
-        handles.add(handle);
-      };
-      handle = node.setTimeout(tick, 0);
-      handles.add(handle);
-      return () => {
-        stopped = true;
-        node.clearTimeout(handle);
-        handles.delete(handle);
-      };
-    },
-    close() {
-      for (const h of handles) node.clearTimeout(h);
-      handles.clear();
-      return Promise.resolve();
-    },
-  };
-}
-
-function silentSource(): TimeSource {
-  return { subscribe: () => () => undefined, close: () => Promise.resolve() };
-}
-
-function rateFor(name: string, driftPpm: number): number {
-  if (typeof driftPpm !== 'number' || !(Math.abs(driftPpm) < 1e6)) {
-    throw new InvalidArgumentError(name, driftPpm, 'a number within ±1,000,000 ppm');
-  }
-  return 1 / (1 - driftPpm * 1e-6);
-}
-
-function probability(name: string, p: number): number {
-  if (typeof p !== 'number' || !(p >= 0 && p <= 1)) {
-    throw new InvalidArgumentError(name, p, 'a probability in [0, 1]');
-  }
-  return p;
-}
-
-function finiteNonNegative(name: string, value: number): number {
-  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
-    throw new InvalidArgumentError(name, value, 'a finite number ≥ 0');
-  }
-  return value;
-}
-
-/** Lets pending promise continuations (and their follow-ups) run. */
-function flush(): Promise<void> {
-  const immediate = systemScheduler.setImmediate;
-  if (immediate) return new Promise((resolve) => immediate(resolve));
-  return new Promise((resolve) => setTimeout(resolve, 0));
-}
-
-/** `Array.isArray` without its narrowing to `any[]` (inputs are checked because callers may be untyped). */
-function isList(value: unknown): boolean {
-  return Array.isArray(value);
 }

@@ -43,16 +43,11 @@ export type {
   MonotonicViolation,
   MonotonicOptions,
 } from './checkers.js';
-export { ClusterSimulator, ClusterNode } from './cluster.js';
-export type {
-  ClusterOptions,
-  ClusterNodeOptions,
-  NetworkOptions,
-  Partition,
-  Message,
-  MessageHandler,
-  TraceEntry,
-} from './cluster.js';
+export { ClusterSimulator } from './cluster.js';
+export type { ClusterOptions, TraceEntry } from './cluster.js';
+export { ClusterNode } from './cluster-node.js';
+export type { ClusterNodeOptions } from './cluster-node.js';
+export type { NetworkOptions, Partition, Message, MessageHandler } from './cluster-network.js';
 export { clockScenario, scenarioClock, applyScenario, applyScenarioAsync } from './scenario.js';
 export type {
   ClockScenario,

@@ -89,9 +89,10 @@ export function manualSource(pollIntervalMs: number = 1000): ManualSource {
  * Builds a sample that tells the truth about `sim` within `errorMs`: the actual
  * error is `errorFraction · errorMs` (in [−1, 1]).
  *
- * @param sim - The simulated machine.
+ * @param sim - The simulated machine: a `SimulatedClock` or a cluster node.
  * @param errorMs - The bound the sample claims.
  * @param errorFraction - Where in the bound the actual error lies; default 0.
+ * @param source - The sample's source name; default `'simulated'`.
  * @returns A sample stamped at the simulated monotonic clock's current reading.
  *
  * @example
@@ -100,15 +101,16 @@ export function manualSource(pollIntervalMs: number = 1000): ManualSource {
  * ```
  */
 export function truthfulSample(
-  sim: SimulatedClock,
+  sim: Pick<SimulatedClock, 'monotonic' | 'trueNow'>,
   errorMs: number,
   errorFraction: number = 0,
+  source: string = 'simulated',
 ): SyncSample {
   const mono = sim.monotonic.now();
   return {
     monotonicAt: mono,
     offsetMs: sim.trueNow() + errorFraction * errorMs - mono,
     errorMs,
-    source: 'simulated',
+    source,
   };
 }

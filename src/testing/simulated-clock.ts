@@ -5,12 +5,9 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
-import { systemScheduler } from '../clock/system.js';
 import type { MonotonicSource, Scheduler, WallSource } from '../clock/types.js';
-import { VirtualTimers } from './virtual-timers.js';
-
-/** 2026-01-01T00:00:00Z: a fixed, recognisable start for simulations. */
-const DEFAULT_TRUE_TIME = Date.UTC(2026, 0, 1);
+import { Oscillator, SIMULATION_START_MONOTONIC_MS, SIMULATION_START_MS } from './oscillator.js';
+import { flushContinuations, VirtualTimers } from './virtual-timers.js';
 
 /**
  * Options of {@link SimulatedClock}.
@@ -57,11 +54,8 @@ export class SimulatedClock implements Scheduler {
   readonly monotonic: MonotonicSource;
   /** The simulated wall clock. */
   readonly wall: WallSource;
-  #trueTime: number;
-  #mono: number;
-  #wallBase: number;
-  #rate: number;
-  readonly #wallResolution: number;
+  /** Its anchor is always now: true time and the monotonic reading. */
+  readonly #oscillator: Oscillator;
   readonly #timers: VirtualTimers;
 
   /**
@@ -69,26 +63,30 @@ export class SimulatedClock implements Scheduler {
    * @throws {InvalidArgumentError} When `driftPpm` is not within ±1,000,000 or a resolution is negative.
    */
   constructor(options: SimulatedClockOptions = {}) {
-    this.#trueTime = options.trueTimeMs ?? DEFAULT_TRUE_TIME;
-    this.#mono = options.monotonicMs ?? 1000;
-    this.#wallBase = this.#trueTime + (options.wallOffsetMs ?? 0) - this.#mono;
-    this.#rate = SimulatedClock.#rateFor(options.driftPpm ?? 0);
-    this.#wallResolution = options.wallResolutionMs ?? 1;
-    if (!(this.#wallResolution >= 0)) {
-      throw new InvalidArgumentError('wallResolutionMs', options.wallResolutionMs, 'a number ≥ 0');
-    }
+    const trueTimeMs = options.trueTimeMs ?? SIMULATION_START_MS;
+    this.#oscillator = new Oscillator({
+      trueTimeMs,
+      monotonicMs: options.monotonicMs ?? SIMULATION_START_MONOTONIC_MS,
+      wallMs: trueTimeMs + (options.wallOffsetMs ?? 0),
+      driftPpm: options.driftPpm ?? 0,
+      driftName: 'driftPpm',
+      wallResolutionMs: options.wallResolutionMs,
+    });
     const monoResolution = options.monotonicResolutionMs ?? 0;
     this.monotonic = { now: () => this.#mono, resolutionMs: monoResolution };
-    this.wall = { now: () => this.#wallReading(), resolutionMs: this.#wallResolution };
+    this.wall = {
+      now: () => this.#oscillator.wallAt(this.#mono),
+      resolutionMs: this.#oscillator.wallResolutionMs,
+    };
     this.#timers = new VirtualTimers(() => this.#mono);
   }
 
-  static #rateFor(driftPpm: number): number {
-    if (!(Math.abs(driftPpm) < 1e6)) {
-      throw new InvalidArgumentError('driftPpm', driftPpm, 'a number within ±1,000,000');
-    }
-    // Monotonic ms per true ms, so that true elapsed = mono elapsed · (1 − drift).
-    return 1 / (1 - driftPpm * 1e-6);
+  get #trueTime(): number {
+    return this.#oscillator.anchorTrueMs;
+  }
+
+  get #mono(): number {
+    return this.#oscillator.anchorMonotonicMs;
   }
 
   /**
@@ -137,10 +135,10 @@ export class SimulatedClock implements Scheduler {
    */
   async advanceAsync(ms: number): Promise<void> {
     const endTrue = this.#trueTime + SimulatedClock.#duration(ms);
-    await flush();
-    while (this.#runNextTimerBy(endTrue)) await flush();
+    await flushContinuations();
+    while (this.#runNextTimerBy(endTrue)) await flushContinuations();
     this.#moveTo(endTrue);
-    await flush();
+    await flushContinuations();
   }
 
   /**
@@ -174,8 +172,8 @@ export class SimulatedClock implements Scheduler {
    */
   suspend(ms: number): void {
     const d = SimulatedClock.#duration(ms);
-    this.#trueTime += d;
-    this.#wallBase += d;
+    this.#oscillator.anchor(this.#trueTime + d, this.#mono);
+    this.#oscillator.stepWall(d);
   }
 
   /**
@@ -189,7 +187,7 @@ export class SimulatedClock implements Scheduler {
    * ```
    */
   stepWall(deltaMs: number): void {
-    this.#wallBase += deltaMs;
+    this.#oscillator.stepWall(deltaMs);
   }
 
   /**
@@ -204,7 +202,7 @@ export class SimulatedClock implements Scheduler {
    * ```
    */
   setDriftPpm(driftPpm: number): void {
-    this.#rate = SimulatedClock.#rateFor(driftPpm);
+    this.#oscillator.retune('driftPpm', driftPpm, this.#trueTime, this.#mono);
   }
 
   /**
@@ -248,24 +246,15 @@ export class SimulatedClock implements Scheduler {
     const due = this.#timers.nextDue();
     if (due === undefined) return false;
     if (due > this.#mono) {
-      const trueAtDue = this.#trueTime + (due - this.#mono) / this.#rate;
+      const trueAtDue = this.#oscillator.trueTimeAt(due);
       if (trueAtDue > endTrue) return false;
-      this.#trueTime = trueAtDue;
-      this.#mono = due;
+      this.#oscillator.anchor(trueAtDue, due);
     }
     return this.#timers.runNextDue(this.#mono);
   }
 
   #moveTo(trueTime: number): void {
-    this.#mono += (trueTime - this.#trueTime) * this.#rate;
-    this.#trueTime = trueTime;
-  }
-
-  #wallReading(): number {
-    const exact = this.#mono + this.#wallBase;
-    return this.#wallResolution > 0
-      ? Math.floor(exact / this.#wallResolution) * this.#wallResolution
-      : exact;
+    this.#oscillator.anchor(trueTime, this.#oscillator.monotonicAt(trueTime));
   }
 
   static #duration(ms: number): number {
@@ -274,11 +263,4 @@ export class SimulatedClock implements Scheduler {
     }
     return ms;
   }
-}
-
-/** Lets pending promise continuations (and their follow-ups) run. */
-function flush(): Promise<void> {
-  const immediate = systemScheduler.setImmediate;
-  if (immediate) return new Promise((resolve) => immediate(resolve));
-  return new Promise((resolve) => setTimeout(resolve, 0));
 }

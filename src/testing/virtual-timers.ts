@@ -1,3 +1,4 @@
+import { systemScheduler } from '../clock/system.js';
 import type { Scheduler } from '../clock/types.js';
 
 interface Timer {
@@ -8,7 +9,8 @@ interface Timer {
 
 /**
  * Timers that fire in virtual time, in due order (ties in creation order), when
- * the owning clock advances. Shared by ManualClock and SimulatedClock.
+ * the owning clock advances. Shared by SimulatedClock (and so ManualClock) and
+ * the cluster simulator's nodes.
  * @internal
  */
 export class VirtualTimers implements Scheduler {
@@ -50,4 +52,15 @@ export class VirtualTimers implements Scheduler {
     next.callback();
     return true;
   }
+}
+
+/**
+ * Lets pending promise continuations (and their follow-ups) run: the step
+ * between events of an `advanceAsync` or `runAsync`.
+ * @internal
+ */
+export function flushContinuations(): Promise<void> {
+  const immediate = systemScheduler.setImmediate;
+  if (immediate) return new Promise((resolve) => immediate(resolve));
+  return new Promise((resolve) => setTimeout(resolve, 0));
 }

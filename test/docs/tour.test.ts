@@ -33,8 +33,14 @@ describe('README tour', () => {
     const lines = output.trim().split('\n');
     expect(lines).toHaveLength(5);
     expect(lines[0]).toMatch(/^synchronized ε = \d+\.\d{3} ms$/);
+    const epsilon = Number(/ε = ([\d.]+) ms/.exec(lines[0]!)?.[1]);
     const offset = Number(/offset vs Date\.now\(\): (-?[\d.]+) ms/.exec(lines[1]!)?.[1]);
-    expect(Math.abs(offset - 250)).toBeLessThan(20);
+    // The estimate is within ε of the reference, which runs 250 ms ahead (give or take a
+    // millisecond between Date.now() and the performance clock the server counts from, and the
+    // printed rounding). Date.now() is read after the estimate, so a stall in between can only
+    // lower the printed offset: that side gets a generous margin.
+    expect(offset).toBeLessThanOrEqual(250 + epsilon + 2);
+    expect(offset).toBeGreaterThan(250 - epsilon - 2 - 1_000);
     expect(lines[2]).toBe('contains the reference: true');
     expect(lines[3]).toMatch(/^after\(timestamp\): true waited \d+\.\d{3} ms$/);
     expect(lines[4]).toMatch(/^[0-9a-f]{16}@node-a \d+n$/);

@@ -23,22 +23,16 @@ import {
   type EtcdElectionOptions,
   type EtcdLease,
 } from '../../src/etcd/index.js';
-import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
+import { truthfulSample } from '../../src/testing/index.js';
 import { FakeEtcd, streamError } from './fake-etcd.js';
+import { simulatedRig } from '../support/clock.js';
 
 const ENDPOINTS = ['http://127.0.0.1:1001', 'http://127.0.0.1:1002', 'http://127.0.0.1:1003'];
 
 function setup() {
-  const sim = new SimulatedClock({ driftPpm: 0, wallOffsetMs: 0 });
-  const source = manualSource(1000);
-  const clock = new TrueClock({
-    source,
-    maxDriftPpm: 200,
-    maxUncertaintyMs: Infinity,
-    freeRunningAfterMs: Infinity,
-    monotonic: sim.monotonic,
-    wall: sim.wall,
-    scheduler: sim,
+  const { sim, source, clock } = simulatedRig({
+    sim: { driftPpm: 0, wallOffsetMs: 0 },
+    clock: { maxDriftPpm: 200, maxUncertaintyMs: Infinity, freeRunningAfterMs: Infinity },
   });
   const fake = new FakeEtcd();
   const election = (extra: Partial<EtcdElectionOptions> = {}) =>

@@ -77,6 +77,7 @@ describe.skipIf(!runnable)('SIGSTOP / SIGCONT of a lease holder', () => {
     const guard = new FencingGuard();
     let stored = 'nothing';
 
+    const forkedAt = performance.now();
     const proc = fork(FIXTURE, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child = proc;
     // The storage: every write goes through the guard.
@@ -113,9 +114,11 @@ describe.skipIf(!runnable)('SIGSTOP / SIGCONT of a lease holder', () => {
     stored = 'client 2';
 
     const report = next(proc, 'report');
+    // Read before SIGCONT: the child was stopped at least this long, however slow the machine.
+    const stoppedAtLeastMs = performance.now() - stoppedAt;
     expect(proc.kill('SIGCONT')).toBe(true);
-    const stoppedMs = performance.now() - stoppedAt;
     const r = await report;
+    const reportedAt = performance.now();
 
     expect(r.validAfterResume).toBe(false);
     expect(r.expiredByClock).toBe(true);
@@ -124,10 +127,12 @@ describe.skipIf(!runnable)('SIGSTOP / SIGCONT of a lease holder', () => {
     expect(r.writeError).toBe('STALE_FENCING_TOKEN');
     expect(stored).toBe('client 2');
     expect(guard.highest('resource')).toBe(second);
-    // The child's pause detector saw the stop (via SIGCONT or its late timer).
+    // The child's pause detector saw the stop (via SIGCONT or its late timer). It reports a
+    // lower bound that may fall short of the stop by its tick interval (20 ms), and a late
+    // resume on a busy machine only adds to it; it cannot exceed the child's whole life.
     expect(r.pauses.length).toBeGreaterThanOrEqual(1);
-    expect(r.pauses[0]!.durationMs).toBeGreaterThan(200);
-    expect(r.pauses[0]!.durationMs).toBeLessThanOrEqual(stoppedMs + 50);
+    expect(r.pauses[0]!.durationMs + 20).toBeGreaterThanOrEqual(stoppedAtLeastMs);
+    expect(r.pauses[0]!.durationMs).toBeLessThan(reportedAt - forkedAt);
     expect(r.clockStatusAfterPause).toBe('pause-detector');
     await new Promise((resolve) => proc.once('exit', resolve));
     expect(proc.exitCode).toBe(0);

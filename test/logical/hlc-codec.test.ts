@@ -14,6 +14,7 @@ import {
 } from '../../src/index.js';
 import { hlcTimestamp } from '../../src/testing/arbitraries.js';
 import { fcParams } from '../support/fc.js';
+import { catchError } from '../support/errors.js';
 
 const sign = (x: number): number => (x < 0 ? -1 : x > 0 ? 1 : 0);
 const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -343,12 +344,3 @@ describe('decoder fuzzing: only HlcParseError, and accepted input is canonical',
     );
   });
 });
-
-function catchError(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an error');
-}

@@ -16,6 +16,7 @@ import {
 } from '../../src/index.js';
 import { checkMonotonic } from '../../src/testing/checkers.js';
 import { fcParams } from '../support/fc.js';
+import { catchError } from '../support/errors.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -687,13 +688,4 @@ function fakeTimers(
 
 async function flush(): Promise<void> {
   for (let i = 0; i < 5; i++) await Promise.resolve();
-}
-
-function catchError(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an error');
 }

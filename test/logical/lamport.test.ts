@@ -11,6 +11,7 @@ import {
 } from '../../src/index.js';
 import { lamportTimestamp } from '../../src/testing/arbitraries.js';
 import { fcParams } from '../support/fc.js';
+import { catchError } from '../support/errors.js';
 
 const sign = (x: number): number => (x < 0 ? -1 : x > 0 ? 1 : 0);
 
@@ -133,12 +134,3 @@ describe('formatLamport / parseLamport', () => {
     expect(() => parseLamport(5 as unknown as string)).toThrow(HlcParseError);
   });
 });
-
-function catchError(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an error');
-}

@@ -10,6 +10,7 @@ import {
 } from '../../src/index.js';
 import { nodeId } from '../../src/testing/arbitraries.js';
 import { fcParams } from '../support/fc.js';
+import { catchError } from '../support/errors.js';
 
 describe('node ids', () => {
   it.each([
@@ -72,12 +73,3 @@ describe('node ids', () => {
     );
   });
 });
-
-function catchError(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an error');
-}

@@ -6,7 +6,6 @@ import { describe, expect, it } from 'vitest';
 import {
   ClockUnsynchronizedError,
   InvalidArgumentError,
-  TrueClock,
   type TimeReading,
 } from '../../src/index.js';
 import {
@@ -17,8 +16,9 @@ import {
   toLuxonInterval,
 } from '../../src/luxon/index.js';
 import { formatUtcMicros } from '../../src/truetime/format.js';
-import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
+import { truthfulSample } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
+import { simulatedRig } from '../support/clock.js';
 
 const T = Date.UTC(2026, 10, 22, 10, 0, 0); // 2026-11-22T10:00:00Z
 
@@ -79,14 +79,7 @@ describe('formatReading', () => {
   });
 
   it('formats a real TrueClock reading', async () => {
-    const sim = new SimulatedClock({ trueTimeMs: T });
-    const source = manualSource();
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
-    });
+    const { sim, source, clock } = simulatedRig({ sim: { trueTimeMs: T } });
     source.push(truthfulSample(sim, 1.5));
     sim.advance(1000);
     // ε = 1.5 + 200 ppm × 1000 ms = 1.7 ms, plus the ~3 µs double-rounding guard.

@@ -28,6 +28,8 @@ import {
 } from '../../src/index.js';
 import { filePersistence } from '../../src/node/index.js';
 import { fcParams, seed } from '../support/fc.js';
+import { catchError } from '../support/errors.js';
+import { mulberry32 } from '../../src/_internals/prng.js';
 
 // The temporary file's name is random; the tests below choose it to plant a symlink there.
 vi.mock('node:crypto', async (importOriginal) => {
@@ -319,11 +321,7 @@ for (;;) {
 `,
       );
       const hlcFile = join(dir, 'killed.json');
-      let state = seed >>> 0;
-      const random = (): number => {
-        state = (Math.imul(state, 1_664_525) + 1_013_904_223) >>> 0;
-        return state / 2 ** 32;
-      };
+      const random = mulberry32(seed);
       let previousMax: HlcTimestamp | undefined;
       let total = 0;
       for (let round = 0; round < 8; round++) {
@@ -377,13 +375,4 @@ function hasLine(file: string): boolean {
   } catch {
     return false;
   }
-}
-
-function catchError(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('expected an error');
 }

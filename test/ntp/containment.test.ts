@@ -8,11 +8,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TrueClock, type MonotonicSource } from '../../src/index.js';
+import { TrueClock } from '../../src/index.js';
 import { ntpSource } from '../../src/ntp/index.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
 import { long, seed } from '../support/fc.js';
 import { openSockets, settleSockets } from './_helpers.js';
+import { recordingMonotonic } from '../support/clock.js';
 
 const SCENARIOS = long ? 10_000 : 1_000;
 const CONCURRENCY = 40;
@@ -68,11 +69,6 @@ const scenarioArb: fc.Arbitrary<Scenario> = fc.integer({ min: 1, max: 5 }).chain
     }),
   ),
 );
-
-function recordingMonotonic(): MonotonicSource & { last: number } {
-  const m = { last: 0, resolutionMs: 0.001, now: () => (m.last = performance.now()) };
-  return m;
-}
 
 interface Outcome {
   ok: boolean;

@@ -9,7 +9,6 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   InvalidArgumentError,
-  TrueClock,
   type ClockStatus,
   type SourceContext,
   type SourceProblem,
@@ -25,6 +24,7 @@ import {
 } from '../../src/testing/index.js';
 import { mulberry32 } from '../../src/_internals/prng.js';
 import { fcParams } from '../support/fc.js';
+import { trueClockOn } from '../support/clock.js';
 
 const S = 1000;
 
@@ -106,7 +106,7 @@ function clockRig(
     wall: sim.wall,
     ...(seeds.random === undefined ? {} : { random: mulberry32(seeds.random) }),
   });
-  const clock = new TrueClock({ source, monotonic: sim.monotonic, wall: sim.wall, scheduler: sim });
+  const clock = trueClockOn(sim, source);
   cleanups.push(() => clock.close());
   return { network, servers, source, clock };
 }

@@ -23,18 +23,9 @@ import {
   type NtpServerFault,
 } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
+import { clocksOf, settle } from '../support/clock.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-async function settle<T>(sim: SimulatedClock, p: Promise<T>, limitMs = 60_000): Promise<T> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let t = 0; !done && t < limitMs; t += 5) await sim.advanceAsync(5);
-  return p;
-}
 
 describe('createSimulatedNtpNetwork', () => {
   it('property: an exchange’s θ ± λ contains the server clock, whatever its offset, drift and the path', () =>
@@ -61,9 +52,7 @@ describe('createSimulatedNtpNetwork', () => {
             queryNtp({
               host: server.host,
               transport: network,
-              monotonic: sim.monotonic,
-              wall: sim.wall,
-              scheduler: sim,
+              ...clocksOf(sim),
             }),
           );
           // True time at T4: back from now by the monotonic time since, at the local rate.
@@ -97,9 +86,7 @@ describe('createSimulatedNtpNetwork', () => {
     const options = {
       host: server.host,
       transport: network,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
+      ...clocksOf(sim),
       timeoutMs: 100,
     };
     for (const [fault, reason] of cases) {
@@ -128,9 +115,7 @@ describe('createSimulatedNtpNetwork', () => {
     const options = {
       host: server.host,
       transport: network,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
+      ...clocksOf(sim),
       timeoutMs: 50,
     };
     let answered = 0;

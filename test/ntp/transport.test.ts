@@ -24,6 +24,7 @@ import {
   createSimulatedNtpNetwork,
   type SimulatedNtpNetwork,
 } from '../../src/testing/index.js';
+import { clocksOf, settle } from '../support/clock.js';
 
 /** A transport that records what NtpSocket asks of it, on top of another. */
 function recording(inner: DatagramTransport) {
@@ -56,19 +57,8 @@ function recording(inner: DatagramTransport) {
 function world(seed = 1) {
   const sim = new SimulatedClock();
   const network = createSimulatedNtpNetwork(sim, { seed });
-  const clocks = { monotonic: sim.monotonic, wall: sim.wall, scheduler: sim };
+  const clocks = clocksOf(sim);
   return { sim, network, clocks };
-}
-
-/** Runs `p` while advancing virtual time until it settles. */
-async function settle<T>(sim: SimulatedClock, p: Promise<T>, limitMs = 60_000): Promise<T> {
-  let done = false;
-  p.then(
-    () => (done = true),
-    () => (done = true),
-  );
-  for (let t = 0; !done && t < limitMs; t += 10) await sim.advanceAsync(10);
-  return p;
 }
 
 /** θ ± λ contains the server's clock at T4 (the simulated machine does not drift here). */

@@ -7,22 +7,19 @@ import {
   LeaseInvalidError,
   TrueClock,
 } from '../../src/index.js';
-import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
+import { truthfulSample } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
+import { simulatedRig } from '../support/clock.js';
 
 function setup(options: { driftPpm?: number; maxUncertaintyMs?: number } = {}) {
-  const sim = new SimulatedClock({ driftPpm: options.driftPpm ?? 0, wallOffsetMs: 0 });
-  const source = manualSource(1000);
-  const clock = new TrueClock({
-    source,
-    maxDriftPpm: 200,
-    maxUncertaintyMs: options.maxUncertaintyMs ?? Infinity,
-    freeRunningAfterMs: Infinity,
-    monotonic: sim.monotonic,
-    wall: sim.wall,
-    scheduler: sim,
+  return simulatedRig({
+    sim: { driftPpm: options.driftPpm ?? 0, wallOffsetMs: 0 },
+    clock: {
+      maxDriftPpm: 200,
+      maxUncertaintyMs: options.maxUncertaintyMs ?? Infinity,
+      freeRunningAfterMs: Infinity,
+    },
   });
-  return { sim, source, clock };
 }
 
 describe('Lease', () => {
@@ -115,7 +112,8 @@ describe('Lease', () => {
             if ('advance' in op) sim.advance(op.advance);
             else source.push(truthfulSample(sim, op.errorMs, op.fraction));
             const remaining = lease.remainingMs();
-            expect(remaining).toBeGreaterThanOrEqual(0);
+            // Time left exactly while the clock can prove the lease is held.
+            expect(remaining > 0).toBe(lease.isValid());
             expect(remaining).toBeLessThanOrEqual(previous);
             // What it reports is never more than the clock can prove.
             if (remaining > 0) {

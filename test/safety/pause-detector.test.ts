@@ -5,24 +5,17 @@ import {
   InvalidArgumentError,
   Lease,
   PauseDetector,
-  TrueClock,
   type PauseEvent,
   type Scheduler,
 } from '../../src/index.js';
-import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
+import { SimulatedClock, truthfulSample } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
+import { simulatedRig } from '../support/clock.js';
 
 function setup() {
-  const sim = new SimulatedClock({ driftPpm: 50 });
-  const source = manualSource(1000);
-  const clock = new TrueClock({
-    source,
-    maxDriftPpm: 200,
-    maxUncertaintyMs: Infinity,
-    freeRunningAfterMs: Infinity,
-    monotonic: sim.monotonic,
-    wall: sim.wall,
-    scheduler: sim,
+  const { sim, source, clock } = simulatedRig({
+    sim: { driftPpm: 50 },
+    clock: { maxDriftPpm: 200, maxUncertaintyMs: Infinity, freeRunningAfterMs: Infinity },
   });
   source.push(truthfulSample(sim, 1));
   return { sim, source, clock };
@@ -227,14 +220,7 @@ describe('TrueClock.reportDisruption', () => {
   });
 
   it('on a clock without a sample it is remembered: evidence gathered before it is refused; a bad width is rejected', () => {
-    const sim = new SimulatedClock();
-    const source = manualSource();
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
-    });
+    const { sim, source, clock } = simulatedRig();
     const before = sim.monotonic.now();
     sim.advance(10);
     clock.reportDisruption('test', 10, 'x');

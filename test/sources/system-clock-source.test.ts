@@ -1,16 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError, TrueClock, systemClockSource } from '../../src/index.js';
 import { SimulatedClock } from '../../src/testing/index.js';
+import { trueClockOn } from '../support/clock.js';
 
 function clockOn(sim: SimulatedClock, trusted: boolean) {
   const source = systemClockSource({ assumedErrorMs: 5, trusted, wall: sim.wall, scheduler: sim });
-  return new TrueClock({
-    source,
-    monotonic: sim.monotonic,
-    wall: sim.wall,
-    scheduler: sim,
-    watchdogIntervalMs: 0,
-  });
+  return trueClockOn(sim, source, { watchdogIntervalMs: 0 });
 }
 
 describe('systemClockSource', () => {
@@ -74,9 +69,18 @@ describe('systemClockSource', () => {
     const clock = new TrueClock({
       source: systemClockSource({ assumedErrorMs: 10, trusted: true }),
     });
-    const r = await clock.ready({ timeoutMs: 1000 });
-    expect(r.uncertaintyMs).toBeLessThan(12);
-    expect(Math.abs(r.estimate - Date.now())).toBeLessThan(3);
+    await clock.ready({ timeoutMs: 10_000 });
+    // The OS clock read during now() lies between these two readings, and the interval, built
+    // from that clock with an assumed ±10 ms, must contain it however long the machine stalls.
+    const before = Date.now();
+    const r = clock.now();
+    const after = Date.now();
+    expect(r.earliest).toBeLessThanOrEqual(after);
+    expect(r.latest).toBeGreaterThanOrEqual(before);
+    // The assumption dominates the bound; calibration adds little (generous: a loaded machine
+    // can widen the calibration bracket).
+    expect(r.uncertaintyMs).toBeGreaterThanOrEqual(10);
+    expect(r.uncertaintyMs).toBeLessThan(20);
     await clock.close();
   });
 });

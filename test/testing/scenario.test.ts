@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InvalidArgumentError, TrueClock } from '../../src/index.js';
+import { InvalidArgumentError } from '../../src/index.js';
 import {
   SimulatedClock,
   applyScenario,
@@ -15,6 +15,7 @@ import {
   type TruthReading,
 } from '../../src/testing/index.js';
 import { fcParams, seed } from '../support/fc.js';
+import { trueClockOn } from '../support/clock.js';
 
 describe('clockScenario generates what it claims', () => {
   const options: ClockScenarioOptions = {
@@ -159,13 +160,7 @@ describe('applyScenario', () => {
         (scenario, errorMs, fraction) => {
           const sim = scenarioClock(scenario);
           const source = manualSource(10_000);
-          const clock = new TrueClock({
-            source,
-            maxDriftPpm: 200,
-            monotonic: sim.monotonic,
-            wall: sim.wall,
-            scheduler: sim,
-          });
+          const clock = trueClockOn(sim, source, { maxDriftPpm: 200 });
           // A reference sample every 10 s of local time.
           const poll = (): void => {
             source.push(truthfulSample(sim, errorMs, fraction));
@@ -196,13 +191,8 @@ describe('applyScenario', () => {
       fc.property(clockScenario({ maxDriftPpm: 200, maxSteps: 0 }), (scenario) => {
         const sim = scenarioClock(scenario, { wallResolutionMs: 0 });
         const source = manualSource(60_000);
-        const clock = new TrueClock({
-          source,
-          maxDriftPpm: 1, // wrong: the oscillator drifts up to 200 ppm
-          monotonic: sim.monotonic,
-          wall: sim.wall,
-          scheduler: sim,
-        });
+        // Wrong: the oscillator drifts up to 200 ppm.
+        const clock = trueClockOn(sim, source, { maxDriftPpm: 1 });
         source.push(truthfulSample(sim, 0.1));
         const readings: TruthReading[] = [];
         applyScenario(sim, scenario, {
