@@ -32,6 +32,8 @@ export type {
   ProblemListener,
   TimeSource,
   SourceContext,
+  AgeableSample,
+  AgedSample,
   HostCorrection,
   HostCorrectionSource,
 } from './sources/types.js';
