@@ -317,7 +317,7 @@ export function chronySource(options: ChronySourceOptions = {}): ChronySource {
       return pollers.close();
     },
     [Symbol.asyncDispose]() {
-      return pollers.close();
+      return this.close();
     },
   };
 }

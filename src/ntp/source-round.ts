@@ -65,12 +65,9 @@ export async function pollRound(
   const remaining = new Map<ServerRecord, number>();
   /** Retries left: a server that has been answering gets one if a datagram is lost. */
   const retries = new Map<ServerRecord, number>();
-  /** Each server's reach register before this poll: a poll of only void replies leaves it. */
-  const reachBefore = new Map<ServerRecord, number>();
+  /** Servers whose reach register already shows this poll (an accepted reply came). */
+  const reached = new Set<ServerRecord>();
   for (const s of due) {
-    // As ntpd: the register shifts as the poll starts, and an accepted reply sets bit 0.
-    reachBefore.set(s, s.reach);
-    s.reach = (s.reach << 1) & 0xff;
     s.lastPollAt = start;
     s.inconsistent = false;
     remaining.set(s, s.burst ? env.initialBurst : env.samplesPerPoll);
@@ -93,6 +90,11 @@ export async function pollRound(
       const before = outcomes.get(s);
       if (result === 'ok') {
         accepted = true;
+        // The first accepted reply shows in the reach register at once, not when the poll ends.
+        if (!reached.has(s)) {
+          reached.add(s);
+          s.reach = ((s.reach << 1) | 1) & 0xff;
+        }
         if (left > 0) next.push(s);
       } else if (result === 'failed' && before !== 'ok' && (retries.get(s) ?? 0) > 0) {
         // A lost datagram: ask once more, sampleSpacingMs later, rather than miss the
@@ -115,7 +117,7 @@ export async function pollRound(
   for (const s of due) {
     const outcome = outcomes.get(s) ?? 'failed';
     // Replies that only answered requests from before a disruption say nothing about the server.
-    if (outcome === 'void') s.reach = reachBefore.get(s) ?? s.reach;
+    if (!reached.has(s) && outcome !== 'void') s.reach = (s.reach << 1) & 0xff;
     reschedule(s, outcome, start, now, env);
   }
 }

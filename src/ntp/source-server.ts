@@ -265,7 +265,6 @@ async function query(
     s.filter.add(exchange);
     s.everOk = true;
     s.state = 'ok';
-    s.reach |= 1;
     return 'ok';
   } catch (error) {
     if (error instanceof AbortError) return 'failed'; // closing

@@ -692,6 +692,53 @@ describe('ntpSource polling in virtual time', () => {
     expect([...statuses]).toEqual(['synchronized']);
   });
 
+  it('reach is not 0 while the first burst has the server ok and the clock synchronized', async () => {
+    const sim = new SimulatedClock({ driftPpm: 10, trueTimeMs: Date.UTC(2026, 2, 15) });
+    const { source, clock, servers } = clockRig(sim, [{}, {}, {}], { network: 8 });
+    /** Until the first request after the burst. */
+    const untilNextRequest = async (server: SimulatedNtpServer): Promise<void> => {
+      for (let waited = 0; server.requestTimes.length < 5 && waited < 3 * MAX; waited += S) {
+        await sim.advanceAsync(S);
+      }
+    };
+    for (let waited = 0; clock.status !== 'synchronized' && waited < 10 * S; waited += 10) {
+      await sim.advanceAsync(10);
+    }
+    expect(clock.status).toBe('synchronized');
+    // Still inside the first poll: its burst runs for 6 s more.
+    for (const s of source.servers()) {
+      expect(s.state).toBe('ok');
+      expect(s.reach).toBe(1);
+    }
+    // The next poll (the interval may have doubled already) adds one more bit.
+    for (const server of servers) await untilNextRequest(server);
+    await sim.advanceAsync(S);
+    for (const s of source.servers()) expect(s.reach).toBe(0b11);
+  });
+
+  it('is AsyncDisposable: leaving an `await using` block closes it', async () => {
+    const sim = new SimulatedClock();
+    const network = createSimulatedNtpNetwork(sim, { seed: 9 });
+    const server = network.addServer({});
+    let closed: Promise<void> | undefined;
+    {
+      await using source = ntpSource({
+        servers: [server.address],
+        transport: network,
+        scheduler: sim,
+        wall: sim.wall,
+      });
+      source.subscribe(() => undefined, sim.monotonic);
+      await sim.advanceAsync(10 * S);
+      expect(network.openSockets).toBe(1);
+      closed = source.close();
+    }
+    await closed;
+    expect(network.openSockets).toBe(0);
+    await sim.advanceAsync(MAX);
+    expect(server.stats.requests).toBe(4); // the burst, then nothing once closed
+  });
+
   it('validates the new options, naming them', () => {
     const bad: [Record<string, unknown>, string][] = [
       [{ servers: ['a'], initialBurst: 0 }, 'initialBurst'],

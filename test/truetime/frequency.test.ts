@@ -5,7 +5,13 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TrueClock, type SourceContext, type SyncSample } from '../../src/index.js';
+import {
+  TrueClock,
+  type AgeableSample,
+  type AgedSample,
+  type SourceContext,
+  type SyncSample,
+} from '../../src/index.js';
 import { SimulatedClock, manualSource, type ManualSource } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
 
@@ -308,8 +314,12 @@ describe('the learned frequency', () => {
 
   it('after a reset, votes gathered before it are aged by the drift bound, not by the rate learned since', () => {
     const { sim, clock, push, context } = quietLan(10);
-    const ageSample = context().ageSample;
-    if (ageSample === undefined) throw new Error('TrueClock hands over ageSample');
+    const ctx = context();
+    const ageSample = (sample: AgeableSample, at: number): AgedSample => {
+      const aged = ctx.ageSample?.(sample, at);
+      if (aged === undefined) throw new Error('TrueClock hands over ageSample');
+      return aged;
+    };
     for (let i = 0; i < 10; i++) {
       push();
       sim.advance(64_000);
@@ -347,8 +357,12 @@ describe('the learned frequency', () => {
 
   it('a disruption (suspend, step) makes every vote age by the drift bound until the model has learned again', () => {
     const { sim, clock, push, context } = quietLan(40);
-    const ageSample = context().ageSample;
-    if (ageSample === undefined) throw new Error('TrueClock hands over ageSample');
+    const ctx = context();
+    const ageSample = (sample: AgeableSample, at: number): AgedSample => {
+      const aged = ctx.ageSample?.(sample, at);
+      if (aged === undefined) throw new Error('TrueClock hands over ageSample');
+      return aged;
+    };
     for (let i = 0; i < 10; i++) {
       push();
       sim.advance(64_000);
