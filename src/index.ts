@@ -33,6 +33,8 @@ export type {
   ProblemListener,
   TimeSource,
   SourceContext,
+  AgeableSample,
+  AgedSample,
   HostCorrection,
   HostCorrectionSource,
 } from './sources/types.js';

@@ -1,7 +1,8 @@
 import { InvalidArgumentError } from '../errors.js';
 
 /**
- * Throws unless `value` is a finite number within [min, max].
+ * Throws unless `value` is a finite number within [min, max] (never ±Infinity,
+ * whatever the bounds).
  * @internal
  */
 export function requireNumber(
@@ -10,8 +11,8 @@ export function requireNumber(
   min: number = -Infinity,
   max: number = Infinity,
 ): number {
-  if (typeof value !== 'number' || Number.isNaN(value) || value < min || value > max) {
-    throw new InvalidArgumentError(name, value, `a number in [${min}, ${max}]`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new InvalidArgumentError(name, value, `a finite number in [${min}, ${max}]`);
   }
   return value;
 }
@@ -32,6 +33,17 @@ export function requireNonNegative(name: string, value: number, allowInfinity = 
       value,
       allowInfinity ? 'a number ≥ 0' : 'a finite number ≥ 0',
     );
+  }
+  return value;
+}
+
+/**
+ * Throws unless `value` is a finite number > 0.
+ * @internal
+ */
+export function requirePositive(name: string, value: number): number {
+  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
+    throw new InvalidArgumentError(name, value, 'a finite number > 0');
   }
   return value;
 }

@@ -18,7 +18,7 @@ import {
   SourceUnavailableError,
 } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
-import { requireNonNegative } from '../_internals/validate.js';
+import { requireNonNegative, requirePositive } from '../_internals/validate.js';
 import { calibrateWall, type WallCalibration } from '../clock/calibrate.js';
 import { agedBound } from '../sources/exchange.js';
 import { startPoller, type Poller } from '../sources/poller.js';
@@ -120,7 +120,7 @@ export interface ChronySourceOptions {
  * console.log(source.tracking?.stratum);
  * ```
  */
-export interface ChronySource extends TimeSource {
+export interface ChronySource extends TimeSource, AsyncDisposable {
   /** How often chronyd is polled (ms). */
   readonly pollIntervalMs: number;
   /**
@@ -130,6 +130,8 @@ export interface ChronySource extends TimeSource {
   readonly maxSampleGapMs: number;
   /** The tracking report of the latest poll that got one, if any. */
   readonly tracking: ChronyTracking | undefined;
+  /** Same as `close()`, for `await using source = chronySource(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
   /**
    * Polls chronyd again at once, for every subscriber: the pending timer is
    * cancelled, and a poll already in flight finishes first and is followed by
@@ -313,6 +315,9 @@ export function chronySource(options: ChronySourceOptions = {}): ChronySource {
     },
     close() {
       return pollers.close();
+    },
+    [Symbol.asyncDispose]() {
+      return this.close();
     },
   };
 }
@@ -834,11 +839,4 @@ function readTarget(host: string | undefined, port: number | undefined): Target 
     throw new InvalidArgumentError('port', p, 'an integer in [1, 65535]');
   }
   return { host: h, port: p, label: h.includes(':') ? `[${h}]:${p}` : `${h}:${p}` };
-}
-
-function requirePositive(name: string, value: number): number {
-  if (typeof value !== 'number' || !(value > 0) || !Number.isFinite(value)) {
-    throw new InvalidArgumentError(name, value, 'a finite number > 0');
-  }
-  return value;
 }

@@ -3,7 +3,9 @@
  *
  * Each answering server's best sample says "the offset at monotonic time t is
  * within θ ± λ". Aged to a common reference time R with the drift bound φ, that
- * is the interval [θ − λ − φ|R − t|, θ + λ + φ|R − t|]. The fault model is set by
+ * is the interval [θ − λ − φ|R − t|, θ + λ + φ|R − t|]; a caller with a learned
+ * frequency (a `TrueClock`'s `SourceContext.ageSample`) passes `age` to move θ
+ * by the learned rate and widen λ only by what is unknown about it. The fault model is set by
  * the *configured* servers: at most f of them are falsetickers (their interval
  * misses the true offset), f = ⌊(configured − 1)/2⌋ unless the caller says
  * otherwise. Of the a servers that answered, then, at least a − f cover the true
@@ -70,6 +72,17 @@ export interface SelectionCandidate {
 export interface SelectOptions {
   /** Drift bound used to age samples to the reference time (ppm); default 200. */
   readonly maxDriftPpm?: number;
+  /**
+   * Ages a candidate to the reference time instead of the drift bound: where its
+   * offset lies then (`offsetMs ± errorMs`), e.g. under a clock's learned
+   * frequency (`SourceContext.ageSample`). It must be honest: the selection is
+   * only as good as the intervals it gets. Its answer is used only when it is
+   * finite and no wider than the drift bound's.
+   */
+  readonly age?: (
+    candidate: SelectionCandidate,
+    atMonotonic: number,
+  ) => { readonly offsetMs: number; readonly errorMs: number };
   /** Reference monotonic time; default the newest candidate's `monotonicAt`. */
   readonly atMonotonic?: number;
   /**
@@ -156,7 +169,7 @@ export type Selection =
  * Selects the offset that a majority of servers supports (see the module notes).
  *
  * @param candidates - One sample per server.
- * @param options - Drift bound, reference time, configured servers and f.
+ * @param options - Drift bound (or an ageing function), reference time, configured servers and f.
  * @returns The agreed offset and bound, or why there is none.
  * @throws {InvalidArgumentError} When a candidate is malformed, `configured` is smaller
  *   than the number of candidates, or `maxFalsetickers` is not in [0, configured).
@@ -217,8 +230,18 @@ export function selectOffset(
   if (!Number.isFinite(at))
     throw new InvalidArgumentError('atMonotonic', options.atMonotonic, 'a finite number');
 
+  const age = options.age;
   const intervals: SelectionInterval[] = candidates.map((c) => {
     const width = agedBound(c, at, drift);
+    const aged = age?.(c, at);
+    if (
+      aged !== undefined &&
+      Number.isFinite(aged.offsetMs) &&
+      aged.errorMs >= 0 &&
+      aged.errorMs <= width
+    ) {
+      return { id: c.id, low: aged.offsetMs - aged.errorMs, high: aged.offsetMs + aged.errorMs };
+    }
     return { id: c.id, low: c.offsetMs - width, high: c.offsetMs + width };
   });
   // With a ≤ f answers, every one of them may be a liar.

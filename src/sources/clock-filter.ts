@@ -47,6 +47,13 @@ export interface ClockFilterOptions {
    */
   readonly agingPpm?: number;
   /**
+   * Ranks instead of `agingPpm`: the bound a kept sample gives at `atMonotonic`,
+   * e.g. aged by a clock's learned frequency (`SourceContext.ageSample`), so an
+   * older sample with a tight bound beats a newer loose one for as long as it
+   * really is tighter. It only ranks; a consumer still applies its own bound.
+   */
+  readonly rank?: (sample: FilterSample, atMonotonic: number) => number;
+  /**
    * With a drift bound (ppm), a new sample whose interval cannot overlap a kept
    * sample's interval aged by this bound proves the kept one wrong (the local
    * clock was slewed or stepped beyond the bound): the kept one is dropped, the
@@ -74,13 +81,15 @@ export interface ClockFilterOptions {
 export class ClockFilter<T extends FilterSample = FilterSample> {
   readonly #size: number;
   readonly #aging: number;
+  readonly #rank: ClockFilterOptions['rank'];
   readonly #consistencyDrift: number | undefined;
   readonly #onInconsistent: ClockFilterOptions['onInconsistent'];
   #samples: T[] = [];
 
   /**
    * @param options - Window size and ranking age rate.
-   * @throws {InvalidArgumentError} When `size` is not a positive integer or `agingPpm` is negative.
+   * @throws {InvalidArgumentError} When `size` is not a positive integer, `agingPpm` is
+   *   negative or `rank` is not a function.
    */
   constructor(options: ClockFilterOptions = {}) {
     const size = options.size ?? 8;
@@ -89,6 +98,14 @@ export class ClockFilter<T extends FilterSample = FilterSample> {
     }
     this.#size = size;
     this.#aging = requireNonNegative('agingPpm', options.agingPpm ?? 15) * 1e-6;
+    if (options.rank !== undefined && typeof options.rank !== 'function') {
+      throw new InvalidArgumentError(
+        'rank',
+        options.rank,
+        'a function (sample, atMonotonic) => ms',
+      );
+    }
+    this.#rank = options.rank;
     this.#consistencyDrift =
       options.consistencyDriftPpm === undefined
         ? undefined
@@ -134,7 +151,8 @@ export class ClockFilter<T extends FilterSample = FilterSample> {
   }
 
   /**
-   * The sample with the smallest aged bound `errorMs + agingPpm·(at − monotonicAt)`.
+   * The sample with the smallest aged bound: `rank(sample, at)` when given, else
+   * `errorMs + agingPpm·|at − monotonicAt|`.
    *
    * @param atMonotonic - When to rank; default the newest sample's time.
    * @returns The best sample, or `undefined` when the filter is empty.
@@ -148,8 +166,10 @@ export class ClockFilter<T extends FilterSample = FilterSample> {
     const at = atMonotonic ?? this.#samples[this.#samples.length - 1]?.monotonicAt ?? 0;
     let best: T | undefined;
     let bestKey = Infinity;
+    const rank = this.#rank;
     for (const s of this.#samples) {
-      const key = s.errorMs + this.#aging * Math.abs(at - s.monotonicAt);
+      const key =
+        rank === undefined ? s.errorMs + this.#aging * Math.abs(at - s.monotonicAt) : rank(s, at);
       // Ties go to the newer sample (later in the array).
       if (key <= bestKey) {
         best = s;

@@ -72,6 +72,7 @@ export interface PollerOptions<T> {
  * ```ts
  * const poller: Poller = startPoller(options);
  * poller.pollNow(); // e.g. after a disruption
+ * poller.pollAfter(0); // the same, from a timer rather than from this call
  * poller.stop();
  * ```
  * @internal
@@ -84,6 +85,15 @@ export interface Poller {
    * it does nothing.
    */
   pollNow(): void;
+  /**
+   * Like `pollNow()`, but the poll starts `delayMs` from now (a timer on the
+   * scheduler; 0: on the next turn of the event loop, not before returning),
+   * replacing the pending wait. During a poll it asks for one more poll right
+   * after it, as `pollNow()` does. After `stop()` it does nothing.
+   *
+   * @throws {InvalidArgumentError} When `delayMs` is not a number ≥ 0.
+   */
+  pollAfter(delayMs: number): void;
   /**
    * Stops for good: cancels the pending wait and aborts the signal the polls
    * got; a poll still in flight schedules nothing when it ends. Idempotent.
@@ -246,6 +256,15 @@ export function startPoller<T>(options: PollerOptions<T>): Poller {
       }
       cancelWait();
       run();
+    },
+    pollAfter(delayMs) {
+      const ms = requireNonNegative('delayMs', delayMs, true);
+      if (stopped) return;
+      if (polling) {
+        again = true;
+        return;
+      }
+      wait(ms);
     },
     stop() {
       if (stopped) return;

@@ -119,6 +119,43 @@ export interface SourceContext {
    * after. Never less than `errorMs`.
    */
   predictUncertaintyMs(errorMs: number, elapsedMs: number): number;
+  /**
+   * Where a sample's offset (`offsetMs ± errorMs` at `monotonicAt`) lies at
+   * `atMonotonic`, under the clock's current model: the offset moved by the
+   * learned rate, the bound grown by what is still unknown about it. Where the
+   * model cannot vouch for the span (before it has learned, for a sample taken
+   * before its last reset, or backwards in time) it is the drift bound's
+   * `offsetMs ± (errorMs + maxDrift·|Δ|)`. Optional: without it, age with
+   * `maxDriftPpm`.
+   */
+  ageSample?(sample: AgeableSample, atMonotonic: number): AgedSample;
+}
+
+/**
+ * What {@link SourceContext.ageSample} ages: a sample's bound at its reading.
+ *
+ * @example
+ * ```ts
+ * const s: AgeableSample = { monotonicAt: 1020, offsetMs: 1_767_225_599_000, errorMs: 9.6 };
+ * ```
+ */
+export interface AgeableSample {
+  readonly monotonicAt: number;
+  readonly offsetMs: number;
+  readonly errorMs: number;
+}
+
+/**
+ * A sample's bound at another monotonic reading: the offset lies in `offsetMs ± errorMs`.
+ *
+ * @example
+ * ```ts
+ * const aged: AgedSample = context.ageSample?.(sample, mono.now()) ?? { offsetMs: sample.offsetMs, errorMs: 12 };
+ * ```
+ */
+export interface AgedSample {
+  readonly offsetMs: number;
+  readonly errorMs: number;
 }
 
 /**

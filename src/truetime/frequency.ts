@@ -12,10 +12,11 @@
  *
  * Two accepted samples i < j (offset oᵢ ± eᵢ at monotonic tᵢ) bound the *average*
  * rate over [tᵢ, tⱼ] by [(oⱼ − oᵢ − eᵢ − eⱼ)/(tⱼ − tᵢ), (oⱼ − oᵢ + eᵢ + eⱼ)/(tⱼ − tᵢ)],
- * and every rate in that span is within w·(τ − tᵢ) of the rate at a later τ. So
- * the rate at the newest sample's time τ lies in the intersection, over all
- * pairs, of those intervals widened by w·(τ − tᵢ), and in [−D, D]. From an
- * anchor sample a, the offset at t then lies in
+ * and the average of the rate over that span is within w·(τ − (tᵢ + tⱼ)/2) of the
+ * rate at a later τ (the mean of w·(τ − s) over the span). So the rate at the
+ * newest sample's time τ lies in the intersection, over all pairs, of those
+ * intervals widened by w·(τ − (tᵢ + tⱼ)/2), and in [−D, D]. From an anchor sample
+ * a, the offset at t then lies in
  *
  * ```
  * oₐ ± eₐ + [ρ_lo·Δ − w·I, ρ_hi·Δ + w·I],  Δ = t − tₐ,  I = ∫ₜₐᵗ |s − τ| ds
@@ -26,7 +27,9 @@
  * pairs means the assumptions failed (the rate jumped: a slew, a migration, a
  * leap smear beginning): the model forgets everything but the newest sample and
  * says so, and the bound falls back to the drift bound until it has learned
- * again.
+ * again. It falls back for good for any anchor taken before that restart (or
+ * before a {@link FrequencyModel.reset}): the rate it learns afterwards says
+ * nothing about the time before the break.
  *
  * @module
  * @internal
@@ -64,6 +67,8 @@ export class FrequencyModel {
   #low: number;
   #high: number;
   #refAt = Number.NaN;
+  /** The first sample since the last reset or restart: anchors before it are aged by the drift bound. */
+  #validFrom = Number.NaN;
 
   /**
    * @param maxDrift - D as a fraction (200 ppm = 2e-4).
@@ -92,6 +97,16 @@ export class FrequencyModel {
     this.#low = -this.#maxDrift;
     this.#high = this.#maxDrift;
     this.#refAt = Number.NaN;
+    this.#validFrom = Number.NaN;
+  }
+
+  /**
+   * The monotonic reading from which the model vouches for the rate: its first
+   * sample since the last reset or restart; NaN when it has none. An anchor
+   * before it is aged by the drift bound alone.
+   */
+  get validFrom(): number {
+    return this.#validFrom;
   }
 
   /**
@@ -101,6 +116,7 @@ export class FrequencyModel {
    *   every pair): the model then restarts from this sample alone.
    */
   add(point: RatePoint): boolean {
+    if (this.#points.length === 0) this.#validFrom = point.monotonicAt;
     this.#points.push(point);
     this.#points.sort((a, b) => a.monotonicAt - b.monotonicAt);
     // Points so old that wander alone allows any rate teach nothing.
@@ -111,6 +127,7 @@ export class FrequencyModel {
       .slice(-MAX_POINTS);
     if (this.#solve()) return true;
     this.#points = [point];
+    this.#validFrom = point.monotonicAt;
     this.#solve();
     return false;
   }
@@ -126,7 +143,8 @@ export class FrequencyModel {
     const elapsed = atMonotonic - anchor.monotonicAt;
     const drift = this.#maxDrift * (elapsed < 0 ? -elapsed : elapsed);
     const ref = this.#refAt;
-    if (!(elapsed > 0) || !(anchor.monotonicAt <= ref)) {
+    // Before the model's first sample since its last break, or with no model: the drift bound.
+    if (!(elapsed > 0) || !(anchor.monotonicAt >= this.#validFrom) || !(ref >= this.#validFrom)) {
       this.low = -drift;
       this.high = drift;
       return;
@@ -164,11 +182,12 @@ export class FrequencyModel {
     let high = this.#maxDrift;
     for (let i = 0; i < points.length; i++) {
       const a = points[i] as RatePoint;
-      const widen = this.#wanderPerMs * (ref - a.monotonicAt);
       for (let j = i + 1; j < points.length; j++) {
         const b = points[j] as RatePoint;
         const span = b.monotonicAt - a.monotonicAt;
         if (!(span > 0)) continue;
+        // The span's average rate is within w·(mean of τ − s over the span) of the rate at τ.
+        const widen = this.#wanderPerMs * (ref - (a.monotonicAt + b.monotonicAt) / 2);
         const change = b.offsetMs - a.offsetMs;
         // Offsets are epoch-scale doubles: their difference carries their rounding.
         const slack =

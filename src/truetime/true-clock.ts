@@ -14,6 +14,8 @@ import { requireNonNegative } from '../_internals/validate.js';
 import { systemMonotonic, systemScheduler, systemWall } from '../clock/system.js';
 import { agedBound } from '../sources/exchange.js';
 import type {
+  AgeableSample,
+  AgedSample,
   HostCorrection,
   HostCorrectionSource,
   SourceProblem,
@@ -345,6 +347,7 @@ export class TrueClock {
       {
         maxDriftPpm: this.#maxDriftPpm,
         predictUncertaintyMs: (errorMs, elapsedMs) => this.#predict(errorMs, elapsedMs),
+        ageSample: (sample, atMonotonic) => this.#ageSample(sample, atMonotonic),
       },
     );
   }
@@ -927,7 +930,7 @@ export class TrueClock {
    * or end. Cached per minute of estimated time: `now()` calls it on every read,
    * and the window's edges are 36 h wide.
    */
-  #smearAllowance(mono: number, sample: SyncSample): number {
+  #smearAllowance(mono: number, sample: { readonly offsetMs: number }): number {
     const minute = Math.floor((mono + sample.offsetMs) / 60_000);
     if (minute !== this.#smearMinute) {
       this.#smearMinute = minute;
@@ -944,6 +947,25 @@ export class TrueClock {
       return errorMs + this.#maxDrift * elapsedMs;
     }
     return frequency.predict(errorMs, mono, elapsedMs, this.#smearAllowance(mono, this.#sample));
+  }
+
+  /**
+   * A source's sample aged to `at` under the learned model (for its filter and
+   * selection), or by the drift bound where the model cannot vouch for the span:
+   * `FrequencyModel.change` falls back for an anchor before the model's last reset.
+   */
+  #ageSample(sample: AgeableSample, at: number): AgedSample {
+    const frequency = this.#frequency;
+    const elapsed = at - sample.monotonicAt;
+    if (frequency === undefined || frequency.size < 2 || !(elapsed > 0)) {
+      return { offsetMs: sample.offsetMs, errorMs: agedBound(sample, at, this.#maxDrift) };
+    }
+    frequency.change(sample, at, this.#smearAllowance(at, sample));
+    const { low, high } = frequency;
+    const offsetMs = sample.offsetMs + (low + high) / 2;
+    // The shifted offset is an epoch-scale double: allow for its rounding.
+    const rounding = (offsetMs < 0 ? -offsetMs : offsetMs) * REPRESENTATION_ERROR;
+    return { offsetMs, errorMs: sample.errorMs + (high - low) / 2 + rounding };
   }
 
   #correct(correction: HostCorrection): void {

@@ -759,6 +759,20 @@ describe('chronySource', () => {
     await source.close(); // idempotent
   });
 
+  it('is AsyncDisposable: leaving an `await using` block closes it', async () => {
+    let closes = 0;
+    {
+      await using source = chronySource({ port: 1, pollIntervalMs: 50 });
+      const real = source.close.bind(source);
+      source.close = () => {
+        closes++;
+        return real();
+      };
+      expect(closes).toBe(0);
+    }
+    expect(closes).toBe(1);
+  });
+
   it('reports unsynchronised chronyd, timeouts and refusals as problems, never samples', async () => {
     const cases: [Partial<ReplyFields> | 'silent', string][] = [
       [{ leap: 3, stratum: 0, refId: 0 }, 'chrony-unsynchronized'],

@@ -258,7 +258,7 @@ describe('ntpSource polling in virtual time', () => {
     }
   });
 
-  it('property: settles on the longest interval whose predicted ε stays under the target', async () => {
+  it('property: settles on the longest interval over which the predicted ε averages under the target', async () => {
     const path = { requestDelayMs: 0.005, responseDelayMs: 0.005 };
     // The bound λ of one exchange on this path, from a short calibration run.
     const calibration = rig({ servers: [path], context: learned() });
@@ -273,8 +273,9 @@ describe('ntpSource polling in virtual time', () => {
         fc.integer({ min: 1, max: 1000 }),
         async (ppm, k, seed) => {
           const growth = (ms: number): number => ppm * 1e-6 * ms;
-          // Between the growth over 2^k and over 2^(k+1) minimum intervals.
-          const target = k < 0 ? lambda / 2 : lambda + 1.5 * growth(MIN * 2 ** k);
+          // ε grows linearly here, so it averages λ + growth(T)/2 over an interval T:
+          // a target between that for 2^k and for 2^(k+1) minimum intervals.
+          const target = k < 0 ? lambda / 2 : lambda + 0.75 * growth(MIN * 2 ** k);
           const r = rig({
             seed,
             servers: [path],
@@ -642,7 +643,7 @@ describe('ntpSource polling in virtual time', () => {
     for (const p of rest) expect(p).toHaveLength(1);
   });
 
-  it("through TrueClock's learned frequency, a good path is polled every 512–1024 s and ε stays under the target", async () => {
+  it("through TrueClock's learned frequency, a good path is polled every 512–1024 s and ε averages under the target", async () => {
     // Mid-March: far from the June/December ends, where TrueClock allows for unannounced leap smears.
     const sim = new SimulatedClock({ driftPpm: 23, trueTimeMs: Date.UTC(2026, 2, 15) });
     const { servers, source, clock } = clockRig(
@@ -656,14 +657,19 @@ describe('ntpSource polling in virtual time', () => {
     );
     await sim.advanceAsync(3600 * S); // learning the oscillator's frequency
     let widest = 0;
-    for (let i = 0; i < 6 * 360; i++) {
+    let sum = 0;
+    const readings = 6 * 360;
+    for (let i = 0; i < readings; i++) {
       await sim.advanceAsync(10 * S);
       const reading = clock.now();
       widest = Math.max(widest, reading.uncertaintyMs);
+      sum += reading.uncertaintyMs;
       expect(reading.earliest).toBeLessThanOrEqual(sim.trueNow());
       expect(reading.latest).toBeGreaterThanOrEqual(sim.trueNow());
     }
-    expect(widest).toBeLessThanOrEqual(1); // targetUncertaintyMs
+    expect(sum / readings).toBeLessThanOrEqual(1); // targetUncertaintyMs, on average
+    // Late in a 1024 s interval ε passes the target, but never by much.
+    expect(widest).toBeLessThanOrEqual(2);
     for (const s of source.servers()) expect(s.pollIntervalMs).toBeGreaterThanOrEqual(512 * S);
     // Six hours at ≥ 512 s: at most ~45 requests per server, against ~340 at 64 s.
     for (const s of servers) expect(s.stats.requests).toBeLessThan(120);
@@ -684,6 +690,53 @@ describe('ntpSource polling in virtual time', () => {
     }
     expect(source.servers()[0]!.pollIntervalMs).toBeGreaterThanOrEqual(512 * S);
     expect([...statuses]).toEqual(['synchronized']);
+  });
+
+  it('reach is not 0 while the first burst has the server ok and the clock synchronized', async () => {
+    const sim = new SimulatedClock({ driftPpm: 10, trueTimeMs: Date.UTC(2026, 2, 15) });
+    const { source, clock, servers } = clockRig(sim, [{}, {}, {}], { network: 8 });
+    /** Until the first request after the burst. */
+    const untilNextRequest = async (server: SimulatedNtpServer): Promise<void> => {
+      for (let waited = 0; server.requestTimes.length < 5 && waited < 3 * MAX; waited += S) {
+        await sim.advanceAsync(S);
+      }
+    };
+    for (let waited = 0; clock.status !== 'synchronized' && waited < 10 * S; waited += 10) {
+      await sim.advanceAsync(10);
+    }
+    expect(clock.status).toBe('synchronized');
+    // Still inside the first poll: its burst runs for 6 s more.
+    for (const s of source.servers()) {
+      expect(s.state).toBe('ok');
+      expect(s.reach).toBe(1);
+    }
+    // The next poll (the interval may have doubled already) adds one more bit.
+    for (const server of servers) await untilNextRequest(server);
+    await sim.advanceAsync(S);
+    for (const s of source.servers()) expect(s.reach).toBe(0b11);
+  });
+
+  it('is AsyncDisposable: leaving an `await using` block closes it', async () => {
+    const sim = new SimulatedClock();
+    const network = createSimulatedNtpNetwork(sim, { seed: 9 });
+    const server = network.addServer({});
+    let closed: Promise<void> | undefined;
+    {
+      await using source = ntpSource({
+        servers: [server.address],
+        transport: network,
+        scheduler: sim,
+        wall: sim.wall,
+      });
+      source.subscribe(() => undefined, sim.monotonic);
+      await sim.advanceAsync(10 * S);
+      expect(network.openSockets).toBe(1);
+      closed = source.close();
+    }
+    await closed;
+    expect(network.openSockets).toBe(0);
+    await sim.advanceAsync(MAX);
+    expect(server.stats.requests).toBe(4); // the burst, then nothing once closed
   });
 
   it('validates the new options, naming them', () => {

@@ -12,6 +12,7 @@ import {
 import { ntpSource, type NtpSourceOptions } from '../../src/ntp/index.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
 import { openSockets, settleSockets, until } from './_helpers.js';
+import { requireNumber, requirePositive } from '../../src/_internals/validate.js';
 
 /** performance.now() that remembers its last reading, to know the truth at that instant. */
 function recordingMonotonic(): MonotonicSource & { last: number } {
@@ -340,5 +341,24 @@ describe('ntpSource', () => {
       '[::1]:123',
       '[2001:db8::1]:123',
     ]);
+  });
+});
+
+describe('option validators', () => {
+  it('requireNumber refuses ±Infinity and NaN whatever its bounds, as "finite" says', () => {
+    expect(requireNumber('x', 5)).toBe(5);
+    expect(requireNumber('x', -1e300)).toBe(-1e300);
+    for (const bad of [Infinity, -Infinity, Number.NaN, '1' as unknown as number]) {
+      expect(() => requireNumber('x', bad)).toThrow(InvalidArgumentError);
+    }
+    expect(() => requireNumber('x', 11, 0, 10)).toThrow(/x/);
+  });
+
+  it('requirePositive (one validator for ntpSource and chronySource) refuses 0, negatives, ±Infinity and NaN', () => {
+    expect(requirePositive('timeoutMs', 1e-9)).toBe(1e-9);
+    for (const bad of [0, -1, Infinity, -Infinity, Number.NaN]) {
+      expect(() => requirePositive('timeoutMs', bad)).toThrow(InvalidArgumentError);
+      expect(() => ntpSource({ servers: ['127.0.0.1'], timeoutMs: bad })).toThrow(/timeoutMs/);
+    }
   });
 });

@@ -340,6 +340,31 @@ describe('startPoller', () => {
     poller.stop();
   });
 
+  it('pollAfter(ms) replaces the pending wait with a timer, coalesces during a poll, and does nothing after stop()', async () => {
+    const { sim, poller, starts } = harness({ durationMs: () => 10, nextDelayMs: () => 10_000 });
+    await sim.advanceAsync(100);
+    poller.pollAfter(0);
+    // Not before returning: from a timer.
+    expect(starts).toEqual([0]);
+    await sim.advanceAsync(0);
+    expect(starts).toEqual([0, 100]);
+    poller.pollAfter(50); // during that poll: one more right after it
+    await sim.advanceAsync(10);
+    expect(starts).toEqual([0, 100, 110]);
+    await sim.advanceAsync(1_000);
+    poller.pollAfter(300); // a later poll than the pending wait's is fine too
+    await sim.advanceAsync(299);
+    expect(starts).toEqual([0, 100, 110]);
+    await sim.advanceAsync(1);
+    expect(starts).toEqual([0, 100, 110, 1_410]);
+    expect(() => poller.pollAfter(-1)).toThrow(InvalidArgumentError);
+    expect(() => poller.pollAfter(Number.NaN)).toThrow(InvalidArgumentError);
+    poller.stop();
+    poller.pollAfter(0);
+    await sim.advanceAsync(100_000);
+    expect(starts).toHaveLength(4);
+  });
+
   it('initialDelayMs defers the first poll (Infinity: until pollNow())', async () => {
     const later = harness({ initialDelayMs: 250 });
     expect(later.starts).toEqual([]);

@@ -5,8 +5,14 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TrueClock, type SyncSample } from '../../src/index.js';
-import { SimulatedClock, manualSource } from '../../src/testing/index.js';
+import {
+  TrueClock,
+  type AgeableSample,
+  type AgedSample,
+  type SourceContext,
+  type SyncSample,
+} from '../../src/index.js';
+import { SimulatedClock, manualSource, type ManualSource } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
 
 const D_PPM = 200;
@@ -20,7 +26,7 @@ const MID_MARCH = Date.UTC(2026, 2, 15);
  * stays within 90% of the wander bound (the rest covers the 1 s staircase the
  * simulation steps it in).
  */
-const oscillator = fc
+const sinusoid = fc
   .record({
     base: fc.double({ min: -150, max: 150, noNaN: true }),
     periodHours: fc.double({ min: 0.5, max: 48, noNaN: true }),
@@ -44,6 +50,22 @@ const oscillator = fc
         base + amplitude * Math.sin((2 * Math.PI * ms) / (periodHours * HOUR) + phase),
     };
   });
+
+/**
+ * A rate that ramps at 90% of the wander bound the whole run (up to 60 gaps of
+ * 1024 s, 17 h): the steepest change the bound allows, held longest, which is
+ * where the widening of each pair's average rate towards the newest sample is tight.
+ */
+const ramp = fc
+  .record({
+    base: fc.double({ min: -120, max: 120, noNaN: true }),
+    sign: fc.constantFrom(-1, 1),
+  })
+  .map(({ base, sign }) => ({
+    driftAt: (ms: number): number => base + (sign * 0.9 * WANDER_PPM_PER_H * ms) / HOUR,
+  }));
+
+const oscillator = fc.oneof(sinusoid, ramp);
 
 const schedule = fc.array(
   fc.record({
@@ -79,13 +101,15 @@ function run(
     clock: TrueClock,
     history: readonly SyncSample[],
     mono: number,
+    context: SourceContext,
+    votes: readonly SyncSample[],
   ) => {
     earliest: number;
     latest: number;
   },
 ): Run {
   const sim = new SimulatedClock({ driftPpm: osc.driftAt(0), trueTimeMs: MID_MARCH });
-  const source = manualSource(64_000);
+  const source = capturing(manualSource(64_000));
   const clock = new TrueClock({
     source,
     monotonic: sim.monotonic,
@@ -97,6 +121,8 @@ function run(
     watchdogIntervalMs: 0,
   });
   const history: SyncSample[] = [];
+  /** Other servers' replies the clock never sees: a quarter of the sample's bound, off the other way. */
+  const votes: SyncSample[] = [];
   let elapsed = 0;
   const advance = (ms: number): void => {
     let left = ms;
@@ -125,7 +151,15 @@ function run(
       const target = probe * p.gapMs;
       advance(target - at);
       at = target;
-      const r = read(clock, history, sim.monotonic.now());
+      const mono = sim.monotonic.now();
+      const voteError = p.errorMs / 4;
+      votes.push({
+        monotonicAt: mono,
+        offsetMs: sim.trueNow() - p.fraction * voteError - mono,
+        errorMs: voteError,
+        source: 'vote',
+      });
+      const r = read(clock, history, mono, source.context(), votes);
       readings++;
       const truth = sim.trueNow();
       if (truth < r.earliest || truth > r.latest) misses++;
@@ -136,10 +170,26 @@ function run(
   return { misses, readings };
 }
 
+/** A manual source that keeps the context its subscriber (a `TrueClock`) hands over. */
+function capturing(inner: ManualSource): ManualSource & { context(): SourceContext } {
+  let context: SourceContext | undefined;
+  return Object.assign(Object.create(inner) as ManualSource, {
+    subscribe: (...args: Parameters<ManualSource['subscribe']>) => {
+      context = args[3];
+      return inner.subscribe(...args);
+    },
+    push: (sample: SyncSample) => inner.push(sample),
+    context: (): SourceContext => {
+      if (context === undefined) throw new Error('no context: nothing subscribed');
+      return context;
+    },
+  });
+}
+
 /** A clock fed 0.2 ms samples by `push()`, on an oscillator `driftPpm` off, mid-March. */
 function quietLan(driftPpm: number) {
   const sim = new SimulatedClock({ driftPpm, trueTimeMs: MID_MARCH });
-  const source = manualSource(64_000);
+  const source = capturing(manualSource(64_000));
   const clock = new TrueClock({
     source,
     monotonic: sim.monotonic,
@@ -151,7 +201,7 @@ function quietLan(driftPpm: number) {
     const mono = sim.monotonic.now();
     source.push({ monotonicAt: mono, offsetMs: sim.trueNow() - mono, errorMs: 0.2, source: 'lan' });
   };
-  return { sim, clock, push };
+  return { sim, clock, push, context: () => source.context() };
 }
 
 describe('the learned frequency', () => {
@@ -166,6 +216,37 @@ describe('the learned frequency', () => {
       fcParams(500),
     );
     console.log(`learned frequency: ${totalReadings} readings, 0 outside the truth`);
+  });
+
+  it("property: a source's votes aged by the clock's model (SourceContext.ageSample) still contain true time, whatever their age", () => {
+    let totalReadings = 0;
+    // The intersection of every vote's aged interval contains the truth iff each one does.
+    const agedVotes = (
+      _clock: TrueClock,
+      _history: readonly SyncSample[],
+      mono: number,
+      context: SourceContext,
+      votes: readonly SyncSample[],
+    ) => {
+      let earliest = -Infinity;
+      let latest = Infinity;
+      for (const vote of votes.slice(-16)) {
+        const aged = context.ageSample?.(vote, mono);
+        if (aged === undefined) throw new Error('TrueClock hands over ageSample');
+        earliest = Math.max(earliest, mono + aged.offsetMs - aged.errorMs);
+        latest = Math.min(latest, mono + aged.offsetMs + aged.errorMs);
+      }
+      return { earliest, latest };
+    };
+    fc.assert(
+      fc.property(oscillator, schedule, (osc, plan) => {
+        const r = run(osc, plan, agedVotes);
+        totalReadings += r.readings;
+        expect(r.misses).toBe(0);
+      }),
+      fcParams(300),
+    );
+    console.log(`aged votes: ${totalReadings} readings, 0 outside the truth`);
   });
 
   it('property fails for a model that trusts its rate estimate without its uncertainty', () => {
@@ -228,6 +309,72 @@ describe('the learned frequency', () => {
     expect(r.uncertaintyMs - fresh).toBeCloseTo(2, 1);
     expect(r.earliest).toBeLessThanOrEqual(sim.trueNow());
     expect(r.latest).toBeGreaterThanOrEqual(sim.trueNow());
+    void clock.close();
+  });
+
+  it('after a reset, votes gathered before it are aged by the drift bound, not by the rate learned since', () => {
+    const { sim, clock, push, context } = quietLan(10);
+    const ctx = context();
+    const ageSample = (sample: AgeableSample, at: number): AgedSample => {
+      const aged = ctx.ageSample?.(sample, at);
+      if (aged === undefined) throw new Error('TrueClock hands over ageSample');
+      return aged;
+    };
+    for (let i = 0; i < 10; i++) {
+      push();
+      sim.advance(64_000);
+    }
+    const mono = sim.monotonic.now();
+    const before = { monotonicAt: mono, offsetMs: sim.trueNow() - mono, errorMs: 0.05 };
+    // Learned: a minute later the vote has grown by far less than the drift bound's 12 ms.
+    sim.advance(64_000);
+    expect(ageSample(before, sim.monotonic.now()).errorMs).toBeLessThan(1);
+    // The host slews: the model contradicts itself and starts again from the new sample.
+    sim.setDriftPpm(160);
+    sim.advance(64_000);
+    push();
+    expect(clock.lastProblem?.reason).toBe('inconsistent-sample');
+    for (let i = 0; i < 5; i++) {
+      sim.advance(64_000);
+      push();
+    }
+    const now = sim.monotonic.now();
+    const aged = ageSample(before, now);
+    // The rate learned since the slew says nothing about the time before it.
+    expect(aged.offsetMs).toBe(before.offsetMs);
+    // The drift bound's growth, plus a few µs for the rounding of an epoch-scale offset.
+    const drifted = 0.05 + 200e-6 * (now - before.monotonicAt);
+    expect(aged.errorMs).toBeGreaterThanOrEqual(drifted);
+    expect(aged.errorMs).toBeLessThan(drifted + 0.01);
+    const truth = sim.trueNow() - now;
+    expect(Math.abs(truth - aged.offsetMs)).toBeLessThanOrEqual(aged.errorMs);
+    // A vote gathered after the slew is aged by the new model.
+    const after = { monotonicAt: now, offsetMs: truth, errorMs: 0.05 };
+    sim.advance(64_000);
+    expect(ageSample(after, sim.monotonic.now()).errorMs).toBeLessThan(12.8);
+    void clock.close();
+  });
+
+  it('a disruption (suspend, step) makes every vote age by the drift bound until the model has learned again', () => {
+    const { sim, clock, push, context } = quietLan(40);
+    const ctx = context();
+    const ageSample = (sample: AgeableSample, at: number): AgedSample => {
+      const aged = ctx.ageSample?.(sample, at);
+      if (aged === undefined) throw new Error('TrueClock hands over ageSample');
+      return aged;
+    };
+    for (let i = 0; i < 10; i++) {
+      push();
+      sim.advance(64_000);
+    }
+    const mono = sim.monotonic.now();
+    const vote = { monotonicAt: mono, offsetMs: sim.trueNow() - mono, errorMs: 0.2 };
+    clock.reportDisruption('test', 5, 'the process was stopped');
+    sim.advance(10_000);
+    const now = sim.monotonic.now();
+    const aged = ageSample(vote, now);
+    expect(aged.offsetMs).toBe(vote.offsetMs);
+    expect(aged.errorMs).toBeCloseTo(0.2 + 200e-6 * (now - vote.monotonicAt), 9);
     void clock.close();
   });
 });

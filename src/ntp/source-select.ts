@@ -1,0 +1,156 @@
+/**
+ * How `ntpSource` ages its servers' votes and combines them: each vote aged by
+ * the subscribing clock's model where it can vouch for it (else by the drift
+ * bound), the selection across servers, and the sample it hands on.
+ *
+ * @module
+ */
+import { agedBound } from '../sources/exchange.js';
+import type { AgeableSample, AgedSample, SourceContext } from '../sources/types.js';
+import type { SyncSample } from '../clock/types.js';
+import type { NtpExchange } from './client.js';
+import { selectOffset, type Selection } from './select.js';
+import { majorityLeap, type ServerRecord } from './source-server.js';
+
+/**
+ * Where a kept exchange's offset lies at `at`: aged by the clock's model
+ * (`SourceContext.ageSample`), which moves it by the learned rate and grows its
+ * bound by what is unknown about that rate, else by the drift bound. A context
+ * that cannot say, or says something wider than the drift bound, gets the drift
+ * bound; so does a source with its own `maxDriftPpm` (the clock's model assumes
+ * the clock's bound).
+ * @internal
+ */
+export function ageVote(
+  context: SourceContext | undefined,
+  maxDriftPpm: number,
+  sample: AgeableSample,
+  at: number,
+): AgedSample {
+  const drifted = agedBound(sample, at, maxDriftPpm * 1e-6);
+  if (context?.ageSample !== undefined && at >= sample.monotonicAt) {
+    try {
+      const aged = context.ageSample(sample, at);
+      if (Number.isFinite(aged.offsetMs) && aged.errorMs >= 0 && aged.errorMs <= drifted) {
+        return aged;
+      }
+    } catch {
+      // A model that cannot say is no licence to trust a vote more.
+    }
+  }
+  return { offsetMs: sample.offsetMs, errorMs: drifted };
+}
+
+/**
+ * The ε the clock predicts for a sample with bound `errorMs` after `elapsedMs`:
+ * the clock's model, else the drift bound. A model that cannot say predicts
+ * `Infinity`: no licence to poll less.
+ * @internal
+ */
+export function predictWith(
+  context: SourceContext | undefined,
+  maxDriftPpm: number,
+  errorMs: number,
+  elapsedMs: number,
+): number {
+  if (context === undefined) return errorMs + maxDriftPpm * 1e-6 * elapsedMs;
+  try {
+    const predicted = context.predictUncertaintyMs(errorMs, elapsedMs);
+    return typeof predicted === 'number' && !Number.isNaN(predicted)
+      ? Math.max(predicted, errorMs)
+      : Infinity;
+  } catch {
+    return Infinity;
+  }
+}
+
+/**
+ * What a selection needs from its source.
+ * @internal
+ */
+export interface SelectEnv {
+  readonly name: string;
+  readonly servers: readonly ServerRecord[];
+  readonly maxRootDistanceMs: number;
+  readonly maxDriftPpm: number;
+  readonly maxFalsetickers: number | undefined;
+  age(sample: AgeableSample, at: number): AgedSample;
+  problem(reason: string, message: string): void;
+}
+
+/**
+ * Selects across the servers' best votes at `now`, marks each server truechimer
+ * or falseticker, and reports `no-majority` and `falseticker` problems.
+ *
+ * @returns The selection, and when it succeeded the sample to hand on and
+ *   whether every vote was gathered in the poll that started at `pollStart`.
+ * @internal
+ */
+export function selectVotes(
+  now: number,
+  pollStart: number,
+  env: SelectEnv,
+): { readonly selection: Selection; readonly sample?: SyncSample; readonly fresh: boolean } {
+  const votes: NtpExchange[] = [];
+  for (const s of env.servers) {
+    if (s.stopped) continue;
+    const best = s.filter.best(now);
+    // A vote whose aged bound passed the limit is too stale to count.
+    if (best && env.age(best, now).errorMs <= env.maxRootDistanceMs) votes.push(best);
+  }
+  const candidates = votes.map((v) => ({
+    id: v.server,
+    monotonicAt: v.monotonicAt,
+    offsetMs: v.offsetMs,
+    errorMs: v.errorMs,
+  }));
+  // Every configured server counts towards how many may lie, answering or not.
+  const f = env.maxFalsetickers;
+  const selection = selectOffset(candidates, {
+    maxDriftPpm: env.maxDriftPpm,
+    age: (c, at) => env.age(c, at),
+    configured: env.servers.length,
+    ...(f !== undefined ? { maxFalsetickers: f } : {}),
+  });
+  for (const s of env.servers) s.selection = undefined;
+  const fresh = votes.every((v) => v.t1 >= pollStart);
+  if (!selection.ok) {
+    if (selection.reason === 'no-majority') {
+      env.problem(
+        'no-majority',
+        (candidates.length <= selection.maxFalsetickers
+          ? `${candidates.length} of ${selection.configured} servers answered, and up to ` +
+            `${selection.maxFalsetickers} may be wrong: `
+          : `no offset is supported by ${selection.required} of the ${candidates.length} ` +
+            `answering servers (${selection.configured} configured): `) +
+          selection.intervals
+            .map((i) => `${i.id} ±${((i.high - i.low) / 2).toFixed(3)} ms`)
+            .join(', '),
+      );
+    }
+    return { selection, fresh };
+  }
+  for (const s of env.servers) {
+    if (selection.truechimers.includes(s.name)) s.selection = 'truechimer';
+    else if (selection.falsetickers.includes(s.name)) s.selection = 'falseticker';
+  }
+  if (selection.falsetickers.length > 0) {
+    env.problem(
+      'falseticker',
+      `cast out ${selection.falsetickers.join(', ')}: outside the majority's range`,
+    );
+  }
+  // Every vote shaped the hull, so the evidence is as old as the oldest request.
+  let evidenceFrom = Infinity;
+  for (const v of votes) evidenceFrom = Math.min(evidenceFrom, v.t1);
+  const leapSecond = majorityLeap(votes.filter((v) => selection.truechimers.includes(v.server)));
+  const sample: SyncSample = {
+    monotonicAt: selection.monotonicAt,
+    offsetMs: selection.offsetMs,
+    errorMs: selection.errorMs,
+    source: env.name,
+    evidenceFrom,
+    ...(leapSecond === undefined ? {} : { leapSecond }),
+  };
+  return { selection, sample, fresh };
+}
