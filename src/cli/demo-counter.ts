@@ -17,7 +17,6 @@ import {
   counterReport,
   plot,
   type CounterOutcome,
-  type Progress,
   type StrategyResult,
   type Trace,
 } from './demo-report.js';
@@ -29,7 +28,7 @@ import {
   type StrategyId,
 } from './demo-strategies.js';
 import { ExitCode } from './errors.js';
-import { sleep, type CliIo } from './io.js';
+import { sleep, type CliIo, type Progress } from './io.js';
 
 /** The counter demo's settings, parsed from the command line. @internal */
 export interface CounterOptions {

@@ -75,15 +75,16 @@ function isMissingModule(error: unknown): boolean {
   return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
 }
 
-/** A better-sqlite3 database in a fresh temporary directory, removed by `discard()`. */
+/** A better-sqlite3 database in a fresh temporary directory, removed by `close()`. */
 interface TempSqlite {
   readonly db: import('better-sqlite3').Database;
-  readonly file: string;
-  readonly version: string;
-  discard(): void;
+  /** Driver, version and file, for the report. */
+  readonly description: string;
+  close(): Promise<void>;
 }
 
-async function openTempSqlite(): Promise<TempSqlite> {
+/** Opens SQLite in a fresh temporary directory and runs `createSql` there. */
+async function openTempSqlite(createSql: string): Promise<TempSqlite> {
   let Database: typeof import('better-sqlite3');
   try {
     Database = (await import('better-sqlite3')).default;
@@ -99,13 +100,15 @@ async function openTempSqlite(): Promise<TempSqlite> {
   const file = join(dir, 'demo.sqlite');
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
+  db.exec(createSql);
+  const version = db.prepare('SELECT sqlite_version() AS v').pluck().get() as string;
   return {
     db,
-    file,
-    version: db.prepare('SELECT sqlite_version() AS v').pluck().get() as string,
-    discard() {
+    description: `SQLite ${version} (better-sqlite3), temporary file ${file}`,
+    close() {
       db.close();
       rmSync(dir, { recursive: true, force: true });
+      return Promise.resolve();
     },
   };
 }
@@ -116,13 +119,12 @@ async function openTempSqlite(): Promise<TempSqlite> {
  * @internal
  */
 export async function openSqlite(): Promise<DemoDb> {
-  const sqlite = await openTempSqlite();
+  const sqlite = await openTempSqlite(CREATE_SQL);
   const { db } = sqlite;
-  db.exec(CREATE_SQL);
   const read = db.prepare<[string, string, string], DemoRow>(READ_SQL).safeIntegers(true);
   const upsert = db.prepare(UPSERT_SQL);
   return {
-    description: `SQLite ${sqlite.version} (better-sqlite3), temporary file ${sqlite.file}`,
+    description: sqlite.description,
     read(run, strategy, key) {
       const row = read.get(run, strategy, key);
       // safeIntegers() returns every integer as bigint; v is small.
@@ -131,10 +133,7 @@ export async function openSqlite(): Promise<DemoDb> {
     upsert(run, strategy, key, v, ts, node) {
       return Promise.resolve(upsert.run(run, strategy, key, v, ts, node).changes > 0);
     },
-    close() {
-      sqlite.discard();
-      return Promise.resolve();
-    },
+    close: () => sqlite.close(),
   };
 }
 
@@ -187,9 +186,43 @@ async function connectPostgres(url: string): Promise<import('pg').Client> {
   return client;
 }
 
-async function postgresVersion(client: import('pg').Client): Promise<string> {
-  const result = await client.query<{ server_version: string }>('SHOW server_version');
-  return result.rows[0]?.server_version ?? '?';
+/**
+ * A PostgreSQL connection with the demo's table created: `close()` deletes the
+ * rows whose keys were passed to `track()`, then disconnects.
+ */
+interface PostgresTable {
+  readonly client: import('pg').Client;
+  /** Server version and (redacted) URL, for the report. */
+  readonly description: string;
+  /** Remembers a key whose rows `close()` removes. */
+  track(key: string): void;
+  close(): Promise<void>;
+}
+
+async function openPostgresTable(
+  url: string,
+  createSql: string,
+  table: string,
+  keyColumn: string,
+): Promise<PostgresTable> {
+  const client = await connectPostgres(checkPostgresUrl(url));
+  await client.query(createSql);
+  const version = await client.query<{ server_version: string }>('SHOW server_version');
+  const keys = new Set<string>();
+  return {
+    client,
+    description: `PostgreSQL ${version.rows[0]?.server_version ?? '?'} at ${redact(url)}`,
+    track: (key) => void keys.add(key),
+    async close() {
+      try {
+        for (const key of keys) {
+          await client.query(`DELETE FROM ${table} WHERE ${keyColumn} = $1`, [key]);
+        }
+      } finally {
+        await client.end();
+      }
+    },
+  };
 }
 
 /**
@@ -199,12 +232,10 @@ async function postgresVersion(client: import('pg').Client): Promise<string> {
  * @internal
  */
 export async function openPostgres(url: string): Promise<DemoDb> {
-  const client = await connectPostgres(checkPostgresUrl(url));
-  await client.query(CREATE_SQL);
-  const version = await postgresVersion(client);
-  const runs = new Set<string>();
+  const pg = await openPostgresTable(url, CREATE_SQL, DEMO_TABLE, 'run');
+  const { client } = pg;
   return {
-    description: `PostgreSQL ${version} at ${redact(url)}`,
+    description: pg.description,
     async read(run, strategy, key) {
       const result = await client.query<{ v: number; ts: string; node: string }>(
         dollarParams(READ_SQL),
@@ -213,7 +244,7 @@ export async function openPostgres(url: string): Promise<DemoDb> {
       return result.rows[0];
     },
     async upsert(run, strategy, key, v, ts, node) {
-      runs.add(run);
+      pg.track(run);
       const result = await client.query(dollarParams(UPSERT_SQL), [
         run,
         strategy,
@@ -224,15 +255,7 @@ export async function openPostgres(url: string): Promise<DemoDb> {
       ]);
       return (result.rowCount ?? 0) > 0;
     },
-    async close() {
-      try {
-        for (const run of runs) {
-          await client.query(`DELETE FROM ${DEMO_TABLE} WHERE run = $1`, [run]);
-        }
-      } finally {
-        await client.end();
-      }
-    },
+    close: () => pg.close(),
   };
 }
 
@@ -274,22 +297,18 @@ const FENCED_READ_SQL = `SELECT value, fence FROM ${FENCED_TABLE} WHERE id = ?`;
  * @internal
  */
 export async function openFencedSqlite(): Promise<FencedDb> {
-  const sqlite = await openTempSqlite();
+  const sqlite = await openTempSqlite(CREATE_FENCED_SQL);
   const { db } = sqlite;
-  db.exec(CREATE_FENCED_SQL);
   const write = db.prepare(FENCED_WRITE_SQL);
   const read = db
     .prepare<[string], { value: string; fence: bigint }>(FENCED_READ_SQL)
     .safeIntegers(true);
   return {
-    description: `SQLite ${sqlite.version} (better-sqlite3), temporary file ${sqlite.file}`,
+    description: sqlite.description,
     write: (resource, value, token) =>
       Promise.resolve(write.run(resource, value, token).changes > 0),
     read: (resource) => Promise.resolve(read.get(resource)),
-    close() {
-      sqlite.discard();
-      return Promise.resolve();
-    },
+    close: () => sqlite.close(),
   };
 }
 
@@ -300,14 +319,12 @@ export async function openFencedSqlite(): Promise<FencedDb> {
  * @internal
  */
 export async function openFencedPostgres(url: string): Promise<FencedDb> {
-  const client = await connectPostgres(checkPostgresUrl(url));
-  await client.query(CREATE_FENCED_SQL);
-  const version = await postgresVersion(client);
-  const resources = new Set<string>();
+  const pg = await openPostgresTable(url, CREATE_FENCED_SQL, FENCED_TABLE, 'id');
+  const { client } = pg;
   return {
-    description: `PostgreSQL ${version} at ${redact(url)}`,
+    description: pg.description,
     async write(resource, value, token) {
-      resources.add(resource);
+      pg.track(resource);
       const result = await client.query(dollarParams(FENCED_WRITE_SQL), [
         resource,
         value,
@@ -323,15 +340,7 @@ export async function openFencedPostgres(url: string): Promise<FencedDb> {
       const row = result.rows[0];
       return row === undefined ? undefined : { value: row.value, fence: BigInt(row.fence) };
     },
-    async close() {
-      try {
-        for (const id of resources) {
-          await client.query(`DELETE FROM ${FENCED_TABLE} WHERE id = $1`, [id]);
-        }
-      } finally {
-        await client.end();
-      }
-    },
+    close: () => pg.close(),
   };
 }
 

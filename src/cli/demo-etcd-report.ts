@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { ms, table } from './demo-report.js';
+import { DEMO_COLUMN_GAP } from './demo-report.js';
+import { ms, table } from './format.js';
 
 /** One holder's term. @internal */
 export interface Term {
@@ -118,16 +119,19 @@ export function etcdReport(outcome: EtcdOutcome): string {
     "every write carries the holder's fencing token (the lock key's create revision); the table",
     'refuses a token below the highest it has accepted',
     '',
-    table([
-      ['node', 'terms (tokens)', 'writes attempted', 'accepted', 'refused'],
-      ...nodes.map((n) => [
-        n.name,
-        n.tokens.length === 0 ? '0' : `${n.tokens.length} (${n.tokens.join(', ')})`,
-        String(n.attempted),
-        String(n.accepted),
-        String(n.refused),
-      ]),
-    ]),
+    table(
+      [
+        ['node', 'terms (tokens)', 'writes attempted', 'accepted', 'refused'],
+        ...nodes.map((n) => [
+          n.name,
+          n.tokens.length === 0 ? '0' : `${n.tokens.length} (${n.tokens.join(', ')})`,
+          String(n.attempted),
+          String(n.accepted),
+          String(n.refused),
+        ]),
+      ],
+      DEMO_COLUMN_GAP,
+    ),
     '',
   ];
   if (pause !== undefined) lines.push(...pauseLines(pause), '');

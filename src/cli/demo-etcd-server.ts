@@ -18,6 +18,7 @@ import {
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { sleep } from './io.js';
 
 /** How to start an etcd by hand, for messages. @internal */
 export const ETCD_INSTALL: string =
@@ -157,6 +158,6 @@ async function waitServing(
       // Not serving yet.
     }
     if (performance.now() > deadline) throw new Error(`it did not serve within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100, signal);
   }
 }

@@ -22,10 +22,9 @@ import { TrueClock } from '../truetime/true-clock.js';
 import type { FencedDb } from './demo-db.js';
 import { ETCD_INSTALL } from './demo-etcd-server.js';
 import { etcdJson, etcdReport, type PauseRecord, type Term } from './demo-etcd-report.js';
-import type { Progress } from './demo-report.js';
 import { untilTrusted } from './demo-strategies.js';
 import { ExitCode } from './errors.js';
-import { sleep, type CliIo } from './io.js';
+import { asError, sleep, unlessAborted, type CliIo, type Progress } from './io.js';
 
 /** Settings of the etcd demo. @internal */
 export interface EtcdDemoOptions {
@@ -71,18 +70,9 @@ class PauseGate {
   pass(signal: AbortSignal | null | undefined): Promise<void> {
     const paused = this.#paused;
     if (paused === undefined) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => reject(asError(signal?.reason));
-      if (signal?.aborted) {
-        onAbort();
-        return;
-      }
-      signal?.addEventListener('abort', onAbort, { once: true });
-      void paused.promise.then(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      });
-    });
+    return signal === null || signal === undefined
+      ? paused.promise
+      : unlessAborted(paused.promise, signal);
   }
 
   fetch: EtcdFetch = async (url, init) => {
@@ -122,29 +112,6 @@ function deferred(): Deferred {
       return done;
     },
   };
-}
-
-/** `promise`, or a rejection with the signal's reason if the demo stops first. */
-function orStop<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(asError(signal.reason));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(asError(signal.reason));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(asError(error));
-      },
-    );
-  });
-}
-
-function asError(reason: unknown): Error {
-  return reason instanceof Error ? reason : new Error(String(reason));
 }
 
 /** The shared script: which term is paused, and the two events the pause waits on. */
@@ -417,7 +384,7 @@ async function ordinaryTerm(
     if (takeover && i === 1) {
       // Fig. 8-5: the old holder's late write comes after the new holder has written.
       scenario.takeoverWrote.resolve();
-      await orStop(scenario.lateWriteDone.promise, stop);
+      await unlessAborted(scenario.lateWriteDone.promise, stop);
     }
     await sleep(WRITE_SPACING_MS, stop);
   }
@@ -485,7 +452,7 @@ async function pausedTerm(
     true,
   );
   const ttlPassed = sleep(options.ttlMs + lease.marginMs, stop);
-  await orStop(Promise.all([ttlPassed, scenario.takeoverWrote.promise]), stop);
+  await unlessAborted(Promise.all([ttlPassed, scenario.takeoverWrote.promise]), stop);
   node.gate.resume();
   pause.pausedMs = performance.now() - scenario.pauseStartedAt;
   if (scenario.takeoverStart !== undefined) {

@@ -1,13 +1,13 @@
 /**
- * What `chronobound demo` prints: the progress line, text tables, the report of
- * the counter demo and its SVG plot.
+ * What `chronobound demo` prints: the report of the counter demo, as text or
+ * JSON, and its SVG plot.
  *
  * @module
  */
 import { formatUtcMicros } from '../truetime/format.js';
 import type { DemoDb } from './demo-db.js';
 import { mean, STRATEGIES, type DemoNode, type StrategyId } from './demo-strategies.js';
-import type { CliIo } from './io.js';
+import { ms, signedMs, table } from './format.js';
 import { lineChart, paletteColor, stackCharts } from './svg.js';
 
 /** An increment the database silently dropped. @internal */
@@ -49,56 +49,8 @@ export interface CounterOutcome {
   readonly plotFile: string | undefined;
 }
 
-/**
- * One line on stderr: rewritten in place on a terminal, else at most one line a second.
- * @internal
- */
-export class Progress {
-  readonly #io: CliIo;
-  #lastLineAt = -Infinity;
-  constructor(io: CliIo) {
-    this.#io = io;
-  }
-  update(text: string, force: boolean = false): void {
-    if (this.#io.stderr.isTTY === true) {
-      this.#io.stderr.write(`\r\x1b[K${text}`);
-      return;
-    }
-    const now = performance.now();
-    if (force || now - this.#lastLineAt >= 1000) {
-      this.#io.stderr.write(`${text}\n`);
-      this.#lastLineAt = now;
-    }
-  }
-  done(): void {
-    if (this.#io.stderr.isTTY === true) this.#io.stderr.write('\r\x1b[K');
-  }
-}
-
-/** @internal */
-export function ms(value: number, digits: number = 3): string {
-  return `${value.toFixed(digits)} ms`;
-}
-
-function signedMs(value: number, digits: number = 1): string {
-  return `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(digits)} ms`;
-}
-
-/**
- * Left-aligned columns, three spaces apart.
- * @internal
- */
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-  return rows
-    .map((r) =>
-      r
-        .map((v, c) => v.padEnd(widths[c] ?? 0))
-        .join('   ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
+/** The demo's tables set their columns three spaces apart. @internal */
+export const DEMO_COLUMN_GAP = '   ';
 
 /**
  * The two stacked charts: ε per node, and offsets from true time.
@@ -201,29 +153,35 @@ export function counterReport(outcome: CounterOutcome): string {
     `database: ${db.description}`,
     'time: one loopback NTP reference server per node; TrueClock ignores the skewed wall clocks',
     '',
-    table([
-      ['node', 'wall clock vs true time', 'NTP path (out/back)', 'mean ε at commit'],
-      ...nodes.map((n, i) => [
-        n.name,
-        signedMs(wallOffsets[i] ?? 0),
-        `${n.delays[0]}/${n.delays[1]} ms`,
-        ms(commitFigures(n).epsilonMs),
-      ]),
-    ]),
-    '',
-    table([
-      ['', ...STRATEGIES.map((s) => s.title)],
-      ['increments written', ...STRATEGIES.map((s) => String(results[s.id].attempted))],
-      ['final counter', ...STRATEGIES.map((s) => String(results[s.id].finalValue))],
-      ['silently lost', ...STRATEGIES.map((s) => String(results[s.id].lost))],
+    table(
       [
-        'extra latency per write',
-        ...STRATEGIES.map((s) => {
-          const extra = s.extraLatencyMs(nodes);
-          return extra === 0 ? '0' : ms(extra);
-        }),
+        ['node', 'wall clock vs true time', 'NTP path (out/back)', 'mean ε at commit'],
+        ...nodes.map((n, i) => [
+          n.name,
+          signedMs(wallOffsets[i] ?? 0, 1),
+          `${n.delays[0]}/${n.delays[1]} ms`,
+          ms(commitFigures(n).epsilonMs),
+        ]),
       ],
-    ]),
+      DEMO_COLUMN_GAP,
+    ),
+    '',
+    table(
+      [
+        ['', ...STRATEGIES.map((s) => s.title)],
+        ['increments written', ...STRATEGIES.map((s) => String(results[s.id].attempted))],
+        ['final counter', ...STRATEGIES.map((s) => String(results[s.id].finalValue))],
+        ['silently lost', ...STRATEGIES.map((s) => String(results[s.id].lost))],
+        [
+          'extra latency per write',
+          ...STRATEGIES.map((s) => {
+            const extra = s.extraLatencyMs(nodes);
+            return extra === 0 ? '0' : ms(extra);
+          }),
+        ],
+      ],
+      DEMO_COLUMN_GAP,
+    ),
     '',
     ...lossLines(results.lww.firstLoss),
     'HLC: every write received the stamp it read, so it is ordered after it whatever the skew.',
@@ -286,7 +244,10 @@ function commitWaitLines(nodes: readonly DemoNode[]): string[] {
   const late = mean(measured.map((n) => commitFigures(n).lateMs));
   const write = mean(measured.map((n) => commitFigures(n).writeMs));
   return [
-    table([['node', 'writes', 'mean ε', 'write + wait', 'in ε', 'woke late by'], ...rows]),
+    table(
+      [['node', 'writes', 'mean ε', 'write + wait', 'in ε', 'woke late by'], ...rows],
+      DEMO_COLUMN_GAP,
+    ),
     '',
     '(each acknowledgement waits from its stamp s = latest until earliest > s: 2ε, the width of',
     `  the interval, plus how late the wait woke after that moment — ${ms(late, 2)} on average here,`,

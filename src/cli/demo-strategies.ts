@@ -14,6 +14,7 @@ import type { LoopbackNtpServer } from '../testing/ntp-server.js';
 import { toNanosBigInt } from '../truetime/interval.js';
 import type { TrueClock } from '../truetime/true-clock.js';
 import type { DemoDb, DemoRow } from './demo-db.js';
+import { unlessAborted } from './io.js';
 
 /** One commit-wait, measured from the moment the stamp was chosen. @internal */
 export interface CommitTiming {
@@ -152,23 +153,20 @@ export function untilTrusted(
 ): Promise<void> {
   const trusted = (): boolean => clock.status === 'synchronized' || clock.status === 'free-running';
   if (trusted()) return Promise.resolve();
-  return new Promise<void>((resolve, reject) => {
-    const finish = (error?: Error): void => {
-      off();
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-      if (error) reject(error);
-      else resolve();
-    };
-    const onAbort = (): void => finish(new Error('interrupted'));
-    const off = clock.onStatusChange(() => {
-      if (trusted()) finish();
+  let stopWatching = (): void => undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const recovered = new Promise<void>((resolve, reject) => {
+    stopWatching = clock.onStatusChange(() => {
+      if (trusted()) resolve();
     });
-    const timer = setTimeout(
-      () => finish(new Error(`the clock did not recover within ${timeoutMs} ms`)),
+    timer = setTimeout(
+      () => reject(new Error(`the clock did not recover within ${timeoutMs} ms`)),
       timeoutMs,
     );
-    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return unlessAborted(recovered, signal).finally(() => {
+    stopWatching();
+    clearTimeout(timer);
   });
 }
 

@@ -13,9 +13,9 @@
  * @module
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors.js';
-import { guardUsage, intFlag, numberFlag } from './args.js';
+import { intFlag, numberFlag } from './args.js';
+import { defineCommand, switchOptions, valueOptions, type CommandValues } from './command.js';
 import { runCounterDemo, type CounterOptions } from './demo-counter.js';
 import {
   checkPostgresUrl,
@@ -33,24 +33,14 @@ import {
   startLocalEtcd,
   type LocalEtcd,
 } from './demo-etcd-server.js';
-import { Progress } from './demo-report.js';
-import { ExitCode } from './errors.js';
-import type { CliIo } from './io.js';
+import { Progress, type CliIo, type Command } from './io.js';
 
 const OPTIONS = {
-  rounds: { type: 'string' },
-  'skew-ms': { type: 'string' },
-  'poll-ms': { type: 'string' },
-  seed: { type: 'string' },
-  postgres: { type: 'string' },
-  plot: { type: 'string' },
-  'no-plot': { type: 'boolean' },
-  etcd: { type: 'string' },
-  'ttl-ms': { type: 'string' },
-  terms: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
+  ...valueOptions('rounds', 'skew-ms', 'poll-ms', 'seed', 'postgres', 'plot'),
+  ...switchOptions('no-plot'),
+  ...valueOptions('etcd', 'ttl-ms', 'terms'),
+  ...switchOptions('json'),
+};
 
 /** Flags that only mean something without / with `--etcd`. */
 const COUNTER_ONLY = ['rounds', 'skew-ms', 'poll-ms', 'seed', 'plot'] as const;
@@ -90,20 +80,7 @@ Uses SQLite through better-sqlite3 (npm install better-sqlite3) in a temporary
 file that is deleted afterwards, and loopback NTP servers on free ports.
 `;
 
-type Values = ReturnType<typeof parse>['values'];
-
-function parse(argv: readonly string[]): ReturnType<typeof parseOptions> {
-  return guardUsage('demo', Object.keys(OPTIONS), argv, () => parseOptions(argv));
-}
-
-function parseOptions(argv: readonly string[]) {
-  return parseArgs({
-    args: bareEtcdAsEmpty(argv),
-    strict: true,
-    allowPositionals: false,
-    options: OPTIONS,
-  });
-}
+type Values = CommandValues<typeof OPTIONS>;
 
 /** `--etcd` with no URL after it (last, or before another flag) means "no URL given". */
 function bareEtcdAsEmpty(argv: readonly string[]): string[] {
@@ -114,19 +91,16 @@ function bareEtcdAsEmpty(argv: readonly string[]): string[] {
   );
 }
 
+const demo = defineCommand({ name: 'demo', options: OPTIONS, help: HELP }, (values, io) => {
+  if (values.postgres !== undefined) checkPostgresUrl(values.postgres);
+  return values.etcd === undefined ? counterDemo(values, io) : etcdDemo(values, values.etcd, io);
+});
+
 /**
  * Runs `chronobound demo`.
  * @internal
  */
-export async function runDemo(argv: readonly string[], io: CliIo): Promise<number> {
-  const { values } = parse(argv);
-  if (values.help === true) {
-    io.stdout.write(HELP);
-    return ExitCode.ok;
-  }
-  if (values.postgres !== undefined) checkPostgresUrl(values.postgres);
-  return values.etcd === undefined ? counterDemo(values, io) : etcdDemo(values, values.etcd, io);
-}
+export const runDemo: Command = (argv, io) => demo(bareEtcdAsEmpty(argv), io);
 
 function rejectFlags(
   values: Values,

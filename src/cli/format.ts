@@ -29,6 +29,20 @@ export function table(rows: readonly (readonly string[])[], gap: string = '  '):
 }
 
 /**
+ * A duration in ms: `1.250 ms`.
+ *
+ * @example
+ * ```ts
+ * ms(1.25); // '1.250 ms'
+ * ms(1701.4, 0); // '1701 ms'
+ * ```
+ * @internal
+ */
+export function ms(value: number, digits: number = 3): string {
+  return `${value.toFixed(digits)} ms`;
+}
+
+/**
  * A signed duration in ms with a true minus sign: `+1.250 ms`, `−0.500 ms`.
  *
  * @example

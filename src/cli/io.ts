@@ -72,6 +72,52 @@ export function untilAborted(signal: AbortSignal): Promise<void> {
 }
 
 /**
+ * `promise`, or a rejection with the signal's reason (as an Error) if `signal`
+ * aborts first: how a command stops waiting on something that does not take a
+ * signal itself.
+ *
+ * @example
+ * ```ts
+ * const controller = new AbortController();
+ * const waiting = unlessAborted(new Promise(() => undefined), controller.signal);
+ * controller.abort(new Error('stop'));
+ * await waiting; // rejects with Error: stop
+ * ```
+ * @throws {Error} The signal's reason, when it aborts before `promise` settles.
+ * @internal
+ */
+export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(asError(signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(asError(signal.reason));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(asError(error));
+      },
+    );
+  });
+}
+
+/**
+ * `reason` if it is an Error, else an Error saying it.
+ *
+ * @example
+ * ```ts
+ * asError('stopped').message; // 'stopped'
+ * ```
+ * @internal
+ */
+export function asError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason));
+}
+
+/**
  * One progress line on stderr while a command waits, so stdout (and its JSON)
  * stays clean. On a terminal the line is rewritten in place and erased by
  * `done()`; off a terminal it is printed at most once a second (`'lines'`) or

@@ -31,7 +31,8 @@ Commands:
   now     print one reading from NTP servers, chronyd or the system clock
   watch   live view of the uncertainty ε over time (the TrueTime sawtooth)
   serve   run a programmable loopback NTP server for tests
-  demo    three skewed nodes writing to SQLite: wall-clock LWW vs HLC vs commit-wait
+  demo    three skewed nodes writing to SQLite: wall-clock LWW vs HLC vs commit-wait;
+          with --etcd, a lock on etcd, a paused holder and fencing tokens
   daemon  one clock per host: a ClockBound shared-memory segment and Prometheus metrics
 
 Run \`chronobound <command> --help\` for a command's options.

@@ -82,8 +82,14 @@ function readInAnotherProcess(segment: string, count: number): Promise<Reading[]
   });
 }
 
+/** `chronobound daemon` polling a port nobody answers on, publishing at `segment`. */
+function unansweredDaemon(segment: string, ...flags: string[]): string[] {
+  return ['daemon', '--server', '127.0.0.1:9', '--segment', segment, ...flags];
+}
+
 let dir: string;
 let ntp: LoopbackNtpServer;
+
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'chronobound-daemon-'));
   // The server's clock is this machine's plus 25 ms: the host's system clock is
@@ -181,16 +187,7 @@ describe('chronobound daemon', () => {
   it('says "unknown" until the clock has a sample (graceful start), and serves metrics meanwhile', async () => {
     const segment = join(dir, 'unsynced', 'shm0');
     // A port nobody answers on.
-    const daemon = startCli([
-      'daemon',
-      '--server',
-      '127.0.0.1:9',
-      '--segment',
-      segment,
-      '--metrics',
-      '127.0.0.1:0',
-      '--json',
-    ]);
+    const daemon = startCli(unansweredDaemon(segment, '--metrics', '127.0.0.1:0', '--json'));
     try {
       const started = JSON.parse(await daemon.line(/"event":"started"/)) as Started;
       const s = readClockboundSegment(segment);
@@ -232,14 +229,7 @@ describe('chronobound daemon', () => {
   it('a segment it cannot create: one line, exit 3', async () => {
     const file = join(dir, 'a-file');
     writeFileSync(file, 'x');
-    const r = await runCli([
-      'daemon',
-      '--server',
-      '127.0.0.1:9',
-      '--segment',
-      join(file, 'shm0'),
-      '--no-metrics',
-    ]);
+    const r = await runCli(unansweredDaemon(join(file, 'shm0'), '--no-metrics'));
     expect(r.code).toBe(3);
     expect(isOneLineError(r.stderr)).toBe(true);
     expect(r.stderr).toMatch(
@@ -254,15 +244,7 @@ describe('chronobound daemon', () => {
     const port = typeof address === 'object' && address !== null ? address.port : 0;
     const segment = join(dir, 'busy', 'shm0');
     try {
-      const r = await runCli([
-        'daemon',
-        '--server',
-        '127.0.0.1:9',
-        '--segment',
-        segment,
-        '--metrics',
-        `127.0.0.1:${port}`,
-      ]);
+      const r = await runCli(unansweredDaemon(segment, '--metrics', `127.0.0.1:${port}`));
       expect(r.code).toBe(3);
       expect(endsWithOneLineError(r.stderr)).toBe(true);
       expect(r.stderr).toBe(

@@ -6,14 +6,10 @@
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { locateEtcd, startEtcdCluster, type EtcdCluster } from '../integration/helpers/etcd.js';
-import {
-  freePort,
-  locatePostgres,
-  startPostgres,
-  type PostgresCluster,
-} from '../integration/helpers/postgres.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { locateEtcd, startEtcdCluster } from '../integration/helpers/etcd.js';
+import { freePort, locatePostgres, startPostgres } from '../integration/helpers/postgres.js';
+import { postgresRowCount, suiteFixture } from './fixtures.js';
 import { endsWithOneLineError, isOneLineError, runCli } from './run-cli.js';
 
 interface EtcdDemoJson {
@@ -88,30 +84,24 @@ function checkRun(j: EtcdDemoJson, ordinaryTerms: number): void {
 }
 
 describe.skipIf(etcdBinary === undefined)('chronobound demo --etcd', () => {
-  let etcd: EtcdCluster;
+  const etcd = suiteFixture(() => startEtcdCluster({ size: 1 }));
   const dir = mkdtempSync(join(tmpdir(), 'chronobound-demo-etcd-test-'));
-  beforeAll(async () => {
-    etcd = await startEtcdCluster({ size: 1 });
-  }, 120_000);
-  afterAll(async () => {
-    await etcd?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('pauses a holder past its TTL: the next holder takes over, the late write is refused (--json)', async () => {
-    const r = await runCli(['demo', '--etcd', etcd.endpoints.join(','), '--json'], {
+    const r = await runCli(['demo', '--etcd', etcd().endpoints.join(','), '--json'], {
       cwd: dir,
       timeoutMs: 90_000,
     });
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as EtcdDemoJson;
     checkRun(j, 3);
-    expect(j.etcd.endpoints).toEqual(etcd.endpoints);
+    expect(j.etcd.endpoints).toEqual(etcd().endpoints);
     expect(j.database).toMatch(/^SQLite [\d.]+ \(better-sqlite3\), temporary file /);
   }, 120_000);
 
   it('prints the per-node table, the pause and a one-line verdict', async () => {
-    const r = await runCli(['demo', '--etcd', etcd.endpoints[0]!, '--terms', '1'], {
+    const r = await runCli(['demo', '--etcd', etcd().endpoints[0]!, '--terms', '1'], {
       cwd: dir,
       timeoutMs: 90_000,
     });
@@ -148,25 +138,19 @@ describe.skipIf(etcdBinary === undefined)('chronobound demo --etcd', () => {
   }, 120_000);
 
   describe.skipIf(locatePostgres() === undefined)('with --postgres', () => {
-    let pg: PostgresCluster;
-    beforeAll(async () => {
-      pg = await startPostgres();
-    }, 120_000);
-    afterAll(async () => {
-      await pg?.stop();
-    });
+    const pg = suiteFixture(startPostgres);
 
     it('fences the writes in PostgreSQL and removes its row', async () => {
       const r = await runCli(
         [
           'demo',
           '--etcd',
-          etcd.endpoints[0]!,
+          etcd().endpoints[0]!,
           '--terms',
           '1',
           '--json',
           '--postgres',
-          pg.connectionString,
+          pg().connectionString,
         ],
         { timeoutMs: 90_000 },
       );
@@ -174,15 +158,7 @@ describe.skipIf(etcdBinary === undefined)('chronobound demo --etcd', () => {
       const j = JSON.parse(r.stdout) as EtcdDemoJson;
       expect(j.database).toMatch(/^PostgreSQL \d+/);
       checkRun(j, 1);
-      const { default: pgModule } = await import('pg');
-      const client = new pgModule.Client({ connectionString: pg.connectionString });
-      await client.connect();
-      try {
-        const rows = await client.query('SELECT count(*)::int AS n FROM chronobound_demo_fenced');
-        expect(rows.rows[0]).toEqual({ n: 0 });
-      } finally {
-        await client.end();
-      }
+      expect(await postgresRowCount(pg().connectionString, 'chronobound_demo_fenced')).toBe(0);
     }, 180_000);
   });
 });

@@ -1,13 +1,10 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  locatePostgres,
-  startPostgres,
-  type PostgresCluster,
-} from '../integration/helpers/postgres.js';
+import { afterAll, describe, expect, it } from 'vitest';
+import { locatePostgres, startPostgres } from '../integration/helpers/postgres.js';
 import type { ChildProcess } from 'node:child_process';
+import { postgresRowCount, suiteFixture } from './fixtures.js';
 import { isOneLineError, runCli, startCli } from './run-cli.js';
 
 /** Resolves with the first stderr line matching `pattern`; rejects if the process exits first. */
@@ -153,6 +150,14 @@ describe('chronobound demo (SQLite)', () => {
     expect(r.stdout).toContain(`(interrupted after ${written} of 500 rounds)`);
   }, 60_000);
 
+  it('takes a negative --skew-ms list as the value, like every command', async () => {
+    // --rounds 0 stops it before anything runs: the error names --rounds, not --skew-ms.
+    const r = await runCli(['demo', '--skew-ms', '-45,0,30', '--rounds', '0']);
+    expect(r.code).toBe(2);
+    expect(isOneLineError(r.stderr), r.stderr).toBe(true);
+    expect(r.stderr).toMatch(/^chronobound demo: Invalid --rounds: "0"/);
+  });
+
   it('refuses a --postgres value that is not a URL as a usage error naming it', async () => {
     const r = await runCli(['demo', '--postgres', 'notaurl']);
     expect(r.code).toBe(2);
@@ -166,17 +171,11 @@ describe('chronobound demo (SQLite)', () => {
 });
 
 describe.skipIf(locatePostgres() === undefined)('chronobound demo --postgres', () => {
-  let pg: PostgresCluster;
-  beforeAll(async () => {
-    pg = await startPostgres();
-  }, 120_000);
-  afterAll(async () => {
-    await pg?.stop();
-  });
+  const pg = suiteFixture(startPostgres);
 
   it('runs the same demo against PostgreSQL and removes its rows', async () => {
     const r = await runCli(
-      ['demo', '--rounds', '12', '--no-plot', '--json', '--postgres', pg.connectionString],
+      ['demo', '--rounds', '12', '--no-plot', '--json', '--postgres', pg().connectionString],
       {
         timeoutMs: 60_000,
       },
@@ -185,15 +184,7 @@ describe.skipIf(locatePostgres() === undefined)('chronobound demo --postgres', (
     const j = JSON.parse(r.stdout) as DemoJson;
     expect(j.database).toMatch(/^PostgreSQL \d+/);
     checkResults(j, 12);
-    const { default: pgModule } = await import('pg');
-    const client = new pgModule.Client({ connectionString: pg.connectionString });
-    await client.connect();
-    try {
-      const rows = await client.query('SELECT count(*)::int AS n FROM chronobound_demo');
-      expect(rows.rows[0]).toEqual({ n: 0 });
-    } finally {
-      await client.end();
-    }
+    expect(await postgresRowCount(pg().connectionString, 'chronobound_demo')).toBe(0);
   }, 120_000);
 
   it('fails in one line (exit 3) when PostgreSQL is unreachable', async () => {

@@ -1,10 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { signedMs, table } from '../../src/cli/format.js';
-import { Progress, untilAborted, type CliIo } from '../../src/cli/io.js';
+import { ms, signedMs, table } from '../../src/cli/format.js';
+import { Progress, unlessAborted, untilAborted, type CliIo } from '../../src/cli/io.js';
 import { mergedSource } from '../../src/cli/merged-source.js';
 import type { SyncSample } from '../../src/clock/types.js';
 import type { SourceContext, TimeSource } from '../../src/sources/types.js';
 import { ManualClock } from '../../src/testing/index.js';
+
+describe('ms', () => {
+  it('prints an unsigned duration with the given digits', () => {
+    expect(ms(1.25)).toBe('1.250 ms');
+    expect(ms(1701.6, 0)).toBe('1702 ms');
+  });
+});
 
 describe('table', () => {
   it('pads every column but the last to its widest cell', () => {
@@ -82,6 +89,18 @@ describe('Progress', () => {
     controller.abort();
     await waiting;
     await untilAborted(controller.signal);
+  });
+
+  it('unlessAborted passes the promise through, or rejects with the reason of an abort that comes first', async () => {
+    const controller = new AbortController();
+    await expect(unlessAborted(Promise.resolve(7), controller.signal)).resolves.toBe(7);
+    await expect(
+      unlessAborted(Promise.reject(new Error('own failure')), controller.signal),
+    ).rejects.toThrow('own failure');
+    const waiting = unlessAborted(new Promise(() => undefined), controller.signal);
+    controller.abort('stopped'); // a string reason arrives as an Error
+    await expect(waiting).rejects.toThrow(/^stopped$/);
+    await expect(unlessAborted(Promise.resolve(1), controller.signal)).rejects.toThrow('stopped');
   });
 });
 

@@ -18,6 +18,8 @@ describe('chronobound (built CLI)', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^Usage: chronobound <command>/);
     for (const command of ['now', 'watch', 'serve', 'demo']) expect(r.stdout).toContain(command);
+    // The demo line names both of its modes.
+    expect(r.stdout).toMatch(/ {2}demo .*commit-wait;\n +with --etcd, /);
     expect(r.stdout).toContain('Exit codes: 0 ok, 1 not synchronized');
   });
 

@@ -6,12 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readChronyTracking } from '../../src/ntp/chrony.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
-import {
-  locateChronyc,
-  locateChronyd,
-  startChronyd,
-  type ChronydHandle,
-} from '../integration/helpers/chronyd.js';
+import { locateChronyc, locateChronyd, startChronyd } from '../integration/helpers/chronyd.js';
 import {
   locateOpenssl,
   makeCertificate,
@@ -19,7 +14,13 @@ import {
   type Certificate,
   type NtsServerHandle,
 } from '../integration/helpers/nts-server.js';
-import { CLI, isOneLineError, runCli } from './run-cli.js';
+import { suiteFixture } from './fixtures.js';
+import { CLI, isOneLineError, runCli, type CliResult } from './run-cli.js';
+
+/** `chronobound now --json`, asking each of `servers`, with `flags` besides. */
+function nowJson(servers: readonly string[], ...flags: string[]): Promise<CliResult> {
+  return runCli(['now', ...servers.flatMap((s) => ['--server', s]), ...flags, '--json']);
+}
 
 const hasScript = spawnSync('script', ['--version']).status === 0;
 
@@ -71,16 +72,7 @@ describe('chronobound now against loopback NTP servers', () => {
 
   it('prints a synchronized interval that contains the server’s true time (exit 0)', async () => {
     const before = good.trueNow();
-    const r = await runCli([
-      'now',
-      '--server',
-      good.address,
-      '--samples',
-      '3',
-      '--interval-ms',
-      '20',
-      '--json',
-    ]);
+    const r = await nowJson([good.address], '--samples', '3', '--interval-ms', '20');
     const after = good.trueNow();
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as NowJson;
@@ -145,16 +137,7 @@ describe('chronobound now against loopback NTP servers', () => {
   );
 
   it('casts out a falseticker when a majority agrees (exit 0)', async () => {
-    const r = await runCli([
-      'now',
-      '--server',
-      good.address,
-      '--server',
-      good2.address,
-      '--server',
-      liar.address,
-      '--json',
-    ]);
+    const r = await nowJson([good.address, good2.address, liar.address]);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as NowJson;
     expect(j.status).toBe('synchronized');
@@ -168,14 +151,7 @@ describe('chronobound now against loopback NTP servers', () => {
 
   it('refuses when no server answers: exit 1, one-line message, reasons in the table', async () => {
     const port = await deadPort();
-    const r = await runCli([
-      'now',
-      '--server',
-      `127.0.0.1:${port}`,
-      '--timeout-ms',
-      '300',
-      '--json',
-    ]);
+    const r = await nowJson([`127.0.0.1:${port}`], '--timeout-ms', '300');
     expect(r.code).toBe(1);
     expect(isOneLineError(r.stderr)).toBe(true);
     expect(r.stderr).toContain('no usable time server');
@@ -192,16 +168,7 @@ describe('chronobound now against loopback NTP servers', () => {
 
   it('two configured, one dead: f = 0, so the live one alone synchronizes (exit 0)', async () => {
     const port = await deadPort();
-    const r = await runCli([
-      'now',
-      '--server',
-      good.address,
-      '--server',
-      `127.0.0.1:${port}`,
-      '--timeout-ms',
-      '300',
-      '--json',
-    ]);
+    const r = await nowJson([good.address, `127.0.0.1:${port}`], '--timeout-ms', '300');
     expect(r.code).toBe(0);
     const j = JSON.parse(r.stdout) as NowJson;
     expect(j.status).toBe('synchronized');
@@ -213,18 +180,11 @@ describe('chronobound now against loopback NTP servers', () => {
     const held = await Promise.all([createNtpServer(), createNtpServer()]);
     const [a, b] = held.map((h) => h.port);
     await Promise.all(held.map((h) => h.close()));
-    const r = await runCli([
-      'now',
-      '--server',
-      good.address,
-      '--server',
-      `127.0.0.1:${a}`,
-      '--server',
-      `127.0.0.1:${b}`,
+    const r = await nowJson(
+      [good.address, `127.0.0.1:${a}`, `127.0.0.1:${b}`],
       '--timeout-ms',
       '300',
-      '--json',
-    ]);
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
       /no majority: 1 of 3 configured sources answered, and up to 1 may be wrong/,
@@ -236,7 +196,7 @@ describe('chronobound now against loopback NTP servers', () => {
   it('refuses a server 1e12 ms off the system clock (the panic threshold): unsynchronized, exit 1, and says why', async () => {
     const far = await createNtpServer({ offsetMs: 1e12 });
     try {
-      const r = await runCli(['now', '--server', far.address, '--timeout-ms', '500', '--json']);
+      const r = await nowJson([far.address], '--timeout-ms', '500');
       expect(r.code).toBe(1);
       const j = JSON.parse(r.stdout) as NowJson;
       expect(j.status).toBe('unsynchronized');
@@ -249,7 +209,7 @@ describe('chronobound now against loopback NTP servers', () => {
   it('reports a Kiss-o’-Death refusal by its reason', async () => {
     const kod = await createNtpServer({ kissCode: 'DENY' });
     try {
-      const r = await runCli(['now', '--server', kod.address, '--timeout-ms', '500', '--json']);
+      const r = await nowJson([kod.address], '--timeout-ms', '500');
       expect(r.code).toBe(1);
       const j = JSON.parse(r.stdout) as NowJson;
       expect(j.servers[0]?.reason).toMatch(/kiss/i);
@@ -261,14 +221,7 @@ describe('chronobound now against loopback NTP servers', () => {
   it('is unsynchronized (exit 1) when ε exceeds --max-uncertainty-ms', async () => {
     const slow = await createNtpServer({ requestDelayMs: 30, responseDelayMs: 30 });
     try {
-      const r = await runCli([
-        'now',
-        '--server',
-        slow.address,
-        '--max-uncertainty-ms',
-        '5',
-        '--json',
-      ]);
+      const r = await nowJson([slow.address], '--max-uncertainty-ms', '5');
       expect(r.code).toBe(1);
       expect(JSON.parse(r.stdout)).toMatchObject({ status: 'unsynchronized' });
       expect(r.stderr).toMatch(/above --max-uncertainty-ms 5/);
@@ -302,16 +255,10 @@ describe('chronobound now with no server given', () => {
 });
 
 describe.skipIf(locateChronyd() === undefined)('chronobound now against a real chronyd', () => {
-  let chronyd: ChronydHandle;
-  beforeAll(async () => {
-    chronyd = await startChronyd();
-  }, 30_000);
-  afterAll(async () => {
-    await chronyd?.stop();
-  });
+  const chronyd = suiteFixture(startChronyd, 30_000);
 
   it('reads chronyd’s tracking report with --chrony (exit 0)', async () => {
-    const r = await runCli(['now', '--chrony', `127.0.0.1:${chronyd.cmdPort}`, '--json']);
+    const r = await runCli(['now', '--chrony', `127.0.0.1:${chronyd().cmdPort}`, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as NowJson;
     expect(j.status).toBe('synchronized');
@@ -321,7 +268,7 @@ describe.skipIf(locateChronyd() === undefined)('chronobound now against a real c
   });
 
   it('uses chronyd as an NTP server with --server', async () => {
-    const r = await runCli(['now', '--server', `127.0.0.1:${chronyd.ntpPort}`, '--json']);
+    const r = await nowJson([`127.0.0.1:${chronyd().ntpPort}`]);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as NowJson;
     expect(j.servers[0]).toMatchObject({ kind: 'ntp', accepted: true, stratum: 8 });
@@ -361,20 +308,13 @@ describe.skipIf(
     await server?.stop();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
+  /** `now --nts` against the server, trusting the certificate at `caPath`. */
+  const nowOverNts = (caPath: string): Promise<CliResult> =>
+    nowJson([`127.0.0.1:${server.kePort}`], '--nts', '--nts-ca', caPath, '--timeout-ms', '15000');
 
   it('authenticates with NTS-KE and NTS: synchronized (exit 0), chronyd counts it', async () => {
     const before = await server.serverStats();
-    const r = await runCli([
-      'now',
-      '--nts',
-      '--nts-ca',
-      server.certificate.certPath,
-      '--server',
-      `127.0.0.1:${server.kePort}`,
-      '--timeout-ms',
-      '15000',
-      '--json',
-    ]);
+    const r = await nowOverNts(server.certificate.certPath);
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as NowJson;
     expect(j.status).toBe('synchronized');
@@ -395,17 +335,7 @@ describe.skipIf(
 
   it('with the wrong CA: exit 1, a one-line error naming the certificate, no NTP sent', async () => {
     const before = await server.serverStats();
-    const r = await runCli([
-      'now',
-      '--nts',
-      '--nts-ca',
-      other.certPath,
-      '--server',
-      `127.0.0.1:${server.kePort}`,
-      '--timeout-ms',
-      '15000',
-      '--json',
-    ]);
+    const r = await nowOverNts(other.certPath);
     expect(r.code, r.stderr).toBe(1);
     expect(isOneLineError(r.stderr), r.stderr).toBe(true);
     expect(r.stderr).toMatch(/certificate is not trusted/);
