@@ -11,6 +11,8 @@ export default defineConfig([
       'ntp/index': 'src/ntp/index.ts',
       'node/index': 'src/node/index.ts',
       'testing/index': 'src/testing/index.ts',
+      'testing/fast-check/index': 'src/testing/fast-check/index.ts',
+      'testing/node/index': 'src/testing/node/index.ts',
       'luxon/index': 'src/luxon/index.ts',
       'etcd/index': 'src/etcd/index.ts',
     },

@@ -28,7 +28,7 @@ import { HybridLogicalClock } from '../logical/hlc.js';
 import { hlcToBigInt } from '../logical/hlc-codec.js';
 import { stampWrite } from '../logical/stamp.js';
 import { ntpSource } from '../ntp/source.js';
-import { createNtpServer, type LoopbackNtpServer } from '../testing/ntp-server.js';
+import { createNtpServer, type LoopbackNtpServer } from '../testing/node/index.js';
 import { toNanosBigInt } from '../truetime/interval.js';
 import { TrueClock } from '../truetime/true-clock.js';
 import { guardUsage, intFlag, numberFlag } from './args.js';

@@ -1,6 +1,6 @@
 /**
  * `chronobound serve`: the programmable loopback NTP server of
- * `chronobound/testing`, as a process — for users' own tests against any NTP
+ * `chronobound/testing/node`, as a process — for users' own tests against any NTP
  * client. SIGINT/SIGTERM close it cleanly.
  *
  * @module
@@ -8,7 +8,7 @@
 import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { InvalidArgumentError } from '../errors.js';
-import { createNtpServer } from '../testing/ntp-server.js';
+import { createNtpServer } from '../testing/node/index.js';
 import { delayFlag, guardUsage, intFlag, numberFlag } from './args.js';
 import { ExitCode } from './errors.js';
 import type { CliIo } from './io.js';

@@ -12,7 +12,7 @@ import {
   parseHlc,
   type HlcTimestamp,
 } from '../../src/index.js';
-import { hlcTimestamp } from '../../src/testing/arbitraries.js';
+import { hlcTimestamp } from '../../src/testing/fast-check/index.js';
 import { fcParams } from '../support/fc.js';
 
 const sign = (x: number): number => (x < 0 ? -1 : x > 0 ? 1 : 0);

@@ -9,7 +9,7 @@ import {
   parseLamport,
   type LamportTimestamp,
 } from '../../src/index.js';
-import { lamportTimestamp } from '../../src/testing/arbitraries.js';
+import { lamportTimestamp } from '../../src/testing/fast-check/index.js';
 import { fcParams } from '../support/fc.js';
 
 const sign = (x: number): number => (x < 0 ? -1 : x > 0 ? 1 : 0);

@@ -10,7 +10,7 @@ import {
   type SyncSample,
 } from '../../src/index.js';
 import { ntpSource, type NtpSourceOptions } from '../../src/ntp/index.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { openSockets, settleSockets, until } from './_helpers.js';
 
 /** performance.now() that remembers its last reading, to know the truth at that instant. */
