@@ -3,7 +3,6 @@
  *
  * @module
  */
-import '../clock/disposable.js';
 import { AbortError, ClockUnsynchronizedError, InvalidArgumentError } from '../errors.js';
 import { requireNonNegative } from '../_internals/validate.js';
 import { unrefTimer } from '../_internals/timers.js';

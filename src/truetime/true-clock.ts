@@ -9,7 +9,6 @@ import {
   CommitWaitTimeoutError,
   InvalidArgumentError,
 } from '../errors.js';
-import '../clock/disposable.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
 import { systemMonotonic, systemScheduler, systemWall } from '../clock/system.js';
