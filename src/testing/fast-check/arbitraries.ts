@@ -262,8 +262,9 @@ interface Step {
  * always interpreted into a valid history, so fast-check shrinks a failing
  * history to a minimal one (fewest events, nodes, smallest offsets).
  *
- * Replay it with {@link replayHistory}; get the truth from {@link happenedBefore};
- * compare with {@link checkCausalOrder}.
+ * Replay it with {@link chronobound/testing!replayHistory | replayHistory}; get the
+ * truth from {@link chronobound/testing!happenedBefore | happenedBefore}; compare with
+ * {@link chronobound/testing!checkCausalOrder | checkCausalOrder}.
  *
  * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
  *   naming the option that is out of range.
