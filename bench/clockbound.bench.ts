@@ -34,7 +34,8 @@ import { TrueClock, type Scheduler } from '../src/index.js';
 import { monotonicNowNs } from '../src/node/clockbound-segment.js';
 import { clockboundSource, publishClockbound } from '../src/node/index.js';
 import { ntpSource, udpTransport, type DatagramTransport } from '../src/ntp/index.js';
-import { createNtpServer, manualSource } from '../src/testing/index.js';
+import { manualSource } from '../src/testing/index.js';
+import { createNtpServer } from '../src/testing/node/index.js';
 
 const READERS = 64;
 const READS_PER_READER = 5;

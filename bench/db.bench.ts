@@ -33,7 +33,7 @@ import {
   stampWrite,
 } from '../src/index.js';
 import { ntpSource } from '../src/ntp/index.js';
-import { createNtpServer } from '../src/testing/index.js';
+import { createNtpServer } from '../src/testing/node/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'chronobound-bench-db-'));
 const db = new Database(join(dir, 'bench.db'));

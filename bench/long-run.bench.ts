@@ -30,10 +30,10 @@ import { TrueClock, type TimeReading } from '../src/index.js';
 import { chronySource, ntpSource, type NtpSourceOptions } from '../src/ntp/index.js';
 import {
   SimulatedClock,
-  createNtpServer,
   createSimulatedNtpNetwork,
   type SimulatedNtpServerOptions,
 } from '../src/testing/index.js';
+import { createNtpServer } from '../src/testing/node/index.js';
 import { mulberry32 } from '../src/_internals/prng.js';
 import { startChronyd, waitForTracking } from '../test/integration/helpers/chronyd.js';
 import { lineChart } from '../src/cli/svg.js';

@@ -21,7 +21,7 @@ import { NtpTimeSync } from 'ntp-time-sync';
 import { afterAll, beforeAll, bench, describe } from 'vitest';
 import { TrueClock, type MonotonicSource } from '../src/index.js';
 import { ntpSource, queryNtp } from '../src/ntp/index.js';
-import { createNtpServer, type LoopbackNtpServer } from '../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../src/testing/node/index.js';
 import { dotPlot, type DotPoint } from '../src/cli/svg.js';
 
 const TRIALS = Number(process.env['NTP_ACCURACY_TRIALS'] ?? 25);

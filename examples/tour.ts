@@ -1,6 +1,6 @@
 import { HybridLogicalClock, TrueClock, formatHlc, hlcToBigInt } from 'chronobound';
 import { ntpSource } from 'chronobound/ntp';
-import { createNtpServer } from 'chronobound/testing';
+import { createNtpServer } from 'chronobound/testing/node';
 
 // A loopback NTP reference whose clock runs 250 ms ahead of this machine's.
 const server = await createNtpServer({ offsetMs: 250 });

@@ -81,7 +81,9 @@ async function sawtooth(svg) {
   step(`sawtooth: ${sawtoothSeconds} s against a loopback NTP server`);
   const { TrueClock } = await import(pathToFileURL(join(root, 'dist/index.js')).href);
   const { ntpSource } = await import(pathToFileURL(join(root, 'dist/ntp/index.js')).href);
-  const { createNtpServer } = await import(pathToFileURL(join(root, 'dist/testing/index.js')).href);
+  const { createNtpServer } = await import(
+    pathToFileURL(join(root, 'dist/testing/node/index.js')).href
+  );
   const pollMs = 3000;
   const maxDriftPpm = 200;
   // Fixed delays: with jitter, a new sample is sometimes looser than the aged old

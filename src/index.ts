@@ -7,6 +7,7 @@
  */
 export {
   ChronoboundError,
+  isChronoboundError,
   AbortError,
   ClockUnsynchronizedError,
   CommitWaitTimeoutError,

@@ -1,5 +1,79 @@
+/**
+ * isChronoboundError: recognizes chronobound's errors from this build and from
+ * the other one (the CommonJS dist/ that the test setup builds, loaded next to
+ * these ESM sources), where `instanceof` fails.
+ */
+import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { ClockUnsynchronizedError } from '../src/index.js';
+import {
+  ChronoboundError,
+  ClockUnsynchronizedError,
+  InvalidArgumentError,
+  NtpKissOfDeathError,
+  NtpRejectedError,
+  isChronoboundError,
+} from '../src/index.js';
+import { EtcdError, EtcdLeaseExpiredError } from '../src/etcd/index.js';
+
+const cjs = createRequire(import.meta.url)('../dist/index.cjs') as typeof import('../src/index.js');
+
+describe('isChronoboundError', () => {
+  it('is true for every chronobound error and false for anything else', () => {
+    expect(isChronoboundError(new InvalidArgumentError('x', 1, 'a string'))).toBe(true);
+    expect(isChronoboundError(new NtpKissOfDeathError('127.0.0.1:123', 'RATE'))).toBe(true);
+    expect(isChronoboundError(new EtcdLeaseExpiredError('7', 'gone'))).toBe(true);
+    for (const other of [
+      new Error('x'),
+      new TypeError('x'),
+      Object.assign(new Error('x'), { code: 'INVALID_ARGUMENT', name: 'InvalidArgumentError' }),
+      { code: 'INVALID_ARGUMENT' },
+      'INVALID_ARGUMENT',
+      null,
+      undefined,
+      42,
+    ]) {
+      expect(isChronoboundError(other)).toBe(false);
+    }
+  });
+
+  it('filters by code', () => {
+    const e: unknown = new InvalidArgumentError('x', 1, 'a string');
+    expect(isChronoboundError(e, 'INVALID_ARGUMENT')).toBe(true);
+    expect(isChronoboundError(e, 'CLOCK_UNSYNCHRONIZED')).toBe(false);
+    expect(isChronoboundError({ code: 'INVALID_ARGUMENT' }, 'INVALID_ARGUMENT')).toBe(false);
+  });
+
+  it('filters by class, subclasses matching their base, and narrows', () => {
+    const e: unknown = new ClockUnsynchronizedError('after()', 'unsynchronized', Infinity);
+    if (!isChronoboundError(e, ClockUnsynchronizedError)) throw new Error('not recognized');
+    // Narrowed: `status` exists only on ClockUnsynchronizedError.
+    expect(e.status).toBe('unsynchronized');
+    expect(isChronoboundError(e, ChronoboundError)).toBe(true);
+    expect(isChronoboundError(e, InvalidArgumentError)).toBe(false);
+    const kod: unknown = new NtpKissOfDeathError('127.0.0.1:123', 'RATE');
+    expect(isChronoboundError(kod, NtpRejectedError)).toBe(true);
+    expect(isChronoboundError(kod, NtpKissOfDeathError)).toBe(true);
+    expect(isChronoboundError(new EtcdLeaseExpiredError('7', 'gone'), EtcdError)).toBe(true);
+    expect(isChronoboundError(new Error('x'), Error)).toBe(false);
+  });
+
+  it('recognizes errors of the CommonJS build, where instanceof does not', () => {
+    const fromCjs: unknown = new cjs.ClockUnsynchronizedError('after()', 'disrupted', 12);
+    const kodFromCjs: unknown = new cjs.NtpKissOfDeathError('127.0.0.1:123', 'DENY');
+    // The premise: two builds, two classes.
+    expect(fromCjs instanceof ChronoboundError).toBe(false);
+    expect(fromCjs instanceof cjs.ChronoboundError).toBe(true);
+    expect(isChronoboundError(fromCjs)).toBe(true);
+    expect(isChronoboundError(fromCjs, 'CLOCK_UNSYNCHRONIZED')).toBe(true);
+    expect(isChronoboundError(fromCjs, ClockUnsynchronizedError)).toBe(true);
+    expect(isChronoboundError(fromCjs, InvalidArgumentError)).toBe(false);
+    expect(isChronoboundError(kodFromCjs, NtpRejectedError)).toBe(true);
+    // And the other way round.
+    const fromEsm = new InvalidArgumentError('x', 1, 'a string');
+    expect(cjs.isChronoboundError(fromEsm, cjs.InvalidArgumentError)).toBe(true);
+    expect(cjs.isChronoboundError(fromEsm, cjs.ClockUnsynchronizedError)).toBe(false);
+  });
+});
 
 describe('ClockUnsynchronizedError', () => {
   it('tells a caller of ready() to check the source, not to wait for ready()', () => {

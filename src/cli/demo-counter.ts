@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { mulberry32 } from '../_internals/prng.js';
 import { HybridLogicalClock } from '../logical/hlc.js';
 import { ntpSource } from '../ntp/source.js';
-import { createNtpServer } from '../testing/ntp-server.js';
+import { createNtpServer } from '../testing/node/index.js';
 import { TrueClock } from '../truetime/true-clock.js';
 import type { DemoDb } from './demo-db.js';
 import {

@@ -17,7 +17,7 @@ import { ClockUnsynchronizedError } from '../errors.js';
 import { EtcdError } from '../etcd/errors.js';
 import type { EtcdFetch } from '../etcd/gateway.js';
 import { ntpSource } from '../ntp/source.js';
-import { createNtpServer, type LoopbackNtpServer } from '../testing/ntp-server.js';
+import { createNtpServer, type LoopbackNtpServer } from '../testing/node/index.js';
 import { TrueClock } from '../truetime/true-clock.js';
 import type { FencedDb } from './demo-db.js';
 import { ETCD_INSTALL } from './demo-etcd-server.js';

@@ -10,7 +10,7 @@ import { ClockUnsynchronizedError } from '../errors.js';
 import type { HybridLogicalClock } from '../logical/hlc.js';
 import { hlcToBigInt } from '../logical/hlc-codec.js';
 import { stampWrite } from '../logical/stamp.js';
-import type { LoopbackNtpServer } from '../testing/ntp-server.js';
+import type { LoopbackNtpServer } from '../testing/node/index.js';
 import { toNanosBigInt } from '../truetime/interval.js';
 import type { TrueClock } from '../truetime/true-clock.js';
 import type { DemoDb, DemoRow } from './demo-db.js';

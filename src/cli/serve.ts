@@ -1,13 +1,13 @@
 /**
  * `chronobound serve`: the programmable loopback NTP server of
- * `chronobound/testing`, as a process — for users' own tests against any NTP
+ * `chronobound/testing/node`, as a process — for users' own tests against any NTP
  * client. SIGINT/SIGTERM close it cleanly.
  *
  * @module
  */
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../errors.js';
-import { createNtpServer } from '../testing/ntp-server.js';
+import { createNtpServer } from '../testing/node/index.js';
 import { delayFlag, intFlag, numberFlag } from './args.js';
 import { defineCommand, switchOptions, valueOptions } from './command.js';
 import { ExitCode } from './errors.js';

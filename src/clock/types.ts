@@ -144,3 +144,16 @@ export interface Scheduler {
   /** Calls `callback` soon, after pending I/O; absent in virtual-time schedulers. */
   readonly setImmediate?: (callback: () => void) => void;
 }
+
+// `TrueClock` and the etcd election are `AsyncDisposable` (`await using clock = …`),
+// so the published declarations name `Symbol.asyncDispose`, which TypeScript knows
+// only with the `esnext.disposable` lib or `@types/node`. Declaring it here, as
+// `@types/node` does (it merges with either), lets a browser project with
+// `lib: ["ES2022", "DOM"]` check the package's declarations (TS2550 otherwise).
+// Here because every declaration file that names a clock loads this one.
+declare global {
+  interface SymbolConstructor {
+    /** The method `await using` calls when its scope ends (explicit resource management). */
+    readonly asyncDispose: unique symbol;
+  }
+}

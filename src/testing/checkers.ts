@@ -6,8 +6,8 @@
  * @module
  */
 import { InvalidArgumentError } from '../errors.js';
-import { happenedBefore } from './arbitraries.js';
-import type { CausalHistory, HistoryEvent } from './arbitraries.js';
+import { happenedBefore } from './history.js';
+import type { CausalHistory, HistoryEvent } from './history.js';
 
 /**
  * The outcome of a checker: success, or a violation with a readable message.

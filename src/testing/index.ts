@@ -1,5 +1,8 @@
 /**
  * chronobound/testing — clocks, sources and checkers for testing ordering code.
+ * Browser-safe: no `node:` imports and no fast-check. The fast-check arbitraries
+ * are in `chronobound/testing/fast-check`, the loopback NTP server in
+ * `chronobound/testing/node`.
  *
  * @module chronobound/testing
  */
@@ -9,24 +12,8 @@ export { ManualClock } from './manual-clock.js';
 export type { ManualClockOptions } from './manual-clock.js';
 export { manualSource, truthfulSample } from './manual-source.js';
 export type { ManualSource } from './manual-source.js';
-export {
-  nodeId,
-  hlcTimestamp,
-  lamportTimestamp,
-  vectorClock,
-  causalHistory,
-  happenedBefore,
-} from './arbitraries.js';
-export type {
-  NodeIdArbitraryOptions,
-  HlcTimestampArbitraryOptions,
-  LamportTimestampArbitraryOptions,
-  VectorClockArbitraryOptions,
-  CausalHistoryOptions,
-  CausalHistory,
-  HistoryEvent,
-  HistoryEventKind,
-} from './arbitraries.js';
+export { happenedBefore } from './history.js';
+export type { CausalHistory, HistoryEvent, HistoryEventKind } from './history.js';
 export {
   replayHistory,
   checkCausalOrder,
@@ -48,13 +35,8 @@ export type { ClusterOptions, TraceEntry } from './cluster.js';
 export { ClusterNode } from './cluster-node.js';
 export type { ClusterNodeOptions } from './cluster-node.js';
 export type { NetworkOptions, Partition, Message, MessageHandler } from './cluster-network.js';
-export { clockScenario, scenarioClock, applyScenario, applyScenarioAsync } from './scenario.js';
-export type {
-  ClockScenario,
-  ClockScenarioEvent,
-  ClockScenarioOptions,
-  ApplyScenarioOptions,
-} from './scenario.js';
+export { scenarioClock, applyScenario, applyScenarioAsync } from './scenario.js';
+export type { ClockScenario, ClockScenarioEvent, ApplyScenarioOptions } from './scenario.js';
 export { checkIntervalsContainTruth, checkLinearizableRegister } from './truth-checkers.js';
 export type {
   TruthReading,
@@ -64,14 +46,7 @@ export type {
   RegisterViolation,
   RegisterCheckOptions,
 } from './truth-checkers.js';
-export { createNtpServer } from './ntp-server.js';
-export type {
-  LoopbackNtpServer,
-  NtpServerOptions,
-  NtpServerBehaviour,
-  NtpServerFault,
-  NtpKissCode,
-} from './ntp-server.js';
+export type { NtpServerBehaviour, NtpServerFault, NtpKissCode } from './ntp-reply.js';
 export { createSimulatedNtpNetwork } from './simulated-network.js';
 export type {
   SimulatedNtpNetwork,

@@ -48,7 +48,8 @@ export type NtpServerFault =
 export type NtpKissCode = 'DENY' | 'RSTR' | 'RATE';
 
 /**
- * Settings that can change while the server runs ({@link LoopbackNtpServer.configure}).
+ * Settings that can change while the server runs
+ * ({@link chronobound/testing/node!LoopbackNtpServer.configure | LoopbackNtpServer.configure}).
  *
  * @example
  * ```ts

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readClockboundSegment } from '../../src/node/index.js';
 import { monotonicNowNs } from '../../src/node/clockbound-segment.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { locatePromtool, promtoolCheck } from '../node/promtool.js';
 import { CLI, endsWithOneLineError, isOneLineError, runCli, startCli } from './run-cli.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readChronyTracking } from '../../src/ntp/chrony.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { locateChronyc, locateChronyd, startChronyd } from '../integration/helpers/chronyd.js';
 import {
   locateOpenssl,

@@ -2,7 +2,7 @@ import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderChart } from '../../src/cli/watch.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { CLI, runCli, startCli } from './run-cli.js';
 
 interface WatchLine {

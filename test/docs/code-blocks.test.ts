@@ -66,6 +66,8 @@ const entryPoints: Record<string, string> = {
   'chronobound/ntp': 'src/ntp/index.ts',
   'chronobound/node': 'src/node/index.ts',
   'chronobound/testing': 'src/testing/index.ts',
+  'chronobound/testing/fast-check': 'src/testing/fast-check/index.ts',
+  'chronobound/testing/node': 'src/testing/node/index.ts',
   'chronobound/luxon': 'src/luxon/index.ts',
   'chronobound/etcd': 'src/etcd/index.ts',
 };

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createNtpServer } from '../../src/testing/index.js';
+import { createNtpServer } from '../../src/testing/node/index.js';
 import {
   locatePostgres,
   startPostgres,

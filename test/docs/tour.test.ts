@@ -1,17 +1,18 @@
 /**
  * README's tour is examples/tour.ts verbatim, and it runs against the built
- * package with the output the README shows (numbers vary, shapes do not).
+ * package with the output the README shows (numbers vary, shapes do not), the
+ * way `npm run tour` runs it (after the test setup's build).
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const tmp = mkdtempSync(join(root, '.tmp-tour-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  scripts: Record<string, string>;
+};
 
 describe('README tour', () => {
   it('is examples/tour.ts verbatim', () => {
@@ -20,16 +21,18 @@ describe('README tour', () => {
     expect(readme).toContain('```ts\n' + tour + '```');
   });
 
-  it('runs and prints what the README shows', async () => {
-    const out = join(tmp, 'tour.mjs');
-    // Not bundled: `chronobound` resolves to the built package by self-reference.
-    await build({
-      entryPoints: [join(root, 'examples/tour.ts')],
-      outfile: out,
-      format: 'esm',
-      logLevel: 'error',
-    });
-    const output = execFileSync(process.execPath, [out], { encoding: 'utf8', timeout: 30_000 });
+  it('is what `npm run tour` runs', () => {
+    expect(pkg.scripts['tour']).toBe(
+      'npm run build:js && node scripts/run-example.mjs examples/tour.ts',
+    );
+  });
+
+  it('runs and prints what the README shows', () => {
+    const output = execFileSync(
+      process.execPath,
+      [join(root, 'scripts/run-example.mjs'), 'examples/tour.ts'],
+      { cwd: root, encoding: 'utf8', timeout: 30_000 },
+    );
     const lines = output.trim().split('\n');
     expect(lines).toHaveLength(5);
     expect(lines[0]).toMatch(/^synchronized ε = \d+\.\d{3} ms$/);
@@ -44,5 +47,30 @@ describe('README tour', () => {
     expect(lines[2]).toBe('contains the reference: true');
     expect(lines[3]).toMatch(/^after\(timestamp\): true waited \d+\.\d{3} ms$/);
     expect(lines[4]).toMatch(/^[0-9a-f]{16}@node-a \d+n$/);
+  });
+});
+
+describe('README on the npm page', () => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+
+  it('links and images are absolute URLs (relative ones are dead outside the repository)', () => {
+    const targets = [...readme.matchAll(/!?\[[^\]]*\]\(([^)\s]+)\)/g)].map((m) => m[1] ?? '');
+    expect(targets.length).toBeGreaterThan(10);
+    expect(targets.filter((t) => !/^https:\/\//.test(t))).toEqual([]);
+    // Each repository link names a file that exists, so none of them is a 404 either.
+    const prefix =
+      /^https:\/\/(?:github\.com\/chronobound\/chronobound\/blob|raw\.githubusercontent\.com\/chronobound\/chronobound)\/main\/(.+)$/;
+    for (const target of targets) {
+      const file = prefix.exec(target)?.[1];
+      if (file !== undefined) expect(existsSync(join(root, file)), target).toBe(true);
+    }
+  });
+
+  it('says how to install before anything else, right after the two commands', () => {
+    const headings = [...readme.matchAll(/^## (.+)$/gm)].map((m) => m[1]);
+    expect(headings[0]).toBe('Install');
+    const install = readme.slice(readme.indexOf('## Install'));
+    expect(install).toMatch(/^npm install chronobound$/m);
+    expect(readme.indexOf('npm ci && npm test')).toBeLessThan(readme.indexOf('## Install'));
   });
 });

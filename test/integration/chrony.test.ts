@@ -27,7 +27,7 @@ import {
   ntpSource,
   readChronyTracking,
 } from '../../src/ntp/index.js';
-import { createNtpServer } from '../../src/testing/index.js';
+import { createNtpServer } from '../../src/testing/node/index.js';
 import {
   chronydMeasureOffset,
   locateChronyc,

@@ -21,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareHlc, formatHlc, parseHlc } from '../../src/index.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { seed } from '../support/fc.js';
 import { locatePostgres, startPostgres, type PostgresCluster } from './helpers/postgres.js';
 

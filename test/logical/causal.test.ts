@@ -15,12 +15,8 @@ import {
   formatLamport,
   type HlcTimestamp,
 } from '../../src/index.js';
-import {
-  causalHistory,
-  happenedBefore,
-  type CausalHistory,
-  type HistoryEvent,
-} from '../../src/testing/arbitraries.js';
+import { happenedBefore, type CausalHistory, type HistoryEvent } from '../../src/testing/index.js';
+import { causalHistory } from '../../src/testing/fast-check/index.js';
 import {
   type CausalRelation,
   checkCausalOrder,

@@ -12,7 +12,7 @@ import {
   parseHlc,
   type HlcTimestamp,
 } from '../../src/index.js';
-import { hlcTimestamp } from '../../src/testing/arbitraries.js';
+import { hlcTimestamp } from '../../src/testing/fast-check/index.js';
 import { fcParams } from '../support/fc.js';
 import { catchError } from '../support/errors.js';
 

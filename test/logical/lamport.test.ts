@@ -9,7 +9,7 @@ import {
   parseLamport,
   type LamportTimestamp,
 } from '../../src/index.js';
-import { lamportTimestamp } from '../../src/testing/arbitraries.js';
+import { lamportTimestamp } from '../../src/testing/fast-check/index.js';
 import { fcParams } from '../support/fc.js';
 import { catchError } from '../support/errors.js';
 

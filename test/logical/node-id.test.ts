@@ -8,7 +8,7 @@ import {
   nodeIdProblem,
   validateNodeId,
 } from '../../src/index.js';
-import { nodeId } from '../../src/testing/arbitraries.js';
+import { nodeId } from '../../src/testing/fast-check/index.js';
 import { fcParams } from '../support/fc.js';
 import { catchError } from '../support/errors.js';
 

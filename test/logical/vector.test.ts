@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { HlcParseError, InvalidArgumentError, VectorClock } from '../../src/index.js';
-import { vectorClock } from '../../src/testing/arbitraries.js';
+import { vectorClock } from '../../src/testing/fast-check/index.js';
 import { fcParams } from '../support/fc.js';
 
 const small = vectorClock({ nodes: ['a', 'b', 'c'], maxCounter: 3 });

@@ -42,7 +42,7 @@ import { TrueClock } from '../../src/index.js';
 import { monotonicNowNs } from '../../src/node/clockbound-segment.js';
 import { publishClockbound, type ClockboundPublisher } from '../../src/node/index.js';
 import { ntpSource, udpTransport, type DatagramTransport } from '../../src/ntp/index.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 
 const WORKERS = 3;
 const CHILDREN = 3;

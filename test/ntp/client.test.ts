@@ -20,7 +20,7 @@ import {
   type LoopbackNtpServer,
   type NtpServerBehaviour,
   type NtpServerFault,
-} from '../../src/testing/index.js';
+} from '../../src/testing/node/index.js';
 import { fcParams } from '../support/fc.js';
 import { openSockets, settleSockets, until } from './_helpers.js';
 

@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TrueClock } from '../../src/index.js';
 import { ntpSource } from '../../src/ntp/index.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { long, seed } from '../support/fc.js';
 import { openSockets, settleSockets } from './_helpers.js';
 import { recordingMonotonic } from '../support/clock.js';

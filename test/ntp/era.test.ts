@@ -10,7 +10,7 @@ import {
   ntpToEpochMs,
   queryNtp,
 } from '../../src/ntp/index.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { fcParams } from '../support/fc.js';
 
 const ROLLOVER = Date.UTC(2036, 1, 7, 6, 28, 16);

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { TrueClock, type ClockStatus, type TimeReading } from '../../src/index.js';
 import { ntpSource, type NtpSourceOptions } from '../../src/ntp/index.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { missesBracket, recordFault, trusted } from '../support/fault-table.js';
 import { until } from './_helpers.js';
 

@@ -19,7 +19,7 @@ import {
   type NtpReplyContext,
 } from '../../src/ntp/index.js';
 import { systemMonotonic } from '../../src/index.js';
-import { createNtpServer } from '../../src/testing/index.js';
+import { createNtpServer } from '../../src/testing/node/index.js';
 import { long, seed } from '../support/fc.js';
 import { openSockets, settleSockets } from './_helpers.js';
 

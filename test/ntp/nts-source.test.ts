@@ -30,7 +30,7 @@ import {
 import { ntpSource } from '../../src/ntp/source.js';
 import { udpTransport, type DatagramTransport } from '../../src/ntp/transport.js';
 import type { SourceProblem } from '../../src/sources/types.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { TrueClock } from '../../src/truetime/true-clock.js';
 import { locateOpenssl, makeCertificate } from '../integration/helpers/nts-server.js';
 import { until } from './_helpers.js';

@@ -10,7 +10,7 @@ import {
   type SyncSample,
 } from '../../src/index.js';
 import { ntpSource, type NtpSourceOptions } from '../../src/ntp/index.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { openSockets, settleSockets, until } from './_helpers.js';
 import { requireNumber, requirePositive } from '../../src/_internals/validate.js';
 

@@ -20,11 +20,11 @@ import {
 } from '../../src/ntp/index.js';
 import {
   SimulatedClock,
-  createNtpServer,
   createSimulatedNtpNetwork,
   type SimulatedNtpNetwork,
 } from '../../src/testing/index.js';
 import { clocksOf, settle } from '../support/clock.js';
+import { createNtpServer } from '../../src/testing/node/index.js';
 
 /** A transport that records what NtpSocket asks of it, on top of another. */
 function recording(inner: DatagramTransport) {

@@ -9,16 +9,14 @@ import {
   isValidNodeId,
   type HlcTimestamp,
 } from '../../src/index.js';
+import { happenedBefore, type CausalHistory, type HistoryEvent } from '../../src/testing/index.js';
 import {
   causalHistory,
-  happenedBefore,
   hlcTimestamp,
   lamportTimestamp,
   nodeId,
   vectorClock,
-  type CausalHistory,
-  type HistoryEvent,
-} from '../../src/testing/arbitraries.js';
+} from '../../src/testing/fast-check/index.js';
 import { checkCausalOrder, replayHistory } from '../../src/testing/checkers.js';
 import { fcParams, seed } from '../support/fc.js';
 

@@ -8,7 +8,8 @@ import {
   formatLamport,
   type LamportTimestamp,
 } from '../../src/index.js';
-import { causalHistory, type CausalHistory } from '../../src/testing/arbitraries.js';
+import type { CausalHistory } from '../../src/testing/index.js';
+import { causalHistory } from '../../src/testing/fast-check/index.js';
 import {
   checkCausalOrder,
   checkMonotonic,

@@ -8,7 +8,7 @@ import {
   referenceIdToString,
   type NtpPacket,
 } from '../../src/ntp/index.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/index.js';
+import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { openSockets, settleSockets, until } from '../ntp/_helpers.js';
 
 interface RawReply {

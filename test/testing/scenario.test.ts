@@ -6,14 +6,13 @@ import {
   applyScenario,
   applyScenarioAsync,
   checkIntervalsContainTruth,
-  clockScenario,
   manualSource,
   scenarioClock,
   truthfulSample,
   type ClockScenario,
-  type ClockScenarioOptions,
   type TruthReading,
 } from '../../src/testing/index.js';
+import { clockScenario, type ClockScenarioOptions } from '../../src/testing/fast-check/index.js';
 import { fcParams, seed } from '../support/fc.js';
 import { trueClockOn } from '../support/clock.js';
 

@@ -5,9 +5,10 @@
  *
  * @module
  */
-import type dgram from 'node:dgram';
-import { InvalidArgumentError } from '../errors.js';
-import { NtpMode, decodeNtpPacket, type NtpPacket } from '../ntp/packet.js';
+import dgram from 'node:dgram';
+import { isIP } from 'node:net';
+import { InvalidArgumentError } from '../../errors.js';
+import { NtpMode, decodeNtpPacket, type NtpPacket } from '../../ntp/packet.js';
 import {
   FaultPlan,
   applyServerBehaviour,
@@ -19,9 +20,9 @@ import {
   type NtpServerBehaviour,
   type NtpServerFault,
   type ServerBehaviour,
-} from './ntp-reply.js';
+} from '../ntp-reply.js';
 
-export type { NtpServerFault, NtpKissCode, NtpServerBehaviour } from './ntp-reply.js';
+export type { NtpServerFault, NtpKissCode, NtpServerBehaviour } from '../ntp-reply.js';
 
 /**
  * Options of {@link createNtpServer}.
@@ -154,12 +155,6 @@ function bind(socket: dgram.Socket, port: number, host: string): Promise<void> {
  * ```
  */
 export async function createNtpServer(options: NtpServerOptions = {}): Promise<LoopbackNtpServer> {
-  // Loaded here, not at the top, so that importing chronobound/testing in a browser
-  // (for the clocks and checkers) does not pull in Node modules.
-  const [{ default: udp }, { isIP }] = await Promise.all([
-    import('node:dgram'),
-    import('node:net'),
-  ]);
   const host = options.host ?? '127.0.0.1';
   const family = isIP(host) === 6 ? 'udp6' : 'udp4';
   if (isIP(host) === 0) throw new InvalidArgumentError('host', host, 'an IP address');
@@ -211,8 +206,8 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
   let closed = false;
   const timers = new Set<ReturnType<typeof setTimeout>>();
 
-  const socket = udp.createSocket(family);
-  const other = udp.createSocket(family);
+  const socket = dgram.createSocket(family);
+  const other = dgram.createSocket(family);
   // Send errors (e.g. the client went away) must not crash the test process.
   socket.on('error', () => undefined);
   other.on('error', () => undefined);

@@ -1,17 +1,18 @@
 /**
  * fast-check arbitraries for logical timestamps and for whole message-passing
- * executions ("causal histories") with realistic physical clocks, plus the
- * true happened-before relation of such an execution.
+ * executions ("causal histories") with realistic physical clocks. The history
+ * types and their happened-before relation are in `../history.ts` (no fast-check).
  *
  * @module
  */
 import fc from 'fast-check';
-import { InvalidArgumentError } from '../errors.js';
-import { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from '../logical/hlc-range.js';
-import type { HlcTimestamp } from '../logical/hlc.js';
-import type { LamportTimestamp } from '../logical/lamport.js';
-import { MAX_NODE_ID_LENGTH, validateNodeId } from '../logical/node-id.js';
-import { VectorClock } from '../logical/vector.js';
+import { InvalidArgumentError } from '../../errors.js';
+import { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from '../../logical/hlc-range.js';
+import type { HlcTimestamp } from '../../logical/hlc.js';
+import type { LamportTimestamp } from '../../logical/lamport.js';
+import { MAX_NODE_ID_LENGTH, validateNodeId } from '../../logical/node-id.js';
+import { VectorClock } from '../../logical/vector.js';
+import type { CausalHistory, HistoryEvent, HistoryEventKind } from '../history.js';
 
 /** Characters allowed in node ids: printable ASCII minus the separators. */
 const NODE_CHARS: string[] = (() => {
@@ -208,66 +209,6 @@ function nodesArbitrary(nodes: readonly string[] | undefined): fc.Arbitrary<stri
 // Causal histories
 
 /**
- * What an event of a {@link CausalHistory} does.
- *
- * @example
- * ```ts
- * const kind: HistoryEventKind = 'send';
- * ```
- */
-export type HistoryEventKind = 'local' | 'send' | 'receive';
-
-/**
- * One event of a {@link CausalHistory}.
- *
- * @example
- * ```ts
- * const e: HistoryEvent = { id: 3, node: 'n1', kind: 'receive', message: 1, trueMs: 1_700_000_000_004, physicalMs: 1_700_000_000_012 };
- * ```
- */
-export interface HistoryEvent {
-  /** Index of the event in `history.events`. */
-  readonly id: number;
-  /** The node where it happens. */
-  readonly node: string;
-  /** Local step, sending a message, or receiving one. */
-  readonly kind: HistoryEventKind;
-  /**
-   * For `'send'`: its own id (the message id). For `'receive'`: the id of the
-   * send event whose message it receives. Absent for `'local'`.
-   */
-  readonly message?: number;
-  /** True time of the event (epoch ms); non-decreasing along `events`. */
-  readonly trueMs: number;
-  /** The node's physical clock reading at the event (epoch ms; may be fractional). */
-  readonly physicalMs: number;
-}
-
-/**
- * A message-passing execution: events in an order consistent with true time
- * (so every send precedes its receive and each node's events are in program
- * order). Each message is received at most once, by a node other than its sender.
- *
- * @example
- * ```ts
- * fc.assert(fc.property(causalHistory(), (h) => h.events.every((e, i) => e.id === i)));
- * ```
- */
-export interface CausalHistory {
-  /** Node ids, in order. */
-  readonly nodes: readonly string[];
-  /** The events, in true-time order. */
-  readonly events: readonly HistoryEvent[];
-  /**
-   * Unless `stepped`: for any two events, their clock errors
-   * (`physicalMs − trueMs`) differ by at most this much.
-   */
-  readonly maxSkewMs: number;
-  /** Whether some node's clock stepped backwards (then `maxSkewMs` does not bound it). */
-  readonly stepped: boolean;
-}
-
-/**
  * Options of {@link causalHistory}.
  *
  * @example
@@ -321,8 +262,9 @@ interface Step {
  * always interpreted into a valid history, so fast-check shrinks a failing
  * history to a minimal one (fewest events, nodes, smallest offsets).
  *
- * Replay it with {@link replayHistory}; get the truth from {@link happenedBefore};
- * compare with {@link checkCausalOrder}.
+ * Replay it with {@link chronobound/testing!replayHistory | replayHistory}; get the
+ * truth from {@link chronobound/testing!happenedBefore | happenedBefore}; compare with
+ * {@link chronobound/testing!checkCausalOrder | checkCausalOrder}.
  *
  * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
  *   naming the option that is out of range.
@@ -454,58 +396,6 @@ function interpret(
     );
   }
   return { nodes, events, maxSkewMs, stepped: anyStep };
-}
-
-/**
- * The happened-before relation of a history (Lamport 1978): `a → b` if `a`
- * precedes `b` on the same node, or `a` sends the message `b` receives, or
- * by transitivity. Irreflexive. Computed once as bitsets; queries are O(1).
- *
- * @returns `(a, b) => boolean`, true when event `a` happened before event `b` (ids).
- * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError}
- *   if the history is malformed (a receive of a message that was not sent earlier).
- * @example
- * ```ts
- * const hb = happenedBefore(history);
- * if (hb(2, 7)) expect(compareHlc(stamps[2], stamps[7])).toBeLessThan(0);
- * ```
- */
-export function happenedBefore(history: CausalHistory): (a: number, b: number) => boolean {
-  const events = history.events;
-  const n = events.length;
-  const words = Math.ceil(n / 32);
-  const bits = new Uint32Array(n * words);
-  const lastOnNode = new Map<string, number>();
-  for (let j = 0; j < n; j++) {
-    const e = events[j] as HistoryEvent;
-    const row = j * words;
-    const prev = lastOnNode.get(e.node);
-    if (prev !== undefined) include(bits, row, prev, words);
-    if (e.kind === 'receive') {
-      const m = e.message;
-      const sender = m === undefined ? undefined : events[m];
-      if (m === undefined || m >= j || sender?.kind !== 'send')
-        throw new InvalidArgumentError(
-          `history.events[${j}].message`,
-          m,
-          'the id of an earlier send event',
-        );
-      include(bits, row, m, words);
-    }
-    lastOnNode.set(e.node, j);
-  }
-  return (a: number, b: number): boolean => {
-    if (!(a >= 0 && a < n && b >= 0 && b < n)) return false;
-    return (((bits[b * words + (a >>> 5)] as number) >>> (a & 31)) & 1) === 1;
-  };
-}
-
-/** Adds event `p` and everything before it to row `row`. */
-function include(bits: Uint32Array, row: number, p: number, words: number): void {
-  const from = p * words;
-  for (let w = 0; w < words; w++)
-    bits[row + w] = (bits[row + w] as number) | (bits[from + w] as number);
-  bits[row + (p >>> 5)] = (bits[row + (p >>> 5)] as number) | (1 << (p & 31));
 }
 
 function integerOption(

@@ -1,0 +1,24 @@
+/**
+ * chronobound/testing/fast-check — fast-check arbitraries for logical timestamps,
+ * causal histories and clock scenarios. Needs `fast-check` (an optional peer
+ * dependency of chronobound) installed; the rest of the toolkit is in
+ * `chronobound/testing`.
+ *
+ * @module chronobound/testing/fast-check
+ */
+export {
+  nodeId,
+  hlcTimestamp,
+  lamportTimestamp,
+  vectorClock,
+  causalHistory,
+} from './arbitraries.js';
+export type {
+  NodeIdArbitraryOptions,
+  HlcTimestampArbitraryOptions,
+  LamportTimestampArbitraryOptions,
+  VectorClockArbitraryOptions,
+  CausalHistoryOptions,
+} from './arbitraries.js';
+export { clockScenario } from './clock-scenario.js';
+export type { ClockScenarioOptions } from './clock-scenario.js';
