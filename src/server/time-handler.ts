@@ -62,7 +62,8 @@ export type TimeHandler = (request: Request) => Response | Promise<Response>;
  * ```ts
  * import { TrueClock, createTimeHandler, systemClockSource } from 'chronobound';
  *
- * const clock = new TrueClock({ source: systemClockSource({ maxErrorMs: 50 }) });
+ * // The host's chrony keeps its clock within 50 ms (checked); without `trusted` every answer is 503.
+ * const clock = new TrueClock({ source: systemClockSource({ assumedErrorMs: 50, trusted: true }) });
  * const handler = createTimeHandler(clock, { allowOrigin: 'https://app.example.com' });
  *
  * Deno.serve(handler); // Deno

@@ -23,6 +23,16 @@ const entries: ReadonlyArray<{ specifier: string; file: string; folder: string }
   { specifier: 'chronobound/ntp', file: 'src/ntp/index.ts', folder: 'ntp' },
   { specifier: 'chronobound/node', file: 'src/node/index.ts', folder: 'node' },
   { specifier: 'chronobound/testing', file: 'src/testing/index.ts', folder: 'testing' },
+  {
+    specifier: 'chronobound/testing/fast-check',
+    file: 'src/testing/fast-check/index.ts',
+    folder: 'testing/fast-check',
+  },
+  {
+    specifier: 'chronobound/testing/node',
+    file: 'src/testing/node/index.ts',
+    folder: 'testing/node',
+  },
   { specifier: 'chronobound/luxon', file: 'src/luxon/index.ts', folder: 'luxon' },
   { specifier: 'chronobound/etcd', file: 'src/etcd/index.ts', folder: 'etcd' },
 ];
@@ -133,11 +143,14 @@ describe('TSDoc examples in src/', () => {
     mkdirSync(work, { recursive: true });
     const byName = new Map<string, { example: Example; header: number }>();
     examples.forEach((example, i) => {
-      const folder = example.file.split('/')[1] ?? '';
+      // The entries whose folder holds the file, innermost first; then the root; then the rest.
+      const dir = example.file.split('/').slice(1, -1).join('/');
+      const holds = (e: (typeof entries)[number]): boolean =>
+        e.folder !== '' && (dir === e.folder || dir.startsWith(`${e.folder}/`));
       const order = [
-        ...entries.filter((e) => e.folder === folder),
+        ...entries.filter(holds).sort((a, b) => b.folder.length - a.folder.length),
         ...entries.filter((e) => e.folder === ''),
-        ...entries.filter((e) => e.folder !== folder && e.folder !== ''),
+        ...entries.filter((e) => e.folder !== '' && !holds(e)),
       ];
       const declared = declaredIn(example.code);
       const context = Object.entries(CONTEXT)
