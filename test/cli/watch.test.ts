@@ -95,8 +95,9 @@ describe('chronobound watch', () => {
       const grew = (b.uncertaintyMs as number) - (a.uncertaintyMs as number);
       const elapsed = b.sample.ageMs - a.sample.ageMs;
       expect(grew).toBeGreaterThanOrEqual(-1e-9);
-      // `ageMs` is read apart from the reading itself: allow the 5e-5 ms the old check did.
-      expect(grew).toBeLessThanOrEqual(200e-6 * elapsed + 5e-5);
+      // `ageMs` is read apart from the reading itself, and a loaded machine can stall
+      // between the two reads: allow the drift bound over up to 1 s of such skew.
+      expect(grew).toBeLessThanOrEqual(200e-6 * (elapsed + 1000));
       pairs++;
     }
     expect(pairs).toBeGreaterThan(3);
