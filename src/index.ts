@@ -33,6 +33,7 @@ export type {
   SampleListener,
   ProblemListener,
   TimeSource,
+  DisposableTimeSource,
   SourceContext,
   AgeableSample,
   AgedSample,

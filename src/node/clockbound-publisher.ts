@@ -91,6 +91,8 @@ export interface ClockboundPublisher {
   update(): ClockboundData;
   /** Stops updating, marks the segment unusable (status unknown, `void_after` past) and closes the file. Idempotent. */
   close(): Promise<void>;
+  /** Same as `close()`, for `await using publisher = publishClockbound(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 const STATUS_MAP: Readonly<Record<ClockStatus, ClockboundStatus>> = {
@@ -315,6 +317,10 @@ class Publisher implements ClockboundPublisher {
       disruptionSupport: false,
     };
     return data;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   close(): Promise<void> {

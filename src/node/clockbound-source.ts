@@ -14,6 +14,7 @@ import type {
   SourceContext,
   SourceProblem,
   TimeSource,
+  DisposableTimeSource,
 } from '../sources/types.js';
 import type { MonotonicSource, Scheduler, SyncSample } from '../clock/types.js';
 import {
@@ -78,7 +79,7 @@ export interface ClockboundSourceOptions {
  * console.log(source.snapshot?.status);
  * ```
  */
-export interface ClockboundSource extends TimeSource {
+export interface ClockboundSource extends DisposableTimeSource {
   /** The segment's path. */
   readonly path: string;
   /** How often the segment is read (ms). */
@@ -281,6 +282,10 @@ class ClockboundSourceImpl implements ClockboundSource {
     if (floor > this.#floorNs) this.#floorNs = floor;
     this.#deliveredAsOf = undefined;
     if (this.#subscribers.size > 0) this.#schedule(0);
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 
   close(): Promise<void> {

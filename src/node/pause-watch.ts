@@ -23,6 +23,8 @@ export interface ProcessPauseWatch {
   readonly detector: PauseDetector;
   /** Stops the detector and removes the SIGCONT listener. Idempotent. */
   close(): void;
+  /** Same as `close()`, for `await using watch = watchProcessPauses(...)`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -56,6 +58,10 @@ export function watchProcessPauses(options: PauseDetectorOptions = {}): ProcessP
       closed = true;
       process.off('SIGCONT', onContinue);
       detector.stop();
+    },
+    [Symbol.asyncDispose]() {
+      this.close();
+      return Promise.resolve();
     },
   };
 }

@@ -161,6 +161,20 @@ export class PauseDetector {
   }
 
   /**
+   * Same as {@link PauseDetector.stop}, for `await using`.
+   *
+   * @example
+   * ```ts
+   * await using detector = new PauseDetector({ clock });
+   * detector.start(); // stops when the block ends
+   * ```
+   */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.stop();
+    return Promise.resolve();
+  }
+
+  /**
    * Checks now, without waiting for the timer: useful right before a critical
    * write, or from a SIGCONT handler. Reports a pause if the timer is overdue by
    * more than the threshold.

@@ -29,7 +29,7 @@ import { parseTimeReply } from '../protocol/reply.js';
 import { ClockFilter, type FilterSample } from './clock-filter.js';
 import { estimateExchange } from './exchange.js';
 import { startPoller } from './poller.js';
-import type { ProblemListener, SampleListener, TimeSource } from './types.js';
+import type { DisposableTimeSource, ProblemListener, SampleListener } from './types.js';
 
 /** First retry after a poll that produced no sample (ms); doubles up to the poll interval. */
 const RETRY_BASE_MS = 1000;
@@ -228,7 +228,7 @@ interface ExchangeSubscription {
 export function exchangeTimeSource(
   config: ExchangeConfig,
   open: (report: (error: TimeExchangeError) => void) => ExchangeTransport,
-): TimeSource {
+): DisposableTimeSource {
   const subscriptions = new Set<ExchangeSubscription>();
   return {
     pollIntervalMs: config.pollIntervalMs,
@@ -254,6 +254,9 @@ export function exchangeTimeSource(
     close() {
       for (const subscription of [...subscriptions]) subscription.stop();
       return Promise.resolve();
+    },
+    [Symbol.asyncDispose]() {
+      return this.close();
     },
   };
 }

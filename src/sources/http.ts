@@ -14,7 +14,7 @@ import {
   type ExchangeTransport,
   type TimeExchangeOptions,
 } from './exchange-source.js';
-import type { TimeSource } from './types.js';
+import type { DisposableTimeSource } from './types.js';
 
 /** Replies are 256 bytes; anything much longer is not ours. */
 const MAX_BODY_BYTES = 4096;
@@ -131,7 +131,7 @@ export interface HttpTimeSourceOptions extends TimeExchangeOptions {
  * const { earliest, latest } = clock.now(); // contains the server's true time
  * ```
  */
-export function httpTimeSource(options: HttpTimeSourceOptions): TimeSource {
+export function httpTimeSource(options: HttpTimeSourceOptions): DisposableTimeSource {
   const base = resolveUrl(options?.url);
   if (options.fetch !== undefined && typeof options.fetch !== 'function') {
     throw new InvalidArgumentError('fetch', options.fetch, 'a fetch-compatible function');

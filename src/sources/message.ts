@@ -13,7 +13,7 @@ import {
   resolveExchangeOptions,
   type TimeExchangeOptions,
 } from './exchange-source.js';
-import type { TimeSource } from './types.js';
+import type { DisposableTimeSource } from './types.js';
 
 /**
  * Options of {@link messageTimeSource}.
@@ -79,7 +79,7 @@ export interface MessageTimeSourceOptions extends TimeExchangeOptions {
  * await clock.ready();
  * ```
  */
-export function messageTimeSource(options: MessageTimeSourceOptions): TimeSource {
+export function messageTimeSource(options: MessageTimeSourceOptions): DisposableTimeSource {
   if (typeof options?.send !== 'function') {
     throw new InvalidArgumentError('send', options?.send, 'a function that sends a request');
   }

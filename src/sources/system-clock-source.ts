@@ -8,7 +8,7 @@ import { requireNonNegative } from '../_internals/validate.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { calibrateWall } from '../clock/calibrate.js';
 import { systemScheduler, systemWall } from '../clock/system.js';
-import type { TimeSource } from './types.js';
+import type { DisposableTimeSource } from './types.js';
 import type { Scheduler, WallSource } from '../clock/types.js';
 
 /**
@@ -55,7 +55,7 @@ export interface SystemClockSourceOptions {
  * clock.now().status; // 'unsynchronized': the 100 ms is an assumption
  * ```
  */
-export function systemClockSource(options: SystemClockSourceOptions): TimeSource {
+export function systemClockSource(options: SystemClockSourceOptions): DisposableTimeSource {
   const assumedErrorMs = requireNonNegative('assumedErrorMs', options.assumedErrorMs);
   const wall = options.wall ?? systemWall;
   const scheduler = options.scheduler ?? systemScheduler;
@@ -119,6 +119,9 @@ export function systemClockSource(options: SystemClockSourceOptions): TimeSource
     close() {
       for (const stop of [...stops]) stop();
       return Promise.resolve();
+    },
+    [Symbol.asyncDispose]() {
+      return this.close();
     },
   };
 }

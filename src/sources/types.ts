@@ -98,6 +98,21 @@ export interface TimeSource {
 }
 
 /**
+ * A {@link TimeSource} that `await using` closes: `[Symbol.asyncDispose]()` is `close()`.
+ * Every built-in source is one.
+ *
+ * @example
+ * ```ts
+ * await using source = httpTimeSource({ url: 'https://time.example.com/time' });
+ * const clock = new TrueClock({ source }); // the source closes when the block ends
+ * ```
+ */
+export interface DisposableTimeSource extends TimeSource {
+  /** Same as `close()`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/**
  * What a clock tells the source it subscribes to, so that a source needs no
  * drift bound of its own and can poll no more often than the bound requires.
  *

@@ -122,6 +122,8 @@ export interface LoopbackNtpServer {
   ): void;
   /** Stops answering and frees the sockets. Idempotent. */
   close(): Promise<void>;
+  /** Same as `close()`, for `await using server = await createNtpServer()`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 function bind(socket: dgram.Socket, port: number, host: string): Promise<void> {
@@ -289,7 +291,7 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
   });
 
   const address = family === 'udp6' ? `[${host}]:${bound}` : `${host}:${bound}`;
-  return {
+  const server: LoopbackNtpServer = {
     host,
     port: bound,
     address,
@@ -327,5 +329,9 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
         [socket, other].map((s) => new Promise<void>((resolve) => s.close(() => resolve()))),
       );
     },
+    [Symbol.asyncDispose](): Promise<void> {
+      return server.close();
+    },
   };
+  return server;
 }
