@@ -13,7 +13,6 @@ import type {
   SampleListener,
   SourceContext,
   SourceProblem,
-  TimeSource,
   DisposableTimeSource,
 } from '../sources/types.js';
 import type { MonotonicSource, Scheduler, SyncSample } from '../clock/types.js';
