@@ -13,6 +13,7 @@ import type {
   SampleListener,
   SourceContext,
   SourceProblem,
+  SourceProblemReason,
   TimeSource,
 } from '../sources/types.js';
 import type { MonotonicSource, Scheduler, SyncSample } from '../clock/types.js';
@@ -308,7 +309,7 @@ class ClockboundSourceImpl implements ClockboundSource {
     unrefTimer(this.#timer);
   }
 
-  #problem(reason: string, message: string, error?: Error): void {
+  #problem(reason: SourceProblemReason, message: string, error?: Error): void {
     const p: SourceProblem =
       error === undefined
         ? { source: this.#name, reason, message }

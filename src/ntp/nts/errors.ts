@@ -15,6 +15,7 @@ import {
   NtpRejectedError,
   formatMs,
   type ChronoboundErrorCode,
+  type NtsRejectionReason,
 } from '../../errors.js';
 
 /**
@@ -333,33 +334,7 @@ export class NtsNoCookiesError extends ChronoboundError {
   }
 }
 
-/**
- * Every reason an NTS reply is refused, as `NtsRejectedError.reason`.
- *
- * - `nts-malformed`: the extension fields or the authenticator are malformed
- *   (including nonzero padding and an authenticator that is not last).
- * - `nts-unauthenticated`: no NTS Authenticator (e.g. a plain NTP reply, or one
- *   whose NTS fields were stripped). Never downgraded to plain NTP.
- * - `nts-uid-mismatch`: the Unique Identifier is missing or not the one sent.
- * - `nts-replay`: it answers an earlier request (its Unique Identifier is an old
- *   one), or is a second reply to an answered request.
- * - `nts-bad-tag`: the authenticator does not verify under the S2C key (the
- *   header, a field before it, the nonce or the ciphertext was changed).
- * - `nts-nak`: an NTS NAK (kiss code `NTSN`): the server could not use the
- *   cookie; the session drops its cookies and needs a new key exchange.
- *
- * @example
- * ```ts
- * const r: NtsRejectionReason = 'nts-bad-tag';
- * ```
- */
-export type NtsRejectionReason =
-  | 'nts-malformed'
-  | 'nts-unauthenticated'
-  | 'nts-uid-mismatch'
-  | 'nts-replay'
-  | 'nts-bad-tag'
-  | 'nts-nak';
+export type { NtsRejectionReason };
 
 /**
  * An NTS-protected reply was refused. Like every refused reply its `code` is
