@@ -6,14 +6,20 @@
  * @module
  */
 
-import { describeInput, describeReason, describeValue, formatMs } from './errors/describe.js';
+import {
+  describeInput,
+  describeReason,
+  describeValue,
+  failureMessage,
+  formatMs,
+} from './errors/describe.js';
 import type {
   NtpRejectionReason,
   NtsRejectionReason,
   TimeExchangeFailureReason,
 } from './errors/reasons.js';
 
-export { describeInput, describeValue, formatMs };
+export { describeInput, describeValue, failureMessage, formatMs };
 export type { NtpRejectionReason, NtsRejectionReason, TimeExchangeFailureReason };
 
 /** Stable machine-readable codes, one per failure. */
@@ -355,7 +361,7 @@ export class NtpRejectedError extends ChronoboundError {
   readonly server: string;
 
   constructor(server: string, reason: NtpRejectionReason | NtsRejectionReason, detail: string) {
-    super('NTP_REJECTED', `Rejected reply from ${server}: ${reason} (${detail}).`);
+    super('NTP_REJECTED', failureMessage(`Rejected reply from ${server}`, reason, detail));
     this.reason = reason;
     this.server = server;
   }
@@ -473,7 +479,7 @@ export class TimeExchangeError extends ChronoboundError {
   readonly reason: TimeExchangeFailureReason;
 
   constructor(endpoint: string, reason: TimeExchangeFailureReason, detail: string) {
-    super('HTTP_TIME', `Time request to ${endpoint} failed: ${reason} (${detail}).`);
+    super('HTTP_TIME', failureMessage(`Time request to ${endpoint} failed`, reason, detail));
     this.endpoint = endpoint;
     this.url = endpoint;
     this.reason = reason;

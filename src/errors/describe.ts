@@ -108,3 +108,18 @@ function boundedReplacer(limit: number): (this: unknown, key: string, value: unk
     return value;
   };
 }
+
+/**
+ * The message of a failed request, in the one shape every error module uses:
+ * `<subject>: <what> (<detail>).`, then the advice if any — e.g.
+ * `Rejected reply from 10.0.0.1:123: wrong-mode (mode 3).`.
+ * @internal
+ */
+export function failureMessage(
+  subject: string,
+  what: string,
+  detail: string,
+  advice?: string,
+): string {
+  return `${subject}: ${what} (${detail}).${advice === undefined ? '' : ` ${advice}`}`;
+}

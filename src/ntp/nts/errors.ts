@@ -13,6 +13,7 @@
 import {
   ChronoboundError,
   NtpRejectedError,
+  failureMessage,
   formatMs,
   type ChronoboundErrorCode,
   type NtsRejectionReason,
@@ -82,12 +83,8 @@ export class NtsKeyExchangeError extends ChronoboundError {
  */
 export class NtsKeConnectionError extends NtsKeyExchangeError {
   constructor(server: string, why: string, options?: { cause?: unknown }) {
-    super(
-      'NTS_KE_CONNECTION',
-      server,
-      `NTS-KE with ${server} failed: cannot connect (${why}).`,
-      options,
-    );
+    const message = failureMessage(`NTS-KE with ${server} failed`, 'cannot connect', why);
+    super('NTS_KE_CONNECTION', server, message, options);
   }
 }
 
@@ -175,10 +172,11 @@ export class NtsKeServerError extends NtsKeyExchangeError {
 
   constructor(server: string, errorCode: number) {
     const meaning = SERVER_ERRORS[errorCode] ?? 'unassigned code';
+    const subject = `NTS-KE with ${server} refused by the server`;
     super(
       'NTS_KE_SERVER_ERROR',
       server,
-      `NTS-KE with ${server} refused by the server: Error record ${errorCode} (${meaning}).`,
+      failureMessage(subject, `Error record ${errorCode}`, meaning),
     );
     this.errorCode = errorCode;
   }
@@ -198,11 +196,9 @@ export class NtsKeCriticalRecordError extends NtsKeyExchangeError {
   readonly recordType: number;
 
   constructor(server: string, recordType: number) {
-    super(
-      'NTS_KE_CRITICAL_RECORD',
-      server,
-      `NTS-KE with ${server} refused: the response has an unrecognized critical record (type ${recordType}).`,
-    );
+    const what = 'the response has an unrecognized critical record';
+    const message = failureMessage(`NTS-KE with ${server} refused`, what, `type ${recordType}`);
+    super('NTS_KE_CRITICAL_RECORD', server, message);
     this.recordType = recordType;
   }
 }
