@@ -30,6 +30,7 @@ export {
 export type { ChronoboundErrorCode } from './errors.js';
 export type {
   SourceProblem,
+  SourceProblemReason,
   SampleListener,
   ProblemListener,
   TimeSource,

@@ -4,7 +4,7 @@
  * these ESM sources), where `instanceof` fails.
  */
 import { createRequire } from 'node:module';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   ChronoboundError,
   ClockUnsynchronizedError,
@@ -14,6 +14,9 @@ import {
   isChronoboundError,
 } from '../src/index.js';
 import { EtcdError, EtcdLeaseExpiredError } from '../src/etcd/index.js';
+import type { NtpRejectionReason as CoreNtpRejectionReason } from '../src/errors.js';
+import type { NtpRejectionReason, NtsRejectionReason } from '../src/ntp/index.js';
+import type { SourceProblemReason } from '../src/index.js';
 
 const cjs = createRequire(import.meta.url)('../dist/index.cjs') as typeof import('../src/index.js');
 
@@ -94,5 +97,20 @@ describe('ClockUnsynchronizedError', () => {
       'after() refused: the clock is disrupted (uncertainty 12.5 ms). Wait for clock.ready() or check the time source.',
     );
     expect(e.code).toBe('CLOCK_UNSYNCHRONIZED');
+  });
+});
+
+describe('reason vocabularies', () => {
+  it('NtpRejectedError.reason is the union chronobound/ntp exports, NTS checks included', () => {
+    // tsc checks these: the core copy (which SourceProblemReason names) and the
+    // NTP client's must not drift apart.
+    expectTypeOf<CoreNtpRejectionReason>().toEqualTypeOf<NtpRejectionReason>();
+    expectTypeOf<NtpRejectedError['reason']>().toEqualTypeOf<
+      NtpRejectionReason | NtsRejectionReason
+    >();
+    expectTypeOf<NtpRejectedError['reason']>().toExtend<SourceProblemReason>();
+    const e = new NtpRejectedError('127.0.0.1:123', 'origin-mismatch', 'not our request');
+    expect(e.reason).toBe('origin-mismatch');
+    expect(e.message).toBe('Rejected reply from 127.0.0.1:123: origin-mismatch (not our request).');
   });
 });

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ChronoboundError, describeValue, formatMs } from '../errors.js';
+import { ChronoboundError, describeValue, failureMessage, formatMs } from '../errors.js';
 
 /**
  * Stable codes of the etcd errors, one per failure.
@@ -85,10 +85,11 @@ export class EtcdUnavailableError extends EtcdError {
     failures: readonly EtcdEndpointFailure[],
     options?: { cause?: unknown },
   ) {
+    const advice = 'Check that the endpoints are right and the cluster is up.';
+    const failed = describeFailures(failures);
     super(
       'ETCD_UNAVAILABLE',
-      `etcd ${operation} failed: no member reachable (${describeFailures(failures)}). ` +
-        'Check that the endpoints are right and the cluster is up.',
+      failureMessage(`etcd ${operation} failed`, 'no member reachable', failed, advice),
       options,
     );
     this.failures = failures;
@@ -115,10 +116,12 @@ export class EtcdQuorumLostError extends EtcdError {
     failures: readonly EtcdEndpointFailure[],
     options?: { cause?: unknown },
   ) {
+    const advice =
+      'No lease can be granted, renewed or revoked until a majority of members is back.';
+    const failed = `quorum lost; ${describeFailures(failures)}`;
     super(
       'ETCD_QUORUM_LOST',
-      `etcd ${operation} failed: the cluster has no leader (quorum lost; ${describeFailures(failures)}). ` +
-        'No lease can be granted, renewed or revoked until a majority of members is back.',
+      failureMessage(`etcd ${operation} failed`, 'the cluster has no leader', failed, advice),
       options,
     );
     this.failures = failures;
@@ -249,12 +252,9 @@ export class EtcdLeaseLostError extends EtcdError {
     detail: string,
     options?: { cause?: unknown },
   ) {
-    super(
-      'ETCD_LEASE_LOST',
-      `etcd lease on ${describeValue(key)} (fencing token ${token}) is no longer held: ` +
-        `${reason} (${detail}). Stop acting as the holder and campaign again.`,
-      options,
-    );
+    const subject = `etcd lease on ${describeValue(key)} (fencing token ${token}) is no longer held`;
+    const advice = 'Stop acting as the holder and campaign again.';
+    super('ETCD_LEASE_LOST', failureMessage(subject, reason, detail, advice), options);
     this.reason = reason;
     this.key = key;
     this.token = token;

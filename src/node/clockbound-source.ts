@@ -14,6 +14,7 @@ import type {
   SourceContext,
   SourceProblem,
   DisposableTimeSource,
+  SourceProblemReason,
 } from '../sources/types.js';
 import type { MonotonicSource, Scheduler, SyncSample } from '../clock/types.js';
 import {
@@ -312,7 +313,7 @@ class ClockboundSourceImpl implements ClockboundSource {
     unrefTimer(this.#timer);
   }
 
-  #problem(reason: string, message: string, error?: Error): void {
+  #problem(reason: SourceProblemReason, message: string, error?: Error): void {
     const p: SourceProblem =
       error === undefined
         ? { source: this.#name, reason, message }

@@ -6,7 +6,12 @@
  * @module
  */
 import { agedBound } from '../sources/exchange.js';
-import type { AgeableSample, AgedSample, SourceContext } from '../sources/types.js';
+import type {
+  AgeableSample,
+  AgedSample,
+  SourceContext,
+  SourceProblemReason,
+} from '../sources/types.js';
 import type { SyncSample } from '../clock/types.js';
 import type { NtpExchange } from './client.js';
 import { selectOffset, type Selection } from './select.js';
@@ -75,7 +80,7 @@ export interface SelectEnv {
   readonly maxDriftPpm: number;
   readonly maxFalsetickers: number | undefined;
   age(sample: AgeableSample, at: number): AgedSample;
-  problem(reason: string, message: string): void;
+  problem(reason: SourceProblemReason, message: string): void;
 }
 
 /**

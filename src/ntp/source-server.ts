@@ -12,6 +12,7 @@ import {
   SourceUnavailableError,
 } from '../errors.js';
 import type { ClockFilter } from '../sources/clock-filter.js';
+import type { SourceProblemReason } from '../sources/types.js';
 import type { LeapSecond, MonotonicSource, Scheduler, WallSource } from '../clock/types.js';
 import type { NtpAuthenticator, NtpExchange, NtpSocket } from './client.js';
 import { NTP_PACKET_SIZE } from './packet.js';
@@ -104,7 +105,7 @@ export interface ExchangeEnv {
   readonly invalidatedAt: () => number;
   /** Aborts NTS key exchanges in flight when polling stops. */
   readonly keSignal: AbortSignal;
-  problem(reason: string, message: string, error?: unknown): void;
+  problem(reason: SourceProblemReason, message: string, error?: unknown): void;
 }
 
 /**

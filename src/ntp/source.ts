@@ -18,6 +18,7 @@ import type {
   SampleListener,
   SourceContext,
   SourceProblem,
+  SourceProblemReason,
 } from '../sources/types.js';
 import type { MonotonicSource, Scheduler, SyncSample, WallSource } from '../clock/types.js';
 import { NtpSocket, type NtpExchange } from './client.js';
@@ -560,7 +561,7 @@ class NtpPoller implements NtpSource {
     this.#problem(error.reason, error.message, error);
   }
 
-  #problem(reason: string, message: string, error?: unknown): void {
+  #problem(reason: SourceProblemReason, message: string, error?: unknown): void {
     const problem: SourceProblem = {
       source: this.#name,
       reason,

@@ -6,6 +6,100 @@
  */
 
 import type { MonotonicSource, SyncSample } from '../clock/types.js';
+import type {
+  NtpRejectionReason,
+  NtsRejectionReason,
+  TimeExchangeFailureReason,
+} from '../errors.js';
+
+/**
+ * Every `reason` a source or `TrueClock` reports in a {@link SourceProblem}:
+ * the answer to "why is my clock unsynchronized?". docs/truetime.md has the
+ * table with what to do about each.
+ *
+ * - Any source: `'timeout'` no answer in time; `'unavailable'` the source could
+ *   not be reached (socket, file, daemon gone); `'internal'` a poll failed
+ *   unexpectedly (a bug: please report it); `'listener'` a sample listener threw;
+ *   `'inconsistent-sample'` a new sample contradicts kept ones beyond the drift
+ *   bound (a step or a slew), the newer wins; `'aborted'` the caller interrupted it.
+ * - `TrueClock`: `'invalid-sample'` a sample or host correction with non-finite
+ *   or negative fields was refused; `'panic-threshold'` a sample further from the
+ *   system clock than `panicThresholdMs` was refused; `'stale-sample'` a sample
+ *   gathered before the last disruption was refused; `'disrupted'` a suspend, VM
+ *   pause or migration or a wall-clock step was seen (also the ClockBound status);
+ *   `'leap-second'` the sources announce a leap second, the interval widens around it.
+ * - `systemClockSource`: `'wall-step'` the wall clock jumped.
+ * - `httpTimeSource`, `messageTimeSource`: {@link TimeExchangeFailureReason}
+ *   (`'timeout'`, `'status'`, `'body'`, `'nonce-mismatch'`, `'network'`).
+ * - `ntpSource`: every {@link NtpRejectionReason} and {@link NtsRejectionReason}
+ *   (a reply refused by a check); `'no-majority'` no majority of servers agree;
+ *   `'falseticker'` servers outside the majority were cast out; `'server-stopped'`
+ *   a server sent kiss code DENY or RSTR and is not asked again; `'no-servers'`
+ *   every server did; `'invalidated'` exchanges from before a disruption were
+ *   dropped; `'nts-ke'` the NTS key exchange failed; `'nts'` no NTS request could
+ *   be built (no cookie).
+ * - `chronySource`: `'chrony-unsynchronized'` chronyd is not synchronized;
+ *   `'chrony-local-reference'` chronyd serves its own local clock;
+ *   `'chrony-protocol'` chronyd refused the request or replied malformed.
+ * - `clockboundSource`: `'segment-missing'` no shared-memory file;
+ *   `'segment-uninitialized'` the writer has not written it yet;
+ *   `'segment-invalid'` it is malformed or unreadable; `'segment-version'` an
+ *   unsupported layout version; `'segment-busy'` the writer kept it busy through
+ *   every retry; `'segment-unknown'` the writer says the clock status is unknown;
+ *   `'segment-expired'` past its `void_after` (is the writer running?);
+ *   `'causality'` its `as_of` is ahead of this host's monotonic clock (another
+ *   boot or host); `'drift-bound'` its drift bound exceeds the clock's `maxDriftPpm`.
+ *
+ * @example
+ * ```ts
+ * clock.onStatusChange(() => {
+ *   const reason: SourceProblemReason | undefined = clock.lastProblem?.reason;
+ *   if (reason === 'segment-expired') console.warn('is clockbound running?');
+ * });
+ * ```
+ */
+export type SourceProblemReason =
+  // Any source
+  | 'timeout'
+  | 'unavailable'
+  | 'internal'
+  | 'listener'
+  | 'inconsistent-sample'
+  | 'aborted'
+  // TrueClock
+  | 'invalid-sample'
+  | 'panic-threshold'
+  | 'stale-sample'
+  | 'disrupted'
+  | 'leap-second'
+  // systemClockSource
+  | 'wall-step'
+  // httpTimeSource, messageTimeSource
+  | TimeExchangeFailureReason
+  // ntpSource
+  | NtpRejectionReason
+  | NtsRejectionReason
+  | 'no-majority'
+  | 'falseticker'
+  | 'server-stopped'
+  | 'no-servers'
+  | 'invalidated'
+  | 'nts-ke'
+  | 'nts'
+  // chronySource
+  | 'chrony-unsynchronized'
+  | 'chrony-local-reference'
+  | 'chrony-protocol'
+  // clockboundSource
+  | 'segment-missing'
+  | 'segment-uninitialized'
+  | 'segment-invalid'
+  | 'segment-version'
+  | 'segment-busy'
+  | 'segment-unknown'
+  | 'segment-expired'
+  | 'causality'
+  | 'drift-bound';
 
 /**
  * Something that went wrong inside a source without producing a sample: a
@@ -20,8 +114,11 @@ import type { MonotonicSource, SyncSample } from '../clock/types.js';
 export interface SourceProblem {
   /** The source that reports it. */
   readonly source: string;
-  /** Stable short identifier (e.g. `'timeout'`, `'no-majority'`, `'wall-step'`). */
-  readonly reason: string;
+  /**
+   * Stable short identifier; the built-in sources and `TrueClock` use only the
+   * documented {@link SourceProblemReason} values, a custom source may add its own.
+   */
+  readonly reason: SourceProblemReason | (string & {});
   /** Human-readable explanation. */
   readonly message: string;
   /** The error behind it, if any. */

@@ -13,8 +13,10 @@
 import {
   ChronoboundError,
   NtpRejectedError,
+  failureMessage,
   formatMs,
   type ChronoboundErrorCode,
+  type NtsRejectionReason,
 } from '../../errors.js';
 
 /**
@@ -81,12 +83,8 @@ export class NtsKeyExchangeError extends ChronoboundError {
  */
 export class NtsKeConnectionError extends NtsKeyExchangeError {
   constructor(server: string, why: string, options?: { cause?: unknown }) {
-    super(
-      'NTS_KE_CONNECTION',
-      server,
-      `NTS-KE with ${server} failed: cannot connect (${why}).`,
-      options,
-    );
+    const message = failureMessage(`NTS-KE with ${server} failed`, 'cannot connect', why);
+    super('NTS_KE_CONNECTION', server, message, options);
   }
 }
 
@@ -174,10 +172,11 @@ export class NtsKeServerError extends NtsKeyExchangeError {
 
   constructor(server: string, errorCode: number) {
     const meaning = SERVER_ERRORS[errorCode] ?? 'unassigned code';
+    const subject = `NTS-KE with ${server} refused by the server`;
     super(
       'NTS_KE_SERVER_ERROR',
       server,
-      `NTS-KE with ${server} refused by the server: Error record ${errorCode} (${meaning}).`,
+      failureMessage(subject, `Error record ${errorCode}`, meaning),
     );
     this.errorCode = errorCode;
   }
@@ -197,11 +196,9 @@ export class NtsKeCriticalRecordError extends NtsKeyExchangeError {
   readonly recordType: number;
 
   constructor(server: string, recordType: number) {
-    super(
-      'NTS_KE_CRITICAL_RECORD',
-      server,
-      `NTS-KE with ${server} refused: the response has an unrecognized critical record (type ${recordType}).`,
-    );
+    const what = 'the response has an unrecognized critical record';
+    const message = failureMessage(`NTS-KE with ${server} refused`, what, `type ${recordType}`);
+    super('NTS_KE_CRITICAL_RECORD', server, message);
     this.recordType = recordType;
   }
 }
@@ -333,33 +330,7 @@ export class NtsNoCookiesError extends ChronoboundError {
   }
 }
 
-/**
- * Every reason an NTS reply is refused, as `NtsRejectedError.reason`.
- *
- * - `nts-malformed`: the extension fields or the authenticator are malformed
- *   (including nonzero padding and an authenticator that is not last).
- * - `nts-unauthenticated`: no NTS Authenticator (e.g. a plain NTP reply, or one
- *   whose NTS fields were stripped). Never downgraded to plain NTP.
- * - `nts-uid-mismatch`: the Unique Identifier is missing or not the one sent.
- * - `nts-replay`: it answers an earlier request (its Unique Identifier is an old
- *   one), or is a second reply to an answered request.
- * - `nts-bad-tag`: the authenticator does not verify under the S2C key (the
- *   header, a field before it, the nonce or the ciphertext was changed).
- * - `nts-nak`: an NTS NAK (kiss code `NTSN`): the server could not use the
- *   cookie; the session drops its cookies and needs a new key exchange.
- *
- * @example
- * ```ts
- * const r: NtsRejectionReason = 'nts-bad-tag';
- * ```
- */
-export type NtsRejectionReason =
-  | 'nts-malformed'
-  | 'nts-unauthenticated'
-  | 'nts-uid-mismatch'
-  | 'nts-replay'
-  | 'nts-bad-tag'
-  | 'nts-nak';
+export type { NtsRejectionReason };
 
 /**
  * An NTS-protected reply was refused. Like every refused reply its `code` is
