@@ -12,7 +12,8 @@ import {
   EtcdRequestError,
   EtcdUnavailableError,
 } from '../../src/etcd/index.js';
-import { EtcdGateway, decodeBase64, encodeBase64 } from '../../src/etcd/gateway.js';
+import { EtcdGateway } from '../../src/etcd/gateway.js';
+import { decodeBase64, encodeBase64 } from '../../src/etcd/gateway-json.js';
 import { FakeEtcd, grpcError, streamError } from './fake-etcd.js';
 
 const A = 'http://127.0.0.1:1001';
