@@ -10,7 +10,9 @@
 import {
   EtcdCompactedError,
   EtcdLeaseExpiredError,
+  EtcdQuorumLostError,
   EtcdRequestError,
+  EtcdUnavailableError,
   type EtcdEndpointFailure,
 } from './errors.js';
 import { text, type Json } from './gateway-json.js';
@@ -99,4 +101,18 @@ export function protocolError(
   status = 200,
 ): EtcdRequestError {
   return new EtcdRequestError(operation, endpoint, status, undefined, `malformed reply: ${detail}`);
+}
+
+/**
+ * The error for an operation that no member could serve: `EtcdQuorumLostError`
+ * when one of them said it has no leader, else `EtcdUnavailableError`.
+ * @internal
+ */
+export function noMemberServed(
+  operation: string,
+  failures: readonly EtcdEndpointFailure[],
+): EtcdQuorumLostError | EtcdUnavailableError {
+  return failures.some((f) => f.kind === 'no-leader')
+    ? new EtcdQuorumLostError(operation, failures)
+    : new EtcdUnavailableError(operation, failures);
 }

@@ -12,7 +12,6 @@ import { AbortError, ChronoboundError, InvalidArgumentError } from '../errors.js
 import {
   EtcdCompactedError,
   EtcdLeaseExpiredError,
-  EtcdQuorumLostError,
   EtcdUnavailableError,
   type EtcdEndpointFailure,
 } from './errors.js';
@@ -20,6 +19,7 @@ import {
   NO_LEADER,
   TIMEOUT,
   classifyReply,
+  noMemberServed,
   protocolError,
   transportFailure,
   type ReplyContext,
@@ -228,10 +228,7 @@ export class EtcdGateway {
     if (options.noPut) create['filters'] = ['NOPUT'];
     const body = JSON.stringify({ create_request: create });
     const failures: EtcdEndpointFailure[] = [];
-    const n = this.endpoints.length;
-    for (let i = 0; i < n; i++) {
-      const index = (this.#preferred + i) % n;
-      const endpoint = this.endpoints[index] as string;
+    for (const { index, endpoint } of this.#inFailoverOrder()) {
       throwIfAborted(options.signal, 'etcd watch');
       const controller = new AbortController();
       const onAbort = (): void => controller.abort(options.signal?.reason);
@@ -320,9 +317,7 @@ export class EtcdGateway {
         controller.abort();
       }
     }
-    throw failures.some((f) => f.kind === 'no-leader')
-      ? new EtcdQuorumLostError('watch', failures)
-      : new EtcdUnavailableError('watch', failures);
+    throw noMemberServed('watch', failures);
   }
 
   /**
@@ -341,11 +336,8 @@ export class EtcdGateway {
     context: ReplyContext = {},
   ): Promise<Json> {
     const failures: EtcdEndpointFailure[] = [];
-    const n = this.endpoints.length;
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
-    for (let i = 0; i < n; i++) {
-      const index = (this.#preferred + i) % n;
-      const endpoint = this.endpoints[index] as string;
+    for (const { index, endpoint } of this.#inFailoverOrder()) {
       throwIfAborted(options.signal, `etcd ${operation}`);
       const attempt = await this.#attempt(
         endpoint,
@@ -375,10 +367,20 @@ export class EtcdGateway {
       throwIfAborted(options.signal, `etcd ${operation}`);
     }
     // Start the next call with the member after the one that failed first.
-    this.#preferred = (this.#preferred + 1) % n;
-    throw failures.some((f) => f.kind === 'no-leader')
-      ? new EtcdQuorumLostError(operation, failures)
-      : new EtcdUnavailableError(operation, failures);
+    this.#preferred = (this.#preferred + 1) % this.endpoints.length;
+    throw noMemberServed(operation, failures);
+  }
+
+  /**
+   * Every member once, starting with the preferred one. Each index is taken when
+   * it is reached, so a member another call found meanwhile moves the rest.
+   */
+  *#inFailoverOrder(): Generator<{ readonly index: number; readonly endpoint: string }> {
+    const n = this.endpoints.length;
+    for (let i = 0; i < n; i++) {
+      const index = (this.#preferred + i) % n;
+      yield { index, endpoint: this.endpoints[index] as string };
+    }
   }
 
   async #attempt(
@@ -437,18 +439,19 @@ export class EtcdGateway {
 function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted) throw new AbortError(what, signal.reason);
 }
+
 function normalizeEndpoint(endpoint: unknown, index: number): string {
-  let url: URL;
+  let url: URL | undefined;
   try {
     url = new URL(String(endpoint));
   } catch {
-    throw new InvalidArgumentError(
-      `endpoints[${index}]`,
-      endpoint,
-      'an http(s) URL such as http://127.0.0.1:2379',
-    );
+    url = undefined;
   }
-  if (typeof endpoint !== 'string' || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+  if (
+    url === undefined ||
+    typeof endpoint !== 'string' ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:')
+  ) {
     throw new InvalidArgumentError(
       `endpoints[${index}]`,
       endpoint,

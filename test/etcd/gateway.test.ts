@@ -195,6 +195,17 @@ describe('failover', () => {
       () => new EtcdGateway({ endpoints: ['ftp://x'], fetch: fake.fetch, requestTimeoutMs: 1 }),
     ).toThrow(/endpoints\[0\]/);
     expect(
+      () => new EtcdGateway({ endpoints: ['not a URL'], fetch: fake.fetch, requestTimeoutMs: 1 }),
+    ).toThrow(/endpoints\[0\]/);
+    expect(
+      () =>
+        new EtcdGateway({
+          endpoints: ['http://h:2379', 2379 as unknown as string],
+          fetch: fake.fetch,
+          requestTimeoutMs: 1,
+        }),
+    ).toThrow(/endpoints\[1\]/);
+    expect(
       new EtcdGateway({ endpoints: ['http://h:2379/'], fetch: fake.fetch, requestTimeoutMs: 1 })
         .endpoints,
     ).toEqual(['http://h:2379']);
