@@ -31,7 +31,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, bench, describe } from 'vitest';
 import { TrueClock, type Scheduler } from '../src/index.js';
-import { monotonicNowNs } from '../src/node/clockbound-segment.js';
+import { monotonicNowNs } from '../src/node/host-clocks.js';
 import { clockboundSource, publishClockbound } from '../src/node/index.js';
 import { ntpSource, udpTransport, type DatagramTransport } from '../src/ntp/index.js';
 import { manualSource } from '../src/testing/index.js';

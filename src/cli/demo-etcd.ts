@@ -12,7 +12,8 @@
  * @module
  */
 import { etcdElection } from '../etcd/election.js';
-import type { EtcdElection, EtcdLease } from '../etcd/election.js';
+import type { EtcdElection } from '../etcd/election.js';
+import type { EtcdLease } from '../etcd/held-lease.js';
 import { ClockUnsynchronizedError } from '../errors.js';
 import { EtcdError } from '../etcd/errors.js';
 import type { EtcdFetch } from '../etcd/gateway.js';

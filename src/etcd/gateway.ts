@@ -1,7 +1,9 @@
 /**
  * A small client for etcd v3's JSON gateway (`POST /v3/...`, served by etcd ≥ 3.4
- * on the client port): the handful of calls leader election needs, failover
- * across members, and the mapping of etcd's replies to typed errors.
+ * on the client port): the handful of calls leader election needs, sent over
+ * `fetch` with a timeout per attempt and failover across members. The reply
+ * shapes and their decoding are in `gateway-json.ts`; what each reply or
+ * transport error means is decided in `gateway-failures.ts`.
  *
  * @module
  * @internal
@@ -10,11 +12,32 @@ import { AbortError, ChronoboundError, InvalidArgumentError } from '../errors.js
 import {
   EtcdCompactedError,
   EtcdLeaseExpiredError,
-  EtcdQuorumLostError,
-  EtcdRequestError,
   EtcdUnavailableError,
   type EtcdEndpointFailure,
 } from './errors.js';
+import {
+  NO_LEADER,
+  TIMEOUT,
+  classifyReply,
+  noMemberServed,
+  protocolError,
+  transportFailure,
+  type ReplyContext,
+} from './gateway-failures.js';
+import {
+  encodeBase64,
+  firstLine,
+  headerRevision,
+  intString,
+  jsonLines,
+  parseJson,
+  text,
+  toKeyValue,
+  type Json,
+  type RangeResult,
+  type TxnCreateResult,
+  type WatchResponse,
+} from './gateway-json.js';
 
 /**
  * The subset of the Fetch API the gateway client uses; `globalThis.fetch` is one.
@@ -41,59 +64,10 @@ export interface CallOptions {
   readonly timeoutMs?: number | undefined;
 }
 
-/** A key as etcd stores it. @internal */
-export interface KeyValue {
-  readonly key: string;
-  readonly value: string;
-  readonly createRevision: bigint;
-  readonly modRevision: bigint;
-  readonly version: bigint;
-  /** The attached lease ID (decimal), `'0'` for none. */
-  readonly lease: string;
-}
-
-/** @internal */
-export interface RangeResult {
-  /** The store revision the read saw. */
-  readonly revision: bigint;
-  readonly kv: KeyValue | undefined;
-}
-
-/** @internal */
-export interface TxnCreateResult {
-  readonly succeeded: boolean;
-  readonly revision: bigint;
-  /** The key after the transaction (ours when it succeeded). */
-  readonly kv: KeyValue | undefined;
-}
-
-/** @internal */
-export interface WatchEvent {
-  readonly type: 'PUT' | 'DELETE';
-  readonly kv: KeyValue;
-}
-
-/** @internal */
-export interface WatchResponse {
-  readonly revision: bigint;
-  readonly created: boolean;
-  readonly events: readonly WatchEvent[];
-}
-
-/** A JSON object as the gateway sends it. */
-type Json = Record<string, unknown>;
-
 /** What a failed attempt at one member means for the next step. */
 type Attempt =
   | { readonly ok: true; readonly body: Json; readonly endpoint: string }
   | { readonly ok: false; readonly failure: EtcdEndpointFailure };
-
-const NO_LEADER =
-  /no leader|leader changed|request timed out|timed out due to|not capable|raft: stopped|server stopped/i;
-const DEADLINE = /deadline exceeded/i;
-const LEASE_NOT_FOUND = /lease not found/i;
-const COMPACTED = /required revision has been compacted/i;
-
 /**
  * etcd's JSON gateway, with failover: each call tries the members in turn,
  * starting with the last one that answered, and moves on when a member cannot
@@ -254,10 +228,7 @@ export class EtcdGateway {
     if (options.noPut) create['filters'] = ['NOPUT'];
     const body = JSON.stringify({ create_request: create });
     const failures: EtcdEndpointFailure[] = [];
-    const n = this.endpoints.length;
-    for (let i = 0; i < n; i++) {
-      const index = (this.#preferred + i) % n;
-      const endpoint = this.endpoints[index] as string;
+    for (const { index, endpoint } of this.#inFailoverOrder()) {
       throwIfAborted(options.signal, 'etcd watch');
       const controller = new AbortController();
       const onAbort = (): void => controller.abort(options.signal?.reason);
@@ -346,9 +317,7 @@ export class EtcdGateway {
         controller.abort();
       }
     }
-    throw failures.some((f) => f.kind === 'no-leader')
-      ? new EtcdQuorumLostError('watch', failures)
-      : new EtcdUnavailableError('watch', failures);
+    throw noMemberServed('watch', failures);
   }
 
   /**
@@ -367,11 +336,8 @@ export class EtcdGateway {
     context: ReplyContext = {},
   ): Promise<Json> {
     const failures: EtcdEndpointFailure[] = [];
-    const n = this.endpoints.length;
     const timeoutMs = options.timeoutMs ?? this.requestTimeoutMs;
-    for (let i = 0; i < n; i++) {
-      const index = (this.#preferred + i) % n;
-      const endpoint = this.endpoints[index] as string;
+    for (const { index, endpoint } of this.#inFailoverOrder()) {
       throwIfAborted(options.signal, `etcd ${operation}`);
       const attempt = await this.#attempt(
         endpoint,
@@ -401,10 +367,20 @@ export class EtcdGateway {
       throwIfAborted(options.signal, `etcd ${operation}`);
     }
     // Start the next call with the member after the one that failed first.
-    this.#preferred = (this.#preferred + 1) % n;
-    throw failures.some((f) => f.kind === 'no-leader')
-      ? new EtcdQuorumLostError(operation, failures)
-      : new EtcdUnavailableError(operation, failures);
+    this.#preferred = (this.#preferred + 1) % this.endpoints.length;
+    throw noMemberServed(operation, failures);
+  }
+
+  /**
+   * Every member once, starting with the preferred one. Each index is taken when
+   * it is reached, so a member another call found meanwhile moves the rest.
+   */
+  *#inFailoverOrder(): Generator<{ readonly index: number; readonly endpoint: string }> {
+    const n = this.endpoints.length;
+    for (let i = 0; i < n; i++) {
+      const index = (this.#preferred + i) % n;
+      yield { index, endpoint: this.endpoints[index] as string };
+    }
   }
 
   async #attempt(
@@ -460,171 +436,22 @@ export class EtcdGateway {
   }
 }
 
-/** What an error reply refers to, to name it in typed errors. @internal */
-export interface ReplyContext {
-  readonly leaseId?: string | undefined;
-  readonly revision?: bigint | undefined;
-}
-
-const TIMEOUT = Symbol('etcd request timeout');
-
-/**
- * Maps a reply: `undefined` for success, a failure worth trying another member
- * for, or the typed error to throw.
- */
-function classifyReply(
-  endpoint: string,
-  status: number,
-  json: Json | undefined,
-  operation: string,
-  context: ReplyContext,
-): EtcdEndpointFailure | Error | undefined {
-  if (json === undefined) {
-    return { endpoint, kind: 'error', detail: `HTTP ${status} without a JSON body` };
-  }
-  // Unary errors: { error, message, code }; streamed ones: { error: { grpc_code, message, ... } }.
-  const raw = json['error'];
-  if (raw === undefined && status >= 200 && status < 300) return undefined;
-  const nested = typeof raw === 'object' && raw !== null ? (raw as Json) : undefined;
-  const message = text(nested?.['message'] ?? json['message'] ?? raw ?? `HTTP ${status}`);
-  const codeValue = nested?.['grpc_code'] ?? json['code'];
-  const grpcCode = typeof codeValue === 'number' ? codeValue : undefined;
-  if (LEASE_NOT_FOUND.test(message)) {
-    return new EtcdLeaseExpiredError(context.leaseId ?? '?', `etcd answered "${message}"`);
-  }
-  if (COMPACTED.test(message)) {
-    return new EtcdCompactedError(context.revision ?? 0n, undefined, operation);
-  }
-  if (NO_LEADER.test(message) || grpcCode === 14) {
-    return { endpoint, kind: 'no-leader', detail: `etcd answered "${message}"` };
-  }
-  if (DEADLINE.test(message) || grpcCode === 4) {
-    return { endpoint, kind: 'timeout', detail: `etcd answered "${message}"` };
-  }
-  return new EtcdRequestError(operation, endpoint, status, grpcCode, `etcd answered "${message}"`);
-}
-
-function transportFailure(
-  endpoint: string,
-  error: unknown,
-  signal: AbortSignal,
-): EtcdEndpointFailure {
-  if (signal.aborted && signal.reason === TIMEOUT) {
-    return { endpoint, kind: 'timeout', detail: 'no answer within the request timeout' };
-  }
-  const cause = (error as { cause?: { code?: unknown; message?: unknown } } | undefined)?.cause;
-  const code = typeof cause?.code === 'string' ? cause.code : undefined;
-  const text = error instanceof Error ? error.message : String(error);
-  return {
-    endpoint,
-    kind: 'connection',
-    detail: code
-      ? `${code} (${text})`
-      : typeof cause?.message === 'string'
-        ? `${text}: ${cause.message}`
-        : text,
-  };
-}
-
-function protocolError(
-  operation: string,
-  endpoint: string,
-  detail: string,
-  status = 200,
-): EtcdRequestError {
-  return new EtcdRequestError(operation, endpoint, status, undefined, `malformed reply: ${detail}`);
-}
-
 function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted) throw new AbortError(what, signal.reason);
 }
 
-/** Reads newline-delimited JSON objects from a streamed body. */
-async function* jsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<Json, void, undefined> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = '';
-  try {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline).trim();
-        buffer = buffer.slice(newline + 1);
-        if (line === '') continue;
-        const json = parseJson(line);
-        if (json !== undefined) yield json;
-      }
-    }
-    const rest = parseJson(buffer.trim());
-    if (rest !== undefined) yield rest;
-  } finally {
-    reader.releaseLock();
-  }
-}
-
-function firstLine(text: string): string {
-  // A streamed (server-streaming) reply to a single request holds one JSON object per line.
-  const trimmed = text.trim();
-  const newline = trimmed.indexOf('\n');
-  return newline < 0 ? trimmed : trimmed.slice(0, newline);
-}
-
-function parseJson(text: string): Json | undefined {
-  if (text === '') return undefined;
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value)
-      ? (value as Json)
-      : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A reply field as text for a message. */
-function text(value: unknown): string {
-  if (value === undefined || value === null) return '';
-  return typeof value === 'string' ? value : JSON.stringify(value);
-}
-
-/** int64 fields arrive as decimal strings (or are omitted when 0). */
-function intString(value: unknown): string {
-  if (typeof value === 'string' && /^-?\d+$/.test(value)) return value;
-  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
-  return '0';
-}
-
-function headerRevision(reply: Json): bigint {
-  const header = reply['header'] as Json | undefined;
-  return BigInt(intString(header?.['revision']));
-}
-
-function toKeyValue(kv: Json): KeyValue {
-  return {
-    key: decodeBase64(typeof kv['key'] === 'string' ? kv['key'] : ''),
-    value: decodeBase64(typeof kv['value'] === 'string' ? kv['value'] : ''),
-    createRevision: BigInt(intString(kv['create_revision'])),
-    modRevision: BigInt(intString(kv['mod_revision'])),
-    version: BigInt(intString(kv['version'])),
-    lease: intString(kv['lease']),
-  };
-}
-
 function normalizeEndpoint(endpoint: unknown, index: number): string {
-  let url: URL;
+  let url: URL | undefined;
   try {
     url = new URL(String(endpoint));
   } catch {
-    throw new InvalidArgumentError(
-      `endpoints[${index}]`,
-      endpoint,
-      'an http(s) URL such as http://127.0.0.1:2379',
-    );
+    url = undefined;
   }
-  if (typeof endpoint !== 'string' || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+  if (
+    url === undefined ||
+    typeof endpoint !== 'string' ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:')
+  ) {
     throw new InvalidArgumentError(
       `endpoints[${index}]`,
       endpoint,
@@ -632,25 +459,4 @@ function normalizeEndpoint(endpoint: unknown, index: number): string {
     );
   }
   return `${url.protocol}//${url.host}${url.pathname.replace(/\/+$/, '')}`;
-}
-
-/**
- * UTF-8 text to base64 (etcd's JSON carries keys and values as base64 bytes).
- * @internal
- */
-export function encodeBase64(text: string): string {
-  let binary = '';
-  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
-  return btoa(binary);
-}
-
-/**
- * base64 to UTF-8 text.
- * @internal
- */
-export function decodeBase64(base64: string): string {
-  const binary = atob(base64);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return new TextDecoder().decode(bytes);
 }

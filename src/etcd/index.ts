@@ -8,13 +8,8 @@
  * @module chronobound/etcd
  */
 export { etcdElection } from './election.js';
-export type {
-  EtcdElection,
-  EtcdElectionOptions,
-  EtcdLease,
-  EtcdLeader,
-  CampaignOptions,
-} from './election.js';
+export type { EtcdElection, EtcdElectionOptions, EtcdLeader, CampaignOptions } from './election.js';
+export type { EtcdLease } from './held-lease.js';
 export type { EtcdFetch } from './gateway.js';
 export {
   EtcdError,

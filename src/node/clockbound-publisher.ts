@@ -11,13 +11,11 @@ import type { ClockStatus } from '../clock/types.js';
 import type { TrueClock } from '../truetime/true-clock.js';
 import {
   CLOCKBOUND_DEFAULT_PATH,
-  ClockboundSegmentWriter,
-  DEFAULT_COARSE_TICK_MS,
-  RealtimeMap,
-  monotonicNowNs,
   type ClockboundData,
   type ClockboundStatus,
 } from './clockbound-segment.js';
+import { ClockboundSegmentWriter, DEFAULT_COARSE_TICK_MS } from './clockbound-writer.js';
+import { RealtimeMap, monotonicNowNs } from './host-clocks.js';
 
 /**
  * ClockBound's daemon lets data stand for 1000 s past `as_of` (clock_bound_runner.rs

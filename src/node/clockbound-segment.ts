@@ -1,7 +1,9 @@
 /**
- * The AWS ClockBound shared-memory segment, protocol version 2: its layout, a
- * writer that updates it in place under ClockBound's lock-free generation
- * protocol (a seqlock), and a reader that takes consistent snapshots of it.
+ * The AWS ClockBound shared-memory segment, protocol version 2: its layout and
+ * the pure codec for it — encoding and validating the header and body, and the
+ * generation arithmetic of ClockBound's lock-free update protocol (a seqlock).
+ * No I/O: `clockbound-reader.ts` takes consistent snapshots of a segment file and
+ * `clockbound-writer.ts` updates one in place.
  *
  * Everything here was checked against aws/clock-bound v2.0.2 (fetched; the
  * files are named next to each fact); the code is written from the protocol,
@@ -40,23 +42,8 @@
  *
  * @module
  */
-import {
-  closeSync,
-  constants as fsConstants,
-  fstatSync,
-  ftruncateSync,
-  mkdirSync,
-  openSync,
-  readSync,
-  writeSync,
-} from 'node:fs';
 import { endianness } from 'node:os';
-import { dirname } from 'node:path';
-import process from 'node:process';
-import { InvalidArgumentError, SourceUnavailableError } from '../errors.js';
-import { calibrateWall } from '../clock/calibrate.js';
-import { systemWall } from '../clock/system.js';
-import type { MonotonicSource } from '../clock/types.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /**
  * Where ClockBound's daemon puts its segment (clock-bound-ffi/include/clockbound.h,
@@ -112,9 +99,12 @@ export const OFFSETS = {
   padding: 73,
 } as const;
 
-const HEADER_SIZE = 16;
-const BODY_SIZE = CLOCKBOUND_SEGMENT_SIZE - HEADER_SIZE;
-const LITTLE_ENDIAN = endianness() === 'LE';
+/** Bytes in the header (magic, size, version, generation). @internal */
+export const HEADER_SIZE = 16;
+/** Bytes in the body (`ClockErrorBound`), which follows the header. @internal */
+export const BODY_SIZE: number = CLOCKBOUND_SEGMENT_SIZE - HEADER_SIZE;
+/** Segments are stored in the host's byte order. @internal */
+export const LITTLE_ENDIAN: boolean = endianness() === 'LE';
 const NS_PER_S = 1_000_000_000n;
 const I64_MAX = (1n << 63n) - 1n;
 const U64_MAX = (1n << 64n) - 1n;
@@ -222,12 +212,8 @@ export interface SegmentProblem {
 export type SegmentRead =
   { readonly ok: true; readonly snapshot: ClockboundSnapshot } | SegmentProblem;
 
-/** The current `CLOCK_MONOTONIC` reading (ns). libuv's `uv_hrtime()` reads exactly that clock on Linux. @internal */
-export function monotonicNowNs(): bigint {
-  return process.hrtime.bigint();
-}
-
-function view(bytes: Uint8Array): DataView {
+/** A `DataView` over exactly `bytes`. @internal */
+export function view(bytes: Uint8Array): DataView {
   return new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
@@ -320,7 +306,12 @@ export function encodeClockboundSegment(data: ClockboundData, generation: number
   return bytes;
 }
 
-function problem(reason: SegmentProblem['reason'], message: string, error?: Error): SegmentProblem {
+/** A {@link SegmentProblem}, with `error` only when there is one. @internal */
+export function segmentProblem(
+  reason: SegmentProblem['reason'],
+  message: string,
+  error?: Error,
+): SegmentProblem {
   return error === undefined
     ? { ok: false, reason, message }
     : { ok: false, reason, message, error };
@@ -333,14 +324,14 @@ function problem(reason: SegmentProblem['reason'], message: string, error?: Erro
  */
 export function decodeClockboundSegment(bytes: Uint8Array, where: string): SegmentRead {
   if (bytes.byteLength < HEADER_SIZE) {
-    return problem('segment-uninitialized', `${where} is shorter than a ClockBound header`);
+    return segmentProblem('segment-uninitialized', `${where} is shorter than a ClockBound header`);
   }
   const v = view(bytes);
   const m0 = v.getUint32(0, LITTLE_ENDIAN);
   const m1 = v.getUint32(4, LITTLE_ENDIAN);
   if (m0 !== MAGIC_WORDS[0] || m1 !== MAGIC_WORDS[1]) {
     const hex = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
-    return problem(
+    return segmentProblem(
       'segment-invalid',
       `${where} is not a ClockBound segment: it starts ${hex}, not the magic words 0x414D5A4E 0x43420200`,
     );
@@ -350,19 +341,19 @@ export function decodeClockboundSegment(bytes: Uint8Array, where: string): Segme
   const generation = v.getUint16(OFFSETS.generation, LITTLE_ENDIAN);
   if (version === 0 || generation === 0) {
     // shm_header.rs: version 0 or generation 0 is SegmentNotInitialized.
-    return problem(
+    return segmentProblem(
       'segment-uninitialized',
       `${where} is not initialized yet (version ${version}, generation ${generation})`,
     );
   }
   if (version !== CLOCKBOUND_VERSION) {
-    return problem(
+    return segmentProblem(
       'segment-version',
       `${where} has layout version ${version}; this reader supports version ${CLOCKBOUND_VERSION}`,
     );
   }
   if (segmentSize < CLOCKBOUND_SEGMENT_SIZE || bytes.byteLength < CLOCKBOUND_SEGMENT_SIZE) {
-    return problem(
+    return segmentProblem(
       'segment-invalid',
       `${where} is malformed: segment size ${segmentSize} in a ${bytes.byteLength}-byte read, expected at least ${CLOCKBOUND_SEGMENT_SIZE}`,
     );
@@ -370,11 +361,11 @@ export function decodeClockboundSegment(bytes: Uint8Array, where: string): Segme
   const statusCode = v.getInt32(OFFSETS.status, LITTLE_ENDIAN);
   const status = STATUS_NAMES[statusCode];
   if (status === undefined) {
-    return problem('segment-invalid', `${where} is malformed: clock status ${statusCode}`);
+    return segmentProblem('segment-invalid', `${where} is malformed: clock status ${statusCode}`);
   }
   const maxDriftPpb = v.getUint32(OFFSETS.maxDriftPpb, LITTLE_ENDIAN);
   if (maxDriftPpb >= 1e9) {
-    return problem('segment-invalid', `${where} is malformed: max drift ${maxDriftPpb} ppb`);
+    return segmentProblem('segment-invalid', `${where} is malformed: max drift ${maxDriftPpb} ppb`);
   }
   const asOfNsec = v.getBigInt64(OFFSETS.asOfNsec, LITTLE_ENDIAN);
   const voidAfterNsec = v.getBigInt64(OFFSETS.voidAfterNsec, LITTLE_ENDIAN);
@@ -386,7 +377,7 @@ export function decodeClockboundSegment(bytes: Uint8Array, where: string): Segme
     voidAfterNsec >= NS_PER_S ||
     boundNs < 0n
   ) {
-    return problem(
+    return segmentProblem(
       'segment-invalid',
       `${where} is malformed: a timespec or the bound is out of range`,
     );
@@ -406,125 +397,6 @@ export function decodeClockboundSegment(bytes: Uint8Array, where: string): Segme
       disruptionSupport: v.getUint8(OFFSETS.disruptionSupport) !== 0,
     },
   };
-}
-
-/**
- * Reads a segment through one open file descriptor with ClockBound's reader
- * protocol (reader.rs `ShmReader::snapshot`): read the generation, copy the
- * body, read the generation again; accept only an even, non-zero generation
- * that did not change, else retry (immediately, at most `maxRetries` times).
- *
- * Node cannot map memory, so each step is a `pread` (three system calls per
- * attempt), made in that order. On x86-64 (TSO) loads are not reordered with
- * one another, so the three copies observe memory in program order; on weakly
- * ordered CPUs this relies on the system-call boundaries between them, which
- * the kernel does not document as barriers — tested on x86-64 only. The
- * writer's side is ordered by the page lock each `pwrite` takes and releases
- * (see {@link ClockboundSegmentWriter}).
- * @internal
- */
-export class SegmentReader {
-  readonly path: string;
-  readonly #maxRetries: number;
-  #fd: number | undefined;
-  readonly #header = new Uint8Array(HEADER_SIZE);
-  readonly #generation = new Uint8Array(2);
-  readonly #segment = new Uint8Array(CLOCKBOUND_SEGMENT_SIZE);
-  /** Attempts that saw an odd or changed generation, since creation. */
-  retries = 0;
-
-  constructor(path: string, maxRetries: number) {
-    this.path = path;
-    this.#maxRetries = maxRetries;
-  }
-
-  read(): SegmentRead {
-    if (this.#fd === undefined) {
-      try {
-        this.#fd = openSync(this.path, fsConstants.O_RDONLY);
-      } catch (error) {
-        const e = error as NodeJS.ErrnoException;
-        return problem(
-          e.code === 'ENOENT' ? 'segment-missing' : 'segment-invalid',
-          e.code === 'ENOENT'
-            ? `no ClockBound segment at ${this.path} (is the daemon running?)`
-            : `cannot open ${this.path}: ${e.message}`,
-          e,
-        );
-      }
-    }
-    const fd = this.#fd;
-    try {
-      for (let attempt = 0; attempt <= this.#maxRetries; attempt++) {
-        if (readSync(fd, this.#header, 0, HEADER_SIZE, 0) < HEADER_SIZE) {
-          return problem(
-            'segment-uninitialized',
-            `${this.path} is shorter than a ClockBound header`,
-          );
-        }
-        const first = view(this.#header).getUint16(OFFSETS.generation, LITTLE_ENDIAN);
-        if ((first & 1) === 0) {
-          const bodyBytes = readSync(fd, this.#segment, HEADER_SIZE, BODY_SIZE, HEADER_SIZE);
-          readSync(fd, this.#generation, 0, 2, OFFSETS.generation);
-          if (view(this.#generation).getUint16(0, LITTLE_ENDIAN) === first) {
-            this.#segment.set(this.#header, 0);
-            return decodeClockboundSegment(
-              this.#segment.subarray(0, HEADER_SIZE + bodyBytes),
-              this.path,
-            );
-          }
-        }
-        this.retries++;
-      }
-      return problem(
-        'segment-busy',
-        `${this.path} stayed mid-update (odd or changing generation) for ${this.#maxRetries} retries; a writer may have died while writing`,
-      );
-    } catch (error) {
-      this.reopen();
-      return problem(
-        'segment-invalid',
-        `cannot read ${this.path}: ${(error as Error).message}`,
-        error as Error,
-      );
-    }
-  }
-
-  /** Closes the descriptor; the next read opens the path again (a replaced file is found). */
-  reopen(): void {
-    if (this.#fd === undefined) return;
-    try {
-      closeSync(this.#fd);
-    } catch {
-      // already closed
-    }
-    this.#fd = undefined;
-  }
-}
-
-/**
- * Reads a ClockBound version 2 segment once (open, consistent snapshot, close).
- *
- * @param path - The segment; default `/var/run/clockbound/shm0`.
- * @returns The snapshot, exactly as stored (no judgement of its status or age).
- * @throws {SourceUnavailableError} When the file is missing, not a segment, of
- * another version, not initialized, or stays mid-update.
- *
- * @example
- * ```ts
- * const s = readClockboundSegment();
- * if (s.status === 'synchronized') console.log(`±${Number(s.boundNs) / 1e6} ms at ${s.asOfNs}`);
- * ```
- */
-export function readClockboundSegment(path: string = CLOCKBOUND_DEFAULT_PATH): ClockboundSnapshot {
-  const reader = new SegmentReader(path, 1000);
-  try {
-    const read = reader.read();
-    if (read.ok) return read.snapshot;
-    throw new SourceUnavailableError(`clockbound ${path}`, read.message, { cause: read.error });
-  } finally {
-    reader.reopen();
-  }
 }
 
 /**
@@ -556,245 +428,8 @@ export function nextGenerations(current: number): { readonly odd: number; readon
   return { odd, even: next === 0 ? 2 : next };
 }
 
-/**
- * Options of {@link ClockboundSegmentWriter.open}.
- *
- * @example
- * ```ts
- * const options: ClockboundWriterOptions = { mode: 0o644 };
- * ```
- */
-export interface ClockboundWriterOptions {
-  /** Permission bits of a newly created file; default 0o644 (readable by every user, as readers need). */
-  readonly mode?: number;
-  /**
-   * How far a reader's `CLOCK_MONOTONIC_COARSE` may lag `CLOCK_MONOTONIC` (ms);
-   * default 20 (two ticks at HZ=100, the coarsest Linux). `markUnusable` puts
-   * `void_after` at least this far in the past.
-   */
-  readonly coarseTickMs?: number;
-}
-
-/**
- * Writes a ClockBound version 2 segment in place, as ClockBound's daemon does,
- * so that its C and Rust clients — and {@link clockboundSource} — can read it.
- *
- * - **One file, updated in place.** The file is opened once (`O_RDWR | O_CREAT`)
- *   and every update is a `pwrite` into it; it is never replaced or truncated
- *   while valid, because readers map it once (reader.rs `MmapGuard`) and would
- *   keep reading a replaced file's old inode (or fault on a truncated one).
- * - **Seqlock.** An update stores an odd generation, then the 64-byte body, then
- *   the next even generation; rollover skips 0. Each generation change is made
- *   of single-byte stores (the high byte while still odd, the low byte last), so
- *   the generation itself can never be read torn. Every `pwrite` copies into
- *   the page cache with the page locked and unlocks it after (a release), so
- *   the stores become visible in that order to a reader that loads the
- *   generation with acquire semantics (x86-64 keeps stores in order anyway).
- * - **Restart.** A valid segment left by an earlier writer is reused: its
- *   generation continues (so a reader caching "generation unchanged" cannot
- *   mistake new data for old) and {@link ClockboundSegmentWriter.previous}
- *   exposes what was there (e.g. to continue its disruption marker). A missing
- *   or invalid file is created or rewritten in place with generation 0
- *   ("not initialized") before the first update.
- *
- * Only one writer per path: like ClockBound, this takes no lock.
- *
- * @example
- * ```ts
- * const writer = ClockboundSegmentWriter.open('/run/clockbound/shm0');
- * const now = process.hrtime.bigint();
- * writer.write({ asOfNs: now, voidAfterNs: now + 10_000_000_000n, boundNs: 500_000n,
- *   disruptionMarker: 0n, maxDriftPpb: 200_000, status: 'synchronized' });
- * writer.markUnusable();
- * writer.close();
- * ```
- */
-export class ClockboundSegmentWriter {
-  /** The segment's path. */
-  readonly path: string;
-  /** The valid segment found at open, if any (a restart). */
-  readonly previous: ClockboundSnapshot | undefined;
-  readonly #coarseTickNs: bigint;
-  #fd: number | undefined;
-  #generation: number;
-  #writes = 0;
-  #last: ClockboundData | undefined;
-  readonly #byte = new Uint8Array(1);
-
-  private constructor(
-    path: string,
-    fd: number,
-    generation: number,
-    previous: ClockboundSnapshot | undefined,
-    coarseTickNs: bigint,
-  ) {
-    this.path = path;
-    this.#fd = fd;
-    this.#generation = generation;
-    this.previous = previous;
-    this.#last = previous;
-    this.#coarseTickNs = coarseTickNs;
-  }
-
-  /**
-   * Opens (creating the file and its directory if needed) a segment for writing.
-   *
-   * @param path - Where; ClockBound's is `/var/run/clockbound/shm0`.
-   * @param options - File mode and the coarse-clock tick.
-   * @returns The writer; nothing has been written yet unless the file had to be initialized.
-   * @throws {Error} The file system's error (`EACCES`, `ENOTDIR`, …) when the file cannot be opened or created.
-   * @throws {InvalidArgumentError} When an option is out of range.
-   *
-   * @example
-   * ```ts
-   * const writer = ClockboundSegmentWriter.open('/tmp/clockbound/shm0');
-   * console.log(writer.previous?.generation ?? 'new segment');
-   * ```
-   */
-  static open(path: string, options: ClockboundWriterOptions = {}): ClockboundSegmentWriter {
-    const mode = options.mode ?? 0o644;
-    const tickMs = options.coarseTickMs ?? DEFAULT_COARSE_TICK_MS;
-    if (!(tickMs >= 0 && tickMs <= 1000)) {
-      throw new InvalidArgumentError('coarseTickMs', tickMs, 'a number of ms from 0 to 1000');
-    }
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-    const fd = openSync(path, fsConstants.O_RDWR | fsConstants.O_CREAT, mode);
-    try {
-      const reader = new SegmentReader(path, 1000);
-      const read = reader.read();
-      reader.reopen();
-      if (read.ok && fstatSync(fd).size === CLOCKBOUND_SEGMENT_SIZE) {
-        return new ClockboundSegmentWriter(
-          path,
-          fd,
-          read.snapshot.generation,
-          read.snapshot,
-          BigInt(Math.round(tickMs * 1e6)),
-        );
-      }
-      // A stale odd generation from a writer that died mid-update is still a valid
-      // segment to continue from (writer.rs keeps an odd generation as the start).
-      const header = new Uint8Array(HEADER_SIZE);
-      if (readSync(fd, header, 0, HEADER_SIZE, 0) === HEADER_SIZE) {
-        const h = decodeHeaderOnly(header);
-        if (h !== undefined && fstatSync(fd).size === CLOCKBOUND_SEGMENT_SIZE) {
-          return new ClockboundSegmentWriter(
-            path,
-            fd,
-            h,
-            undefined,
-            BigInt(Math.round(tickMs * 1e6)),
-          );
-        }
-      }
-      // Missing, short, foreign or of another version: lay it out afresh, in place,
-      // with generation 0 so readers see "not initialized" until the first update.
-      if (fstatSync(fd).size !== CLOCKBOUND_SEGMENT_SIZE)
-        ftruncateSync(fd, CLOCKBOUND_SEGMENT_SIZE);
-      const fresh = new Uint8Array(CLOCKBOUND_SEGMENT_SIZE);
-      fresh.set(encodeClockboundHeader(0), 0);
-      writeAll(fd, fresh, 0);
-      return new ClockboundSegmentWriter(path, fd, 0, undefined, BigInt(Math.round(tickMs * 1e6)));
-    } catch (error) {
-      closeSync(fd);
-      throw error;
-    }
-  }
-
-  /** The generation now in the file (even after every completed update). */
-  get generation(): number {
-    return this.#generation;
-  }
-
-  /** Updates written since open. */
-  get writes(): number {
-    return this.#writes;
-  }
-
-  /** The data of the latest update (or the previous writer's, before the first). */
-  get last(): ClockboundData | undefined {
-    return this.#last;
-  }
-
-  /**
-   * Publishes `data` with the generation protocol: odd generation, body, even generation.
-   *
-   * @param data - The new body.
-   * @throws {InvalidArgumentError} When a field is out of range (nothing is written).
-   * @throws {Error} When the writer is closed, or the file system fails.
-   *
-   * @example
-   * ```ts
-   * writer.write({ ...writer.last!, status: 'free-running' });
-   * ```
-   */
-  write(data: ClockboundData): void {
-    const body = encodeClockboundBody(data);
-    const fd = this.#fd;
-    if (fd === undefined)
-      throw new Error(`the ClockBound segment writer for ${this.path} is closed`);
-    const { odd, even } = nextGenerations(this.#generation);
-    this.#storeGeneration(fd, this.#generation, odd);
-    this.#generation = odd;
-    writeAll(fd, body, HEADER_SIZE);
-    this.#storeGeneration(fd, odd, even);
-    this.#generation = even;
-    this.#writes++;
-    this.#last = data;
-  }
-
-  /**
-   * Marks the segment unusable, as a stopping writer must: status `unknown` and
-   * `void_after` in the past (older than any reader's coarse clock), keeping the
-   * last bound, drift and disruption marker.
-   *
-   * @throws {Error} When the writer is closed, or the file system fails.
-   *
-   * @example
-   * ```ts
-   * process.once('SIGTERM', () => { writer.markUnusable(); writer.close(); });
-   * ```
-   */
-  markUnusable(): void {
-    const past = monotonicNowNs() - this.#coarseTickNs - 1n;
-    const last = this.#last;
-    this.write({
-      asOfNs: past,
-      voidAfterNs: past,
-      boundNs: last?.boundNs ?? 0n,
-      disruptionMarker: last?.disruptionMarker ?? 0n,
-      maxDriftPpb: last?.maxDriftPpb ?? 0,
-      status: 'unknown',
-      disruptionSupport: last?.disruptionSupport ?? false,
-    });
-  }
-
-  /**
-   * Closes the file descriptor (the file stays, for readers that still map it). Idempotent.
-   *
-   * @example
-   * ```ts
-   * writer.close();
-   * ```
-   */
-  close(): void {
-    if (this.#fd === undefined) return;
-    closeSync(this.#fd);
-    this.#fd = undefined;
-  }
-
-  #storeGeneration(fd: number, from: number, to: number): void {
-    for (const [offset, value] of generationStores(from, to)) {
-      this.#byte[0] = value;
-      if (writeSync(fd, this.#byte, 0, 1, offset) !== 1) {
-        throw new Error(`short write to ${this.path}`);
-      }
-    }
-  }
-}
-
-/** The generation of a header with the right magic, version and size, even if odd. */
-function decodeHeaderOnly(header: Uint8Array): number | undefined {
+/** The generation of a header with the right magic, version and size, even if odd. @internal */
+export function decodeHeaderOnly(header: Uint8Array): number | undefined {
   const v = view(header);
   if (
     v.getUint32(0, LITTLE_ENDIAN) !== MAGIC_WORDS[0] ||
@@ -805,87 +440,4 @@ function decodeHeaderOnly(header: Uint8Array): number | undefined {
   if (v.getUint16(OFFSETS.version, LITTLE_ENDIAN) !== CLOCKBOUND_VERSION) return undefined;
   if (v.getUint32(OFFSETS.segmentSize, LITTLE_ENDIAN) !== CLOCKBOUND_SEGMENT_SIZE) return undefined;
   return v.getUint16(OFFSETS.generation, LITTLE_ENDIAN);
-}
-
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  let done = 0;
-  while (done < bytes.byteLength) {
-    const n = writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
-    if (n <= 0) throw new Error('short write to the ClockBound segment');
-    done += n;
-  }
-}
-
-/**
- * Default for how far `CLOCK_MONOTONIC_COARSE` may lag `CLOCK_MONOTONIC` (ms).
- * The coarse clock is the monotonic clock as of the last timekeeping update,
- * nominally one timer tick (1 ms at HZ=1000, 4 ms at HZ=250, 10 ms at HZ=100);
- * a tickless kernel in a VM updates it later at times: on a 2-core VM with a
- * 4 ms tick (`clock_getres` 4 ms) it was measured lagging by up to 5.9 ms. 20 ms
- * covers HZ=100 twice over; more lag only makes ClockBound's client refuse a
- * read (causality), never accept a wrong one.
- * @internal
- */
-export const DEFAULT_COARSE_TICK_MS = 20;
-
-/**
- * `CLOCK_MONOTONIC` as a {@link MonotonicSource} in ms (`process.hrtime.bigint()`).
- * @internal
- */
-export const hrtimeMonotonic: MonotonicSource = {
-  now: () => Number(process.hrtime.bigint()) / 1e6,
-  resolutionMs: 1e-6,
-};
-
-/** A wall-clock calibration this tight (ms) is not retried. */
-const TIGHT_CALIBRATION_MS = 0.02;
-
-/**
- * `CLOCK_REALTIME` mapped onto `CLOCK_MONOTONIC` with sub-microsecond error.
- *
- * On Linux both clocks come from one timekeeper and are slewed together, so
- * `REALTIME − MONOTONIC` only changes when the wall clock is stepped (settimeofday,
- * an NTP step, a leap second). One edge calibration of `Date.now()` (a spin of
- * up to ~1 ms, `calibrateWall`; repeated up to 4 times if a preemption widened
- * it past 20 µs) therefore holds until a step; every use checks
- * the mapping against one `Date.now()` read (1 ms granularity, so a step larger
- * than about 1 ms is caught at once) and calibrates again on a mismatch, and at
- * least every `maxAgeMs`.
- * @internal
- */
-export class RealtimeMap {
-  #offsetMs = 0;
-  #errorMs = Infinity;
-  #at = -Infinity;
-  readonly #maxAgeMs: number;
-  /** Calibrations done (for tests and cost accounting). */
-  calibrations = 0;
-
-  constructor(maxAgeMs: number = 60_000) {
-    this.#maxAgeMs = maxAgeMs;
-  }
-
-  /** `REALTIME (epoch ms) ≈ MONOTONIC (ms) + offsetMs`, within `errorMs`. */
-  current(): { readonly offsetMs: number; readonly errorMs: number } {
-    const before = hrtimeMonotonic.now();
-    const wall = systemWall.now();
-    const after = hrtimeMonotonic.now();
-    const fresh = before - this.#at <= this.#maxAgeMs;
-    const consistent =
-      wall <= after + this.#offsetMs + this.#errorMs &&
-      wall + 1 >= before + this.#offsetMs - this.#errorMs;
-    if (!fresh || !consistent) {
-      // A preemption inside the spin widens the bracket: keep the tightest of a few.
-      let best = calibrateWall(systemWall, hrtimeMonotonic, 3);
-      for (let i = 0; i < 4 && (!best.edge || best.errorMs > TIGHT_CALIBRATION_MS); i++) {
-        const next = calibrateWall(systemWall, hrtimeMonotonic, 3);
-        if (!best.edge || (next.edge && next.errorMs < best.errorMs)) best = next;
-      }
-      this.#offsetMs = best.offsetMs;
-      this.#errorMs = best.errorMs;
-      this.#at = best.monotonicAt;
-      this.calibrations++;
-    }
-    return { offsetMs: this.#offsetMs, errorMs: this.#errorMs };
-  }
 }

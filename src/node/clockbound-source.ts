@@ -17,13 +17,9 @@ import type {
   SourceProblemReason,
 } from '../sources/types.js';
 import type { MonotonicSource, Scheduler, SyncSample } from '../clock/types.js';
-import {
-  CLOCKBOUND_DEFAULT_PATH,
-  RealtimeMap,
-  SegmentReader,
-  monotonicNowNs,
-  type ClockboundSnapshot,
-} from './clockbound-segment.js';
+import { CLOCKBOUND_DEFAULT_PATH, type ClockboundSnapshot } from './clockbound-segment.js';
+import { SegmentReader } from './clockbound-reader.js';
+import { RealtimeMap, monotonicNowNs } from './host-clocks.js';
 
 /**
  * ClockBound's client trusts a `synchronized` segment for this long past `as_of`

@@ -16,15 +16,11 @@ export {
   CLOCKBOUND_DEFAULT_PATH,
   CLOCKBOUND_SEGMENT_SIZE,
   CLOCKBOUND_VERSION,
-  ClockboundSegmentWriter,
-  readClockboundSegment,
 } from './clockbound-segment.js';
-export type {
-  ClockboundData,
-  ClockboundSnapshot,
-  ClockboundStatus,
-  ClockboundWriterOptions,
-} from './clockbound-segment.js';
+export type { ClockboundData, ClockboundSnapshot, ClockboundStatus } from './clockbound-segment.js';
+export { readClockboundSegment } from './clockbound-reader.js';
+export { ClockboundSegmentWriter } from './clockbound-writer.js';
+export type { ClockboundWriterOptions } from './clockbound-writer.js';
 export { clockboundSource } from './clockbound-source.js';
 export type { ClockboundSource, ClockboundSourceOptions } from './clockbound-source.js';
 export { publishClockbound } from './clockbound-publisher.js';

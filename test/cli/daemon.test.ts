@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readClockboundSegment } from '../../src/node/index.js';
-import { monotonicNowNs } from '../../src/node/clockbound-segment.js';
+import { monotonicNowNs } from '../../src/node/host-clocks.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { locatePromtool, promtoolCheck } from '../node/promtool.js';
 import { CLI, endsWithOneLineError, isOneLineError, runCli, startCli } from './run-cli.js';

@@ -12,7 +12,8 @@ import {
   EtcdRequestError,
   EtcdUnavailableError,
 } from '../../src/etcd/index.js';
-import { EtcdGateway, decodeBase64, encodeBase64 } from '../../src/etcd/gateway.js';
+import { EtcdGateway } from '../../src/etcd/gateway.js';
+import { decodeBase64, encodeBase64 } from '../../src/etcd/gateway-json.js';
 import { FakeEtcd, grpcError, streamError } from './fake-etcd.js';
 
 const A = 'http://127.0.0.1:1001';
@@ -193,6 +194,17 @@ describe('failover', () => {
     expect(
       () => new EtcdGateway({ endpoints: ['ftp://x'], fetch: fake.fetch, requestTimeoutMs: 1 }),
     ).toThrow(/endpoints\[0\]/);
+    expect(
+      () => new EtcdGateway({ endpoints: ['not a URL'], fetch: fake.fetch, requestTimeoutMs: 1 }),
+    ).toThrow(/endpoints\[0\]/);
+    expect(
+      () =>
+        new EtcdGateway({
+          endpoints: ['http://h:2379', 2379 as unknown as string],
+          fetch: fake.fetch,
+          requestTimeoutMs: 1,
+        }),
+    ).toThrow(/endpoints\[1\]/);
     expect(
       new EtcdGateway({ endpoints: ['http://h:2379/'], fetch: fake.fetch, requestTimeoutMs: 1 })
         .endpoints,

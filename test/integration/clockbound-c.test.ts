@@ -22,7 +22,8 @@ import {
   publishClockbound,
   type ClockboundData,
 } from '../../src/node/index.js';
-import { encodeClockboundSegment, monotonicNowNs } from '../../src/node/clockbound-segment.js';
+import { encodeClockboundSegment } from '../../src/node/clockbound-segment.js';
+import { monotonicNowNs } from '../../src/node/host-clocks.js';
 import { manualSource } from '../../src/testing/index.js';
 
 const run = promisify(execFile);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TrueClock, calibrateWall, systemMonotonic, systemWall } from '../../src/index.js';
 import { publishClockbound, readClockboundSegment } from '../../src/node/index.js';
-import { monotonicNowNs } from '../../src/node/clockbound-segment.js';
+import { monotonicNowNs } from '../../src/node/host-clocks.js';
 import { manualSource, type ManualSource } from '../../src/testing/index.js';
 
 let dir: string;

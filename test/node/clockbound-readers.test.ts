@@ -39,7 +39,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrueClock } from '../../src/index.js';
-import { monotonicNowNs } from '../../src/node/clockbound-segment.js';
+import { monotonicNowNs } from '../../src/node/host-clocks.js';
 import { publishClockbound, type ClockboundPublisher } from '../../src/node/index.js';
 import { ntpSource, udpTransport, type DatagramTransport } from '../../src/ntp/index.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';

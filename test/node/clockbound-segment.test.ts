@@ -24,9 +24,9 @@ import {
   encodeClockboundHeader,
   encodeClockboundSegment,
   generationStores,
-  monotonicNowNs,
   nextGenerations,
 } from '../../src/node/clockbound-segment.js';
+import { monotonicNowNs } from '../../src/node/host-clocks.js';
 
 const LE = endianness() === 'LE';
 

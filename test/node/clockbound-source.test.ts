@@ -24,8 +24,8 @@ import {
 import {
   encodeClockboundHeader,
   encodeClockboundSegment,
-  monotonicNowNs,
 } from '../../src/node/clockbound-segment.js';
+import { monotonicNowNs } from '../../src/node/host-clocks.js';
 
 const MS = 1_000_000n;
 
