@@ -565,6 +565,80 @@ export class TrueClock {
   }
 
   /**
+   * Resolves once strict operations would act: at once with the current reading
+   * when the status is `synchronized` or `free-running`, else on the first status
+   * change to one of them. Unlike {@link TrueClock.ready}, which resolves on any
+   * clock that has had a sample, it also waits out `disrupted` (until a sample
+   * gathered after the disruption) and `unsynchronized` with a sample (ε above
+   * `maxUncertaintyMs`, an assumed sample).
+   *
+   * @param options - Abort signal and timeout (default 30 s).
+   * @returns The first trusted reading.
+   * @throws {ClockUnsynchronizedError} When the clock is not trusted within `timeoutMs`, or is
+   *   closed (names the last problem).
+   * @throws {AbortError} When `signal` aborts.
+   *
+   * @example
+   * ```ts
+   * try { clock.after(t) } catch { await clock.whenTrusted({ timeoutMs: 10_000 }) } // { status: 'synchronized', … }
+   * ```
+   */
+  whenTrusted(options: ReadyOptions = {}): Promise<TimeReading> {
+    const operation = 'whenTrusted()';
+    const timeoutMs = requireNonNegative('timeoutMs', options.timeoutMs ?? 30_000, true);
+    const signal = options.signal;
+    if (signal?.aborted) return Promise.reject(new AbortError(operation, signal.reason));
+    const refusal = (why: string): ClockUnsynchronizedError => {
+      const reading = this.now();
+      const last = this.#lastProblem ? `; last problem: ${this.#lastProblem.message}` : '';
+      return new ClockUnsynchronizedError(
+        operation,
+        reading.status,
+        reading.uncertaintyMs,
+        `${why}${last}`,
+      );
+    };
+    // As strict operations do: a disruption not yet seen must count. Refreshing
+    // also makes the next status change an event this wait hears.
+    this.#runWatchdog();
+    this.#refreshStatus();
+    const reading = this.now();
+    if (isTrusted(reading.status)) return Promise.resolve(reading);
+    if (this.#closed) return Promise.reject(refusal('the clock was closed'));
+    return new Promise<TimeReading>((resolve, reject) => {
+      let timer: unknown;
+      let settled = false;
+      const settle = (error: Error | undefined, trusted?: TimeReading): void => {
+        if (settled) return;
+        settled = true;
+        unsubscribe();
+        this.#waiters.delete(waiter);
+        signal?.removeEventListener('abort', onAbort);
+        if (timer !== undefined) this.#scheduler.clearTimeout(timer);
+        if (error) reject(error);
+        else resolve(trusted as TimeReading);
+      };
+      const unsubscribe = this.onStatusChange((status, _previous, next) => {
+        if (isTrusted(status)) settle(undefined, next);
+      });
+      // close() fails waiters; this one names its own operation and the last problem.
+      const waiter: Waiter = {
+        wake: () => undefined,
+        fail: () => settle(refusal('the clock was closed')),
+      };
+      this.#waiters.add(waiter);
+      const onAbort = (): void => settle(new AbortError(operation, signal?.reason));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (Number.isFinite(timeoutMs)) {
+        timer = this.#scheduler.setTimeout(
+          () => settle(refusal(`not trusted within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+      }
+    });
+  }
+
+  /**
    * Waits until `t` has definitely passed (`now().earliest > t`). Sleeps with a
    * timer for the bulk and finishes on short polls, so it resolves well under a
    * millisecond after the moment `earliest` passes `t`.
@@ -1125,4 +1199,9 @@ export class TrueClock {
     this.#lastStatus = reading.status;
     for (const listener of [...this.#statusListeners]) listener(reading.status, previous, reading);
   }
+}
+
+/** The statuses strict operations act on. */
+function isTrusted(status: ClockStatus): boolean {
+  return status === 'synchronized' || status === 'free-running';
 }
