@@ -4,7 +4,6 @@
  * @module
  */
 import {
-  AbortError,
   ClockUnsynchronizedError,
   CommitWaitTimeoutError,
   InvalidArgumentError,
@@ -27,11 +26,18 @@ import type {
   SyncSample,
   WallSource,
 } from '../clock/types.js';
-import { sleepToward, type CommitWaitResult, type WaitOptions } from './sleep.js';
+import type { CommitWaitResult, WaitOptions } from './sleep.js';
 import type { ClockStatus, TimeReading } from '../clock/types.js';
 import { FrequencyModel } from './frequency.js';
 import { LEAP_SECOND_MS, LEAP_SMEAR_RATE, leapStepAt, nearLeapSmear } from './leap.js';
 import { Watchdog } from './watchdog.js';
+import {
+  commitWaitAt,
+  waitFor,
+  waitForTrust,
+  type ClockWaitContext,
+  type Waiter,
+} from './waits.js';
 import {
   resolveClockOptions,
   type ClockMetrics,
@@ -60,11 +66,6 @@ const REPRESENTATION_ERROR = 2 ** -49;
  * allowance, and with it the smallest disruption it can miss, stays small.
  */
 const WATCHDOG_BASELINE_MAX_AGE_MS = 1000;
-
-interface Waiter {
-  wake(): void;
-  fail(error: Error): void;
-}
 
 /**
  * An honest clock in the style of Spanner's TrueTime: `now()` returns an
@@ -138,6 +139,7 @@ export class TrueClock {
   #watchdogTimer: unknown;
   readonly #waiters = new Set<Waiter>();
   readonly #statusListeners = new Set<StatusListener>();
+  readonly #waitContext: ClockWaitContext;
 
   /**
    * Creates a clock and subscribes to its source.
@@ -165,6 +167,23 @@ export class TrueClock {
     this.#leapWindowMs = resolved.leapWindowMs;
     this.#watchdogIntervalMs = resolved.watchdogIntervalMs;
     this.#granularityMs = this.#mono.resolutionMs ?? 0;
+    this.#waitContext = {
+      monotonic: this.#mono,
+      scheduler: this.#scheduler,
+      waiters: this.#waiters,
+      read: (strict, operation) => (strict ? this.#trustedReading(operation) : this.now()),
+      now: () => this.now(),
+      refresh: () => {
+        // As strict operations do: a disruption not yet seen must count. Refreshing
+        // also makes the next status change an event a waiter hears.
+        this.#runWatchdog();
+        this.#refreshStatus();
+        return this.now();
+      },
+      closed: () => this.#closed,
+      lastProblem: () => this.#lastProblem,
+      onStatusChange: (listener) => this.onStatusChange(listener),
+    };
     this.#watchdog = new Watchdog(this.#wall, this.#mono, this.#maxDrift);
     this.#scheduleWatchdog();
     this.#hostCorrection = resolved.hostCorrection;
@@ -376,7 +395,8 @@ export class TrueClock {
    */
   ready(options: ReadyOptions = {}): Promise<TimeReading> {
     const timeoutMs = requireNonNegative('timeoutMs', options.timeoutMs ?? 30_000, true);
-    return this.#wait(
+    return waitFor(
+      this.#waitContext,
       'ready()',
       options.signal,
       timeoutMs,
@@ -417,58 +437,8 @@ export class TrueClock {
    * ```
    */
   whenTrusted(options: ReadyOptions = {}): Promise<TimeReading> {
-    const operation = 'whenTrusted()';
     const timeoutMs = requireNonNegative('timeoutMs', options.timeoutMs ?? 30_000, true);
-    const signal = options.signal;
-    if (signal?.aborted) return Promise.reject(new AbortError(operation, signal.reason));
-    const refusal = (why: string): ClockUnsynchronizedError => {
-      const reading = this.now();
-      const last = this.#lastProblem ? `; last problem: ${this.#lastProblem.message}` : '';
-      return new ClockUnsynchronizedError(
-        operation,
-        reading.status,
-        reading.uncertaintyMs,
-        `${why}${last}`,
-      );
-    };
-    // As strict operations do: a disruption not yet seen must count. Refreshing
-    // also makes the next status change an event this wait hears.
-    this.#runWatchdog();
-    this.#refreshStatus();
-    const reading = this.now();
-    if (isTrusted(reading.status)) return Promise.resolve(reading);
-    if (this.#closed) return Promise.reject(refusal('the clock was closed'));
-    return new Promise<TimeReading>((resolve, reject) => {
-      let timer: unknown;
-      let settled = false;
-      const settle = (error: Error | undefined, trusted?: TimeReading): void => {
-        if (settled) return;
-        settled = true;
-        unsubscribe();
-        this.#waiters.delete(waiter);
-        signal?.removeEventListener('abort', onAbort);
-        if (timer !== undefined) this.#scheduler.clearTimeout(timer);
-        if (error) reject(error);
-        else resolve(trusted as TimeReading);
-      };
-      const unsubscribe = this.onStatusChange((status, _previous, next) => {
-        if (isTrusted(status)) settle(undefined, next);
-      });
-      // close() fails waiters; this one names its own operation and the last problem.
-      const waiter: Waiter = {
-        wake: () => undefined,
-        fail: () => settle(refusal('the clock was closed')),
-      };
-      this.#waiters.add(waiter);
-      const onAbort = (): void => settle(new AbortError(operation, signal?.reason));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (Number.isFinite(timeoutMs)) {
-        timer = this.#scheduler.setTimeout(
-          () => settle(refusal(`not trusted within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-      }
-    });
+    return waitForTrust(this.#waitContext, timeoutMs, options.signal);
   }
 
   /**
@@ -493,7 +463,8 @@ export class TrueClock {
       return Promise.reject(new InvalidArgumentError('t', t, 'an epoch-ms number'));
     }
     const timeoutMs = requireNonNegative('timeoutMs', options.timeoutMs ?? Infinity, true);
-    return this.#wait(
+    return waitFor(
+      this.#waitContext,
       'waitUntilAfter()',
       options.signal,
       timeoutMs,
@@ -528,32 +499,13 @@ export class TrueClock {
     options: WaitOptions = {},
   ): Promise<CommitWaitResult<T>> {
     const timestamp = this.#trustedReading('commitWait()').latest;
-    const cancel = new AbortController();
-    const outer = options.signal;
-    const forward = (): void => cancel.abort(outer?.reason);
-    if (outer?.aborted) forward();
-    else outer?.addEventListener('abort', forward, { once: true });
-    const waitOptions: WaitOptions =
-      options.timeoutMs === undefined
-        ? { signal: cancel.signal }
-        : { signal: cancel.signal, timeoutMs: options.timeoutMs };
-    const waited = this.waitUntilAfter(timestamp, waitOptions);
-    // Observed below; this keeps a rejection during the write from being "unhandled".
-    waited.catch(() => undefined);
-    try {
-      let result: T;
-      try {
-        result = await write(timestamp);
-      } catch (error) {
-        cancel.abort(error);
-        throw error;
-      }
-      const writtenAt = this.#mono.now();
-      await waited;
-      return { timestamp, result, waitedMs: Math.max(0, this.#mono.now() - writtenAt) };
-    } finally {
-      outer?.removeEventListener('abort', forward);
-    }
+    return commitWaitAt(
+      timestamp,
+      write,
+      options,
+      (t, waitOptions) => this.waitUntilAfter(t, waitOptions),
+      this.#mono,
+    );
   }
 
   /**
@@ -630,78 +582,6 @@ export class TrueClock {
         ? this.#disruptionDetail
         : this.#lastProblem?.message;
     throw new ClockUnsynchronizedError(operation, reading.status, reading.uncertaintyMs, detail);
-  }
-
-  /**
-   * Shared wait loop. `check` returns the reading to resolve with, or how many
-   * monotonic ms it expects to wait (undefined: until the next sample).
-   */
-  #wait(
-    operation: string,
-    signal: AbortSignal | undefined,
-    timeoutMs: number,
-    check: (reading: TimeReading) => TimeReading | number | undefined,
-    strict: boolean,
-    onTimeout: () => Error,
-  ): Promise<TimeReading> {
-    return new Promise<TimeReading>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(new AbortError(operation, signal.reason));
-        return;
-      }
-      const deadline = this.#mono.now() + timeoutMs;
-      let cancelSleep: (() => void) | undefined;
-      let settled = false;
-      const settle = (error: Error | undefined, reading?: TimeReading): void => {
-        if (settled) return;
-        settled = true;
-        cancelSleep?.();
-        this.#waiters.delete(waiter);
-        signal?.removeEventListener('abort', onAbort);
-        if (error) reject(error);
-        else resolve(reading as TimeReading);
-      };
-      const onAbort = (): void => settle(new AbortError(operation, signal?.reason));
-      const step = (): void => {
-        if (settled) return;
-        cancelSleep?.();
-        cancelSleep = undefined;
-        let reading: TimeReading;
-        try {
-          reading = strict ? this.#trustedReading(operation) : this.now();
-        } catch (error) {
-          settle(error as Error);
-          return;
-        }
-        if (this.#closed) {
-          settle(
-            new ClockUnsynchronizedError(
-              operation,
-              'unsynchronized',
-              Infinity,
-              'the clock was closed',
-            ),
-          );
-          return;
-        }
-        const outcome = check(reading);
-        if (typeof outcome === 'object') {
-          settle(undefined, outcome);
-          return;
-        }
-        const left = deadline - this.#mono.now();
-        if (left <= 0) {
-          settle(onTimeout());
-          return;
-        }
-        const sleepMs = Math.min(outcome ?? Infinity, left);
-        if (Number.isFinite(sleepMs)) cancelSleep = sleepToward(this.#scheduler, sleepMs, step);
-      };
-      const waiter: Waiter = { wake: step, fail: (error) => settle(error) };
-      this.#waiters.add(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      step();
-    });
   }
 
   #accept(sample: SyncSample): void {
@@ -1032,9 +912,4 @@ export class TrueClock {
     this.#lastStatus = reading.status;
     for (const listener of [...this.#statusListeners]) listener(reading.status, previous, reading);
   }
-}
-
-/** The statuses strict operations act on. */
-function isTrusted(status: ClockStatus): boolean {
-  return status === 'synchronized' || status === 'free-running';
 }
