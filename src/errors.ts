@@ -149,9 +149,9 @@ export class ClockUnsynchronizedError extends ChronoboundError {
   readonly uncertaintyMs: number;
 
   constructor(operation: string, status: string, uncertaintyMs: number, detail?: string) {
-    // Waiting for ready() is no advice to a caller of ready() itself.
+    // Waiting for ready() is no advice to a caller of a wait itself.
     const advice =
-      operation === 'ready()'
+      operation === 'ready()' || operation === 'whenTrusted()'
         ? 'Check the time source'
         : 'Wait for clock.ready() or check the time source';
     const because = detail ? `: ${detail.replace(/[.\s]+$/, '')}` : '';

@@ -23,7 +23,6 @@ import { TrueClock } from '../truetime/true-clock.js';
 import type { FencedDb } from './demo-db.js';
 import { ETCD_INSTALL } from './demo-etcd-server.js';
 import { etcdJson, etcdReport, type PauseRecord, type Term } from './demo-etcd-report.js';
-import { untilTrusted } from './demo-strategies.js';
 import { ExitCode } from './errors.js';
 import { asError, sleep, unlessAborted, type CliIo, type Progress } from './io.js';
 
@@ -318,7 +317,7 @@ async function contend(node: EtcdNode, context: Context): Promise<void> {
       if (stop.aborted) return;
       if (!(error instanceof ClockUnsynchronizedError)) throw error;
       // Fail closed: no campaign on a clock that cannot stand behind its bound; wait for it.
-      await untilTrusted(node.clock, 10_000, stop);
+      await node.clock.whenTrusted({ timeoutMs: 10_000, signal: stop });
       continue;
     }
     const index = scenario.terms.length;

@@ -14,7 +14,6 @@ import type { LoopbackNtpServer } from '../testing/node/index.js';
 import { toNanosBigInt } from '../truetime/interval.js';
 import type { TrueClock } from '../truetime/true-clock.js';
 import type { DemoDb, DemoRow } from './demo-db.js';
-import { unlessAborted } from './io.js';
 
 /** One commit-wait, measured from the moment the stamp was chosen. @internal */
 export interface CommitTiming {
@@ -138,39 +137,6 @@ export function mean(values: readonly number[]): number {
 }
 
 /**
- * Resolves once the clock can stand behind its bound again (after the next sample).
- *
- * Stands in for a `TrueClock.whenTrusted({ timeoutMs, signal }): Promise<TimeReading>`
- * that does not exist yet: like `ready()`, but waiting for a status the strict
- * operations accept ('synchronized' or 'free-running'), so that it also covers
- * recovering from 'disrupted' or 'unsynchronized' after the first sample.
- * @internal
- */
-export function untilTrusted(
-  clock: TrueClock,
-  timeoutMs: number,
-  signal: AbortSignal,
-): Promise<void> {
-  const trusted = (): boolean => clock.status === 'synchronized' || clock.status === 'free-running';
-  if (trusted()) return Promise.resolve();
-  let stopWatching = (): void => undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const recovered = new Promise<void>((resolve, reject) => {
-    stopWatching = clock.onStatusChange(() => {
-      if (trusted()) resolve();
-    });
-    timer = setTimeout(
-      () => reject(new Error(`the clock did not recover within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-  });
-  return unlessAborted(recovered, signal).finally(() => {
-    stopWatching();
-    clearTimeout(timer);
-  });
-}
-
-/**
  * Commit-wait, failing closed: if the clock refuses (e.g. the watchdog saw the
  * wall and monotonic clocks disagree), the write is not acknowledged until the
  * clock is trusted again and its timestamp has definitely passed. Waits held
@@ -203,7 +169,7 @@ async function commitWithRecovery(
     } catch (error) {
       if (!(error instanceof ClockUnsynchronizedError) || attempt >= 3) throw error;
       node.heldBack.push({ status: error.status, startedAt: started });
-      await untilTrusted(node.clock, 10_000, signal);
+      await node.clock.whenTrusted({ timeoutMs: 10_000, signal });
       if (stamp === undefined || written === undefined) continue; // nothing was written: retry
       await node.clock.waitUntilAfter(stamp, { timeoutMs: 5000, signal });
       return written;

@@ -4,14 +4,12 @@
  * @module
  */
 import {
-  AbortError,
   ClockUnsynchronizedError,
   CommitWaitTimeoutError,
   InvalidArgumentError,
 } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import { systemMonotonic, systemScheduler, systemWall } from '../clock/system.js';
 import { agedBound } from '../sources/exchange.js';
 import type {
   AgeableSample,
@@ -28,11 +26,32 @@ import type {
   SyncSample,
   WallSource,
 } from '../clock/types.js';
-import { sleepToward, type CommitWaitResult, type WaitOptions } from './sleep.js';
+import type { CommitWaitResult, WaitOptions } from './sleep.js';
 import type { ClockStatus, TimeReading } from '../clock/types.js';
 import { FrequencyModel } from './frequency.js';
 import { LEAP_SECOND_MS, LEAP_SMEAR_RATE, leapStepAt, nearLeapSmear } from './leap.js';
 import { Watchdog } from './watchdog.js';
+import {
+  commitWaitAt,
+  waitFor,
+  waitForTrust,
+  type ClockWaitContext,
+  type Waiter,
+} from './waits.js';
+import {
+  resolveClockOptions,
+  type ClockMetrics,
+  type ReadyOptions,
+  type StatusListener,
+  type TrueClockOptions,
+} from './clock-options.js';
+
+export type {
+  ClockMetrics,
+  ReadyOptions,
+  StatusListener,
+  TrueClockOptions,
+} from './clock-options.js';
 
 /**
  * Relative rounding guard: a double at epoch-ms magnitude rounds by about
@@ -47,164 +66,6 @@ const REPRESENTATION_ERROR = 2 ** -49;
  * allowance, and with it the smallest disruption it can miss, stays small.
  */
 const WATCHDOG_BASELINE_MAX_AGE_MS = 1000;
-
-/**
- * Default `maxWanderPpmPerHour`. A PC's uncompensated crystal moves about 1 ppm per
- * °C, and a few ppm over a day (Mills: the median of ~20,000 NTP hosts was 78 ppm
- * off, varying "over a few parts per million, in the normal course of a day"); a
- * case or machine room that warms by a few °C within an hour under a load change
- * moves it a few ppm per hour. 5 ppm/h covers a 5 °C/h swing.
- */
-const DEFAULT_MAX_WANDER_PPM_PER_HOUR = 5;
-
-/** Default `panicThresholdMs`: ntpd's panic threshold, 1000 s. */
-const DEFAULT_PANIC_THRESHOLD_MS = 1_000_000;
-
-/** Default `leapWindowMs`: a noon-to-noon smear starts 12 h before the leap. */
-const DEFAULT_LEAP_WINDOW_MS = 12 * 3600 * 1000;
-
-/**
- * Options of {@link TrueClock}.
- *
- * @example
- * ```ts
- * const options: TrueClockOptions = { source: systemClockSource({ assumedErrorMs: 10 }), maxDriftPpm: 200 };
- * ```
- */
-export interface TrueClockOptions {
-  /** Where sync samples come from: `ntpSource`, `chronySource`, `systemClockSource`, … */
-  readonly source: TimeSource;
-  /**
-   * Bound on the monotonic clock's rate error, in ppm; default 200 (TrueTime's
-   * figure). It must cover the oscillator *and* the host time daemon's slewing of
-   * `CLOCK_MONOTONIC` (see docs/truetime.md, or pass `hostCorrection`).
-   */
-  readonly maxDriftPpm?: number;
-  /**
-   * How fast the monotonic clock's rate error may change (ppm per hour); default 5.
-   * The clock learns the oscillator's frequency from its samples, and ε then grows
-   * at what is still unknown about it (plus this wander) instead of at
-   * `maxDriftPpm`; the bound stays honest for any constant rate error within
-   * ±`maxDriftPpm` plus a change within this bound. A sample that contradicts
-   * the model resets it. `Infinity` turns learning off.
-   */
-  readonly maxWanderPpmPerHour?: number;
-  /** Above this ε (ms) the status is `unsynchronized` and strict calls throw; default 50. */
-  readonly maxUncertaintyMs?: number;
-  /**
-   * No sample for this long (ms) makes the status `free-running`; default twice
-   * the source's `maxSampleGapMs` (three `pollIntervalMs` for a source that does
-   * not say), so a healthy source never shows `free-running`.
-   */
-  readonly freeRunningAfterMs?: number;
-  /** The monotonic clock; default `performance.now()`. */
-  readonly monotonic?: MonotonicSource;
-  /** The wall clock the watchdog compares against; default `Date.now()`. */
-  readonly wall?: WallSource;
-  /** Timers; default the platform's. Inject a virtual one in tests. */
-  readonly scheduler?: Scheduler;
-  /**
-   * How often the watchdog runs on a timer (ms); default 1000; 0: no timer. Every
-   * `now()` also compares the monotonic and wall clocks itself.
-   */
-  readonly watchdogIntervalMs?: number;
-  /**
-   * The host time daemon's outstanding correction (e.g. `chronyHostCorrection`
-   * from `chronobound/ntp`): the largest seen since the current sample is added
-   * to ε, as ClockBound adds chrony's `current_correction`. Closed with the clock.
-   */
-  readonly hostCorrection?: HostCorrectionSource;
-  /**
-   * How long before an announced leap second (ms) the interval starts to reach one
-   * second further on the side the leap moves UTC, so that both a stepping and a
-   * noon-to-noon smearing reading of UTC stay inside; default 12 h. It stays
-   * widened until a sample gathered after the leap is accepted. 0 widens only from
-   * the moment the interval reaches the leap.
-   */
-  readonly leapWindowMs?: number;
-  /**
-   * The panic threshold (ms), as ntpd's 1000 s and chrony's `maxchange`: a sample
-   * whose time differs from the wall clock (`Date.now()`) by more than this is
-   * refused with a `'panic-threshold'` problem, since a source that far off is
-   * more likely broken or hostile than the host clock. Default 1,000,000 (1000 s,
-   * ntpd's); `Infinity` accepts any offset (a host whose clock starts at 1970).
-   */
-  readonly panicThresholdMs?: number;
-}
-
-/**
- * Options of {@link TrueClock.ready}.
- *
- * @example
- * ```ts
- * await clock.ready({ timeoutMs: 5000 });
- * ```
- */
-export interface ReadyOptions {
-  /** Cancels the wait with `AbortError`. */
-  readonly signal?: AbortSignal;
-  /** Gives up after this many ms with `ClockUnsynchronizedError`; default 30000. */
-  readonly timeoutMs?: number;
-}
-
-/**
- * Called when the clock's status changes.
- *
- * @example
- * ```ts
- * const listener: StatusListener = (status, previous) => console.log(`${previous} → ${status}`);
- * ```
- */
-export type StatusListener = (
-  status: ClockStatus,
-  previous: ClockStatus,
-  reading: TimeReading,
-) => void;
-
-/**
- * A snapshot of a clock's state for exporters (Prometheus, OpenTelemetry): see
- * {@link TrueClock.metrics}. Times in ms; counters only grow.
- *
- * @example
- * ```ts
- * const m: ClockMetrics = clock.metrics();
- * gauge.set(m.uncertaintyMs / 1000);
- * ```
- */
-export interface ClockMetrics {
-  /** The status of a reading taken now. */
-  readonly status: ClockStatus;
-  /** ε of a reading taken now (ms); `Infinity` without a sample. */
-  readonly uncertaintyMs: number;
-  /** The estimate minus the wall clock (`Date.now()`) now (ms); NaN without a sample. */
-  readonly offsetFromWallMs: number;
-  /** How long ago the current sample was taken (ms, monotonic); NaN without a sample. */
-  readonly sampleAgeMs: number;
-  /** The current sample's own bound (ms); NaN without a sample. */
-  readonly sampleErrorMs: number;
-  /** Where the current sample came from; `''` without one. */
-  readonly sampleSource: string;
-  /**
-   * The learned bounds on the monotonic clock's rate error (ppm, positive: it runs
-   * fast), or `undefined` until learned (or with learning off).
-   */
-  readonly learnedRatePpm: { readonly low: number; readonly high: number } | undefined;
-  /** The configured drift bound (ppm). */
-  readonly maxDriftPpm: number;
-  /** The host daemon's outstanding correction counted in ε (ms). */
-  readonly hostCorrectionMs: number;
-  /** Samples accepted since the clock was created. */
-  readonly samplesAccepted: number;
-  /** Disruptions seen (watchdog, `now()` or `reportDisruption`). */
-  readonly disruptions: number;
-  /** Problems reported, by `reason` (`'timeout'`, `'stale-sample'`, …). */
-  readonly problems: Readonly<Record<string, number>>;
-}
-
-interface Waiter {
-  wake(): void;
-  fail(error: Error): void;
-}
 
 /**
  * An honest clock in the style of Spanner's TrueTime: `now()` returns an
@@ -278,6 +139,7 @@ export class TrueClock {
   #watchdogTimer: unknown;
   readonly #waiters = new Set<Waiter>();
   readonly #statusListeners = new Set<StatusListener>();
+  readonly #waitContext: ClockWaitContext;
 
   /**
    * Creates a clock and subscribes to its source.
@@ -286,55 +148,45 @@ export class TrueClock {
    * @throws {InvalidArgumentError} When a bound is negative or not a number.
    */
   constructor(options: TrueClockOptions) {
-    if (typeof options?.source?.subscribe !== 'function') {
-      throw new InvalidArgumentError('source', options?.source, 'a TimeSource with subscribe()');
-    }
-    this.#source = options.source;
-    this.#mono = options.monotonic ?? systemMonotonic;
-    this.#wall = options.wall ?? systemWall;
-    this.#scheduler = options.scheduler ?? systemScheduler;
-    this.#maxDriftPpm = requireNonNegative('maxDriftPpm', options.maxDriftPpm ?? 200);
+    const resolved = resolveClockOptions(options);
+    this.#source = resolved.source;
+    this.#mono = resolved.monotonic;
+    this.#wall = resolved.wall;
+    this.#scheduler = resolved.scheduler;
+    this.#maxDriftPpm = resolved.maxDriftPpm;
     this.#maxDrift = this.#maxDriftPpm * 1e-6;
-    this.#maxUncertaintyMs = requireNonNegative(
-      'maxUncertaintyMs',
-      options.maxUncertaintyMs ?? 50,
-      true,
-    );
-    const gap = options.source.maxSampleGapMs;
-    this.#followsSourceGap = options.freeRunningAfterMs === undefined && gap !== undefined;
-    this.#freeRunningAfterMs = requireNonNegative(
-      'freeRunningAfterMs',
-      options.freeRunningAfterMs ??
-        (gap !== undefined ? 2 * gap : 3 * (options.source.pollIntervalMs ?? 64_000)),
-      true,
-    );
-    const wander = requireNonNegative(
-      'maxWanderPpmPerHour',
-      options.maxWanderPpmPerHour ?? DEFAULT_MAX_WANDER_PPM_PER_HOUR,
-      true,
-    );
+    this.#maxUncertaintyMs = resolved.maxUncertaintyMs;
+    this.#followsSourceGap = resolved.followsSourceGap;
+    this.#freeRunningAfterMs = resolved.freeRunningAfterMs;
+    const wander = resolved.maxWanderPpmPerHour;
     this.#wanderPerMs = (wander * 1e-6) / 3_600_000;
     this.#frequency = Number.isFinite(wander)
       ? new FrequencyModel(this.#maxDrift, this.#wanderPerMs)
       : undefined;
-    this.#panicThresholdMs = requireNonNegative(
-      'panicThresholdMs',
-      options.panicThresholdMs ?? DEFAULT_PANIC_THRESHOLD_MS,
-      true,
-    );
-    this.#leapWindowMs = requireNonNegative(
-      'leapWindowMs',
-      options.leapWindowMs ?? DEFAULT_LEAP_WINDOW_MS,
-      true,
-    );
-    this.#watchdogIntervalMs = requireNonNegative(
-      'watchdogIntervalMs',
-      options.watchdogIntervalMs ?? 1000,
-    );
+    this.#panicThresholdMs = resolved.panicThresholdMs;
+    this.#leapWindowMs = resolved.leapWindowMs;
+    this.#watchdogIntervalMs = resolved.watchdogIntervalMs;
     this.#granularityMs = this.#mono.resolutionMs ?? 0;
+    this.#waitContext = {
+      monotonic: this.#mono,
+      scheduler: this.#scheduler,
+      waiters: this.#waiters,
+      read: (strict, operation) => (strict ? this.#trustedReading(operation) : this.now()),
+      now: () => this.now(),
+      refresh: () => {
+        // As strict operations do: a disruption not yet seen must count. Refreshing
+        // also makes the next status change an event a waiter hears.
+        this.#runWatchdog();
+        this.#refreshStatus();
+        return this.now();
+      },
+      closed: () => this.#closed,
+      lastProblem: () => this.#lastProblem,
+      onStatusChange: (listener) => this.onStatusChange(listener),
+    };
     this.#watchdog = new Watchdog(this.#wall, this.#mono, this.#maxDrift);
     this.#scheduleWatchdog();
-    this.#hostCorrection = options.hostCorrection;
+    this.#hostCorrection = resolved.hostCorrection;
     this.#unsubscribeHostCorrection = this.#hostCorrection?.subscribe(
       (correction) => this.#correct(correction),
       this.#mono,
@@ -543,7 +395,8 @@ export class TrueClock {
    */
   ready(options: ReadyOptions = {}): Promise<TimeReading> {
     const timeoutMs = requireNonNegative('timeoutMs', options.timeoutMs ?? 30_000, true);
-    return this.#wait(
+    return waitFor(
+      this.#waitContext,
       'ready()',
       options.signal,
       timeoutMs,
@@ -562,6 +415,30 @@ export class TrueClock {
         );
       },
     );
+  }
+
+  /**
+   * Resolves once strict operations would act: at once with the current reading
+   * when the status is `synchronized` or `free-running`, else on the first status
+   * change to one of them. Unlike {@link TrueClock.ready}, which resolves on any
+   * clock that has had a sample, it also waits out `disrupted` (until a sample
+   * gathered after the disruption) and `unsynchronized` with a sample (ε above
+   * `maxUncertaintyMs`, an assumed sample).
+   *
+   * @param options - Abort signal and timeout (default 30 s).
+   * @returns The first trusted reading.
+   * @throws {ClockUnsynchronizedError} When the clock is not trusted within `timeoutMs`, or is
+   *   closed (names the last problem).
+   * @throws {AbortError} When `signal` aborts.
+   *
+   * @example
+   * ```ts
+   * try { clock.after(t) } catch { await clock.whenTrusted({ timeoutMs: 10_000 }) } // { status: 'synchronized', … }
+   * ```
+   */
+  whenTrusted(options: ReadyOptions = {}): Promise<TimeReading> {
+    const timeoutMs = requireNonNegative('timeoutMs', options.timeoutMs ?? 30_000, true);
+    return waitForTrust(this.#waitContext, timeoutMs, options.signal);
   }
 
   /**
@@ -586,7 +463,8 @@ export class TrueClock {
       return Promise.reject(new InvalidArgumentError('t', t, 'an epoch-ms number'));
     }
     const timeoutMs = requireNonNegative('timeoutMs', options.timeoutMs ?? Infinity, true);
-    return this.#wait(
+    return waitFor(
+      this.#waitContext,
       'waitUntilAfter()',
       options.signal,
       timeoutMs,
@@ -621,32 +499,13 @@ export class TrueClock {
     options: WaitOptions = {},
   ): Promise<CommitWaitResult<T>> {
     const timestamp = this.#trustedReading('commitWait()').latest;
-    const cancel = new AbortController();
-    const outer = options.signal;
-    const forward = (): void => cancel.abort(outer?.reason);
-    if (outer?.aborted) forward();
-    else outer?.addEventListener('abort', forward, { once: true });
-    const waitOptions: WaitOptions =
-      options.timeoutMs === undefined
-        ? { signal: cancel.signal }
-        : { signal: cancel.signal, timeoutMs: options.timeoutMs };
-    const waited = this.waitUntilAfter(timestamp, waitOptions);
-    // Observed below; this keeps a rejection during the write from being "unhandled".
-    waited.catch(() => undefined);
-    try {
-      let result: T;
-      try {
-        result = await write(timestamp);
-      } catch (error) {
-        cancel.abort(error);
-        throw error;
-      }
-      const writtenAt = this.#mono.now();
-      await waited;
-      return { timestamp, result, waitedMs: Math.max(0, this.#mono.now() - writtenAt) };
-    } finally {
-      outer?.removeEventListener('abort', forward);
-    }
+    return commitWaitAt(
+      timestamp,
+      write,
+      options,
+      (t, waitOptions) => this.waitUntilAfter(t, waitOptions),
+      this.#mono,
+    );
   }
 
   /**
@@ -723,78 +582,6 @@ export class TrueClock {
         ? this.#disruptionDetail
         : this.#lastProblem?.message;
     throw new ClockUnsynchronizedError(operation, reading.status, reading.uncertaintyMs, detail);
-  }
-
-  /**
-   * Shared wait loop. `check` returns the reading to resolve with, or how many
-   * monotonic ms it expects to wait (undefined: until the next sample).
-   */
-  #wait(
-    operation: string,
-    signal: AbortSignal | undefined,
-    timeoutMs: number,
-    check: (reading: TimeReading) => TimeReading | number | undefined,
-    strict: boolean,
-    onTimeout: () => Error,
-  ): Promise<TimeReading> {
-    return new Promise<TimeReading>((resolve, reject) => {
-      if (signal?.aborted) {
-        reject(new AbortError(operation, signal.reason));
-        return;
-      }
-      const deadline = this.#mono.now() + timeoutMs;
-      let cancelSleep: (() => void) | undefined;
-      let settled = false;
-      const settle = (error: Error | undefined, reading?: TimeReading): void => {
-        if (settled) return;
-        settled = true;
-        cancelSleep?.();
-        this.#waiters.delete(waiter);
-        signal?.removeEventListener('abort', onAbort);
-        if (error) reject(error);
-        else resolve(reading as TimeReading);
-      };
-      const onAbort = (): void => settle(new AbortError(operation, signal?.reason));
-      const step = (): void => {
-        if (settled) return;
-        cancelSleep?.();
-        cancelSleep = undefined;
-        let reading: TimeReading;
-        try {
-          reading = strict ? this.#trustedReading(operation) : this.now();
-        } catch (error) {
-          settle(error as Error);
-          return;
-        }
-        if (this.#closed) {
-          settle(
-            new ClockUnsynchronizedError(
-              operation,
-              'unsynchronized',
-              Infinity,
-              'the clock was closed',
-            ),
-          );
-          return;
-        }
-        const outcome = check(reading);
-        if (typeof outcome === 'object') {
-          settle(undefined, outcome);
-          return;
-        }
-        const left = deadline - this.#mono.now();
-        if (left <= 0) {
-          settle(onTimeout());
-          return;
-        }
-        const sleepMs = Math.min(outcome ?? Infinity, left);
-        if (Number.isFinite(sleepMs)) cancelSleep = sleepToward(this.#scheduler, sleepMs, step);
-      };
-      const waiter: Waiter = { wake: step, fail: (error) => settle(error) };
-      this.#waiters.add(waiter);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      step();
-    });
   }
 
   #accept(sample: SyncSample): void {
