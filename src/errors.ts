@@ -19,7 +19,6 @@ import type {
   TimeExchangeFailureReason,
 } from './errors/reasons.js';
 
-export { describeInput, describeValue, failureMessage, formatMs };
 export type { NtpRejectionReason, NtsRejectionReason, TimeExchangeFailureReason };
 
 /** Stable machine-readable codes, one per failure. */

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { ChronoboundError, describeValue, failureMessage, formatMs } from '../errors.js';
+import { ChronoboundError } from '../errors.js';
+import { describeValue, failureMessage, formatMs } from '../errors/describe.js';
 
 /**
  * Stable codes of the etcd errors, one per failure.

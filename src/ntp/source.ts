@@ -44,7 +44,6 @@ import { ageVote, predictWith, selectVotes } from './source-select.js';
 import { pollRound, type RoundEnv } from './source-round.js';
 
 export {
-  parseServerSpec,
   type NtpServerSpec,
   type NtpServerState,
   type NtpServerStatus,

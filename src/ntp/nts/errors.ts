@@ -13,11 +13,10 @@
 import {
   ChronoboundError,
   NtpRejectedError,
-  failureMessage,
-  formatMs,
   type ChronoboundErrorCode,
   type NtsRejectionReason,
 } from '../../errors.js';
+import { failureMessage, formatMs } from '../../errors/describe.js';
 
 /**
  * The stable codes of the NTS errors (besides `NTP_REJECTED` for refused replies).
