@@ -31,16 +31,12 @@ export {
   isZeroNtpTimestamp,
 } from './era.js';
 export type { NtpTimestamp } from './era.js';
-export { queryNtp, validateNtpReply, NtpSocket } from './client.js';
-export type {
-  NtpAuthenticator,
-  NtpExchange,
-  NtpQueryOptions,
-  QueryNtpOptions,
-  NtpReplyContext,
-  NtpRejectionReason,
-  NtpSocketOptions,
-} from './client.js';
+export { queryNtp } from './client.js';
+export type { QueryNtpOptions } from './client.js';
+export { validateNtpReply } from './reply-validation.js';
+export type { NtpExchange, NtpReplyContext, NtpRejectionReason } from './reply-validation.js';
+export { NtpSocket } from './ntp-socket.js';
+export type { NtpAuthenticator, NtpQueryOptions, NtpSocketOptions } from './query-options.js';
 export { udpTransport } from './transport.js';
 export type {
   DatagramTransport,

@@ -13,7 +13,9 @@ import {
 } from '../errors.js';
 import type { ClockFilter } from '../sources/clock-filter.js';
 import type { LeapSecond, MonotonicSource, Scheduler, WallSource } from '../clock/types.js';
-import type { NtpAuthenticator, NtpExchange, NtpSocket } from './client.js';
+import type { NtpSocket } from './ntp-socket.js';
+import type { NtpAuthenticator } from './query-options.js';
+import type { NtpExchange } from './reply-validation.js';
 import { NTP_PACKET_SIZE } from './packet.js';
 import { NtsRejectedError } from './nts/errors.js';
 import { ntsKeyExchange } from './nts/ke.js';
