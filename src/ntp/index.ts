@@ -69,7 +69,7 @@ export type {
   ChronySourceOptions,
   ChronyHostCorrectionOptions,
   ChronyTrackingOptions,
-} from './chrony.js';
+} from './chrony-options.js';
 export {
   CHRONY_LOCAL_REFERENCE_ID,
   decodeChronyFloat,

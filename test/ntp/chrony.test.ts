@@ -24,7 +24,7 @@ import {
   readChronyTracking,
   type ChronyTracking,
 } from '../../src/ntp/index.js';
-import { trackingToSample } from '../../src/ntp/chrony.js';
+import { trackingToSample } from '../../src/ntp/chrony-sample.js';
 import { fcParams } from '../support/fc.js';
 
 // ---------------------------------------------------------------- fixtures
