@@ -8,7 +8,7 @@
 import {
   ChronoboundError,
   ChronyProtocolError,
-  NtpTimeoutError,
+  ChronyTimeoutError,
   SourceUnavailableError,
 } from '../errors.js';
 import { startPoller, type Poller } from '../sources/poller.js';
@@ -135,7 +135,7 @@ export function startPolling<T, R>(options: ChronyPollOptions<T, R>): Poller {
 
 /** Maps a failed exchange to a problem with a stable reason. */
 function problemFromError(source: string, error: unknown): SourceProblem {
-  if (error instanceof NtpTimeoutError) {
+  if (error instanceof ChronyTimeoutError) {
     return { source, reason: 'timeout', message: error.message, error };
   }
   if (error instanceof ChronyProtocolError) {

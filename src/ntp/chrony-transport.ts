@@ -8,7 +8,7 @@
 import { createSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { AbortError, NtpTimeoutError, SourceUnavailableError } from '../errors.js';
+import { AbortError, ChronyTimeoutError, SourceUnavailableError } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
 import type { MonotonicSource, Scheduler } from '../clock/types.js';
 import type { ChronyTarget } from './chrony-options.js';
@@ -56,7 +56,7 @@ export interface TrackingExchangeOptions<T> {
  * twice within the timeout, and only a reply from chronyd's address and port that
  * echoes the random sequence number is taken.
  *
- * @throws {NtpTimeoutError} When no reply arrives within `timeoutMs`.
+ * @throws {ChronyTimeoutError} When no reply arrives within `timeoutMs`.
  * @throws {ChronyProtocolError} When chronyd refuses or the reply is malformed.
  * @throws {SourceUnavailableError} When the host cannot be resolved or the socket fails.
  * @throws {AbortError} When `signal` aborts.
@@ -167,7 +167,7 @@ function sendAndReceive<T>(
       finish(undefined, { tracking, sentAt, receivedAt, prepared: prepared as T });
     });
     signal?.addEventListener('abort', onAbort, { once: true });
-    later(() => finish(new NtpTimeoutError(target.label, timeoutMs)), timeoutMs);
+    later(() => finish(new ChronyTimeoutError(target.label, timeoutMs)), timeoutMs);
     socket.bind(0, () => {
       if (settled) return;
       try {

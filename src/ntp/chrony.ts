@@ -36,7 +36,7 @@ import { exchangeTracking } from './chrony-transport.js';
  * @param options - Where chronyd listens, and the timeout.
  * @returns The decoded report (whether or not chronyd is synchronised).
  * @throws {InvalidArgumentError} When an option is out of range.
- * @throws {NtpTimeoutError} When chronyd does not answer within `timeoutMs`.
+ * @throws {ChronyTimeoutError} When chronyd does not answer within `timeoutMs`.
  * @throws {ChronyProtocolError} When chronyd refuses (e.g. not in `cmdallow`) or the reply is malformed.
  * @throws {SourceUnavailableError} When the host cannot be resolved or the socket fails.
  * @throws {AbortError} When `signal` aborts.

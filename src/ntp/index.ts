@@ -78,7 +78,7 @@ export {
   decodeChronyTrackingReply,
 } from './chrony-protocol.js';
 export type { ChronyTracking } from './chrony-protocol.js';
-export { ChronyProtocolError } from '../errors.js';
+export { ChronyProtocolError, ChronyTimeoutError } from '../errors.js';
 
 // NTS (RFC 8915): key exchange, AES-SIV, authenticated exchanges.
 export * from './nts/index.js';
