@@ -35,6 +35,7 @@ export type ChronoboundErrorCode =
   | 'NTP_REJECTED'
   | 'NTP_TIMEOUT'
   | 'CHRONY_PROTOCOL'
+  | 'CHRONY_TIMEOUT'
   | 'SOURCE_UNAVAILABLE'
   | 'HTTP_TIME'
   | 'LEASE_INVALID'
@@ -431,6 +432,30 @@ export class ChronyProtocolError extends ChronoboundError {
   constructor(field: string, why: string) {
     super('CHRONY_PROTOCOL', `Unusable chronyd cmdmon reply (${field}): ${why}.`);
     this.field = field;
+  }
+}
+
+/**
+ * chronyd did not answer a cmdmon request within the timeout (chronyd not
+ * running, another `cmdport`, or a firewall). Its `code` is `CHRONY_TIMEOUT`;
+ * it extends {@link NtpTimeoutError}, so `instanceof NtpTimeoutError` still
+ * catches it.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await readChronyTracking({ port: 9, timeoutMs: 200 });
+ * } catch (e) {
+ *   if (e instanceof ChronyTimeoutError) console.error(e.code, e.server); // 'CHRONY_TIMEOUT' '127.0.0.1:9'
+ * }
+ * ```
+ */
+export class ChronyTimeoutError extends NtpTimeoutError {
+  /** Always `'CHRONY_TIMEOUT'`. */
+  override readonly code = 'CHRONY_TIMEOUT' as const;
+
+  constructor(server: string, timeoutMs: number) {
+    super(server, timeoutMs);
   }
 }
 

@@ -26,6 +26,7 @@ export {
   HlcPersistenceError,
   NtpKissOfDeathError,
   ChronyProtocolError,
+  ChronyTimeoutError,
 } from './errors.js';
 export type { ChronoboundErrorCode } from './errors.js';
 export type {

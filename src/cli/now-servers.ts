@@ -8,7 +8,8 @@
 import { NtpRejectedError, NtpTimeoutError, SourceUnavailableError } from '../errors.js';
 import { chronySource } from '../ntp/chrony.js';
 import type { ChronyTracking } from '../ntp/chrony-protocol.js';
-import { NtpSocket, type NtpExchange } from '../ntp/client.js';
+import { NtpSocket } from '../ntp/ntp-socket.js';
+import type { NtpExchange } from '../ntp/reply-validation.js';
 import { NtsKeyExchangeError } from '../ntp/nts/errors.js';
 import { queryNts } from '../ntp/nts/exchange.js';
 import type { NtsSession } from '../ntp/nts/session.js';

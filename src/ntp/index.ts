@@ -31,16 +31,12 @@ export {
   isZeroNtpTimestamp,
 } from './era.js';
 export type { NtpTimestamp } from './era.js';
-export { queryNtp, validateNtpReply, NtpSocket } from './client.js';
-export type {
-  NtpAuthenticator,
-  NtpExchange,
-  NtpQueryOptions,
-  QueryNtpOptions,
-  NtpReplyContext,
-  NtpRejectionReason,
-  NtpSocketOptions,
-} from './client.js';
+export { queryNtp } from './client.js';
+export type { QueryNtpOptions } from './client.js';
+export { validateNtpReply } from './reply-validation.js';
+export type { NtpExchange, NtpReplyContext, NtpRejectionReason } from './reply-validation.js';
+export { NtpSocket } from './ntp-socket.js';
+export type { NtpAuthenticator, NtpQueryOptions, NtpSocketOptions } from './query-options.js';
 export { udpTransport } from './transport.js';
 export type {
   DatagramTransport,
@@ -73,7 +69,7 @@ export type {
   ChronySourceOptions,
   ChronyHostCorrectionOptions,
   ChronyTrackingOptions,
-} from './chrony.js';
+} from './chrony-options.js';
 export {
   CHRONY_LOCAL_REFERENCE_ID,
   decodeChronyFloat,
@@ -82,7 +78,7 @@ export {
   decodeChronyTrackingReply,
 } from './chrony-protocol.js';
 export type { ChronyTracking } from './chrony-protocol.js';
-export { ChronyProtocolError } from '../errors.js';
+export { ChronyProtocolError, ChronyTimeoutError } from '../errors.js';
 
 // NTS (RFC 8915): key exchange, AES-SIV, authenticated exchanges.
 export * from './nts/index.js';

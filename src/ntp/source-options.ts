@@ -9,7 +9,7 @@ import { InvalidArgumentError } from '../errors.js';
 import { requireNonNegative, requirePositive } from '../_internals/validate.js';
 import type { Scheduler, WallSource } from '../clock/types.js';
 import type { TimeSource } from '../sources/types.js';
-import type { NtpExchange } from './client.js';
+import type { NtpExchange } from './reply-validation.js';
 import { NTS_KE_PORT } from './nts/ke.js';
 import type { NtsSession } from './nts/session.js';
 import type { Selection } from './select.js';

@@ -13,7 +13,7 @@ import type {
   SourceProblemReason,
 } from '../sources/types.js';
 import type { SyncSample } from '../clock/types.js';
-import type { NtpExchange } from './client.js';
+import type { NtpExchange } from './reply-validation.js';
 import { selectOffset, type Selection } from './select.js';
 import { majorityLeap, type ServerRecord } from './source-server.js';
 

@@ -14,7 +14,9 @@ import {
 import type { ClockFilter } from '../sources/clock-filter.js';
 import type { SourceProblemReason } from '../sources/types.js';
 import type { LeapSecond, MonotonicSource, Scheduler, WallSource } from '../clock/types.js';
-import type { NtpAuthenticator, NtpExchange, NtpSocket } from './client.js';
+import type { NtpSocket } from './ntp-socket.js';
+import type { NtpAuthenticator } from './query-options.js';
+import type { NtpExchange } from './reply-validation.js';
 import { NTP_PACKET_SIZE } from './packet.js';
 import { NtsRejectedError } from './nts/errors.js';
 import { ntsKeyExchange } from './nts/ke.js';

@@ -21,7 +21,8 @@ import type {
   SourceProblemReason,
 } from '../sources/types.js';
 import type { MonotonicSource, Scheduler, SyncSample, WallSource } from '../clock/types.js';
-import { NtpSocket, type NtpExchange } from './client.js';
+import { NtpSocket } from './ntp-socket.js';
+import type { NtpExchange } from './reply-validation.js';
 import type { NtpRejectedError } from '../errors.js';
 import type { Selection } from './select.js';
 import type { DatagramTransport } from './transport.js';

@@ -5,6 +5,7 @@ import {
   AbortError,
   InvalidArgumentError,
   NtpTimeoutError,
+  isChronoboundError,
   SourceUnavailableError,
   TrueClock,
   systemMonotonic,
@@ -15,6 +16,7 @@ import type { HostCorrection, SourceProblem, SyncSample } from '../../src/index.
 import {
   CHRONY_LOCAL_REFERENCE_ID,
   ChronyProtocolError,
+  ChronyTimeoutError,
   chronyHostCorrection,
   chronySource,
   decodeChronyFloat,
@@ -24,7 +26,7 @@ import {
   readChronyTracking,
   type ChronyTracking,
 } from '../../src/ntp/index.js';
-import { trackingToSample } from '../../src/ntp/chrony.js';
+import { trackingToSample } from '../../src/ntp/chrony-sample.js';
 import { fcParams } from '../support/fc.js';
 
 // ---------------------------------------------------------------- fixtures
@@ -680,6 +682,24 @@ describe('readChronyTracking', () => {
     expect(fake.requests.length).toBeLessThanOrEqual(3);
   });
 
+  it('reports a timeout as ChronyTimeoutError (code CHRONY_TIMEOUT), still an NtpTimeoutError', async () => {
+    const fake = await startFake(() => undefined);
+    const error: unknown = await readChronyTracking({ port: fake.port, timeoutMs: 100 }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ChronyTimeoutError);
+    // Callers that caught NtpTimeoutError before keep catching it.
+    expect(error).toBeInstanceOf(NtpTimeoutError);
+    expect(isChronoboundError(error, NtpTimeoutError)).toBe(true);
+    expect(isChronoboundError(error, 'CHRONY_TIMEOUT')).toBe(true);
+    expect(isChronoboundError(error, 'NTP_TIMEOUT')).toBe(false);
+    const timeout = error as ChronyTimeoutError;
+    expect(timeout.code).toBe('CHRONY_TIMEOUT');
+    expect(timeout.name).toBe('ChronyTimeoutError');
+    expect(timeout.server).toBe(`127.0.0.1:${fake.port}`);
+    expect(timeout.message).toContain(`127.0.0.1:${fake.port}`);
+  });
+
   it('rejects chronyd’s refusal at once, naming cmdallow', async () => {
     const fake = await startFake((request, reply) =>
       reply(buildReply({ sequence: sequenceOf(request), status: 2 })),
@@ -791,6 +811,7 @@ describe('chronySource', () => {
       });
       await source.close();
       expect(problem.reason).toBe(reason);
+      if (reason === 'timeout') expect(problem.error).toBeInstanceOf(ChronyTimeoutError);
       expect(samples).toEqual([]);
     }
   });
@@ -914,7 +935,9 @@ describe('chronyHostCorrection', () => {
       await problems.until(1, `a ${reason} problem`);
       await source.close();
       expect(problems.items[0]?.reason).toBe(reason);
-      if (reason === 'timeout') expect(problems.items[0]?.error).toBeInstanceOf(NtpTimeoutError);
+      if (reason === 'timeout') {
+        expect(problems.items[0]?.error).toBeInstanceOf(ChronyTimeoutError);
+      }
       expect(corrections.items).toEqual([]);
     }
   });

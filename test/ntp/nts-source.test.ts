@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { createServer, type Server } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, NtpRejectedError, NtpTimeoutError } from '../../src/errors.js';
-import { NtpSocket } from '../../src/ntp/client.js';
+import { NtpSocket } from '../../src/ntp/ntp-socket.js';
 import { epochMsToNtp } from '../../src/ntp/era.js';
 import { decodeNtpPacket, encodeNtpPacket } from '../../src/ntp/packet.js';
 import { NtsRejectedError } from '../../src/ntp/nts/errors.js';

@@ -20,7 +20,7 @@ import {
 } from '../../errors.js';
 import { systemMonotonic, systemWall } from '../../clock/system.js';
 import type { MonotonicSource, WallSource } from '../../clock/types.js';
-import { validateNtpReply, type NtpExchange, type NtpReplyContext } from '../client.js';
+import { validateNtpReply, type NtpExchange, type NtpReplyContext } from '../reply-validation.js';
 import type { NtpTimestamp } from '../era.js';
 import { NtpMode, encodeNtpPacket, msToLog2Seconds } from '../packet.js';
 import { NtsRejectedError } from './errors.js';

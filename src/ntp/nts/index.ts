@@ -39,16 +39,16 @@ export {
   uint16Body,
 } from './ke-records.js';
 export type { NtsKeRecord, ParsedKeRecords } from './ke-records.js';
+export { encodeKeRequest, interpretKeResponse } from './ke-messages.js';
+export type { NtsKeResponse } from './ke-messages.js';
 export {
   NTS_KE_PORT,
   NTS_KE_ALPN,
   NTS_EXPORTER_LABEL,
   ntsExporterContext,
-  encodeKeRequest,
-  interpretKeResponse,
   ntsKeyExchange,
 } from './ke.js';
-export type { NtsKeResponse, NtsKeyExchangeOptions, NtsKeyExchangeResult } from './ke.js';
+export type { NtsKeyExchangeOptions, NtsKeyExchangeResult } from './ke.js';
 export { NtsSession } from './session.js';
 export type { NtsSessionKeys, NtsSessionOptions, NtsRequest, NtsVerifiedReply } from './session.js';
 export { validateNtsReply, queryNts } from './exchange.js';

@@ -24,13 +24,8 @@ import {
   NtsKeTlsError,
   NtsKeyExchangeError,
 } from '../../../src/ntp/nts/errors.js';
-import {
-  NTS_EXPORTER_LABEL,
-  encodeKeRequest,
-  interpretKeResponse,
-  ntsExporterContext,
-  ntsKeyExchange,
-} from '../../../src/ntp/nts/ke.js';
+import { encodeKeRequest, interpretKeResponse } from '../../../src/ntp/nts/ke-messages.js';
+import { NTS_EXPORTER_LABEL, ntsExporterContext, ntsKeyExchange } from '../../../src/ntp/nts/ke.js';
 import {
   NtsKeRecordType as R,
   encodeKeRecords,

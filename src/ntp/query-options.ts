@@ -1,0 +1,103 @@
+/**
+ * Options of one NTP exchange on an {@link NtpSocket} ({@link NtpQueryOptions}),
+ * of the socket itself ({@link NtpSocketOptions}), and the per-exchange
+ * authentication hook ({@link NtpAuthenticator}) NTS plugs in.
+ *
+ * @module
+ */
+import type { NtpRejectedError } from '../errors.js';
+import type { MonotonicSource, Scheduler, WallSource } from '../clock/types.js';
+import type { DatagramTransport } from './transport.js';
+
+/**
+ * Options of one exchange ({@link queryNtp}, {@link NtpSocket.query}).
+ *
+ * @example
+ * ```ts
+ * const options: NtpQueryOptions = { host: '127.0.0.1', port: 11123, timeoutMs: 500 };
+ * ```
+ */
+export interface NtpQueryOptions {
+  /** Server host name or IP address. */
+  readonly host: string;
+  /** UDP port; default 123. */
+  readonly port?: number;
+  /** Give up after this many ms; default 1000. */
+  readonly timeoutMs?: number;
+  /** Clock for T1/T4; default `performance.now()`. Samples are on its timescale. */
+  readonly monotonic?: MonotonicSource;
+  /** Wall clock for the era pivot and `systemOffsetMs`; default `Date.now()`. */
+  readonly wall?: WallSource;
+  /** Cancels the exchange with `AbortError`. */
+  readonly signal?: AbortSignal;
+  /** Timer for the timeout; default the platform's. */
+  readonly scheduler?: Scheduler;
+  /** NTP version to send; default 4. */
+  readonly version?: 3 | 4;
+  /** Poll exponent to advertise (log₂ s); default 6. */
+  readonly poll?: number;
+  /** Local drift bound charged over the exchange (ppm); default 200. */
+  readonly maxDriftPpm?: number;
+  /** Refuse replies whose bound exceeds this (ms); default 1000. */
+  readonly maxRootDistanceMs?: number;
+  /** Called for every refused datagram while the exchange waits. */
+  readonly onRejected?: (error: NtpRejectedError) => void;
+  /**
+   * Authenticates this exchange (e.g. NTS, RFC 8915): `build` turns the 48-byte
+   * client header into the datagram to send, and `verify` checks a reply that
+   * carries our nonce and returns its verified 48-byte header, or throws an
+   * `NtpRejectedError` (an `NtsRejectedError` says which check failed). The
+   * header is then checked by `validateNtpReply` as usual. Requires version 4.
+   */
+  readonly authenticate?: NtpAuthenticator;
+}
+
+/**
+ * A per-exchange authentication hook for {@link NtpSocket.query}; `ntpSource`
+ * builds one from an `NtsSession` for every exchange with an NTS server.
+ *
+ * @example
+ * ```ts
+ * let request: NtsRequest;
+ * const authenticate: NtpAuthenticator = {
+ *   build: (header) => (request = session.buildRequest(header)).bytes,
+ *   verify: (reply) => (session.verifyReply(reply, request), reply.subarray(0, 48)),
+ *   abandon: () => session.abandon(request),
+ * };
+ * await socket.query({ host, port, authenticate });
+ * ```
+ */
+export interface NtpAuthenticator {
+  /**
+   * Wraps the client header into the datagram to send.
+   * @throws When the request cannot be built (e.g. no cookie left); the exchange then fails with it.
+   */
+  build(header48: Uint8Array): Uint8Array;
+  /**
+   * Verifies a reply to `request` (the bytes `build` returned).
+   * @returns The verified 48-byte NTP header.
+   * @throws {NtpRejectedError} When the reply is not authentic; with reason
+   *   `'nts-nak'` the exchange ends at once (the server cannot serve this request).
+   */
+  verify(reply: Uint8Array, request: Uint8Array): Uint8Array;
+  /** Called when the exchange ends without an accepted reply (timeout, abort, NAK). */
+  abandon?(): void;
+}
+
+/**
+ * Options of {@link NtpSocket}.
+ *
+ * @example
+ * ```ts
+ * const socket = new NtpSocket({ onRejected: (e) => console.warn(e.reason) });
+ * ```
+ */
+export interface NtpSocketOptions {
+  /** Called for every refused datagram, including ones that arrive between exchanges. */
+  readonly onRejected?: (error: NtpRejectedError) => void;
+  /**
+   * How datagrams travel and host names resolve; default {@link udpTransport}
+   * (`node:dgram` and `node:dns`). A simulated network runs exchanges in virtual time.
+   */
+  readonly transport?: DatagramTransport;
+}
