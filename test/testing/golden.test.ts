@@ -121,7 +121,9 @@ describe('golden runs (same seed, same history)', () => {
       traceEntries: 2336,
       readings: 590,
       trace: 'febca4d4b0963717',
-      clocks: 'f54a1e596e6a5a61',
+      // Changed (from f54a1e596e6a5a61) only by the frequency model's tighter pair
+      // widening: with the previous src/truetime/frequency.ts the old digest returns.
+      clocks: '3deff5fd64fb0aa8',
     });
   });
 
