@@ -53,7 +53,7 @@ import type {
  * @example
  * ```ts
  * clock.onStatusChange(() => {
- *   const reason: SourceProblemReason | undefined = clock.lastProblem?.reason;
+ *   const reason = clock.lastProblem?.reason; // a SourceProblemReason from the built-in sources
  *   if (reason === 'segment-expired') console.warn('is clockbound running?');
  * });
  * ```
