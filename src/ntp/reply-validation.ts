@@ -24,30 +24,10 @@ import {
 } from './packet.js';
 
 /**
- * Every reason a reply can be refused, as `NtpRejectedError.reason`.
- *
- * @example
- * ```ts
- * const r: NtpRejectionReason = 'origin-mismatch';
- * ```
+ * Every reason an NTP reply can be refused by the plain-NTP checks (defined with
+ * the errors that carry it, so the core's `SourceProblemReason` can list it too).
  */
-export type NtpRejectionReason =
-  | 'truncated'
-  | 'malformed'
-  | 'unexpected-address'
-  | 'origin-mismatch'
-  | 'stale-transmit'
-  | 'duplicate'
-  | 'wrong-mode'
-  | 'unsupported-version'
-  | 'kiss-of-death'
-  | 'unsynchronized'
-  | 'stratum-too-high'
-  | 'zero-transmit'
-  | 'absurd-delay'
-  | 'reference-after-transmit'
-  | 'negative-delay'
-  | 'root-distance';
+export type { NtpRejectionReason } from '../errors.js';
 
 /**
  * One accepted exchange with a server. It is a {@link SyncSample} (`source` is
