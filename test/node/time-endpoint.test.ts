@@ -13,6 +13,7 @@ import {
 } from '../../src/index.js';
 import { timeEndpoint, type TimeEndpointOptions } from '../../src/node/index.js';
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
+import { trueClockOn } from '../support/clock.js';
 
 const NONCE = '0123456789abcdef0123456789abcdef';
 const OFFSET_MS = 5_000;
@@ -276,11 +277,7 @@ describe('timeEndpoint over node:http', () => {
   it('answers 503 after a suspend disrupted its clock, before the periodic watchdog noticed', async () => {
     const sim = new SimulatedClock();
     const source = manualSource(1000);
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
+    const clock = trueClockOn(sim, source, {
       watchdogIntervalMs: 0,
     });
     clocks.push(clock);

@@ -15,6 +15,7 @@ import {
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
 import { syncedServerClock } from '../support/time-servers.js';
+import { trueClockOn } from '../support/clock.js';
 
 const NONCE = '0123456789abcdef0123456789abcdef';
 const ORIGIN = 'https://time.example';
@@ -87,11 +88,7 @@ describe('createTimeHandler: the reply', () => {
   it('passes free-running through with its times', async () => {
     const sim = new SimulatedClock();
     const source = manualSource(1000);
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
+    const clock = trueClockOn(sim, source, {
       watchdogIntervalMs: 0,
       freeRunningAfterMs: 1_000,
     });
@@ -215,11 +212,7 @@ describe('createTimeHandler: refusals echo nothing of the request', () => {
   it('answers 503 when its clock only has an assumed bound or ε above its maximum', async () => {
     const sim = new SimulatedClock();
     const source = manualSource(1000);
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
+    const clock = trueClockOn(sim, source, {
       watchdogIntervalMs: 0,
       maxUncertaintyMs: 10,
     });

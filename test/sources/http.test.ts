@@ -20,6 +20,7 @@ import { timeReplyBody } from '../../src/protocol/http.js';
 import { composeTimeReply } from '../../src/protocol/reply.js';
 import { SimulatedClock } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
+import { trueClockOn } from '../support/clock.js';
 
 const URL_BASE = 'http://time.test/time';
 const NONCE = /^[0-9a-f]{32}$/;
@@ -220,11 +221,7 @@ describe('httpTimeSource: the exchange', () => {
       scheduler: sim,
       fetch: fakeFetch(sim, server, (n) => ({ upMs: 20 + n, holdMs: 1, downMs: 5 })),
     });
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
+    const clock = trueClockOn(sim, source, {
       watchdogIntervalMs: 0,
     });
     cleanups.push(() => clock.close());
@@ -411,11 +408,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
       fetch: (url, init) =>
         n++ < 2 ? Promise.resolve(new Response('nope', { status: 500 })) : good(url, init),
     });
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
+    const clock = trueClockOn(sim, source, {
       watchdogIntervalMs: 0,
     });
     cleanups.push(() => clock.close());

@@ -16,6 +16,7 @@ import {
 import { SimulatedClock } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
 import { fakeServerClock, syncedServerClock } from '../support/time-servers.js';
+import { trueClockOn } from '../support/clock.js';
 
 const NONCE = '0123456789abcdef0123456789abcdef';
 
@@ -95,11 +96,7 @@ describe('messageTimeSource', () => {
     sync();
     const ch = channel(sim, server, () => ({ upMs: 12, downMs: 3 }));
     const source = messageTimeSource({ send: ch.send, onMessage: ch.onMessage, scheduler: sim });
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
+    const clock = trueClockOn(sim, source, {
       watchdogIntervalMs: 0,
     });
     cleanups.push(() => clock.close());

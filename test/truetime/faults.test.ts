@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   ClockUnsynchronizedError,
-  TrueClock,
   type HostCorrection,
   type HostCorrectionSource,
   type MonotonicSource,
@@ -15,6 +14,7 @@ import {
 } from '../../src/index.js';
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
 import { misses, recordFault, trusted } from '../support/fault-table.js';
+import { trueClockOn } from '../support/clock.js';
 
 function setup(
   options: {
@@ -29,11 +29,7 @@ function setup(
     options.trueTimeMs === undefined ? {} : { trueTimeMs: options.trueTimeMs },
   );
   const source = manualSource(1000);
-  const clock = new TrueClock({
-    source,
-    monotonic: sim.monotonic,
-    wall: sim.wall,
-    scheduler: sim,
+  const clock = trueClockOn(sim, source, {
     maxDriftPpm: 200,
     maxUncertaintyMs: options.maxUncertaintyMs ?? 50,
     watchdogIntervalMs: options.watchdogIntervalMs ?? 1000,
@@ -339,12 +335,7 @@ describe('free-running follows the source’s cadence', () => {
     const sim = new SimulatedClock();
     const manual = manualSource(1000);
     const source = { ...manual, maxSampleGapMs: 7_500 };
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
-    });
+    const clock = trueClockOn(sim, source);
     const statuses = new Set<string>();
     for (let i = 0; i < 100; i++) {
       manual.push(truthfulSample(sim, 0.3));
@@ -365,11 +356,7 @@ describe('the panic threshold', () => {
     for (const panicThresholdMs of [undefined, Infinity]) {
       const sim = new SimulatedClock();
       const source = manualSource(1000);
-      const clock = new TrueClock({
-        source,
-        monotonic: sim.monotonic,
-        wall: sim.wall,
-        scheduler: sim,
+      const clock = trueClockOn(sim, source, {
         ...(panicThresholdMs === undefined ? {} : { panicThresholdMs }),
       });
       const mono = sim.monotonic.now();

@@ -14,6 +14,7 @@ import {
 } from '../../src/index.js';
 import { SimulatedClock, manualSource, type ManualSource } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
+import { trueClockOn } from '../support/clock.js';
 
 const D_PPM = 200;
 const WANDER_PPM_PER_H = 5;
@@ -110,11 +111,7 @@ function run(
 ): Run {
   const sim = new SimulatedClock({ driftPpm: osc.driftAt(0), trueTimeMs: MID_MARCH });
   const source = capturing(manualSource(64_000));
-  const clock = new TrueClock({
-    source,
-    monotonic: sim.monotonic,
-    wall: sim.wall,
-    scheduler: sim,
+  const clock = trueClockOn(sim, source, {
     maxDriftPpm: D_PPM,
     maxWanderPpmPerHour: WANDER_PPM_PER_H,
     maxUncertaintyMs: Infinity,
@@ -190,11 +187,7 @@ function capturing(inner: ManualSource): ManualSource & { context(): SourceConte
 function quietLan(driftPpm: number) {
   const sim = new SimulatedClock({ driftPpm, trueTimeMs: MID_MARCH });
   const source = capturing(manualSource(64_000));
-  const clock = new TrueClock({
-    source,
-    monotonic: sim.monotonic,
-    wall: sim.wall,
-    scheduler: sim,
+  const clock = trueClockOn(sim, source, {
     watchdogIntervalMs: 0,
   });
   const push = (): void => {

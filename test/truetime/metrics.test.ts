@@ -1,16 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { TrueClock } from '../../src/index.js';
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
+import { trueClockOn } from '../support/clock.js';
 
 describe('TrueClock.metrics()', () => {
   it('snapshots status, ε, the sample, the learned rate and counters by reason', () => {
     const sim = new SimulatedClock({ driftPpm: 40, trueTimeMs: Date.UTC(2026, 2, 15) });
     const source = manualSource(64_000);
-    const clock = new TrueClock({
-      source,
-      monotonic: sim.monotonic,
-      wall: sim.wall,
-      scheduler: sim,
+    const clock = trueClockOn(sim, source, {
       watchdogIntervalMs: 0,
     });
     const empty = clock.metrics();
