@@ -12,8 +12,6 @@ import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
 import { agedBound } from '../sources/exchange.js';
 import type {
-  AgeableSample,
-  AgedSample,
   HostCorrection,
   HostCorrectionSource,
   SourceProblem,
@@ -28,8 +26,8 @@ import type {
 } from '../clock/types.js';
 import type { CommitWaitResult, WaitOptions } from './sleep.js';
 import type { ClockStatus, TimeReading } from '../clock/types.js';
-import { FrequencyModel } from './frequency.js';
-import { LEAP_SECOND_MS, LEAP_SMEAR_RATE, leapStepAt, nearLeapSmear } from './leap.js';
+import { LEAP_SECOND_MS, leapStepAt } from './leap.js';
+import { RateModel, REPRESENTATION_ERROR } from './rate.js';
 import { Watchdog } from './watchdog.js';
 import {
   commitWaitAt,
@@ -52,13 +50,6 @@ export type {
   StatusListener,
   TrueClockOptions,
 } from './clock-options.js';
-
-/**
- * Relative rounding guard: a double at epoch-ms magnitude rounds by about
- * |t|·2⁻⁵³ per operation; 2⁻⁴⁹ (16 such steps) covers the few additions a
- * reading takes. At today's epoch this is about 3 µs.
- */
-const REPRESENTATION_ERROR = 2 ** -49;
 
 /**
  * `now()` compares its monotonic and wall reads with the watchdog's last
@@ -111,13 +102,8 @@ export class TrueClock {
   readonly #unsubscribeHostCorrection: (() => void) | undefined;
   readonly #leapWindowMs: number;
   readonly #panicThresholdMs: number;
-  #smearMinute = Number.NaN;
-  #smearRate = 0;
-  /** The learned frequency; undefined when learning is off. */
-  readonly #frequency: FrequencyModel | undefined;
-  readonly #wanderPerMs: number;
-  /** The host daemon's frequency correction when learning (re)started, and when. */
-  #hostFrequency: { readonly ppm: number; readonly at: number } | undefined;
+  /** The drift bound and the learned frequency. */
+  readonly #rate: RateModel;
 
   #sample: SyncSample | undefined;
   /** |remaining correction| of the host daemon's latest report. */
@@ -158,11 +144,7 @@ export class TrueClock {
     this.#maxUncertaintyMs = resolved.maxUncertaintyMs;
     this.#followsSourceGap = resolved.followsSourceGap;
     this.#freeRunningAfterMs = resolved.freeRunningAfterMs;
-    const wander = resolved.maxWanderPpmPerHour;
-    this.#wanderPerMs = (wander * 1e-6) / 3_600_000;
-    this.#frequency = Number.isFinite(wander)
-      ? new FrequencyModel(this.#maxDrift, this.#wanderPerMs)
-      : undefined;
+    this.#rate = new RateModel(this.#maxDrift, resolved.maxWanderPpmPerHour);
     this.#panicThresholdMs = resolved.panicThresholdMs;
     this.#leapWindowMs = resolved.leapWindowMs;
     this.#watchdogIntervalMs = resolved.watchdogIntervalMs;
@@ -198,8 +180,9 @@ export class TrueClock {
       (problem) => this.#sourceProblem(problem),
       {
         maxDriftPpm: this.#maxDriftPpm,
-        predictUncertaintyMs: (errorMs, elapsedMs) => this.#predict(errorMs, elapsedMs),
-        ageSample: (sample, atMonotonic) => this.#ageSample(sample, atMonotonic),
+        predictUncertaintyMs: (errorMs, elapsedMs) =>
+          this.#rate.predict(errorMs, elapsedMs, this.#mono.now(), this.#sample),
+        ageSample: (sample, atMonotonic) => this.#rate.ageSample(sample, atMonotonic),
       },
     );
   }
@@ -236,16 +219,15 @@ export class TrueClock {
     }
     let estimate: number;
     let grownMs: number;
-    const frequency = this.#frequency;
-    if (frequency === undefined || frequency.size < 2) {
+    const rate = this.#rate;
+    if (!rate.learned) {
       const elapsed = mono - sample.monotonicAt;
       estimate = mono + sample.offsetMs;
       grownMs = this.#maxDrift * (elapsed < 0 ? -elapsed : elapsed);
     } else {
-      frequency.change(sample, mono, this.#smearAllowance(mono, sample));
-      const { low, high } = frequency;
-      estimate = mono + sample.offsetMs + (low + high) / 2;
-      grownMs = (high - low) / 2;
+      rate.ageTo(sample, mono);
+      estimate = mono + sample.offsetMs + rate.shiftMs;
+      grownMs = rate.spreadMs;
     }
     const uncertaintyMs =
       sample.errorMs +
@@ -326,8 +308,7 @@ export class TrueClock {
     const reading = this.now();
     const mono = this.#mono.now();
     const sample = this.#sample;
-    const learned = this.#frequency !== undefined && this.#frequency.size >= 2;
-    const rate = this.#frequency?.rateBounds;
+    const rate = this.#rate.rateBounds;
     return {
       status: reading.status,
       uncertaintyMs: reading.uncertaintyMs,
@@ -337,9 +318,7 @@ export class TrueClock {
       sampleSource: sample?.source ?? '',
       // The model bounds d(true − mono)/d(mono); the clock's own rate error is its negative.
       learnedRatePpm:
-        learned && rate !== undefined
-          ? { low: -rate.high * 1e6, high: -rate.low * 1e6 }
-          : undefined,
+        rate !== undefined ? { low: -rate.high * 1e6, high: -rate.low * 1e6 } : undefined,
       maxDriftPpm: this.#maxDriftPpm,
       hostCorrectionMs: this.#correctionSinceSampleMs,
       samplesAccepted: this.#samplesAccepted,
@@ -637,9 +616,10 @@ export class TrueClock {
     if (afterLeap) {
       // The offsets on either side of a step differ by a second: no rate spans it.
       this.#leap = undefined;
-      this.#frequency?.reset();
+      this.#rate.reset();
     }
-    this.#learn(sample);
+    const contradiction = this.#rate.learn(sample);
+    if (contradiction !== undefined) this.#problem(contradiction);
     if (current === undefined || afterLeap || this.#prefer(sample, current, mono)) {
       this.#sample = sample;
       this.#correctionSinceSampleMs = this.#correctionNowMs;
@@ -698,63 +678,6 @@ export class TrueClock {
     });
   }
 
-  /** Feeds the frequency model; a contradiction resets it and is reported. */
-  #learn(sample: SyncSample): void {
-    const frequency = this.#frequency;
-    if (frequency === undefined || sample.assumed === true) return;
-    if (frequency.add(sample)) return;
-    this.#problem({
-      source: sample.source,
-      reason: 'inconsistent-sample',
-      message:
-        `a sample from ${sample.source} contradicts the learned frequency (the rate changed faster ` +
-        'than maxWanderPpmPerHour allows, or the host slewed the clock); learning starts again',
-    });
-  }
-
-  /**
-   * A rate step the wander bound does not cover, near where a leap smear may start
-   * or end. Cached per minute of estimated time: `now()` calls it on every read,
-   * and the window's edges are 36 h wide.
-   */
-  #smearAllowance(mono: number, sample: { readonly offsetMs: number }): number {
-    const minute = Math.floor((mono + sample.offsetMs) / 60_000);
-    if (minute !== this.#smearMinute) {
-      this.#smearMinute = minute;
-      this.#smearRate = nearLeapSmear(minute * 60_000) ? LEAP_SMEAR_RATE : 0;
-    }
-    return this.#smearRate;
-  }
-
-  /** ε of a sample with bound `errorMs` taken now, `elapsedMs` later (for sources' polling). */
-  #predict(errorMs: number, elapsedMs: number): number {
-    const frequency = this.#frequency;
-    const mono = this.#mono.now();
-    if (frequency === undefined || frequency.size < 2 || this.#sample === undefined) {
-      return errorMs + this.#maxDrift * elapsedMs;
-    }
-    return frequency.predict(errorMs, mono, elapsedMs, this.#smearAllowance(mono, this.#sample));
-  }
-
-  /**
-   * A source's sample aged to `at` under the learned model (for its filter and
-   * selection), or by the drift bound where the model cannot vouch for the span:
-   * `FrequencyModel.change` falls back for an anchor before the model's last reset.
-   */
-  #ageSample(sample: AgeableSample, at: number): AgedSample {
-    const frequency = this.#frequency;
-    const elapsed = at - sample.monotonicAt;
-    if (frequency === undefined || frequency.size < 2 || !(elapsed > 0)) {
-      return { offsetMs: sample.offsetMs, errorMs: agedBound(sample, at, this.#maxDrift) };
-    }
-    frequency.change(sample, at, this.#smearAllowance(at, sample));
-    const { low, high } = frequency;
-    const offsetMs = sample.offsetMs + (low + high) / 2;
-    // The shifted offset is an epoch-scale double: allow for its rounding.
-    const rounding = (offsetMs < 0 ? -offsetMs : offsetMs) * REPRESENTATION_ERROR;
-    return { offsetMs, errorMs: sample.errorMs + (high - low) / 2 + rounding };
-  }
-
   #correct(correction: HostCorrection): void {
     if (this.#closed) return;
     const magnitude = Math.abs(correction.remainingCorrectionMs);
@@ -768,20 +691,9 @@ export class TrueClock {
     }
     this.#correctionNowMs = magnitude;
     if (magnitude > this.#correctionSinceSampleMs) this.#correctionSinceSampleMs = magnitude;
-    // The daemon steers CLOCK_MONOTONIC's rate too: a frequency change faster than the
-    // wander bound breaks the learned model's assumption, so learning starts again.
     const ppm = correction.frequencyPpm;
     if (ppm === undefined || !Number.isFinite(ppm)) return;
-    const mono = this.#mono.now();
-    const known = this.#hostFrequency;
-    if (known === undefined || this.#frequency?.size === 0) {
-      this.#hostFrequency = { ppm, at: mono };
-      return;
-    }
-    if (Math.abs(ppm - known.ppm) * 1e-6 > this.#wanderPerMs * (mono - known.at)) {
-      this.#frequency?.reset();
-      this.#hostFrequency = { ppm, at: mono };
-    }
+    this.#rate.hostFrequency(ppm, this.#mono.now());
   }
 
   /** Whether `next` gives a better bound than `current` from now on. */
@@ -801,17 +713,7 @@ export class TrueClock {
       return true;
     }
     // Which bound is tighter from now on, under the learned frequency when there is one.
-    return this.#boundAt(next, mono) <= this.#boundAt(current, mono);
-  }
-
-  /** The bound `sample` gives at `mono`: aged by the learned frequency, else by the drift bound. */
-  #boundAt(sample: SyncSample, mono: number): number {
-    const frequency = this.#frequency;
-    if (frequency === undefined || frequency.size < 2)
-      return agedBound(sample, mono, this.#maxDrift);
-    frequency.change(sample, mono, this.#smearAllowance(mono, sample));
-    const { low, high } = frequency;
-    return sample.errorMs + (high - low) / 2;
+    return this.#rate.boundAt(next, mono) <= this.#rate.boundAt(current, mono);
   }
 
   /**
@@ -879,7 +781,7 @@ export class TrueClock {
     // must not become the first sample.
     this.#disruptedAt = this.#mono.now();
     this.#disruptions++;
-    this.#frequency?.reset();
+    this.#rate.reset();
     this.#source.invalidate?.(this.#disruptedAt);
     if (this.#sample === undefined) {
       this.#problem({ source, reason: 'disrupted', message });
