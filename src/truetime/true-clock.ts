@@ -28,6 +28,7 @@ import type { CommitWaitResult, WaitOptions } from './sleep.js';
 import type { ClockStatus, TimeReading } from '../clock/types.js';
 import { LEAP_SECOND_MS, leapStepAt } from './leap.js';
 import { RateModel, REPRESENTATION_ERROR } from './rate.js';
+import { beyondPanicThreshold, malformedSample, preferSample, staleSample } from './acceptance.js';
 import { Watchdog } from './watchdog.js';
 import {
   commitWaitAt,
@@ -566,45 +567,24 @@ export class TrueClock {
   #accept(sample: SyncSample): void {
     if (this.#closed) return;
     const mono = this.#mono.now();
-    const evidenceFrom = sample.evidenceFrom ?? sample.monotonicAt;
-    if (
-      !Number.isFinite(sample.monotonicAt) ||
-      !Number.isFinite(sample.offsetMs) ||
-      !(sample.errorMs >= 0) ||
-      sample.monotonicAt > mono + this.#granularityMs ||
-      !(evidenceFrom <= sample.monotonicAt)
-    ) {
-      this.#problem({
-        source: sample.source,
-        reason: 'invalid-sample',
-        message: `rejected a malformed sample from ${sample.source}`,
-      });
+    const malformed = malformedSample(sample, mono, this.#granularityMs);
+    if (malformed !== undefined) {
+      this.#problem(malformed);
       return;
     }
+    const evidenceFrom = sample.evidenceFrom ?? sample.monotonicAt;
     // A disruption that happened before this sample arrived must be seen first.
     this.#runWatchdog();
-    if (this.#beyondPanicThreshold(sample, mono)) {
-      const fromWallMs = sample.offsetMs + mono - this.#wall.now();
-      this.#problem({
-        source: sample.source,
-        reason: 'panic-threshold',
-        message:
-          `refused a sample from ${sample.source} that puts the time ${(fromWallMs / 1000).toFixed(3)} s ` +
-          `from the system clock, beyond panicThresholdMs (${this.#panicThresholdMs} ms); ` +
-          'pass panicThresholdMs: Infinity if the system clock itself may be that far off',
-      });
-      return;
-    }
-    // Evidence gathered before the last disruption describes a timescale that no
-    // longer holds: it can neither end the disruption nor back a reading.
-    if (evidenceFrom <= this.#disruptedAt) {
-      this.#problem({
-        source: sample.source,
-        reason: 'stale-sample',
-        message:
-          `refused a sample from ${sample.source} gathered ${(this.#disruptedAt - evidenceFrom).toFixed(3)} ms ` +
-          'before the last disruption; waiting for fresh evidence',
-      });
+    const refused =
+      beyondPanicThreshold(
+        sample,
+        mono,
+        this.#panicThresholdMs,
+        () => this.#wall.now(),
+        this.#sample === undefined ? undefined : () => this.now(),
+      ) ?? staleSample(sample, evidenceFrom, this.#disruptedAt);
+    if (refused !== undefined) {
+      this.#problem(refused);
       return;
     }
     if (this.#disruptionMs > 0) {
@@ -620,7 +600,11 @@ export class TrueClock {
     }
     const contradiction = this.#rate.learn(sample);
     if (contradiction !== undefined) this.#problem(contradiction);
-    if (current === undefined || afterLeap || this.#prefer(sample, current, mono)) {
+    if (
+      current === undefined ||
+      afterLeap ||
+      preferSample(sample, current, mono, this.#rate, (problem) => this.#problem(problem))
+    ) {
       this.#sample = sample;
       this.#correctionSinceSampleMs = this.#correctionNowMs;
     }
@@ -629,21 +613,6 @@ export class TrueClock {
     this.#lastSampleAt = mono;
     this.#refreshStatus();
     this.#wakeWaiters();
-  }
-
-  /**
-   * Whether a sample is further than the panic threshold from both references the
-   * clock has: the wall clock, and its own current interval (widened by any
-   * disruption). Either alone would refuse good samples: after an operator steps
-   * the wall clock the interval is right; after a long suspend the wall clock is.
-   */
-  #beyondPanicThreshold(sample: SyncSample, mono: number): boolean {
-    const threshold = this.#panicThresholdMs;
-    const time = mono + sample.offsetMs;
-    if (Math.abs(time - this.#wall.now()) <= threshold) return false;
-    if (this.#sample === undefined) return true;
-    const reading = this.now();
-    return !(time >= reading.earliest - threshold && time <= reading.latest + threshold);
   }
 
   /**
@@ -694,26 +663,6 @@ export class TrueClock {
     const ppm = correction.frequencyPpm;
     if (ppm === undefined || !Number.isFinite(ppm)) return;
     this.#rate.hostFrequency(ppm, this.#mono.now());
-  }
-
-  /** Whether `next` gives a better bound than `current` from now on. */
-  #prefer(next: SyncSample, current: SyncSample, mono: number): boolean {
-    if ((next.assumed === true) !== (current.assumed === true)) return current.assumed === true;
-    const nextBound = agedBound(next, mono, this.#maxDrift);
-    const currentBound = agedBound(current, mono, this.#maxDrift);
-    const gap = Math.abs(next.offsetMs - current.offsetMs);
-    // Contradiction is judged at the drift bound, so that only a real one counts.
-    if (gap > nextBound + currentBound) {
-      // Both cannot be right; the newer evidence wins and the conflict is reported.
-      this.#problem({
-        source: next.source,
-        reason: 'inconsistent-sample',
-        message: `a sample from ${next.source} disagrees with the previous bound by ${gap.toFixed(3)} ms`,
-      });
-      return true;
-    }
-    // Which bound is tighter from now on, under the learned frequency when there is one.
-    return this.#rate.boundAt(next, mono) <= this.#rate.boundAt(current, mono);
   }
 
   /**
