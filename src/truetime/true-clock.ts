@@ -10,23 +10,16 @@ import {
 } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import { agedBound } from '../sources/exchange.js';
 import type {
   HostCorrection,
   HostCorrectionSource,
   SourceProblem,
   TimeSource,
 } from '../sources/types.js';
-import type {
-  LeapSecond,
-  MonotonicSource,
-  Scheduler,
-  SyncSample,
-  WallSource,
-} from '../clock/types.js';
+import type { MonotonicSource, Scheduler, SyncSample, WallSource } from '../clock/types.js';
 import type { CommitWaitResult, WaitOptions } from './sleep.js';
 import type { ClockStatus, TimeReading } from '../clock/types.js';
-import { LEAP_SECOND_MS, leapStepAt } from './leap.js';
+import { LEAP_SECOND_MS, LeapTracker } from './leap.js';
 import { RateModel, REPRESENTATION_ERROR } from './rate.js';
 import { beyondPanicThreshold, malformedSample, preferSample, staleSample } from './acceptance.js';
 import { Watchdog } from './watchdog.js';
@@ -101,7 +94,8 @@ export class TrueClock {
   readonly #unsubscribe: () => void;
   readonly #hostCorrection: HostCorrectionSource | undefined;
   readonly #unsubscribeHostCorrection: (() => void) | undefined;
-  readonly #leapWindowMs: number;
+  /** The leap second the sources announced, if any. */
+  readonly #leaps: LeapTracker;
   readonly #panicThresholdMs: number;
   /** The drift bound and the learned frequency. */
   readonly #rate: RateModel;
@@ -111,8 +105,6 @@ export class TrueClock {
   #correctionNowMs = 0;
   /** The largest |remaining correction| reported since the current sample was taken. */
   #correctionSinceSampleMs = 0;
-  /** A leap second announced by the sources: where the stepped UTC steps, on the pre-leap timescale. */
-  #leap: { readonly stepAtMs: number; readonly direction: LeapSecond } | undefined;
   #lastSampleAt = -Infinity;
   #disruptionMs = 0;
   #disruptedAt = -Infinity;
@@ -147,7 +139,7 @@ export class TrueClock {
     this.#freeRunningAfterMs = resolved.freeRunningAfterMs;
     this.#rate = new RateModel(this.#maxDrift, resolved.maxWanderPpmPerHour);
     this.#panicThresholdMs = resolved.panicThresholdMs;
-    this.#leapWindowMs = resolved.leapWindowMs;
+    this.#leaps = new LeapTracker(this.#maxDrift, resolved.leapWindowMs);
     this.#watchdogIntervalMs = resolved.watchdogIntervalMs;
     this.#granularityMs = this.#mono.resolutionMs ?? 0;
     this.#waitContext = {
@@ -239,8 +231,9 @@ export class TrueClock {
       (estimate < 0 ? -estimate : estimate) * REPRESENTATION_ERROR;
     let earliest = estimate - uncertaintyMs;
     let latest = estimate + uncertaintyMs;
-    const leap = this.#leap;
-    if (leap !== undefined && latest + this.#leapWindowMs >= leap.stepAtMs) {
+    const leaps = this.#leaps;
+    const leap = leaps.current;
+    if (leap !== undefined && latest + leaps.windowMs >= leap.stepAtMs) {
       // Stepped UTC repeats (insert) or skips (delete) a second; a smeared UTC lies between.
       if (leap.direction === 'insert') earliest -= LEAP_SECOND_MS;
       else latest += LEAP_SECOND_MS;
@@ -592,10 +585,10 @@ export class TrueClock {
       this.#sample = undefined;
     }
     const current = this.#sample;
-    const afterLeap = current !== undefined && this.#gatheredAfterLeap(evidenceFrom, current);
+    const afterLeap = current !== undefined && this.#leaps.gatheredAfter(evidenceFrom, current);
     if (afterLeap) {
       // The offsets on either side of a step differ by a second: no rate spans it.
-      this.#leap = undefined;
+      this.#leaps.current = undefined;
       this.#rate.reset();
     }
     const contradiction = this.#rate.learn(sample);
@@ -608,43 +601,14 @@ export class TrueClock {
       this.#sample = sample;
       this.#correctionSinceSampleMs = this.#correctionNowMs;
     }
-    if (sample.leapSecond !== undefined) this.#announceLeap(sample, sample.leapSecond);
+    if (sample.leapSecond !== undefined) {
+      const announced = this.#leaps.announce(sample, sample.leapSecond);
+      if (announced !== undefined) this.#problem(announced);
+    }
     this.#samplesAccepted++;
     this.#lastSampleAt = mono;
     this.#refreshStatus();
     this.#wakeWaiters();
-  }
-
-  /**
-   * Whether evidence gathered from `evidenceFrom` on lies past the announced leap's
-   * step, judged on the pre-leap timescale of `current` (with its bound).
-   */
-  #gatheredAfterLeap(evidenceFrom: number, current: SyncSample): boolean {
-    const leap = this.#leap;
-    if (leap === undefined) return false;
-    const earliest =
-      evidenceFrom + current.offsetMs - agedBound(current, evidenceFrom, this.#maxDrift);
-    return earliest > leap.stepAtMs;
-  }
-
-  #announceLeap(sample: SyncSample, direction: LeapSecond): void {
-    // The announcement was current when the evidence was gathered: a reply stamped just
-    // before the leap may be read just after it, and must not move it to next month.
-    const evidenceFrom = sample.evidenceFrom ?? sample.monotonicAt;
-    const stepAtMs = leapStepAt(
-      evidenceFrom + sample.offsetMs - agedBound(sample, evidenceFrom, this.#maxDrift),
-      direction,
-    );
-    const known = this.#leap;
-    if (known?.stepAtMs === stepAtMs && known.direction === direction) return;
-    this.#leap = { stepAtMs, direction };
-    this.#problem({
-      source: sample.source,
-      reason: 'leap-second',
-      message:
-        `the sources announce a leap second (${direction}) at ${new Date(stepAtMs).toISOString()}; ` +
-        `the interval reaches one second further from ${this.#leapWindowMs} ms before it until a sample gathered after it`,
-    });
   }
 
   #correct(correction: HostCorrection): void {
