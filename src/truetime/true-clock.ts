@@ -10,12 +10,7 @@ import {
 } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import type {
-  HostCorrection,
-  HostCorrectionSource,
-  SourceProblem,
-  TimeSource,
-} from '../sources/types.js';
+import type { HostCorrectionSource, SourceProblem, TimeSource } from '../sources/types.js';
 import type { MonotonicSource, Scheduler, SyncSample, WallSource } from '../clock/types.js';
 import type { CommitWaitResult, WaitOptions } from './sleep.js';
 import type { ClockStatus, TimeReading } from '../clock/types.js';
@@ -23,6 +18,7 @@ import { LEAP_SECOND_MS, LeapTracker } from './leap.js';
 import { RateModel, REPRESENTATION_ERROR } from './rate.js';
 import { beyondPanicThreshold, malformedSample, preferSample, staleSample } from './acceptance.js';
 import { Watchdog } from './watchdog.js';
+import { HostCorrections } from './host-correction.js';
 import {
   commitWaitAt,
   waitFor,
@@ -101,10 +97,7 @@ export class TrueClock {
   readonly #rate: RateModel;
 
   #sample: SyncSample | undefined;
-  /** |remaining correction| of the host daemon's latest report. */
-  #correctionNowMs = 0;
-  /** The largest |remaining correction| reported since the current sample was taken. */
-  #correctionSinceSampleMs = 0;
+  readonly #corrections = new HostCorrections();
   #lastSampleAt = -Infinity;
   #disruptionMs = 0;
   #disruptedAt = -Infinity;
@@ -163,7 +156,11 @@ export class TrueClock {
     this.#scheduleWatchdog();
     this.#hostCorrection = resolved.hostCorrection;
     this.#unsubscribeHostCorrection = this.#hostCorrection?.subscribe(
-      (correction) => this.#correct(correction),
+      (correction) => {
+        if (this.#closed) return;
+        const malformed = this.#corrections.record(correction, this.#rate, this.#mono);
+        if (malformed !== undefined) this.#problem(malformed);
+      },
       this.#mono,
       (problem) => this.#problem(problem),
     );
@@ -227,7 +224,7 @@ export class TrueClock {
       grownMs +
       this.#granularityMs +
       this.#disruptionMs +
-      this.#correctionSinceSampleMs +
+      this.#corrections.sinceSampleMs +
       (estimate < 0 ? -estimate : estimate) * REPRESENTATION_ERROR;
     let earliest = estimate - uncertaintyMs;
     let latest = estimate + uncertaintyMs;
@@ -314,7 +311,7 @@ export class TrueClock {
       learnedRatePpm:
         rate !== undefined ? { low: -rate.high * 1e6, high: -rate.low * 1e6 } : undefined,
       maxDriftPpm: this.#maxDriftPpm,
-      hostCorrectionMs: this.#correctionSinceSampleMs,
+      hostCorrectionMs: this.#corrections.sinceSampleMs,
       samplesAccepted: this.#samplesAccepted,
       disruptions: this.#disruptions,
       problems: Object.fromEntries(this.#problemCounts),
@@ -599,7 +596,7 @@ export class TrueClock {
       preferSample(sample, current, mono, this.#rate, (problem) => this.#problem(problem))
     ) {
       this.#sample = sample;
-      this.#correctionSinceSampleMs = this.#correctionNowMs;
+      this.#corrections.sampleTaken();
     }
     if (sample.leapSecond !== undefined) {
       const announced = this.#leaps.announce(sample, sample.leapSecond);
@@ -609,24 +606,6 @@ export class TrueClock {
     this.#lastSampleAt = mono;
     this.#refreshStatus();
     this.#wakeWaiters();
-  }
-
-  #correct(correction: HostCorrection): void {
-    if (this.#closed) return;
-    const magnitude = Math.abs(correction.remainingCorrectionMs);
-    if (!Number.isFinite(magnitude)) {
-      this.#problem({
-        source: correction.source,
-        reason: 'invalid-sample',
-        message: `rejected a malformed host correction from ${correction.source}`,
-      });
-      return;
-    }
-    this.#correctionNowMs = magnitude;
-    if (magnitude > this.#correctionSinceSampleMs) this.#correctionSinceSampleMs = magnitude;
-    const ppm = correction.frequencyPpm;
-    if (ppm === undefined || !Number.isFinite(ppm)) return;
-    this.#rate.hostFrequency(ppm, this.#mono.now());
   }
 
   /**
