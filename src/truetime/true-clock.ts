@@ -19,6 +19,7 @@ import { RateModel, REPRESENTATION_ERROR } from './rate.js';
 import { beyondPanicThreshold, malformedSample, preferSample, staleSample } from './acceptance.js';
 import { Watchdog } from './watchdog.js';
 import { HostCorrections } from './host-correction.js';
+import { ClockCounters, clockMetrics, StatusPolicy } from './status.js';
 import {
   commitWaitAt,
   waitFor,
@@ -79,11 +80,7 @@ export class TrueClock {
   readonly #scheduler: Scheduler;
   readonly #maxDrift: number;
   readonly #maxDriftPpm: number;
-  readonly #maxUncertaintyMs: number;
-  /** The user's `freeRunningAfterMs`, or the default at construction (a floor when the source's gap grows). */
-  readonly #freeRunningAfterMs: number;
-  /** Whether the threshold follows the source's `maxSampleGapMs` as it changes. */
-  readonly #followsSourceGap: boolean;
+  readonly #status: StatusPolicy;
   readonly #granularityMs: number;
   readonly #watchdog: Watchdog;
   readonly #watchdogIntervalMs: number;
@@ -105,9 +102,7 @@ export class TrueClock {
   #lastProblem: SourceProblem | undefined;
   #lastStatus: ClockStatus = 'unsynchronized';
   #closed = false;
-  #samplesAccepted = 0;
-  #disruptions = 0;
-  readonly #problemCounts = new Map<string, number>();
+  readonly #counters = new ClockCounters();
   #watchdogTimer: unknown;
   readonly #waiters = new Set<Waiter>();
   readonly #statusListeners = new Set<StatusListener>();
@@ -127,9 +122,11 @@ export class TrueClock {
     this.#scheduler = resolved.scheduler;
     this.#maxDriftPpm = resolved.maxDriftPpm;
     this.#maxDrift = this.#maxDriftPpm * 1e-6;
-    this.#maxUncertaintyMs = resolved.maxUncertaintyMs;
-    this.#followsSourceGap = resolved.followsSourceGap;
-    this.#freeRunningAfterMs = resolved.freeRunningAfterMs;
+    this.#status = new StatusPolicy(
+      resolved.maxUncertaintyMs,
+      resolved.freeRunningAfterMs,
+      resolved.followsSourceGap ? this.#source : undefined,
+    );
     this.#rate = new RateModel(this.#maxDrift, resolved.maxWanderPpmPerHour);
     this.#panicThresholdMs = resolved.panicThresholdMs;
     this.#leaps = new LeapTracker(this.#maxDrift, resolved.leapWindowMs);
@@ -241,7 +238,13 @@ export class TrueClock {
       estimate,
       uncertaintyMs:
         leap === undefined ? uncertaintyMs : Math.max(estimate - earliest, latest - estimate),
-      status: this.#statusAt(mono, uncertaintyMs, sample),
+      status: this.#status.statusAt(
+        this.#closed,
+        this.#disruptionMs,
+        sample,
+        uncertaintyMs,
+        mono - this.#lastSampleAt,
+      ),
     };
   }
 
@@ -297,25 +300,16 @@ export class TrueClock {
    */
   metrics(): ClockMetrics {
     const reading = this.now();
-    const mono = this.#mono.now();
-    const sample = this.#sample;
-    const rate = this.#rate.rateBounds;
-    return {
-      status: reading.status,
-      uncertaintyMs: reading.uncertaintyMs,
-      offsetFromWallMs: sample === undefined ? Number.NaN : reading.estimate - this.#wall.now(),
-      sampleAgeMs: sample === undefined ? Number.NaN : mono - sample.monotonicAt,
-      sampleErrorMs: sample?.errorMs ?? Number.NaN,
-      sampleSource: sample?.source ?? '',
-      // The model bounds d(true − mono)/d(mono); the clock's own rate error is its negative.
-      learnedRatePpm:
-        rate !== undefined ? { low: -rate.high * 1e6, high: -rate.low * 1e6 } : undefined,
-      maxDriftPpm: this.#maxDriftPpm,
-      hostCorrectionMs: this.#corrections.sinceSampleMs,
-      samplesAccepted: this.#samplesAccepted,
-      disruptions: this.#disruptions,
-      problems: Object.fromEntries(this.#problemCounts),
-    };
+    return clockMetrics(
+      reading,
+      this.#sample,
+      this.#mono.now(),
+      this.#wall,
+      this.#rate,
+      this.#maxDriftPpm,
+      this.#corrections.sinceSampleMs,
+      this.#counters,
+    );
   }
 
   /**
@@ -529,18 +523,6 @@ export class TrueClock {
     return this.close();
   }
 
-  #statusAt(mono: number, uncertaintyMs: number, sample: SyncSample): ClockStatus {
-    if (this.#closed) return 'unsynchronized';
-    if (this.#disruptionMs > 0) return 'disrupted';
-    if (sample.assumed === true || !(uncertaintyMs <= this.#maxUncertaintyMs))
-      return 'unsynchronized';
-    const silentMs = mono - this.#lastSampleAt;
-    if (silentMs <= this.#freeRunningAfterMs) return 'synchronized';
-    // A source that polls less often as it settles says so through its current gap.
-    const gap = this.#followsSourceGap ? this.#source.maxSampleGapMs : undefined;
-    return gap !== undefined && silentMs <= 2 * gap ? 'synchronized' : 'free-running';
-  }
-
   /** A reading strict operations may act on, after running the watchdog. */
   #trustedReading(operation: string): TimeReading {
     this.#runWatchdog();
@@ -602,7 +584,7 @@ export class TrueClock {
       const announced = this.#leaps.announce(sample, sample.leapSecond);
       if (announced !== undefined) this.#problem(announced);
     }
-    this.#samplesAccepted++;
+    this.#counters.samplesAccepted++;
     this.#lastSampleAt = mono;
     this.#refreshStatus();
     this.#wakeWaiters();
@@ -623,7 +605,7 @@ export class TrueClock {
 
   #problem(problem: SourceProblem): void {
     this.#lastProblem = problem;
-    this.#problemCounts.set(problem.reason, (this.#problemCounts.get(problem.reason) ?? 0) + 1);
+    this.#counters.problem(problem.reason);
     this.#refreshStatus();
   }
 
@@ -672,7 +654,7 @@ export class TrueClock {
     // Remembered even before the first sample: a reply in flight across a suspend
     // must not become the first sample.
     this.#disruptedAt = this.#mono.now();
-    this.#disruptions++;
+    this.#counters.disruptions++;
     this.#rate.reset();
     this.#source.invalidate?.(this.#disruptedAt);
     if (this.#sample === undefined) {
