@@ -23,6 +23,7 @@ import { ClockCounters, clockMetrics, StatusPolicy } from './status.js';
 import {
   commitWaitAt,
   waitFor,
+  waitForSample,
   waitForTrust,
   type ClockWaitContext,
   type Waiter,
@@ -359,25 +360,11 @@ export class TrueClock {
    */
   ready(options: ReadyOptions = {}): Promise<TimeReading> {
     const timeoutMs = requireNonNegative('timeoutMs', options.timeoutMs ?? 30_000, true);
-    return waitFor(
+    return waitForSample(
       this.#waitContext,
-      'ready()',
-      options.signal,
       timeoutMs,
-      (reading) => {
-        if (this.#sample !== undefined) return reading;
-        return undefined;
-      },
-      false,
-      () => {
-        const detail = this.#lastProblem ? `; last problem: ${this.#lastProblem.message}` : '';
-        return new ClockUnsynchronizedError(
-          'ready()',
-          'unsynchronized',
-          Infinity,
-          `no sample within ${timeoutMs} ms${detail}`,
-        );
-      },
+      options.signal,
+      () => this.#sample !== undefined,
     );
   }
 
