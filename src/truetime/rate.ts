@@ -59,24 +59,21 @@ export class RateModel {
     return frequency !== undefined && frequency.size >= 2;
   }
 
-  /**
-   * Ages `sample` to `mono` under the learned frequency; read the result from
-   * {@link RateModel.shiftMs} and {@link RateModel.spreadMs}. Only when `learned`.
-   */
-  ageTo(sample: SyncSample | AgeableSample, mono: number): void {
-    (this.#frequency as FrequencyModel).change(sample, mono, this.#smearAllowance(mono, sample));
-  }
-
   /** The midpoint of the offset change found by the last {@link RateModel.ageTo}. */
-  get shiftMs(): number {
-    const { low, high } = this.#frequency as FrequencyModel;
-    return (low + high) / 2;
-  }
-
+  shiftMs = 0;
   /** The half-width of the offset change found by the last {@link RateModel.ageTo}. */
-  get spreadMs(): number {
-    const { low, high } = this.#frequency as FrequencyModel;
-    return (high - low) / 2;
+  spreadMs = 0;
+
+  /**
+   * Ages `sample` to `mono` under the learned frequency into `shiftMs` and
+   * `spreadMs` (fields, so `now()` allocates nothing). Only when `learned`.
+   */
+  ageTo(sample: SyncSample, mono: number): void {
+    const frequency = this.#frequency as FrequencyModel;
+    frequency.change(sample, mono, this.#smearAllowance(mono, sample));
+    const { low, high } = frequency;
+    this.shiftMs = (low + high) / 2;
+    this.spreadMs = (high - low) / 2;
   }
 
   /** The learned rate bounds, for metrics; undefined unless learned. */
