@@ -13,7 +13,9 @@
  * @module
  * @internal
  */
-import type { LeapSecond } from '../clock/types.js';
+import { agedBound } from '../sources/exchange.js';
+import type { SourceProblem } from '../sources/types.js';
+import type { LeapSecond, SyncSample } from '../clock/types.js';
 
 /** One leap second (ms). @internal */
 export const LEAP_SECOND_MS = 1000;
@@ -77,4 +79,77 @@ export function nearLeapSmear(epochMs: number): boolean {
     if (Math.abs(epochMs - end) <= SMEAR_REACH_MS) return true;
   }
   return false;
+}
+
+/** A leap second announced by the sources: where the stepped UTC steps, on the pre-leap timescale. @internal */
+export interface AnnouncedLeap {
+  readonly stepAtMs: number;
+  readonly direction: LeapSecond;
+}
+
+/**
+ * The leap second the sources announced, until a sample gathered after its step.
+ * `TrueClock` widens its interval by one second on one side from `windowMs`
+ * before the step.
+ *
+ * @example
+ * ```ts
+ * const leaps = new LeapTracker(200e-6, 1000);
+ * leaps.announce(sample, 'insert')?.reason; // 'leap-second' (the first time)
+ * leaps.current?.stepAtMs; // midnight after the month's last day
+ * ```
+ * @internal
+ */
+export class LeapTracker {
+  readonly #maxDrift: number;
+  /** How long before the step the interval widens (ms). */
+  readonly windowMs: number;
+  /** The announced leap, if any. */
+  current: AnnouncedLeap | undefined;
+
+  /**
+   * @param maxDrift - The drift bound (a fraction), to age a sample's bound to its evidence.
+   * @param windowMs - How long before the step the interval widens (ms).
+   */
+  constructor(maxDrift: number, windowMs: number) {
+    this.#maxDrift = maxDrift;
+    this.windowMs = windowMs;
+  }
+
+  /**
+   * Whether evidence gathered from `evidenceFrom` on lies past the announced leap's
+   * step, judged on the pre-leap timescale of `current` (with its bound).
+   */
+  gatheredAfter(evidenceFrom: number, current: SyncSample): boolean {
+    const leap = this.current;
+    if (leap === undefined) return false;
+    const earliest =
+      evidenceFrom + current.offsetMs - agedBound(current, evidenceFrom, this.#maxDrift);
+    return earliest > leap.stepAtMs;
+  }
+
+  /**
+   * Records the leap `sample` announces.
+   *
+   * @returns The problem to report when the announcement is new.
+   */
+  announce(sample: SyncSample, direction: LeapSecond): SourceProblem | undefined {
+    // The announcement was current when the evidence was gathered: a reply stamped just
+    // before the leap may be read just after it, and must not move it to next month.
+    const evidenceFrom = sample.evidenceFrom ?? sample.monotonicAt;
+    const stepAtMs = leapStepAt(
+      evidenceFrom + sample.offsetMs - agedBound(sample, evidenceFrom, this.#maxDrift),
+      direction,
+    );
+    const known = this.current;
+    if (known?.stepAtMs === stepAtMs && known.direction === direction) return undefined;
+    this.current = { stepAtMs, direction };
+    return {
+      source: sample.source,
+      reason: 'leap-second',
+      message:
+        `the sources announce a leap second (${direction}) at ${new Date(stepAtMs).toISOString()}; ` +
+        `the interval reaches one second further from ${this.windowMs} ms before it until a sample gathered after it`,
+    };
+  }
 }

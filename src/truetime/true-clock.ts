@@ -10,30 +10,20 @@ import {
 } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
-import { agedBound } from '../sources/exchange.js';
-import type {
-  AgeableSample,
-  AgedSample,
-  HostCorrection,
-  HostCorrectionSource,
-  SourceProblem,
-  TimeSource,
-} from '../sources/types.js';
-import type {
-  LeapSecond,
-  MonotonicSource,
-  Scheduler,
-  SyncSample,
-  WallSource,
-} from '../clock/types.js';
+import type { HostCorrectionSource, SourceProblem, TimeSource } from '../sources/types.js';
+import type { MonotonicSource, Scheduler, SyncSample, WallSource } from '../clock/types.js';
 import type { CommitWaitResult, WaitOptions } from './sleep.js';
 import type { ClockStatus, TimeReading } from '../clock/types.js';
-import { FrequencyModel } from './frequency.js';
-import { LEAP_SECOND_MS, LEAP_SMEAR_RATE, leapStepAt, nearLeapSmear } from './leap.js';
+import { LEAP_SECOND_MS, LeapTracker } from './leap.js';
+import { RateModel, REPRESENTATION_ERROR } from './rate.js';
+import { beyondPanicThreshold, malformedSample, preferSample, staleSample } from './acceptance.js';
 import { Watchdog } from './watchdog.js';
+import { HostCorrections } from './host-correction.js';
+import { ClockCounters, clockMetrics, StatusPolicy } from './status.js';
 import {
   commitWaitAt,
   waitFor,
+  waitForSample,
   waitForTrust,
   type ClockWaitContext,
   type Waiter,
@@ -52,13 +42,6 @@ export type {
   StatusListener,
   TrueClockOptions,
 } from './clock-options.js';
-
-/**
- * Relative rounding guard: a double at epoch-ms magnitude rounds by about
- * |t|·2⁻⁵³ per operation; 2⁻⁴⁹ (16 such steps) covers the few additions a
- * reading takes. At today's epoch this is about 3 µs.
- */
-const REPRESENTATION_ERROR = 2 ** -49;
 
 /**
  * `now()` compares its monotonic and wall reads with the watchdog's last
@@ -98,34 +81,21 @@ export class TrueClock {
   readonly #scheduler: Scheduler;
   readonly #maxDrift: number;
   readonly #maxDriftPpm: number;
-  readonly #maxUncertaintyMs: number;
-  /** The user's `freeRunningAfterMs`, or the default at construction (a floor when the source's gap grows). */
-  readonly #freeRunningAfterMs: number;
-  /** Whether the threshold follows the source's `maxSampleGapMs` as it changes. */
-  readonly #followsSourceGap: boolean;
+  readonly #status: StatusPolicy;
   readonly #granularityMs: number;
   readonly #watchdog: Watchdog;
   readonly #watchdogIntervalMs: number;
   readonly #unsubscribe: () => void;
   readonly #hostCorrection: HostCorrectionSource | undefined;
   readonly #unsubscribeHostCorrection: (() => void) | undefined;
-  readonly #leapWindowMs: number;
+  /** The leap second the sources announced, if any. */
+  readonly #leaps: LeapTracker;
   readonly #panicThresholdMs: number;
-  #smearMinute = Number.NaN;
-  #smearRate = 0;
-  /** The learned frequency; undefined when learning is off. */
-  readonly #frequency: FrequencyModel | undefined;
-  readonly #wanderPerMs: number;
-  /** The host daemon's frequency correction when learning (re)started, and when. */
-  #hostFrequency: { readonly ppm: number; readonly at: number } | undefined;
+  /** The drift bound and the learned frequency. */
+  readonly #rate: RateModel;
 
   #sample: SyncSample | undefined;
-  /** |remaining correction| of the host daemon's latest report. */
-  #correctionNowMs = 0;
-  /** The largest |remaining correction| reported since the current sample was taken. */
-  #correctionSinceSampleMs = 0;
-  /** A leap second announced by the sources: where the stepped UTC steps, on the pre-leap timescale. */
-  #leap: { readonly stepAtMs: number; readonly direction: LeapSecond } | undefined;
+  readonly #corrections = new HostCorrections();
   #lastSampleAt = -Infinity;
   #disruptionMs = 0;
   #disruptedAt = -Infinity;
@@ -133,9 +103,7 @@ export class TrueClock {
   #lastProblem: SourceProblem | undefined;
   #lastStatus: ClockStatus = 'unsynchronized';
   #closed = false;
-  #samplesAccepted = 0;
-  #disruptions = 0;
-  readonly #problemCounts = new Map<string, number>();
+  readonly #counters = new ClockCounters();
   #watchdogTimer: unknown;
   readonly #waiters = new Set<Waiter>();
   readonly #statusListeners = new Set<StatusListener>();
@@ -155,16 +123,14 @@ export class TrueClock {
     this.#scheduler = resolved.scheduler;
     this.#maxDriftPpm = resolved.maxDriftPpm;
     this.#maxDrift = this.#maxDriftPpm * 1e-6;
-    this.#maxUncertaintyMs = resolved.maxUncertaintyMs;
-    this.#followsSourceGap = resolved.followsSourceGap;
-    this.#freeRunningAfterMs = resolved.freeRunningAfterMs;
-    const wander = resolved.maxWanderPpmPerHour;
-    this.#wanderPerMs = (wander * 1e-6) / 3_600_000;
-    this.#frequency = Number.isFinite(wander)
-      ? new FrequencyModel(this.#maxDrift, this.#wanderPerMs)
-      : undefined;
+    this.#status = new StatusPolicy(
+      resolved.maxUncertaintyMs,
+      resolved.freeRunningAfterMs,
+      resolved.followsSourceGap ? this.#source : undefined,
+    );
+    this.#rate = new RateModel(this.#maxDrift, resolved.maxWanderPpmPerHour);
     this.#panicThresholdMs = resolved.panicThresholdMs;
-    this.#leapWindowMs = resolved.leapWindowMs;
+    this.#leaps = new LeapTracker(this.#maxDrift, resolved.leapWindowMs);
     this.#watchdogIntervalMs = resolved.watchdogIntervalMs;
     this.#granularityMs = this.#mono.resolutionMs ?? 0;
     this.#waitContext = {
@@ -188,7 +154,11 @@ export class TrueClock {
     this.#scheduleWatchdog();
     this.#hostCorrection = resolved.hostCorrection;
     this.#unsubscribeHostCorrection = this.#hostCorrection?.subscribe(
-      (correction) => this.#correct(correction),
+      (correction) => {
+        if (this.#closed) return;
+        const malformed = this.#corrections.record(correction, this.#rate, this.#mono);
+        if (malformed !== undefined) this.#problem(malformed);
+      },
       this.#mono,
       (problem) => this.#problem(problem),
     );
@@ -198,8 +168,9 @@ export class TrueClock {
       (problem) => this.#sourceProblem(problem),
       {
         maxDriftPpm: this.#maxDriftPpm,
-        predictUncertaintyMs: (errorMs, elapsedMs) => this.#predict(errorMs, elapsedMs),
-        ageSample: (sample, atMonotonic) => this.#ageSample(sample, atMonotonic),
+        predictUncertaintyMs: (errorMs, elapsedMs) =>
+          this.#rate.predict(errorMs, elapsedMs, this.#mono.now(), this.#sample),
+        ageSample: (sample, atMonotonic) => this.#rate.ageSample(sample, atMonotonic),
       },
     );
   }
@@ -236,28 +207,28 @@ export class TrueClock {
     }
     let estimate: number;
     let grownMs: number;
-    const frequency = this.#frequency;
-    if (frequency === undefined || frequency.size < 2) {
+    const rate = this.#rate;
+    if (!rate.learned) {
       const elapsed = mono - sample.monotonicAt;
       estimate = mono + sample.offsetMs;
       grownMs = this.#maxDrift * (elapsed < 0 ? -elapsed : elapsed);
     } else {
-      frequency.change(sample, mono, this.#smearAllowance(mono, sample));
-      const { low, high } = frequency;
-      estimate = mono + sample.offsetMs + (low + high) / 2;
-      grownMs = (high - low) / 2;
+      rate.ageTo(sample, mono);
+      estimate = mono + sample.offsetMs + rate.shiftMs;
+      grownMs = rate.spreadMs;
     }
     const uncertaintyMs =
       sample.errorMs +
       grownMs +
       this.#granularityMs +
       this.#disruptionMs +
-      this.#correctionSinceSampleMs +
+      this.#corrections.sinceSampleMs +
       (estimate < 0 ? -estimate : estimate) * REPRESENTATION_ERROR;
     let earliest = estimate - uncertaintyMs;
     let latest = estimate + uncertaintyMs;
-    const leap = this.#leap;
-    if (leap !== undefined && latest + this.#leapWindowMs >= leap.stepAtMs) {
+    const leaps = this.#leaps;
+    const leap = leaps.current;
+    if (leap !== undefined && latest + leaps.windowMs >= leap.stepAtMs) {
       // Stepped UTC repeats (insert) or skips (delete) a second; a smeared UTC lies between.
       if (leap.direction === 'insert') earliest -= LEAP_SECOND_MS;
       else latest += LEAP_SECOND_MS;
@@ -268,7 +239,13 @@ export class TrueClock {
       estimate,
       uncertaintyMs:
         leap === undefined ? uncertaintyMs : Math.max(estimate - earliest, latest - estimate),
-      status: this.#statusAt(mono, uncertaintyMs, sample),
+      status: this.#status.statusAt(
+        this.#closed,
+        this.#disruptionMs,
+        sample,
+        uncertaintyMs,
+        mono - this.#lastSampleAt,
+      ),
     };
   }
 
@@ -324,28 +301,16 @@ export class TrueClock {
    */
   metrics(): ClockMetrics {
     const reading = this.now();
-    const mono = this.#mono.now();
-    const sample = this.#sample;
-    const learned = this.#frequency !== undefined && this.#frequency.size >= 2;
-    const rate = this.#frequency?.rateBounds;
-    return {
-      status: reading.status,
-      uncertaintyMs: reading.uncertaintyMs,
-      offsetFromWallMs: sample === undefined ? Number.NaN : reading.estimate - this.#wall.now(),
-      sampleAgeMs: sample === undefined ? Number.NaN : mono - sample.monotonicAt,
-      sampleErrorMs: sample?.errorMs ?? Number.NaN,
-      sampleSource: sample?.source ?? '',
-      // The model bounds d(true − mono)/d(mono); the clock's own rate error is its negative.
-      learnedRatePpm:
-        learned && rate !== undefined
-          ? { low: -rate.high * 1e6, high: -rate.low * 1e6 }
-          : undefined,
-      maxDriftPpm: this.#maxDriftPpm,
-      hostCorrectionMs: this.#correctionSinceSampleMs,
-      samplesAccepted: this.#samplesAccepted,
-      disruptions: this.#disruptions,
-      problems: Object.fromEntries(this.#problemCounts),
-    };
+    return clockMetrics(
+      reading,
+      this.#sample,
+      this.#mono.now(),
+      this.#wall,
+      this.#rate,
+      this.#maxDriftPpm,
+      this.#corrections.sinceSampleMs,
+      this.#counters,
+    );
   }
 
   /**
@@ -395,25 +360,11 @@ export class TrueClock {
    */
   ready(options: ReadyOptions = {}): Promise<TimeReading> {
     const timeoutMs = requireNonNegative('timeoutMs', options.timeoutMs ?? 30_000, true);
-    return waitFor(
+    return waitForSample(
       this.#waitContext,
-      'ready()',
-      options.signal,
       timeoutMs,
-      (reading) => {
-        if (this.#sample !== undefined) return reading;
-        return undefined;
-      },
-      false,
-      () => {
-        const detail = this.#lastProblem ? `; last problem: ${this.#lastProblem.message}` : '';
-        return new ClockUnsynchronizedError(
-          'ready()',
-          'unsynchronized',
-          Infinity,
-          `no sample within ${timeoutMs} ms${detail}`,
-        );
-      },
+      options.signal,
+      () => this.#sample !== undefined,
     );
   }
 
@@ -559,18 +510,6 @@ export class TrueClock {
     return this.close();
   }
 
-  #statusAt(mono: number, uncertaintyMs: number, sample: SyncSample): ClockStatus {
-    if (this.#closed) return 'unsynchronized';
-    if (this.#disruptionMs > 0) return 'disrupted';
-    if (sample.assumed === true || !(uncertaintyMs <= this.#maxUncertaintyMs))
-      return 'unsynchronized';
-    const silentMs = mono - this.#lastSampleAt;
-    if (silentMs <= this.#freeRunningAfterMs) return 'synchronized';
-    // A source that polls less often as it settles says so through its current gap.
-    const gap = this.#followsSourceGap ? this.#source.maxSampleGapMs : undefined;
-    return gap !== undefined && silentMs <= 2 * gap ? 'synchronized' : 'free-running';
-  }
-
   /** A reading strict operations may act on, after running the watchdog. */
   #trustedReading(operation: string): TimeReading {
     this.#runWatchdog();
@@ -587,45 +526,24 @@ export class TrueClock {
   #accept(sample: SyncSample): void {
     if (this.#closed) return;
     const mono = this.#mono.now();
-    const evidenceFrom = sample.evidenceFrom ?? sample.monotonicAt;
-    if (
-      !Number.isFinite(sample.monotonicAt) ||
-      !Number.isFinite(sample.offsetMs) ||
-      !(sample.errorMs >= 0) ||
-      sample.monotonicAt > mono + this.#granularityMs ||
-      !(evidenceFrom <= sample.monotonicAt)
-    ) {
-      this.#problem({
-        source: sample.source,
-        reason: 'invalid-sample',
-        message: `rejected a malformed sample from ${sample.source}`,
-      });
+    const malformed = malformedSample(sample, mono, this.#granularityMs);
+    if (malformed !== undefined) {
+      this.#problem(malformed);
       return;
     }
+    const evidenceFrom = sample.evidenceFrom ?? sample.monotonicAt;
     // A disruption that happened before this sample arrived must be seen first.
     this.#runWatchdog();
-    if (this.#beyondPanicThreshold(sample, mono)) {
-      const fromWallMs = sample.offsetMs + mono - this.#wall.now();
-      this.#problem({
-        source: sample.source,
-        reason: 'panic-threshold',
-        message:
-          `refused a sample from ${sample.source} that puts the time ${(fromWallMs / 1000).toFixed(3)} s ` +
-          `from the system clock, beyond panicThresholdMs (${this.#panicThresholdMs} ms); ` +
-          'pass panicThresholdMs: Infinity if the system clock itself may be that far off',
-      });
-      return;
-    }
-    // Evidence gathered before the last disruption describes a timescale that no
-    // longer holds: it can neither end the disruption nor back a reading.
-    if (evidenceFrom <= this.#disruptedAt) {
-      this.#problem({
-        source: sample.source,
-        reason: 'stale-sample',
-        message:
-          `refused a sample from ${sample.source} gathered ${(this.#disruptedAt - evidenceFrom).toFixed(3)} ms ` +
-          'before the last disruption; waiting for fresh evidence',
-      });
+    const refused =
+      beyondPanicThreshold(
+        sample,
+        mono,
+        this.#panicThresholdMs,
+        () => this.#wall.now(),
+        this.#sample === undefined ? undefined : () => this.now(),
+      ) ?? staleSample(sample, evidenceFrom, this.#disruptedAt);
+    if (refused !== undefined) {
+      this.#problem(refused);
       return;
     }
     if (this.#disruptionMs > 0) {
@@ -633,185 +551,30 @@ export class TrueClock {
       this.#sample = undefined;
     }
     const current = this.#sample;
-    const afterLeap = current !== undefined && this.#gatheredAfterLeap(evidenceFrom, current);
+    const afterLeap = current !== undefined && this.#leaps.gatheredAfter(evidenceFrom, current);
     if (afterLeap) {
       // The offsets on either side of a step differ by a second: no rate spans it.
-      this.#leap = undefined;
-      this.#frequency?.reset();
+      this.#leaps.current = undefined;
+      this.#rate.reset();
     }
-    this.#learn(sample);
-    if (current === undefined || afterLeap || this.#prefer(sample, current, mono)) {
+    const contradiction = this.#rate.learn(sample);
+    if (contradiction !== undefined) this.#problem(contradiction);
+    if (
+      current === undefined ||
+      afterLeap ||
+      preferSample(sample, current, mono, this.#rate, (problem) => this.#problem(problem))
+    ) {
       this.#sample = sample;
-      this.#correctionSinceSampleMs = this.#correctionNowMs;
+      this.#corrections.sampleTaken();
     }
-    if (sample.leapSecond !== undefined) this.#announceLeap(sample, sample.leapSecond);
-    this.#samplesAccepted++;
+    if (sample.leapSecond !== undefined) {
+      const announced = this.#leaps.announce(sample, sample.leapSecond);
+      if (announced !== undefined) this.#problem(announced);
+    }
+    this.#counters.samplesAccepted++;
     this.#lastSampleAt = mono;
     this.#refreshStatus();
     this.#wakeWaiters();
-  }
-
-  /**
-   * Whether a sample is further than the panic threshold from both references the
-   * clock has: the wall clock, and its own current interval (widened by any
-   * disruption). Either alone would refuse good samples: after an operator steps
-   * the wall clock the interval is right; after a long suspend the wall clock is.
-   */
-  #beyondPanicThreshold(sample: SyncSample, mono: number): boolean {
-    const threshold = this.#panicThresholdMs;
-    const time = mono + sample.offsetMs;
-    if (Math.abs(time - this.#wall.now()) <= threshold) return false;
-    if (this.#sample === undefined) return true;
-    const reading = this.now();
-    return !(time >= reading.earliest - threshold && time <= reading.latest + threshold);
-  }
-
-  /**
-   * Whether evidence gathered from `evidenceFrom` on lies past the announced leap's
-   * step, judged on the pre-leap timescale of `current` (with its bound).
-   */
-  #gatheredAfterLeap(evidenceFrom: number, current: SyncSample): boolean {
-    const leap = this.#leap;
-    if (leap === undefined) return false;
-    const earliest =
-      evidenceFrom + current.offsetMs - agedBound(current, evidenceFrom, this.#maxDrift);
-    return earliest > leap.stepAtMs;
-  }
-
-  #announceLeap(sample: SyncSample, direction: LeapSecond): void {
-    // The announcement was current when the evidence was gathered: a reply stamped just
-    // before the leap may be read just after it, and must not move it to next month.
-    const evidenceFrom = sample.evidenceFrom ?? sample.monotonicAt;
-    const stepAtMs = leapStepAt(
-      evidenceFrom + sample.offsetMs - agedBound(sample, evidenceFrom, this.#maxDrift),
-      direction,
-    );
-    const known = this.#leap;
-    if (known?.stepAtMs === stepAtMs && known.direction === direction) return;
-    this.#leap = { stepAtMs, direction };
-    this.#problem({
-      source: sample.source,
-      reason: 'leap-second',
-      message:
-        `the sources announce a leap second (${direction}) at ${new Date(stepAtMs).toISOString()}; ` +
-        `the interval reaches one second further from ${this.#leapWindowMs} ms before it until a sample gathered after it`,
-    });
-  }
-
-  /** Feeds the frequency model; a contradiction resets it and is reported. */
-  #learn(sample: SyncSample): void {
-    const frequency = this.#frequency;
-    if (frequency === undefined || sample.assumed === true) return;
-    if (frequency.add(sample)) return;
-    this.#problem({
-      source: sample.source,
-      reason: 'inconsistent-sample',
-      message:
-        `a sample from ${sample.source} contradicts the learned frequency (the rate changed faster ` +
-        'than maxWanderPpmPerHour allows, or the host slewed the clock); learning starts again',
-    });
-  }
-
-  /**
-   * A rate step the wander bound does not cover, near where a leap smear may start
-   * or end. Cached per minute of estimated time: `now()` calls it on every read,
-   * and the window's edges are 36 h wide.
-   */
-  #smearAllowance(mono: number, sample: { readonly offsetMs: number }): number {
-    const minute = Math.floor((mono + sample.offsetMs) / 60_000);
-    if (minute !== this.#smearMinute) {
-      this.#smearMinute = minute;
-      this.#smearRate = nearLeapSmear(minute * 60_000) ? LEAP_SMEAR_RATE : 0;
-    }
-    return this.#smearRate;
-  }
-
-  /** ε of a sample with bound `errorMs` taken now, `elapsedMs` later (for sources' polling). */
-  #predict(errorMs: number, elapsedMs: number): number {
-    const frequency = this.#frequency;
-    const mono = this.#mono.now();
-    if (frequency === undefined || frequency.size < 2 || this.#sample === undefined) {
-      return errorMs + this.#maxDrift * elapsedMs;
-    }
-    return frequency.predict(errorMs, mono, elapsedMs, this.#smearAllowance(mono, this.#sample));
-  }
-
-  /**
-   * A source's sample aged to `at` under the learned model (for its filter and
-   * selection), or by the drift bound where the model cannot vouch for the span:
-   * `FrequencyModel.change` falls back for an anchor before the model's last reset.
-   */
-  #ageSample(sample: AgeableSample, at: number): AgedSample {
-    const frequency = this.#frequency;
-    const elapsed = at - sample.monotonicAt;
-    if (frequency === undefined || frequency.size < 2 || !(elapsed > 0)) {
-      return { offsetMs: sample.offsetMs, errorMs: agedBound(sample, at, this.#maxDrift) };
-    }
-    frequency.change(sample, at, this.#smearAllowance(at, sample));
-    const { low, high } = frequency;
-    const offsetMs = sample.offsetMs + (low + high) / 2;
-    // The shifted offset is an epoch-scale double: allow for its rounding.
-    const rounding = (offsetMs < 0 ? -offsetMs : offsetMs) * REPRESENTATION_ERROR;
-    return { offsetMs, errorMs: sample.errorMs + (high - low) / 2 + rounding };
-  }
-
-  #correct(correction: HostCorrection): void {
-    if (this.#closed) return;
-    const magnitude = Math.abs(correction.remainingCorrectionMs);
-    if (!Number.isFinite(magnitude)) {
-      this.#problem({
-        source: correction.source,
-        reason: 'invalid-sample',
-        message: `rejected a malformed host correction from ${correction.source}`,
-      });
-      return;
-    }
-    this.#correctionNowMs = magnitude;
-    if (magnitude > this.#correctionSinceSampleMs) this.#correctionSinceSampleMs = magnitude;
-    // The daemon steers CLOCK_MONOTONIC's rate too: a frequency change faster than the
-    // wander bound breaks the learned model's assumption, so learning starts again.
-    const ppm = correction.frequencyPpm;
-    if (ppm === undefined || !Number.isFinite(ppm)) return;
-    const mono = this.#mono.now();
-    const known = this.#hostFrequency;
-    if (known === undefined || this.#frequency?.size === 0) {
-      this.#hostFrequency = { ppm, at: mono };
-      return;
-    }
-    if (Math.abs(ppm - known.ppm) * 1e-6 > this.#wanderPerMs * (mono - known.at)) {
-      this.#frequency?.reset();
-      this.#hostFrequency = { ppm, at: mono };
-    }
-  }
-
-  /** Whether `next` gives a better bound than `current` from now on. */
-  #prefer(next: SyncSample, current: SyncSample, mono: number): boolean {
-    if ((next.assumed === true) !== (current.assumed === true)) return current.assumed === true;
-    const nextBound = agedBound(next, mono, this.#maxDrift);
-    const currentBound = agedBound(current, mono, this.#maxDrift);
-    const gap = Math.abs(next.offsetMs - current.offsetMs);
-    // Contradiction is judged at the drift bound, so that only a real one counts.
-    if (gap > nextBound + currentBound) {
-      // Both cannot be right; the newer evidence wins and the conflict is reported.
-      this.#problem({
-        source: next.source,
-        reason: 'inconsistent-sample',
-        message: `a sample from ${next.source} disagrees with the previous bound by ${gap.toFixed(3)} ms`,
-      });
-      return true;
-    }
-    // Which bound is tighter from now on, under the learned frequency when there is one.
-    return this.#boundAt(next, mono) <= this.#boundAt(current, mono);
-  }
-
-  /** The bound `sample` gives at `mono`: aged by the learned frequency, else by the drift bound. */
-  #boundAt(sample: SyncSample, mono: number): number {
-    const frequency = this.#frequency;
-    if (frequency === undefined || frequency.size < 2)
-      return agedBound(sample, mono, this.#maxDrift);
-    frequency.change(sample, mono, this.#smearAllowance(mono, sample));
-    const { low, high } = frequency;
-    return sample.errorMs + (high - low) / 2;
   }
 
   /**
@@ -829,7 +592,7 @@ export class TrueClock {
 
   #problem(problem: SourceProblem): void {
     this.#lastProblem = problem;
-    this.#problemCounts.set(problem.reason, (this.#problemCounts.get(problem.reason) ?? 0) + 1);
+    this.#counters.problem(problem.reason);
     this.#refreshStatus();
   }
 
@@ -878,8 +641,8 @@ export class TrueClock {
     // Remembered even before the first sample: a reply in flight across a suspend
     // must not become the first sample.
     this.#disruptedAt = this.#mono.now();
-    this.#disruptions++;
-    this.#frequency?.reset();
+    this.#counters.disruptions++;
+    this.#rate.reset();
     this.#source.invalidate?.(this.#disruptedAt);
     if (this.#sample === undefined) {
       this.#problem({ source, reason: 'disrupted', message });

@@ -156,6 +156,53 @@ export function waitFor(
 }
 
 /**
+ * `TrueClock.ready()`: resolves on the first reading backed by a sample (at once
+ * if there is one), or fails after `timeoutMs` naming the last problem.
+ *
+ * @param context - The clock's side of waiting.
+ * @param timeoutMs - How long to wait (ms).
+ * @param signal - Aborts the wait.
+ * @param hasSample - Whether the clock has a sample now.
+ * @returns The first reading backed by a sample.
+ * @throws {ClockUnsynchronizedError} When no sample arrives in time.
+ * @throws {AbortError} When `signal` aborts.
+ *
+ * @example
+ * ```ts
+ * await waitForSample(context, 5000, undefined, () => clock.sample !== undefined);
+ * ```
+ * @internal
+ */
+export function waitForSample(
+  context: ClockWaitContext,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+  hasSample: () => boolean,
+): Promise<TimeReading> {
+  return waitFor(
+    context,
+    'ready()',
+    signal,
+    timeoutMs,
+    (reading) => {
+      if (hasSample()) return reading;
+      return undefined;
+    },
+    false,
+    () => {
+      const problem = context.lastProblem();
+      const detail = problem ? `; last problem: ${problem.message}` : '';
+      return new ClockUnsynchronizedError(
+        'ready()',
+        'unsynchronized',
+        Infinity,
+        `no sample within ${timeoutMs} ms${detail}`,
+      );
+    },
+  );
+}
+
+/**
  * The body of `TrueClock.whenTrusted`: resolves at once on a trusted reading,
  * else on the first status change to a trusted status.
  *
