@@ -14,8 +14,9 @@ import {
 import { timeEndpoint, type TimeEndpointOptions } from '../../src/node/index.js';
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
 import { trueClockOn } from '../support/clock.js';
+import { BAD_TIME_QUERIES, TEST_NONCE } from '../support/time-servers.js';
 
-const NONCE = '0123456789abcdef0123456789abcdef';
+const NONCE = TEST_NONCE;
 const OFFSET_MS = 5_000;
 
 /**
@@ -182,23 +183,7 @@ describe('timeEndpoint over node:http', () => {
     expect(await res.text()).toBe('not found\n');
   });
 
-  const badQueries: [string, string][] = [
-    ['no query', ''],
-    ['an empty query', '?'],
-    ['an empty nonce', '?nonce='],
-    ['a short nonce', '?nonce=abc'],
-    ['an uppercase nonce', `?nonce=${NONCE.toUpperCase()}`],
-    ['33 digits', `?nonce=${NONCE}0`],
-    ['a non-hex nonce', `?nonce=${'g'.repeat(32)}`],
-    ['an extra parameter after', `?nonce=${NONCE}&x=1`],
-    ['an extra parameter before', `?x=1&nonce=${NONCE}`],
-    ['two nonces', `?nonce=${NONCE}&nonce=${NONCE}`],
-    ['an encoded nonce', `?nonce=%30${NONCE.slice(1)}`],
-    ['another parameter name', `?n=${NONCE}`],
-    ['a script', `?nonce=<script>alert(1)</script>`],
-    ['an 8 kB nonce', `?nonce=${'a'.repeat(8192)}`],
-  ];
-  for (const [what, query] of badQueries) {
+  for (const [what, query] of BAD_TIME_QUERIES) {
     it(`answers 400 to ${what}, echoing nothing`, async () => {
       const res = await fetch(`${base}/time${query}`);
       expect(res.status).toBe(400);

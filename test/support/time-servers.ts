@@ -46,3 +46,27 @@ export function fakeServerClock(
     },
   };
 }
+
+/** A well-formed request nonce (32 lowercase hex digits). */
+export const TEST_NONCE = '0123456789abcdef0123456789abcdef';
+
+/**
+ * Queries every time server must refuse with 400 (the Node endpoint and the
+ * Fetch-API handler alike): `[what, query string]`.
+ */
+export const BAD_TIME_QUERIES: readonly (readonly [string, string])[] = [
+  ['no query', ''],
+  ['an empty query', '?'],
+  ['an empty nonce', '?nonce='],
+  ['a short nonce', '?nonce=abc'],
+  ['an uppercase nonce', `?nonce=${TEST_NONCE.toUpperCase()}`],
+  ['33 digits', `?nonce=${TEST_NONCE}0`],
+  ['a non-hex nonce', `?nonce=${'g'.repeat(32)}`],
+  ['an extra parameter after', `?nonce=${TEST_NONCE}&x=1`],
+  ['an extra parameter before', `?x=1&nonce=${TEST_NONCE}`],
+  ['two nonces', `?nonce=${TEST_NONCE}&nonce=${TEST_NONCE}`],
+  ['an encoded nonce', `?nonce=%30${TEST_NONCE.slice(1)}`],
+  ['another parameter name', `?n=${TEST_NONCE}`],
+  ['a script', `?nonce=<script>alert(1)</script>`],
+  ['an 8 kB nonce', `?nonce=${'a'.repeat(8192)}`],
+];
