@@ -97,18 +97,20 @@ export function selectVotes(
   env: SelectEnv,
 ): { readonly selection: Selection; readonly sample?: SyncSample; readonly fresh: boolean } {
   const votes: NtpExchange[] = [];
+  const candidates: { id: string; monotonicAt: number; offsetMs: number; errorMs: number }[] = [];
+  let evidenceFrom = Infinity;
+  let fresh = true;
   for (const s of env.servers) {
     if (s.stopped) continue;
     const best = s.filter.best(now);
     // A vote whose aged bound passed the limit is too stale to count.
-    if (best && env.age(best, now).errorMs <= env.maxRootDistanceMs) votes.push(best);
+    if (best === undefined || !(env.age(best, now).errorMs <= env.maxRootDistanceMs)) continue;
+    const vote = narrowVote(s.filter.samples, best, now, env);
+    votes.push(best);
+    candidates.push({ id: best.server, monotonicAt: now, ...vote.bound });
+    evidenceFrom = Math.min(evidenceFrom, vote.evidenceFrom);
+    fresh &&= best.t1 >= pollStart;
   }
-  const candidates = votes.map((v) => ({
-    id: v.server,
-    monotonicAt: v.monotonicAt,
-    offsetMs: v.offsetMs,
-    errorMs: v.errorMs,
-  }));
   // Every configured server counts towards how many may lie, answering or not.
   const f = env.maxFalsetickers;
   const selection = selectOffset(candidates, {
@@ -118,7 +120,6 @@ export function selectVotes(
     ...(f !== undefined ? { maxFalsetickers: f } : {}),
   });
   for (const s of env.servers) s.selection = undefined;
-  const fresh = votes.every((v) => v.t1 >= pollStart);
   if (!selection.ok) {
     if (selection.reason === 'no-majority') {
       env.problem(
@@ -145,9 +146,7 @@ export function selectVotes(
       `cast out ${selection.falsetickers.join(', ')}: outside the majority's range`,
     );
   }
-  // Every vote shaped the hull, so the evidence is as old as the oldest request.
-  let evidenceFrom = Infinity;
-  for (const v of votes) evidenceFrom = Math.min(evidenceFrom, v.t1);
+  // Every vote shaped the hull, so the evidence is as old as the oldest request behind any vote.
   const leapSecond = majorityLeap(votes.filter((v) => selection.truechimers.includes(v.server)));
   const sample: SyncSample = {
     monotonicAt: selection.monotonicAt,
@@ -158,4 +157,45 @@ export function selectVotes(
     ...(leapSecond === undefined ? {} : { leapSecond }),
   };
   return { selection, sample, fresh };
+}
+
+/** Relative rounding of an epoch-scale double, with room for a few operations. */
+const ROUNDING = 2 ** -50;
+
+/**
+ * A server's vote at `now`: the intersection of all its kept replies, each aged
+ * to `now` as the clock ages them. Each aged reply holds the true offset
+ * whenever the clock's model holds, so their intersection does too, and it is
+ * at least as tight as the best reply alone (on a jittery path, tighter: the
+ * request and the reply leg each have their own luckiest exchange). Replies
+ * whose aged bounds do not all overlap mean the model failed somewhere between
+ * them: the vote is then the best reply alone, as the RFC 5905 filter picks it.
+ * @internal
+ */
+export function narrowVote(
+  kept: readonly NtpExchange[],
+  best: NtpExchange,
+  now: number,
+  env: Pick<SelectEnv, 'age'>,
+): { readonly bound: AgedSample; readonly evidenceFrom: number } {
+  const alone = { bound: env.age(best, now), evidenceFrom: best.t1 };
+  let low = -Infinity;
+  let high = Infinity;
+  let evidenceFrom = Infinity;
+  for (const reply of kept) {
+    if (reply.monotonicAt > now) continue;
+    const aged = env.age(reply, now);
+    const replyLow = aged.offsetMs - aged.errorMs;
+    const replyHigh = aged.offsetMs + aged.errorMs;
+    // A reply that does not narrow the vote is no part of its evidence.
+    if (!(replyLow > low) && !(replyHigh < high)) continue;
+    low = Math.max(low, replyLow);
+    high = Math.min(high, replyHigh);
+    evidenceFrom = Math.min(evidenceFrom, reply.t1);
+  }
+  if (!(low <= high)) return alone;
+  const offsetMs = (low + high) / 2;
+  // Epoch-scale offsets: the ends and the midpoint round, by a few ulps of the offset.
+  const errorMs = (high - low) / 2 + Math.abs(offsetMs) * ROUNDING;
+  return errorMs < alone.bound.errorMs ? { bound: { offsetMs, errorMs }, evidenceFrom } : alone;
 }
