@@ -75,10 +75,10 @@ export interface NtpSourceOptions {
   /**
    * The ε (ms) the clock should average between polls (the mean commit-wait a
    * write pays is about twice it): a server's interval doubles (up to
-   * `maxPollIntervalMs`) while the clock predicts that ε, averaged over twice the
-   * interval, stays under it, and halves when the average over the current one
-   * would not, so ε itself rises above the target late in a long interval.
-   * Default 1 (see docs/ntp.md, "Polling"). A target the servers cannot reach
+   * `maxPollIntervalMs`) while the clock predicts that, over twice the interval,
+   * ε averages under it and ends under twice it, and halves when the current
+   * interval fails either test; so ε rises above the target late in a long
+   * interval, but not past twice it. Default 1 (see docs/ntp.md, "Polling"). A target the servers cannot reach
    * (their own bound λ is above it) keeps the interval at `pollIntervalMs`; 0
    * never lengthens it, `Infinity` always does.
    */

@@ -218,7 +218,9 @@ function gridTime(
 /**
  * The next adaptive interval of a server that just answered: double it while
  * the clock predicts that ε, averaged over twice the interval, stays under the
- * target; halve it when the average over the current one does not.
+ * target and ε at its end under twice the target; halve it when the current
+ * interval fails either test. Intervals are counted in grid periods, which are
+ * up to 10% longer than the nominal interval.
  */
 function adapt(s: ServerRecord, now: number, env: RoundEnv): number {
   const min = env.pollIntervalMs;
@@ -226,16 +228,25 @@ function adapt(s: ServerRecord, now: number, env: RoundEnv): number {
   if (best === undefined) return min;
   // The bound this server's vote gives the clock now, aged as the selection ages it.
   const errorMs = env.age(best, now).errorMs;
-  const target = env.targetUncertaintyMs;
   const interval = s.intervalMs;
   const longer = 2 * interval;
-  if (longer <= env.maxPollIntervalMs && meanPredicted(errorMs, longer, env) <= target) {
-    return longer;
-  }
-  if (interval > min && !(meanPredicted(errorMs, interval, env) <= target)) {
-    return Math.max(min, interval / 2);
-  }
+  if (longer <= env.maxPollIntervalMs && keepsTarget(errorMs, longer, env)) return longer;
+  if (interval > min && !keepsTarget(errorMs, interval, env)) return Math.max(min, interval / 2);
   return interval;
+}
+
+/**
+ * Whether a sample with `errorMs` taken now keeps the clock on target for a
+ * nominal interval: ε on average under the target (what commit-wait costs per
+ * write), and at the interval's end, the worst a reader sees, under twice it.
+ */
+function keepsTarget(errorMs: number, nominalMs: number, env: RoundEnv): boolean {
+  const target = env.targetUncertaintyMs;
+  const intervalMs = nominalMs * (env.period / env.pollIntervalMs);
+  return (
+    meanPredicted(errorMs, intervalMs, env) <= target &&
+    env.predict(errorMs, intervalMs) <= 2 * target
+  );
 }
 
 /**

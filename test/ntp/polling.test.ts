@@ -291,6 +291,29 @@ describe('ntpSource polling in virtual time', () => {
     );
   });
 
+  it('stops lengthening where ε at the interval’s end would pass twice the target, though its average stays under it', async () => {
+    // ε grows with the square of the time since the sample (a learned rate's wander): it averages
+    // a third of its end value over an interval. Over 1024 s (up to 1126 s on the grid) its end is
+    // 2.2–2.7 ms and its average 0.7–0.9 ms: the average allows 1024 s, the end does not.
+    const c = 2.2 / MAX ** 2;
+    const quadratic: SourceContext = {
+      maxDriftPpm: 200,
+      predictUncertaintyMs: (errorMs, elapsedMs) => errorMs + c * elapsedMs ** 2,
+    };
+    const path = { requestDelayMs: 0.005, responseDelayMs: 0.005 };
+    const guarded = rig({ servers: [path], context: quadratic });
+    await guarded.sim.advanceAsync(4 * 3600 * S);
+    expect(interval(guarded)).toBe(MAX / 2);
+    // With the end allowed to reach 3 ms (a target of 1.5), the same prediction allows 1024 s.
+    const looser = rig({
+      servers: [path],
+      context: quadratic,
+      source: { targetUncertaintyMs: 1.5 },
+    });
+    await looser.sim.advanceAsync(4 * 3600 * S);
+    expect(interval(looser)).toBe(MAX);
+  });
+
   it('halves the interval back towards the minimum when the prediction no longer allows it', async () => {
     let ppm = 0.01;
     const context: SourceContext = {
