@@ -284,8 +284,11 @@ describe('fuzzing reply validation', () => {
       `UDP fuzz (seed ${seed}): ${accepted} accepted, ${rejected} rejected, ${timedOut} timed out`,
     );
     expect(failures, `seed ${seed}`).toEqual([]);
-    expect(accepted).toBeGreaterThan(UDP_RUNS / 20);
-    expect(rejected).toBeGreaterThan(UDP_RUNS / 10);
+    // How many replies beat the 250 ms timeout depends on the machine's load (108 accepted and
+    // 179 rejected of 3000 under a CPU-heavy neighbour, several times that when idle): these only
+    // show that both paths were exercised.
+    expect(accepted).toBeGreaterThan(UDP_RUNS / 100);
+    expect(rejected).toBeGreaterThan(UDP_RUNS / 50);
     expect(await settleSockets(before)).toBe(before);
   }, 120_000);
 });
