@@ -7,6 +7,7 @@ import {
   ClockUnsynchronizedError,
   CommitWaitTimeoutError,
   InvalidArgumentError,
+  WaitTimeoutError,
 } from '../errors.js';
 import { requireNonNegative } from '../_internals/validate.js';
 import type { HostCorrectionSource, SourceProblem, TimeSource } from '../sources/types.js';
@@ -363,7 +364,7 @@ export class TrueClock {
    * @param options - Abort signal and timeout.
    * @returns The first reading whose `earliest` is after `t`.
    * @throws {ClockUnsynchronizedError} When the clock is, or becomes, untrustworthy.
-   * @throws {CommitWaitTimeoutError} When `timeoutMs` elapses first.
+   * @throws {WaitTimeoutError} When `timeoutMs` elapses first.
    * @throws {AbortError} When `signal` aborts.
    *
    * @example
@@ -372,6 +373,19 @@ export class TrueClock {
    * ```
    */
   waitUntilAfter(t: number, options: WaitOptions = {}): Promise<TimeReading> {
+    return this.#waitUntilAfter(
+      t,
+      options,
+      (ms) => new WaitTimeoutError('waitUntilAfter()', t, ms),
+    );
+  }
+
+  /** The body of `waitUntilAfter`; `onTimeout` is the error its caller throws on timeout. */
+  #waitUntilAfter(
+    t: number,
+    options: WaitOptions,
+    onTimeout: (timeoutMs: number) => WaitTimeoutError,
+  ): Promise<TimeReading> {
     if (typeof t !== 'number' || Number.isNaN(t)) {
       return Promise.reject(new InvalidArgumentError('t', t, 'an epoch-ms number'));
     }
@@ -384,7 +398,7 @@ export class TrueClock {
       (reading) =>
         reading.earliest > t ? reading : (t - reading.earliest) / (1 - this.#maxDrift) + 1e-9,
       true,
-      () => new CommitWaitTimeoutError(t, timeoutMs),
+      () => onTimeout(timeoutMs),
     );
   }
 
@@ -399,7 +413,7 @@ export class TrueClock {
    * @param options - Abort signal and timeout for the wait.
    * @returns The timestamp, the write's result and how long the result was held back.
    * @throws {ClockUnsynchronizedError} When the clock is, or becomes, untrustworthy.
-   * @throws {CommitWaitTimeoutError} When `timeoutMs` elapses first.
+   * @throws {CommitWaitTimeoutError} When `timeoutMs` elapses first (a {@link WaitTimeoutError}).
    * @throws {AbortError} When `signal` aborts.
    *
    * @example
@@ -416,7 +430,8 @@ export class TrueClock {
       timestamp,
       write,
       options,
-      (t, waitOptions) => this.waitUntilAfter(t, waitOptions),
+      (t, waitOptions) =>
+        this.#waitUntilAfter(t, waitOptions, (ms) => new CommitWaitTimeoutError(t, ms)),
       this.#mono,
     );
   }
