@@ -26,6 +26,7 @@ export type ChronoboundErrorCode =
   | 'ABORTED'
   | 'CLOCK_UNSYNCHRONIZED'
   | 'COMMIT_WAIT_TIMEOUT'
+  | 'WAIT_TIMEOUT'
   | 'INVALID_ARGUMENT'
   | 'CLOCK_OFFSET'
   | 'HLC_OVERFLOW'
@@ -166,27 +167,62 @@ export class ClockUnsynchronizedError extends ChronoboundError {
 }
 
 /**
- * `waitUntilAfter` or `commitWait` did not see the target time pass within `timeoutMs`.
+ * A wait for a time to definitely pass gave up after `timeoutMs`: `waitUntilAfter`
+ * throws it, and `commitWait` throws its subclass {@link CommitWaitTimeoutError},
+ * so catching `WaitTimeoutError` catches both. Its `code` is `'WAIT_TIMEOUT'`.
  *
  * @example
  * ```ts
- * await clock.waitUntilAfter(t, { timeoutMs: 100 }).catch((e) => e instanceof CommitWaitTimeoutError);
+ * try {
+ *   await clock.waitUntilAfter(t, { timeoutMs: 100 });
+ * } catch (e) {
+ *   if (e instanceof WaitTimeoutError) console.log(e.operation, e.target, e.timeoutMs); // 'waitUntilAfter()' t 100
+ * }
+ * new WaitTimeoutError('waitUntilAfter()', 1_700_000_000_000, 100).message;
+ * // 'waitUntilAfter() timed out after 100 ms waiting for 1700000000000 to definitely pass; raise timeoutMs or reduce the clock uncertainty.'
  * ```
  */
-export class CommitWaitTimeoutError extends ChronoboundError {
+export class WaitTimeoutError extends ChronoboundError {
+  /** The operation that waited, e.g. `'waitUntilAfter()'` or `'commitWait()'`. */
+  readonly operation: string;
   /** The timestamp (epoch ms) that had not definitely passed. */
   readonly target: number;
   /** The timeout that elapsed (ms). */
   readonly timeoutMs: number;
 
-  constructor(target: number, timeoutMs: number) {
+  constructor(operation: string, target: number, timeoutMs: number) {
     super(
-      'COMMIT_WAIT_TIMEOUT',
-      `Timed out after ${formatMs(timeoutMs)} waiting for ${target} to definitely pass; ` +
+      'WAIT_TIMEOUT',
+      `${operation} timed out after ${formatMs(timeoutMs)} waiting for ${target} to definitely pass; ` +
         'raise timeoutMs or reduce the clock uncertainty.',
     );
+    this.operation = operation;
     this.target = target;
     this.timeoutMs = timeoutMs;
+  }
+}
+
+/**
+ * `commitWait` did not see its commit timestamp pass within `timeoutMs`: the write
+ * happened but must not be acknowledged. Its `code` is `'COMMIT_WAIT_TIMEOUT'`; it
+ * extends {@link WaitTimeoutError}, so `instanceof WaitTimeoutError` catches it too.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await clock.commitWait((ts) => db.insert(ts), { timeoutMs: 100 });
+ * } catch (e) {
+ *   if (e instanceof CommitWaitTimeoutError) console.log(e.code, e.operation); // 'COMMIT_WAIT_TIMEOUT' 'commitWait()'
+ * }
+ * new CommitWaitTimeoutError(1_700_000_000_000, 100) instanceof WaitTimeoutError; // true
+ * ```
+ */
+export class CommitWaitTimeoutError extends WaitTimeoutError {
+  /** Always `'COMMIT_WAIT_TIMEOUT'`. */
+  override readonly code = 'COMMIT_WAIT_TIMEOUT' as const;
+
+  constructor(target: number, timeoutMs: number) {
+    super('commitWait()', target, timeoutMs);
   }
 }
 

@@ -11,6 +11,7 @@ export {
   AbortError,
   ClockUnsynchronizedError,
   CommitWaitTimeoutError,
+  WaitTimeoutError,
   InvalidArgumentError,
   ClockOffsetError,
   HlcOverflowError,

@@ -16,7 +16,10 @@ import type { Scheduler } from '../clock/types.js';
 export interface WaitOptions {
   /** Cancels the wait; it rejects with `AbortError`. */
   readonly signal?: AbortSignal;
-  /** Gives up after this many monotonic ms with `CommitWaitTimeoutError`. */
+  /**
+   * Gives up after this many monotonic ms with `WaitTimeoutError` (from `commitWait`,
+   * its subclass `CommitWaitTimeoutError`).
+   */
   readonly timeoutMs?: number;
 }
 

@@ -7,19 +7,17 @@ import {
   ClockUnsynchronizedError,
   CommitWaitTimeoutError,
   InvalidArgumentError,
+  WaitTimeoutError,
 } from '../errors.js';
-import { unrefTimer } from '../_internals/timers.js';
 import { requireNonNegative } from '../_internals/validate.js';
 import type { HostCorrectionSource, SourceProblem, TimeSource } from '../sources/types.js';
-import type { MonotonicSource, Scheduler, SyncSample, WallSource } from '../clock/types.js';
+import type { MonotonicSource, SyncSample, WallSource } from '../clock/types.js';
 import type { CommitWaitResult, WaitOptions } from './sleep.js';
 import type { ClockStatus, TimeReading } from '../clock/types.js';
-import { LEAP_SECOND_MS, LeapTracker } from './leap.js';
-import { RateModel, REPRESENTATION_ERROR } from './rate.js';
-import { beyondPanicThreshold, malformedSample, preferSample, staleSample } from './acceptance.js';
-import { Watchdog } from './watchdog.js';
-import { HostCorrections } from './host-correction.js';
-import { ClockCounters, clockMetrics, StatusPolicy } from './status.js';
+import { LEAP_SECOND_MS } from './leap.js';
+import { REPRESENTATION_ERROR } from './rate.js';
+import { ClockState } from './clock-state.js';
+import { clockMetrics, StatusPolicy } from './status.js';
 import {
   commitWaitAt,
   waitFor,
@@ -78,33 +76,15 @@ export class TrueClock {
   readonly #source: TimeSource;
   readonly #mono: MonotonicSource;
   readonly #wall: WallSource;
-  readonly #scheduler: Scheduler;
   readonly #maxDrift: number;
   readonly #maxDriftPpm: number;
   readonly #status: StatusPolicy;
   readonly #granularityMs: number;
-  readonly #watchdog: Watchdog;
-  readonly #watchdogIntervalMs: number;
-  readonly #unsubscribe: () => void;
   readonly #hostCorrection: HostCorrectionSource | undefined;
-  readonly #unsubscribeHostCorrection: (() => void) | undefined;
-  /** The leap second the sources announced, if any. */
-  readonly #leaps: LeapTracker;
-  readonly #panicThresholdMs: number;
-  /** The drift bound and the learned frequency. */
-  readonly #rate: RateModel;
-
-  #sample: SyncSample | undefined;
-  readonly #corrections = new HostCorrections();
-  #lastSampleAt = -Infinity;
-  #disruptionMs = 0;
-  #disruptedAt = -Infinity;
-  #disruptionDetail = '';
-  #lastProblem: SourceProblem | undefined;
+  /** The sample, the disruption and the last problem, and what changes them. */
+  readonly #state: ClockState;
+  readonly #unsubscribe: () => void;
   #lastStatus: ClockStatus = 'unsynchronized';
-  #closed = false;
-  readonly #counters = new ClockCounters();
-  #watchdogTimer: unknown;
   readonly #waiters = new Set<Waiter>();
   readonly #statusListeners = new Set<StatusListener>();
   readonly #waitContext: ClockWaitContext;
@@ -120,7 +100,6 @@ export class TrueClock {
     this.#source = resolved.source;
     this.#mono = resolved.monotonic;
     this.#wall = resolved.wall;
-    this.#scheduler = resolved.scheduler;
     this.#maxDriftPpm = resolved.maxDriftPpm;
     this.#maxDrift = this.#maxDriftPpm * 1e-6;
     this.#status = new StatusPolicy(
@@ -128,51 +107,33 @@ export class TrueClock {
       resolved.freeRunningAfterMs,
       resolved.followsSourceGap ? this.#source : undefined,
     );
-    this.#rate = new RateModel(this.#maxDrift, resolved.maxWanderPpmPerHour);
-    this.#panicThresholdMs = resolved.panicThresholdMs;
-    this.#leaps = new LeapTracker(this.#maxDrift, resolved.leapWindowMs);
-    this.#watchdogIntervalMs = resolved.watchdogIntervalMs;
     this.#granularityMs = this.#mono.resolutionMs ?? 0;
     this.#waitContext = {
       monotonic: this.#mono,
-      scheduler: this.#scheduler,
+      scheduler: resolved.scheduler,
       waiters: this.#waiters,
       read: (strict, operation) => (strict ? this.#trustedReading(operation) : this.now()),
       now: () => this.now(),
       refresh: () => {
         // As strict operations do: a disruption not yet seen must count. Refreshing
         // also makes the next status change an event a waiter hears.
-        this.#runWatchdog();
+        this.#state.runWatchdog();
         this.#refreshStatus();
         return this.now();
       },
-      closed: () => this.#closed,
-      lastProblem: () => this.#lastProblem,
+      closed: () => this.#state.closed,
+      lastProblem: () => this.#state.lastProblem,
       onStatusChange: (listener) => this.onStatusChange(listener),
     };
-    this.#watchdog = new Watchdog(this.#wall, this.#mono, this.#maxDrift);
-    this.#scheduleWatchdog();
     this.#hostCorrection = resolved.hostCorrection;
-    this.#unsubscribeHostCorrection = this.#hostCorrection?.subscribe(
-      (correction) => {
-        if (this.#closed) return;
-        const malformed = this.#corrections.record(correction, this.#rate, this.#mono);
-        if (malformed !== undefined) this.#problem(malformed);
+    this.#state = new ClockState(resolved, {
+      now: () => this.now(),
+      refreshStatus: () => this.#refreshStatus(),
+      wakeWaiters: () => {
+        for (const waiter of [...this.#waiters]) waiter.wake();
       },
-      this.#mono,
-      (problem) => this.#problem(problem),
-    );
-    this.#unsubscribe = this.#source.subscribe(
-      (sample) => this.#accept(sample),
-      this.#mono,
-      (problem) => this.#sourceProblem(problem),
-      {
-        maxDriftPpm: this.#maxDriftPpm,
-        predictUncertaintyMs: (errorMs, elapsedMs) =>
-          this.#rate.predict(errorMs, elapsedMs, this.#mono.now(), this.#sample),
-        ageSample: (sample, atMonotonic) => this.#rate.ageSample(sample, atMonotonic),
-      },
-    );
+    });
+    this.#unsubscribe = this.#state.subscribe();
   }
 
   /**
@@ -191,11 +152,12 @@ export class TrueClock {
   now(): TimeReading {
     let mono = this.#mono.now();
     const wall = this.#wall.now();
-    if (!this.#closed && !this.#watchdog.agrees(mono, wall, WATCHDOG_BASELINE_MAX_AGE_MS)) {
-      this.#runWatchdog();
+    const state = this.#state;
+    if (!state.closed && !state.watchdog.agrees(mono, wall, WATCHDOG_BASELINE_MAX_AGE_MS)) {
+      state.runWatchdog();
       mono = this.#mono.now();
     }
-    const sample = this.#sample;
+    const sample = state.sample;
     if (sample === undefined) {
       return {
         earliest: -Infinity,
@@ -207,7 +169,7 @@ export class TrueClock {
     }
     let estimate: number;
     let grownMs: number;
-    const rate = this.#rate;
+    const rate = state.rate;
     if (!rate.learned) {
       const elapsed = mono - sample.monotonicAt;
       estimate = mono + sample.offsetMs;
@@ -221,12 +183,12 @@ export class TrueClock {
       sample.errorMs +
       grownMs +
       this.#granularityMs +
-      this.#disruptionMs +
-      this.#corrections.sinceSampleMs +
+      state.disruptionMs +
+      state.corrections.sinceSampleMs +
       (estimate < 0 ? -estimate : estimate) * REPRESENTATION_ERROR;
     let earliest = estimate - uncertaintyMs;
     let latest = estimate + uncertaintyMs;
-    const leaps = this.#leaps;
+    const leaps = state.leaps;
     const leap = leaps.current;
     if (leap !== undefined && latest + leaps.windowMs >= leap.stepAtMs) {
       // Stepped UTC repeats (insert) or skips (delete) a second; a smeared UTC lies between.
@@ -240,11 +202,11 @@ export class TrueClock {
       uncertaintyMs:
         leap === undefined ? uncertaintyMs : Math.max(estimate - earliest, latest - estimate),
       status: this.#status.statusAt(
-        this.#closed,
-        this.#disruptionMs,
+        state.closed,
+        state.disruptionMs,
         sample,
         uncertaintyMs,
-        mono - this.#lastSampleAt,
+        mono - state.lastSampleAt,
       ),
     };
   }
@@ -270,7 +232,7 @@ export class TrueClock {
    * ```
    */
   get sample(): SyncSample | undefined {
-    return this.#sample;
+    return this.#state.sample;
   }
 
   /**
@@ -283,7 +245,7 @@ export class TrueClock {
    * ```
    */
   get lastProblem(): SourceProblem | undefined {
-    return this.#lastProblem;
+    return this.#state.lastProblem;
   }
 
   /**
@@ -301,15 +263,16 @@ export class TrueClock {
    */
   metrics(): ClockMetrics {
     const reading = this.now();
+    const state = this.#state;
     return clockMetrics(
       reading,
-      this.#sample,
+      state.sample,
       this.#mono.now(),
       this.#wall,
-      this.#rate,
+      state.rate,
       this.#maxDriftPpm,
-      this.#corrections.sinceSampleMs,
-      this.#counters,
+      state.corrections.sinceSampleMs,
+      state.counters,
     );
   }
 
@@ -364,7 +327,7 @@ export class TrueClock {
       this.#waitContext,
       timeoutMs,
       options.signal,
-      () => this.#sample !== undefined,
+      () => this.#state.sample !== undefined,
     );
   }
 
@@ -401,7 +364,7 @@ export class TrueClock {
    * @param options - Abort signal and timeout.
    * @returns The first reading whose `earliest` is after `t`.
    * @throws {ClockUnsynchronizedError} When the clock is, or becomes, untrustworthy.
-   * @throws {CommitWaitTimeoutError} When `timeoutMs` elapses first.
+   * @throws {WaitTimeoutError} When `timeoutMs` elapses first.
    * @throws {AbortError} When `signal` aborts.
    *
    * @example
@@ -410,6 +373,19 @@ export class TrueClock {
    * ```
    */
   waitUntilAfter(t: number, options: WaitOptions = {}): Promise<TimeReading> {
+    return this.#waitUntilAfter(
+      t,
+      options,
+      (ms) => new WaitTimeoutError('waitUntilAfter()', t, ms),
+    );
+  }
+
+  /** The body of `waitUntilAfter`; `onTimeout` is the error its caller throws on timeout. */
+  #waitUntilAfter(
+    t: number,
+    options: WaitOptions,
+    onTimeout: (timeoutMs: number) => WaitTimeoutError,
+  ): Promise<TimeReading> {
     if (typeof t !== 'number' || Number.isNaN(t)) {
       return Promise.reject(new InvalidArgumentError('t', t, 'an epoch-ms number'));
     }
@@ -422,7 +398,7 @@ export class TrueClock {
       (reading) =>
         reading.earliest > t ? reading : (t - reading.earliest) / (1 - this.#maxDrift) + 1e-9,
       true,
-      () => new CommitWaitTimeoutError(t, timeoutMs),
+      () => onTimeout(timeoutMs),
     );
   }
 
@@ -437,7 +413,7 @@ export class TrueClock {
    * @param options - Abort signal and timeout for the wait.
    * @returns The timestamp, the write's result and how long the result was held back.
    * @throws {ClockUnsynchronizedError} When the clock is, or becomes, untrustworthy.
-   * @throws {CommitWaitTimeoutError} When `timeoutMs` elapses first.
+   * @throws {CommitWaitTimeoutError} When `timeoutMs` elapses first (a {@link WaitTimeoutError}).
    * @throws {AbortError} When `signal` aborts.
    *
    * @example
@@ -454,7 +430,8 @@ export class TrueClock {
       timestamp,
       write,
       options,
-      (t, waitOptions) => this.waitUntilAfter(t, waitOptions),
+      (t, waitOptions) =>
+        this.#waitUntilAfter(t, waitOptions, (ms) => new CommitWaitTimeoutError(t, ms)),
       this.#mono,
     );
   }
@@ -476,6 +453,29 @@ export class TrueClock {
   }
 
   /**
+   * Marks the clock `disrupted` from outside, e.g. by a pause detector that saw
+   * the process stopped: the bound is widened by `widenMs` and strict operations
+   * (and leases) refuse until a sample taken after this call is accepted. Without
+   * a sample the clock is already `unsynchronized` and this does nothing.
+   *
+   * @param source - Who reports it (shown in `lastProblem.source`), e.g. `'pause-detector'`.
+   * @param widenMs - How far true time may have moved unseen (ms, > 0), e.g. the pause length.
+   * @param detail - Human-readable cause, shown in `lastProblem.message` and in refusals.
+   * @throws {InvalidArgumentError} When `widenMs` is not a finite number > 0.
+   *
+   * @example
+   * ```ts
+   * detector.onPause((p) => clock.reportDisruption('pause-detector', p.maxDurationMs, 'process stopped'));
+   * ```
+   */
+  reportDisruption(source: string, widenMs: number, detail: string): void {
+    if (typeof widenMs !== 'number' || !(widenMs > 0) || !Number.isFinite(widenMs)) {
+      throw new InvalidArgumentError('widenMs', widenMs, 'a finite number > 0');
+    }
+    this.#state.reportDisruption(source, widenMs, detail);
+  }
+
+  /**
    * Stops the source and the watchdog and rejects pending waits. Idempotent.
    *
    * @example
@@ -484,11 +484,9 @@ export class TrueClock {
    * ```
    */
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#scheduler.clearTimeout(this.#watchdogTimer);
+    if (this.#state.closed) return;
+    this.#state.close();
     this.#unsubscribe();
-    this.#unsubscribeHostCorrection?.();
     for (const waiter of [...this.#waiters]) {
       waiter.fail(
         new ClockUnsynchronizedError('wait', 'unsynchronized', Infinity, 'the clock was closed'),
@@ -512,160 +510,11 @@ export class TrueClock {
 
   /** A reading strict operations may act on, after running the watchdog. */
   #trustedReading(operation: string): TimeReading {
-    this.#runWatchdog();
+    this.#state.runWatchdog();
     const reading = this.now();
     if (reading.status === 'synchronized' || reading.status === 'free-running') return reading;
-    const detail = this.#closed
-      ? 'the clock was closed'
-      : reading.status === 'disrupted'
-        ? this.#disruptionDetail
-        : this.#lastProblem?.message;
+    const detail = this.#state.refusalDetail(reading.status);
     throw new ClockUnsynchronizedError(operation, reading.status, reading.uncertaintyMs, detail);
-  }
-
-  #accept(sample: SyncSample): void {
-    if (this.#closed) return;
-    const mono = this.#mono.now();
-    const malformed = malformedSample(sample, mono, this.#granularityMs);
-    if (malformed !== undefined) {
-      this.#problem(malformed);
-      return;
-    }
-    const evidenceFrom = sample.evidenceFrom ?? sample.monotonicAt;
-    // A disruption that happened before this sample arrived must be seen first.
-    this.#runWatchdog();
-    const refused =
-      beyondPanicThreshold(
-        sample,
-        mono,
-        this.#panicThresholdMs,
-        () => this.#wall.now(),
-        this.#sample === undefined ? undefined : () => this.now(),
-      ) ?? staleSample(sample, evidenceFrom, this.#disruptedAt);
-    if (refused !== undefined) {
-      this.#problem(refused);
-      return;
-    }
-    if (this.#disruptionMs > 0) {
-      this.#disruptionMs = 0;
-      this.#sample = undefined;
-    }
-    const current = this.#sample;
-    const afterLeap = current !== undefined && this.#leaps.gatheredAfter(evidenceFrom, current);
-    if (afterLeap) {
-      // The offsets on either side of a step differ by a second: no rate spans it.
-      this.#leaps.current = undefined;
-      this.#rate.reset();
-    }
-    const contradiction = this.#rate.learn(sample);
-    if (contradiction !== undefined) this.#problem(contradiction);
-    if (
-      current === undefined ||
-      afterLeap ||
-      preferSample(sample, current, mono, this.#rate, (problem) => this.#problem(problem))
-    ) {
-      this.#sample = sample;
-      this.#corrections.sampleTaken();
-    }
-    if (sample.leapSecond !== undefined) {
-      const announced = this.#leaps.announce(sample, sample.leapSecond);
-      if (announced !== undefined) this.#problem(announced);
-    }
-    this.#counters.samplesAccepted++;
-    this.#lastSampleAt = mono;
-    this.#refreshStatus();
-    this.#wakeWaiters();
-  }
-
-  /**
-   * A source's problem. One that says `'disrupted'` (a ClockBound daemon, a host
-   * agent that saw a VM migration) disrupts the clock: how far time moved is not
-   * known, so the bound is unbounded until a sample gathered after it.
-   */
-  #sourceProblem(problem: SourceProblem): void {
-    if (problem.reason === 'disrupted' && this.#sample !== undefined) {
-      this.#disrupt(problem.source, Infinity, problem.message);
-      return;
-    }
-    this.#problem(problem);
-  }
-
-  #problem(problem: SourceProblem): void {
-    this.#lastProblem = problem;
-    this.#counters.problem(problem.reason);
-    this.#refreshStatus();
-  }
-
-  /**
-   * Marks the clock `disrupted` from outside, e.g. by a pause detector that saw
-   * the process stopped: the bound is widened by `widenMs` and strict operations
-   * (and leases) refuse until a sample taken after this call is accepted. Without
-   * a sample the clock is already `unsynchronized` and this does nothing.
-   *
-   * @param source - Who reports it (shown in `lastProblem.source`), e.g. `'pause-detector'`.
-   * @param widenMs - How far true time may have moved unseen (ms, > 0), e.g. the pause length.
-   * @param detail - Human-readable cause, shown in `lastProblem.message` and in refusals.
-   * @throws {InvalidArgumentError} When `widenMs` is not a finite number > 0.
-   *
-   * @example
-   * ```ts
-   * detector.onPause((p) => clock.reportDisruption('pause-detector', p.maxDurationMs, 'process stopped'));
-   * ```
-   */
-  reportDisruption(source: string, widenMs: number, detail: string): void {
-    if (typeof widenMs !== 'number' || !(widenMs > 0) || !Number.isFinite(widenMs)) {
-      throw new InvalidArgumentError('widenMs', widenMs, 'a finite number > 0');
-    }
-    this.#disrupt(
-      source,
-      widenMs,
-      `${detail}; bound widened by ${widenMs.toFixed(3)} ms until the next sample`,
-    );
-  }
-
-  #runWatchdog(): void {
-    if (this.#closed) return;
-    const discrepancy = this.#watchdog.check();
-    if (discrepancy > 0) {
-      this.#disrupt(
-        'watchdog',
-        discrepancy,
-        `the watchdog saw the monotonic and wall clocks disagree by ${discrepancy.toFixed(3)} ms ` +
-          '(suspend, VM pause or clock step); bound widened until the next sample',
-      );
-    }
-  }
-
-  #disrupt(source: string, widenMs: number, message: string): void {
-    if (this.#closed) return;
-    // Remembered even before the first sample: a reply in flight across a suspend
-    // must not become the first sample.
-    this.#disruptedAt = this.#mono.now();
-    this.#counters.disruptions++;
-    this.#rate.reset();
-    this.#source.invalidate?.(this.#disruptedAt);
-    if (this.#sample === undefined) {
-      this.#problem({ source, reason: 'disrupted', message });
-      return;
-    }
-    this.#disruptionMs += widenMs;
-    this.#disruptionDetail = message;
-    this.#problem({ source, reason: 'disrupted', message });
-    this.#wakeWaiters();
-  }
-
-  #scheduleWatchdog(): void {
-    if (this.#watchdogIntervalMs === 0 || this.#closed) return;
-    this.#watchdogTimer = this.#scheduler.setTimeout(() => {
-      this.#runWatchdog();
-      this.#refreshStatus();
-      this.#scheduleWatchdog();
-    }, this.#watchdogIntervalMs);
-    unrefTimer(this.#watchdogTimer);
-  }
-
-  #wakeWaiters(): void {
-    for (const waiter of [...this.#waiters]) waiter.wake();
   }
 
   #refreshStatus(): void {

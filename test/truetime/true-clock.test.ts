@@ -6,6 +6,8 @@ import {
   CommitWaitTimeoutError,
   InvalidArgumentError,
   TrueClock,
+  WaitTimeoutError,
+  isChronoboundError,
   type ClockStatus,
   type TimeReading,
 } from '../../src/index.js';
@@ -379,14 +381,48 @@ describe('commit-wait', () => {
     expect(outcome.error).toBeInstanceOf(AbortError);
   });
 
-  it('times out with CommitWaitTimeoutError naming the target', async () => {
+  it('waitUntilAfter() times out with WaitTimeoutError naming itself, the target and the timeout, not CommitWaitTimeoutError', async () => {
     const { sim, source, clock } = setup();
     source.push(truthfulSample(sim, 50));
     const target = sim.trueNow() + 1_000;
     const outcome = await settle(sim, clock.waitUntilAfter(target, { timeoutMs: 200 }), 10);
-    expect(outcome.error).toBeInstanceOf(CommitWaitTimeoutError);
-    expect((outcome.error as CommitWaitTimeoutError).target).toBe(target);
+    expect(outcome.error).toBeInstanceOf(WaitTimeoutError);
+    expect(outcome.error).not.toBeInstanceOf(CommitWaitTimeoutError);
+    expect(outcome.error).toMatchObject({
+      name: 'WaitTimeoutError',
+      code: 'WAIT_TIMEOUT',
+      operation: 'waitUntilAfter()',
+      target,
+      timeoutMs: 200,
+    });
+    expect((outcome.error as Error).message).toBe(
+      `waitUntilAfter() timed out after 200 ms waiting for ${target} to definitely pass; ` +
+        'raise timeoutMs or reduce the clock uncertainty.',
+    );
     expect(sim.trueNow()).toBeLessThan(target);
+  });
+
+  it('commitWait() times out with CommitWaitTimeoutError, a WaitTimeoutError, after the write', async () => {
+    const { sim, source, clock } = setup();
+    source.push(truthfulSample(sim, 50));
+    let written = NaN;
+    // The wait takes about 2ε = 100 ms: 20 ms is too short.
+    const outcome = await settle(
+      sim,
+      clock.commitWait((ts) => (written = ts), { timeoutMs: 20 }),
+    );
+    expect(outcome.error).toBeInstanceOf(CommitWaitTimeoutError);
+    expect(outcome.error).toBeInstanceOf(WaitTimeoutError);
+    expect(isChronoboundError(outcome.error, WaitTimeoutError)).toBe(true);
+    expect(outcome.error).toMatchObject({
+      name: 'CommitWaitTimeoutError',
+      code: 'COMMIT_WAIT_TIMEOUT',
+      operation: 'commitWait()',
+      target: written,
+      timeoutMs: 20,
+    });
+    expect((outcome.error as Error).message).toMatch(/^commitWait\(\) timed out after 20 ms /);
+    expect(sim.trueNow()).toBeLessThanOrEqual(written);
   });
 
   it('finishes early when a better sample arrives mid-wait', async () => {
