@@ -250,9 +250,10 @@ describe('fuzzing reply validation', () => {
         next++;
         try {
           // A refused or unattributable reply ends the exchange only at the timeout, so the
-          // timeout paces the test; 250 ms is far beyond a loopback round trip even on a loaded
-          // machine, so a valid reply is not miscounted as late.
-          const x = await queryNtp({ host: server.host, port: server.port, timeoutMs: 250 });
+          // timeout paces the test. It must be far beyond a loopback round trip on a loaded
+          // machine, or valid replies are miscounted as late: at 250 ms, beside a CPU-heavy
+          // neighbour (load average 16 on 2 cores), 2995 of 3000 exchanges timed out.
+          const x = await queryNtp({ host: server.host, port: server.port, timeoutMs: 2000 });
           accepted++;
           const problem = recheck(
             encodeNtpPacket(x.reply),
@@ -284,11 +285,9 @@ describe('fuzzing reply validation', () => {
       `UDP fuzz (seed ${seed}): ${accepted} accepted, ${rejected} rejected, ${timedOut} timed out`,
     );
     expect(failures, `seed ${seed}`).toEqual([]);
-    // How many replies beat the 250 ms timeout depends on the machine's load (108 accepted and
-    // 179 rejected of 3000 under a CPU-heavy neighbour, several times that when idle): these only
-    // show that both paths were exercised.
-    expect(accepted).toBeGreaterThan(UDP_RUNS / 100);
-    expect(rejected).toBeGreaterThan(UDP_RUNS / 50);
+    // The fuzzer reached both sides (about 1 in 5 accepted and 1 in 3 refused when idle).
+    expect(accepted).toBeGreaterThan(UDP_RUNS / 20);
+    expect(rejected).toBeGreaterThan(UDP_RUNS / 10);
     expect(await settleSockets(before)).toBe(before);
   }, 120_000);
 });
