@@ -205,7 +205,7 @@ export interface ClockFlags {
  * (default 1000) 1 ms to 10 min, `--max-drift-ppm` (default 200) up to 10⁵,
  * `--max-uncertainty-ms` (default 50) up to a day.
  *
- * @throws {InvalidArgumentError} Naming the first flag out of its range.
+ * @throws {@link InvalidArgumentError} Naming the first flag out of its range.
  * @example
  * ```ts
  * clockFlags({ 'timeout-ms': '500' });

@@ -126,7 +126,7 @@ export function joinNegativeValues(
  * Parses a command's flags: strict (unknown flags and stray arguments are
  * usage errors naming the culprit), negative numbers accepted as values.
  *
- * @throws {InvalidArgumentError} or a usage error for a malformed command line.
+ * @throws {@link InvalidArgumentError} or a usage error for a malformed command line.
  * @internal
  */
 export function parseCommandLine<O extends CommandOptions>(

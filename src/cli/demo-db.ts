@@ -115,7 +115,7 @@ async function openTempSqlite(createSql: string): Promise<TempSqlite> {
 
 /**
  * Opens SQLite in a fresh temporary directory.
- * @throws {Error} Saying how to install better-sqlite3 when it is missing.
+ * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} Saying how to install better-sqlite3 when it is missing.
  * @internal
  */
 export async function openSqlite(): Promise<DemoDb> {
@@ -140,7 +140,7 @@ export async function openSqlite(): Promise<DemoDb> {
 /**
  * Checks a `--postgres` value before any connection is tried, so that a typo is
  * a usage error naming it rather than a DNS failure on part of it.
- * @throws {InvalidArgumentError} When `url` is not a `postgres://` or `postgresql://` URL.
+ * @throws {@link InvalidArgumentError} When `url` is not a `postgres://` or `postgresql://` URL.
  * @internal
  */
 export function checkPostgresUrl(url: string): string {
@@ -228,7 +228,7 @@ async function openPostgresTable(
 /**
  * Connects to PostgreSQL; the table is created if needed and this run's rows
  * are removed on close.
- * @throws {Error} Saying how to install pg when it is missing.
+ * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} Saying how to install pg when it is missing.
  * @internal
  */
 export async function openPostgres(url: string): Promise<DemoDb> {
@@ -293,7 +293,7 @@ const FENCED_READ_SQL = `SELECT value, fence FROM ${FENCED_TABLE} WHERE id = ?`;
 
 /**
  * The fenced table in SQLite, in a temporary file.
- * @throws {Error} Saying how to install better-sqlite3 when it is missing.
+ * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} Saying how to install better-sqlite3 when it is missing.
  * @internal
  */
 export async function openFencedSqlite(): Promise<FencedDb> {
@@ -314,8 +314,8 @@ export async function openFencedSqlite(): Promise<FencedDb> {
 
 /**
  * The fenced table in PostgreSQL; the run's rows are removed on close.
- * @throws {InvalidArgumentError} When `url` is not a PostgreSQL URL.
- * @throws {Error} When pg is missing or the server cannot be reached.
+ * @throws {@link InvalidArgumentError} When `url` is not a PostgreSQL URL.
+ * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} When pg is missing or the server cannot be reached.
  * @internal
  */
 export async function openFencedPostgres(url: string): Promise<FencedDb> {

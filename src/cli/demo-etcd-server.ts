@@ -68,7 +68,7 @@ async function freePort(): Promise<number> {
 /**
  * Starts `binary` as a one-member cluster on loopback and waits (at most
  * `timeoutMs`) until it answers a read.
- * @throws {Error} When it exits or does not serve in time (with the end of its log).
+ * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} When it exits or does not serve in time (with the end of its log).
  * @internal
  */
 export async function startLocalEtcd(

@@ -154,7 +154,7 @@ const PLAYED_OUT = new Error('the demo is played out');
 /**
  * Runs the etcd demo against `options.endpoints` and an open fenced table; the
  * caller closes the table.
- * @throws {Error} When etcd cannot be reached (bounded by the request timeouts).
+ * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} When etcd cannot be reached (bounded by the request timeouts).
  * @internal
  */
 export async function runEtcdDemo(

@@ -83,7 +83,7 @@ export function untilAborted(signal: AbortSignal): Promise<void> {
  * controller.abort(new Error('stop'));
  * await waiting; // rejects with Error: stop
  * ```
- * @throws {Error} The signal's reason, when it aborts before `promise` settles.
+ * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} The signal's reason, when it aborts before `promise` settles.
  * @internal
  */
 export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -19,7 +19,7 @@ const DEFAULT_POLL_MS = 64_000;
  *
  * @param sources - The sources, at least one.
  * @returns One source delivering what all of them deliver.
- * @throws {RangeError} When no source is given.
+ * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/RangeError | RangeError} When no source is given.
  *
  * @example
  * ```ts

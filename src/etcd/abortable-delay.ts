@@ -8,7 +8,7 @@ import { AbortError } from '../errors.js';
 
 /**
  * Resolves after `ms`, or rejects with `AbortError` as soon as `signal` aborts.
- * @throws {AbortError} When `signal` is or becomes aborted.
+ * @throws {@link chronobound!AbortError | AbortError} When `signal` is or becomes aborted.
  * @internal
  */
 export function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {

@@ -112,17 +112,17 @@ export interface EtcdElection {
    * Waits until this contender holds the key, then returns its lease, renewed in
    * the background until it is lost or resigned.
    *
-   * @throws {ClockUnsynchronizedError} When the clock cannot stand behind its bound.
-   * @throws {EtcdUnavailableError | EtcdQuorumLostError} When etcd cannot decide (nothing is retried silently).
-   * @throws {EtcdLeaseLostError} When the grant took longer than the TTL to confirm.
-   * @throws {AbortError} When `signal` aborts.
+   * @throws {@link chronobound!ClockUnsynchronizedError | ClockUnsynchronizedError} When the clock cannot stand behind its bound.
+   * @throws {@link EtcdUnavailableError} or {@link EtcdQuorumLostError} When etcd cannot decide (nothing is retried silently).
+   * @throws {@link EtcdLeaseLostError} When the grant took longer than the TTL to confirm.
+   * @throws {@link chronobound!AbortError | AbortError} When `signal` aborts.
    */
   campaign(options?: CampaignOptions): Promise<EtcdLease>;
   /**
    * Reads who holds the key now (a linearizable read), or at a past `revision`.
    *
-   * @throws {EtcdCompactedError} When `revision` has been compacted.
-   * @throws {EtcdUnavailableError | EtcdQuorumLostError} When etcd cannot answer.
+   * @throws {@link EtcdCompactedError} When `revision` has been compacted.
+   * @throws {@link EtcdUnavailableError} or {@link EtcdQuorumLostError} When etcd cannot answer.
    */
   leader(options?: {
     readonly revision?: bigint;
@@ -160,7 +160,7 @@ export interface EtcdElection {
  *
  * @param options - Endpoints, key, TTL, clock, and tuning.
  * @returns The election.
- * @throws {InvalidArgumentError} When an option is missing or out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is missing or out of range.
  *
  * @example
  * ```ts

@@ -144,7 +144,7 @@ export class EtcdGateway {
   /**
    * Renews lease `id` once. Returns the TTL (s) etcd restarted it with.
    *
-   * @throws {EtcdLeaseExpiredError} When etcd no longer has the lease (TTL 0 or "not found").
+   * @throws {@link EtcdLeaseExpiredError} When etcd no longer has the lease (TTL 0 or "not found").
    */
   async keepAlive(id: string, options: CallOptions = {}): Promise<number> {
     const reply = await this.call('lease keep-alive', '/v3/lease/keepalive', { ID: id }, options, {
@@ -159,7 +159,7 @@ export class EtcdGateway {
   /**
    * Revokes lease `id`, deleting its keys.
    *
-   * @throws {EtcdLeaseExpiredError} When etcd no longer has the lease.
+   * @throws {@link EtcdLeaseExpiredError} When etcd no longer has the lease.
    */
   async revoke(id: string, options: CallOptions = {}): Promise<void> {
     await this.call('lease revoke', '/v3/lease/revoke', { ID: id }, options, { leaseId: id });
@@ -323,10 +323,10 @@ export class EtcdGateway {
   /**
    * One unary call with failover.
    *
-   * @throws {EtcdQuorumLostError} When no member could serve it and one said it has no leader.
-   * @throws {EtcdUnavailableError} When no member could be reached.
-   * @throws {EtcdLeaseExpiredError | EtcdCompactedError | EtcdRequestError} On an authoritative error reply.
-   * @throws {AbortError} When `signal` aborts.
+   * @throws {@link EtcdQuorumLostError} When no member could serve it and one said it has no leader.
+   * @throws {@link EtcdUnavailableError} When no member could be reached.
+   * @throws {@link EtcdLeaseExpiredError}, {@link EtcdCompactedError} or {@link EtcdRequestError} On an authoritative error reply.
+   * @throws {@link chronobound!AbortError | AbortError} When `signal` aborts.
    */
   async call(
     operation: string,

@@ -67,8 +67,8 @@ export interface EtcdLease {
   /**
    * Throws unless the lease is held. Call it right before acting, and still send the token.
    *
-   * @throws {ClockUnsynchronizedError} When the clock cannot stand behind its bound (the lease is lost).
-   * @throws {EtcdLeaseLostError} When the lease was lost for any other reason.
+   * @throws {@link chronobound!ClockUnsynchronizedError | ClockUnsynchronizedError} When the clock cannot stand behind its bound (the lease is lost).
+   * @throws {@link EtcdLeaseLostError} When the lease was lost for any other reason.
    */
   assertHeld(): void;
   /** How long the lease is certainly held without a further renewal (ms, 0 once lost). */
@@ -79,7 +79,7 @@ export interface EtcdLease {
    * Stops holding (at once, locally) and revokes the lease, which deletes the key
    * so that the next contender takes over without waiting for the TTL.
    *
-   * @throws {EtcdUnavailableError | EtcdQuorumLostError} When the revocation could not be done
+   * @throws {@link EtcdUnavailableError} or {@link EtcdQuorumLostError} When the revocation could not be done
    *   (the lease then expires by itself; locally it is released either way).
    */
   resign(): Promise<void>;
@@ -420,7 +420,7 @@ export class HeldLease implements EtcdLease {
 /**
  * `clock.now().earliest`, refusing (`ClockUnsynchronizedError`) on a clock that
  * cannot stand behind its bound: the `t₀` a lease's deadline is counted from.
- * @throws {ClockUnsynchronizedError} When the clock is unsynchronized or disrupted.
+ * @throws {@link chronobound!ClockUnsynchronizedError | ClockUnsynchronizedError} When the clock is unsynchronized or disrupted.
  * @internal
  */
 export function startInstant(clock: LeaseClock, operation: string): number {

@@ -106,7 +106,7 @@ const MAX_TEXT_LENGTH = 16 + 1 + MAX_NODE_ID_LENGTH;
  *
  * @param ts - A timestamp issued by a {@link HybridLogicalClock}.
  * @returns Its `BIGINT` value, its sortable text, and its node.
- * @throws {InvalidArgumentError} Naming the field when `ts` is out of range.
+ * @throws {@link InvalidArgumentError} Naming the field when `ts` is out of range.
  *
  * @example
  * ```ts
@@ -134,7 +134,7 @@ export function sqlHlc(ts: HlcTimestamp): SqlHlc {
  * @param encoded - The stamp.
  * @param node - Node id for the encodings that do not carry one.
  * @returns The timestamp.
- * @throws {HlcParseError} Naming the input when it is malformed, out of range,
+ * @throws {@link HlcParseError} Naming the input when it is malformed, out of range,
  *   an unsafe number, or lacks a valid node id.
  *
  * @example
@@ -188,9 +188,9 @@ export function decodeHlc(encoded: EncodedHlc, node?: string): HlcTimestamp {
  * @param encoded - The incoming stamp (see {@link EncodedHlc}).
  * @param node - Node id for encodings that do not carry one.
  * @returns The decoded remote and the receive event's local timestamp.
- * @throws {HlcParseError} When `encoded` is malformed (clock unchanged).
- * @throws {ClockOffsetError} When it is too far in the future (clock unchanged).
- * @throws {HlcOverflowError} When the counter would overflow (clock unchanged).
+ * @throws {@link HlcParseError} When `encoded` is malformed (clock unchanged).
+ * @throws {@link ClockOffsetError} When it is too far in the future (clock unchanged).
+ * @throws {@link HlcOverflowError} When the counter would overflow (clock unchanged).
  *
  * @example
  * ```ts
@@ -220,9 +220,9 @@ export function receiveStamped(
  * @param write - The write; receives the timestamp.
  * @param options - Causal dependencies of the write.
  * @returns `{ timestamp, result }` (a promise of it for an async `write`).
- * @throws {HlcParseError} When a dependency is malformed (nothing issued, nothing written).
- * @throws {ClockOffsetError} When a dependency is too far in the future (nothing issued, nothing written).
- * @throws {HlcOverflowError} When the counter is exhausted (nothing written).
+ * @throws {@link HlcParseError} When a dependency is malformed (nothing issued, nothing written).
+ * @throws {@link ClockOffsetError} When a dependency is too far in the future (nothing issued, nothing written).
+ * @throws {@link HlcOverflowError} When the counter is exhausted (nothing written).
  *
  * @example
  * ```ts
@@ -244,9 +244,9 @@ export function stampWrite<T>(
  * @param write - The write; receives the timestamp.
  * @param options - Causal dependencies of the write.
  * @returns `{ timestamp, result }`.
- * @throws {HlcParseError} When a dependency is malformed (nothing issued, nothing written).
- * @throws {ClockOffsetError} When a dependency is too far in the future (nothing issued, nothing written).
- * @throws {HlcOverflowError} When the counter is exhausted (nothing written).
+ * @throws {@link HlcParseError} When a dependency is malformed (nothing issued, nothing written).
+ * @throws {@link ClockOffsetError} When a dependency is too far in the future (nothing issued, nothing written).
+ * @throws {@link HlcOverflowError} When the counter is exhausted (nothing written).
  *
  * @example
  * ```ts

@@ -59,8 +59,8 @@ function checkZone(dt: DateTime, zone: ZoneLike | undefined): DateTime {
  * @param reading - A reading from `TrueClock.now()`.
  * @param zone - The zone of the two `DateTime`s; default UTC.
  * @returns The interval that contains true time.
- * @throws {ClockUnsynchronizedError} When the reading has no finite bound (no sample yet).
- * @throws {InvalidArgumentError} When `zone` is unknown or a bound is out of `Date` range.
+ * @throws {@link chronobound!ClockUnsynchronizedError | ClockUnsynchronizedError} When the reading has no finite bound (no sample yet).
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `zone` is unknown or a bound is out of `Date` range.
  *
  * @example
  * ```ts
@@ -90,7 +90,7 @@ export function toLuxonInterval(reading: TimeReading, zone?: ZoneLike): Interval
  * @param ts - Epoch milliseconds, e.g. `clock.now().latest` or a commit timestamp.
  * @param zone - The zone; default UTC.
  * @returns A valid `DateTime`.
- * @throws {InvalidArgumentError} When `ts` is not finite, out of range, or `zone` is unknown.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `ts` is not finite, out of range, or `zone` is unknown.
  *
  * @example
  * ```ts
@@ -113,7 +113,7 @@ function dateTimeAt(ts: number, zone: ZoneLike | undefined, argument: string): D
  *
  * @param dt - A valid `DateTime`.
  * @returns `dt.toMillis()`.
- * @throws {InvalidArgumentError} When `dt` is invalid or not a `DateTime`.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `dt` is invalid or not a `DateTime`.
  *
  * @example
  * ```ts
@@ -142,7 +142,7 @@ export function fromDateTime(dt: DateTime): number {
  * @param ts - Epoch milliseconds.
  * @param options - The zone; default UTC.
  * @returns The formatted timestamp.
- * @throws {InvalidArgumentError} When `ts` is not finite, out of range, or the zone is unknown.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `ts` is not finite, out of range, or the zone is unknown.
  *
  * @example
  * ```ts
@@ -167,7 +167,7 @@ function formatIn(ts: number, argument: string, zone: ZoneLike | undefined): str
  * @param reading - A reading from `TrueClock.now()`.
  * @param options - The zone; default UTC.
  * @returns One line of text.
- * @throws {InvalidArgumentError} When the estimate is out of range or the zone is unknown.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When the estimate is out of range or the zone is unknown.
  *
  * @example
  * ```ts

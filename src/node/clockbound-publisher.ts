@@ -84,7 +84,7 @@ export interface ClockboundPublisher {
    * Writes the clock's current state now (the timer does this every `updateMs`).
    *
    * @returns What was written.
-   * @throws {Error} When the publisher is closed or the file system fails.
+   * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} When the publisher is closed or the file system fails.
    */
   update(): ClockboundData;
   /** Stops updating, marks the segment unusable (status unknown, `void_after` past) and closes the file. Idempotent. */
@@ -143,8 +143,8 @@ function requireRange(name: string, value: number, min: number, max: number): nu
  * @param clock - The host's clock.
  * @param options - Path, update interval, limits.
  * @returns The running publisher.
- * @throws {InvalidArgumentError} When an option is out of range.
- * @throws {Error} The file system's error when the segment cannot be opened or created.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is out of range.
+ * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} The file system's error when the segment cannot be opened or created.
  *
  * @example
  * ```ts

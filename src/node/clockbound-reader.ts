@@ -122,7 +122,7 @@ export class SegmentReader {
  *
  * @param path - The segment; default `/var/run/clockbound/shm0`.
  * @returns The snapshot, exactly as stored (no judgement of its status or age).
- * @throws {SourceUnavailableError} When the file is missing, not a segment, of
+ * @throws {@link chronobound!SourceUnavailableError | SourceUnavailableError} When the file is missing, not a segment, of
  * another version, not initialized, or stays mid-update.
  *
  * @example

@@ -253,7 +253,7 @@ function checkData(data: ClockboundData): void {
 
 /**
  * The 64-byte body (offsets 16–79) in native byte order.
- * @throws {InvalidArgumentError} When a field is out of its range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a field is out of its range.
  * @internal
  */
 export function encodeClockboundBody(data: ClockboundData): Uint8Array {

@@ -183,7 +183,7 @@ function requirePositive(name: string, value: number, max: number): number {
  *
  * @param options - Path, poll interval, retries, name.
  * @returns The source; give it to a `TrueClock`.
- * @throws {InvalidArgumentError} When an option is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is out of range.
  *
  * @example
  * ```ts

@@ -118,8 +118,8 @@ export class ClockboundSegmentWriter {
    * @param path - Where; ClockBound's is `/var/run/clockbound/shm0`.
    * @param options - File mode and the coarse-clock tick.
    * @returns The writer; nothing has been written yet unless the file had to be initialized.
-   * @throws {Error} The file system's error (`EACCES`, `ENOTDIR`, …) when the file cannot be opened or created.
-   * @throws {InvalidArgumentError} When an option is out of range.
+   * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} The file system's error (`EACCES`, `ENOTDIR`, …) when the file cannot be opened or created.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is out of range.
    *
    * @example
    * ```ts
@@ -196,8 +196,8 @@ export class ClockboundSegmentWriter {
    * Publishes `data` with the generation protocol: odd generation, body, even generation.
    *
    * @param data - The new body.
-   * @throws {InvalidArgumentError} When a field is out of range (nothing is written).
-   * @throws {Error} When the writer is closed, or the file system fails.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a field is out of range (nothing is written).
+   * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} When the writer is closed, or the file system fails.
    *
    * @example
    * ```ts
@@ -224,7 +224,7 @@ export class ClockboundSegmentWriter {
    * `void_after` in the past (older than any reader's coarse clock), keeping the
    * last bound, drift and disruption marker.
    *
-   * @throws {Error} When the writer is closed, or the file system fails.
+   * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} When the writer is closed, or the file system fails.
    *
    * @example
    * ```ts

@@ -77,7 +77,7 @@ export function filePersistence(path: string): HlcPersistence {
 
   return {
     /**
-     * @throws {@link HlcPersistenceError} naming the path if the file is a symbolic link,
+     * @throws {@link chronobound!HlcPersistenceError | HlcPersistenceError} naming the path if the file is a symbolic link,
      *   not a regular file, unreadable, larger than 4 KiB or corrupt.
      */
     load(): HlcUpperBound | undefined {
@@ -87,9 +87,9 @@ export function filePersistence(path: string): HlcPersistence {
     },
 
     /**
-     * @throws {@link InvalidArgumentError} naming `upper.wallMs` unless it is an integer in
+     * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} naming `upper.wallMs` unless it is an integer in
      *   [0, 2^48) — a bound `load` could not read back is never written.
-     * @throws {@link HlcPersistenceError} naming the path if it is a symbolic link or the
+     * @throws {@link chronobound!HlcPersistenceError | HlcPersistenceError} naming the path if it is a symbolic link or the
      *   bound could not be made durable.
      */
     store(upper: HlcUpperBound): void {

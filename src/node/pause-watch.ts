@@ -35,7 +35,7 @@ export interface ProcessPauseWatch {
  *
  * @param options - As for `PauseDetector` (clock to disrupt, listener, interval, threshold).
  * @returns The watch; call `close()` when done.
- * @throws {InvalidArgumentError} When an option is invalid.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is invalid.
  *
  * @example
  * ```ts

@@ -66,7 +66,7 @@ export type TimeEndpointHandler = (
  * @param clock - The server's clock (a `TrueClock`).
  * @param options - Path, body limit and CORS origin.
  * @returns A `(req, res, next?)` handler.
- * @throws {InvalidArgumentError} When `clock` has no `now()`, or `path`,
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `clock` has no `now()`, or `path`,
  *   `maxBodyBytes` or `allowOrigin` is malformed.
  *
  * @example

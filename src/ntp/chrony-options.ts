@@ -160,7 +160,7 @@ export interface ChronyTarget {
 
 /**
  * Validates `host` and `port` (defaults: 127.0.0.1, 323) into a target.
- * @throws {InvalidArgumentError} When either is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When either is out of range.
  * @internal
  */
 export function readChronyTarget(host: string | undefined, port: number | undefined): ChronyTarget {

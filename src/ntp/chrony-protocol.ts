@@ -174,7 +174,7 @@ export function decodeChronyFloat(word: number): number {
  *
  * @param value - The number to encode.
  * @returns The 32-bit word as an unsigned integer.
- * @throws {InvalidArgumentError} When `value` is NaN or not a number.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `value` is NaN or not a number.
  *
  * @example
  * ```ts
@@ -226,7 +226,7 @@ export function encodeChronyFloat(value: number): number {
  * @param sequence - The 32-bit sequence number the reply must echo.
  * @param attempt - How many times this sequence was sent before (0 first).
  * @returns The 104-byte request.
- * @throws {InvalidArgumentError} When `sequence` or `attempt` is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `sequence` or `attempt` is out of range.
  *
  * @example
  * ```ts
@@ -254,7 +254,7 @@ export function encodeChronyTrackingRequest(sequence: number, attempt: number = 
  * Reads the header of a cmdmon reply, so a client can tell whether a datagram
  * answers its request before validating the rest.
  *
- * @throws {ChronyProtocolError} When the datagram is shorter than a header.
+ * @throws {@link ChronyProtocolError} When the datagram is shorter than a header.
  * @internal
  */
 export function decodeChronyReplyHeader(bytes: Uint8Array): ChronyReplyHeader {
@@ -281,7 +281,7 @@ export function decodeChronyReplyHeader(bytes: Uint8Array): ChronyReplyHeader {
  * @param bytes - The datagram.
  * @param sequence - The sequence number of the request it must answer.
  * @returns The decoded report.
- * @throws {ChronyProtocolError} When the reply is short, has another protocol
+ * @throws {@link ChronyProtocolError} When the reply is short, has another protocol
  *   version, packet or reply type, echoes another sequence, carries a failure
  *   status (e.g. not authorised), or holds an impossible value (`field` says which).
  *

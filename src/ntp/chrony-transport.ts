@@ -56,10 +56,10 @@ export interface TrackingExchangeOptions<T> {
  * twice within the timeout, and only a reply from chronyd's address and port that
  * echoes the random sequence number is taken.
  *
- * @throws {ChronyTimeoutError} When no reply arrives within `timeoutMs`.
- * @throws {ChronyProtocolError} When chronyd refuses or the reply is malformed.
- * @throws {SourceUnavailableError} When the host cannot be resolved or the socket fails.
- * @throws {AbortError} When `signal` aborts.
+ * @throws {@link ChronyTimeoutError} When no reply arrives within `timeoutMs`.
+ * @throws {@link ChronyProtocolError} When chronyd refuses or the reply is malformed.
+ * @throws {@link chronobound!SourceUnavailableError | SourceUnavailableError} When the host cannot be resolved or the socket fails.
+ * @throws {@link chronobound!AbortError | AbortError} When `signal` aborts.
  * @internal
  */
 export async function exchangeTracking<T>(

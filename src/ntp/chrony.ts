@@ -35,11 +35,11 @@ import { exchangeTracking } from './chrony-transport.js';
  *
  * @param options - Where chronyd listens, and the timeout.
  * @returns The decoded report (whether or not chronyd is synchronised).
- * @throws {InvalidArgumentError} When an option is out of range.
- * @throws {ChronyTimeoutError} When chronyd does not answer within `timeoutMs`.
- * @throws {ChronyProtocolError} When chronyd refuses (e.g. not in `cmdallow`) or the reply is malformed.
- * @throws {SourceUnavailableError} When the host cannot be resolved or the socket fails.
- * @throws {AbortError} When `signal` aborts.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is out of range.
+ * @throws {@link ChronyTimeoutError} When chronyd does not answer within `timeoutMs`.
+ * @throws {@link ChronyProtocolError} When chronyd refuses (e.g. not in `cmdallow`) or the reply is malformed.
+ * @throws {@link chronobound!SourceUnavailableError | SourceUnavailableError} When the host cannot be resolved or the socket fails.
+ * @throws {@link chronobound!AbortError | AbortError} When `signal` aborts.
  *
  * @example
  * ```ts
@@ -82,7 +82,7 @@ export async function readChronyTracking(
  *
  * @param options - Where chronyd listens, how often to poll, the drift bound.
  * @returns A source to pass to `new TrueClock({ source })`.
- * @throws {InvalidArgumentError} When an option is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is out of range.
  *
  * @example
  * ```ts
@@ -190,7 +190,7 @@ export function chronySource(options: ChronySourceOptions = {}): ChronySource {
  *
  * @param options - Where chronyd listens, how often to poll, the timeout.
  * @returns A source of host corrections for `TrueClock`.
- * @throws {InvalidArgumentError} When an option is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is out of range.
  *
  * @example
  * ```ts

@@ -34,11 +34,11 @@ export interface QueryNtpOptions extends NtpQueryOptions {
  *
  * @param options - Server, timeout, clocks, limits; `socket` to reuse one.
  * @returns The accepted exchange (a `SyncSample`).
- * @throws {InvalidArgumentError} When an option is out of range.
- * @throws {NtpTimeoutError} When no valid reply arrives in time.
- * @throws {NtpRejectedError} When the server replied in time but every reply was refused.
- * @throws {SourceUnavailableError} When the host does not resolve or the socket fails.
- * @throws {AbortError} When `signal` aborts.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is out of range.
+ * @throws {@link NtpTimeoutError} When no valid reply arrives in time.
+ * @throws {@link NtpRejectedError} When the server replied in time but every reply was refused.
+ * @throws {@link chronobound!SourceUnavailableError | SourceUnavailableError} When the host does not resolve or the socket fails.
+ * @throws {@link chronobound!AbortError | AbortError} When `signal` aborts.
  *
  * @example
  * ```ts

@@ -71,7 +71,7 @@ function requireUint32(name: string, value: number): void {
  * @param timestamp - Seconds and fraction as on the wire.
  * @param pivotMs - An estimate of the time the timestamp is near (epoch ms); default `Date.now()`.
  * @returns Epoch milliseconds (fractional).
- * @throws {InvalidArgumentError} When a field is not an unsigned 32-bit integer or the pivot is not finite.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a field is not an unsigned 32-bit integer or the pivot is not finite.
  *
  * @example
  * ```ts
@@ -127,7 +127,7 @@ export function ntpEraOf(epochMs: number): number {
  *
  * @param epochMs - Epoch ms, fractional allowed.
  * @returns Seconds and fraction.
- * @throws {InvalidArgumentError} When `epochMs` is not finite.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `epochMs` is not finite.
  *
  * @example
  * ```ts

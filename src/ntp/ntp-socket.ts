@@ -112,7 +112,7 @@ export class NtpSocket {
 
   /**
    * @param options - Where to report refused datagrams; the transport.
-   * @throws {InvalidArgumentError} When `transport` has no `open` function.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `transport` has no `open` function.
    */
   constructor(options: NtpSocketOptions = {}) {
     this.#onRejected = options.onRejected;
@@ -152,12 +152,12 @@ export class NtpSocket {
    *
    * @param options - Server, timeout, clocks, limits.
    * @returns The accepted exchange.
-   * @throws {InvalidArgumentError} When an option is out of range.
-   * @throws {NtpTimeoutError} When no valid reply arrives in time.
-   * @throws {NtpRejectedError} When the server did reply in time, but only with refused replies
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is out of range.
+   * @throws {@link NtpTimeoutError} When no valid reply arrives in time.
+   * @throws {@link NtpRejectedError} When the server did reply in time, but only with refused replies
    *   (the last such reason; {@link NtpKissOfDeathError} for a kiss code).
-   * @throws {SourceUnavailableError} When the host does not resolve or the socket fails.
-   * @throws {AbortError} When `signal` aborts or the socket is closed.
+   * @throws {@link chronobound!SourceUnavailableError | SourceUnavailableError} When the host does not resolve or the socket fails.
+   * @throws {@link chronobound!AbortError | AbortError} When `signal` aborts or the socket is closed.
    *
    * @example
    * ```ts

@@ -104,7 +104,7 @@ const MAX_SHORT_MS = shortToMs(MAX_SHORT);
  *
  * @param bytes - The datagram (a Buffer works).
  * @returns The decoded header.
- * @throws {NtpPacketError} `field: 'packet'` when `bytes` is not a Uint8Array,
+ * @throws {@link NtpPacketError} `field: 'packet'` when `bytes` is not a Uint8Array,
  *   `field: 'length'` when it is shorter than 48 bytes. Nothing else.
  *
  * @example
@@ -178,7 +178,7 @@ function shortFormat(name: string, ms: unknown): number {
  *
  * @param packet - The header fields.
  * @returns A new 48-byte array.
- * @throws {InvalidArgumentError} Naming the field that is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} Naming the field that is out of range.
  *
  * @example
  * ```ts
@@ -277,7 +277,7 @@ export function referenceIdToString(referenceId: number, stratum: number): strin
  *
  * @param code - E.g. `'RATE'` or `'LOCL'`.
  * @returns The unsigned 32-bit field, NUL-padded on the right.
- * @throws {InvalidArgumentError} When `code` is longer than 4 characters or not ASCII.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `code` is longer than 4 characters or not ASCII.
  *
  * @example
  * ```ts

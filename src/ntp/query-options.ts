@@ -76,7 +76,7 @@ export interface NtpAuthenticator {
   /**
    * Verifies a reply to `request` (the bytes `build` returned).
    * @returns The verified 48-byte NTP header.
-   * @throws {NtpRejectedError} When the reply is not authentic; with reason
+   * @throws {@link NtpRejectedError} When the reply is not authentic; with reason
    *   `'nts-nak'` the exchange ends at once (the server cannot serve this request).
    */
   verify(reply: Uint8Array, request: Uint8Array): Uint8Array;

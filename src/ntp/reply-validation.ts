@@ -121,7 +121,7 @@ export interface NtpReplyContext {
  * @param bytes - The datagram.
  * @param context - The exchange it should answer.
  * @returns The accepted exchange.
- * @throws {NtpRejectedError} With the reason; {@link NtpKissOfDeathError} for a kiss code.
+ * @throws {@link NtpRejectedError} With the reason; {@link NtpKissOfDeathError} for a kiss code.
  *
  * @example
  * ```ts

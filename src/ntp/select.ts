@@ -171,7 +171,7 @@ export type Selection =
  * @param candidates - One sample per server.
  * @param options - Drift bound (or an ageing function), reference time, configured servers and f.
  * @returns The agreed offset and bound, or why there is none.
- * @throws {InvalidArgumentError} When a candidate is malformed, `configured` is smaller
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a candidate is malformed, `configured` is smaller
  *   than the number of candidates, or `maxFalsetickers` is not in [0, configured).
  *
  * @example

@@ -377,7 +377,7 @@ export interface ResolvedNtpOptions {
 /**
  * Validates `ntpSource`'s options and fills in the defaults.
  *
- * @throws {InvalidArgumentError} Naming the first invalid option.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} Naming the first invalid option.
  * @internal
  */
 export function resolveNtpOptions(options: NtpSourceOptions): ResolvedNtpOptions {

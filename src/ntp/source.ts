@@ -80,7 +80,7 @@ interface Subscriber {
  *
  * @param options - Servers, polling policy, limits, and the injectable transport, timers and randomness.
  * @returns The source; hand it to `new TrueClock({ source })`.
- * @throws {InvalidArgumentError} When a server string or an option is invalid.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a server string or an option is invalid.
  *
  * @example
  * ```ts

@@ -77,7 +77,7 @@ export interface DatagramSocket {
    * Sends one datagram. A failure may be thrown, or reported by the returned
    * promise rejecting; either fails the exchange that sent it.
    *
-   * @throws {Error} When the socket is closed or the send fails at once.
+   * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} When the socket is closed or the send fails at once.
    */
   send(bytes: Uint8Array, address: string, port: number): void | Promise<void>;
   /** Lets the socket keep the process alive (an exchange is pending). Optional. */
@@ -115,7 +115,7 @@ export interface DatagramTransport {
    * Opens a socket of `family` on an ephemeral port. `NtpSocket` opens at most one
    * per family at a time, only when an exchange needs it.
    *
-   * @throws {Error} (or rejects) When no socket can be opened.
+   * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} (or rejects) When no socket can be opened.
    */
   open(
     family: DatagramFamily,
@@ -125,7 +125,7 @@ export interface DatagramTransport {
    * Resolves a host name (never called for an IP address) to one IP address.
    * Without it, servers must be given as IP addresses.
    *
-   * @throws {Error} (or rejects) When the name does not resolve.
+   * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} (or rejects) When the name does not resolve.
    */
   lookup?(host: string): Promise<string>;
 }

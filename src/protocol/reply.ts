@@ -78,7 +78,7 @@ export function composeTimeReply(
  * @param nonce - The nonce the request carried.
  * @param endpoint - What was asked, for the error (a URL or `message channel <name>`).
  * @returns The checked reply.
- * @throws {TimeExchangeError} `'nonce-mismatch'` when the nonce is not ours,
+ * @throws {@link TimeExchangeError} `'nonce-mismatch'` when the nonce is not ours,
  *   `'status'` when the server refused, `'body'` for anything malformed.
  *
  * @example

@@ -59,7 +59,7 @@ export class FencingTokenIssuer {
 
   /**
    * @param options - Persistence and the first token.
-   * @throws {InvalidArgumentError} When `start` is not a bigint ≥ 0 or the store loads something
+   * @throws {@link InvalidArgumentError} When `start` is not a bigint ≥ 0 or the store loads something
    *   other than a bigint ≥ 0.
    */
   constructor(options: FencingTokenIssuerOptions = {}) {
@@ -81,7 +81,7 @@ export class FencingTokenIssuer {
    * no token is issued and the next call tries the same value again.
    *
    * @returns A token greater than every token issued before.
-   * @throws {Error} Whatever the store's `store()` throws.
+   * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} Whatever the store's `store()` throws.
    *
    * @example
    * ```ts
@@ -134,8 +134,8 @@ export class FencingGuard {
    *
    * @param resource - What is written (a key, a file, a row).
    * @param token - The writer's fencing token (a bigint, or a safe non-negative integer).
-   * @throws {StaleFencingTokenError} When a higher token was already accepted for `resource`.
-   * @throws {InvalidArgumentError} When `resource` is not a string or `token` not a non-negative integer.
+   * @throws {@link StaleFencingTokenError} When a higher token was already accepted for `resource`.
+   * @throws {@link InvalidArgumentError} When `resource` is not a string or `token` not a non-negative integer.
    *
    * @example
    * ```ts
@@ -158,7 +158,7 @@ export class FencingGuard {
    * @param resource - What is written.
    * @param token - The writer's fencing token.
    * @returns `false` when a higher token was already accepted.
-   * @throws {InvalidArgumentError} When `resource` is not a string or `token` not a non-negative integer.
+   * @throws {@link InvalidArgumentError} When `resource` is not a string or `token` not a non-negative integer.
    *
    * @example
    * ```ts

@@ -100,7 +100,7 @@ export class Lease {
    * Wraps a lease someone granted until `expiresAt`.
    *
    * @param options - The clock, the expiry, the margin and the token.
-   * @throws {InvalidArgumentError} When `expiresAt` is not a number, `marginMs` is negative,
+   * @throws {@link InvalidArgumentError} When `expiresAt` is not a number, `marginMs` is negative,
    *   `token` is not a bigint, or `clock` has no `now()`/`before()`.
    */
   constructor(options: LeaseOptions) {
@@ -134,9 +134,9 @@ export class Lease {
    * @param durationMs - Lease length (ms, > 0).
    * @param options - Safety margin and fencing token.
    * @returns A valid lease.
-   * @throws {ClockUnsynchronizedError} When the clock is `unsynchronized` or `disrupted`.
-   * @throws {InvalidArgumentError} When `durationMs` is not a finite number > 0, or an option is invalid.
-   * @throws {LeaseInvalidError} When `durationMs` does not exceed the margin plus the clock's uncertainty.
+   * @throws {@link ClockUnsynchronizedError} When the clock is `unsynchronized` or `disrupted`.
+   * @throws {@link InvalidArgumentError} When `durationMs` is not a finite number > 0, or an option is invalid.
+   * @throws {@link LeaseInvalidError} When `durationMs` does not exceed the margin plus the clock's uncertainty.
    *
    * @example
    * ```ts
@@ -213,7 +213,7 @@ export class Lease {
    * Throws unless the lease is valid. Call it right before acting on the lease,
    * and still send the fencing token: a pause can follow the check.
    *
-   * @throws {LeaseInvalidError} When the lease expired, the clock cannot prove it has not,
+   * @throws {@link LeaseInvalidError} When the lease expired, the clock cannot prove it has not,
    *   or it was invalidated.
    *
    * @example

@@ -115,7 +115,7 @@ export class PauseDetector {
 
   /**
    * @param options - Interval, threshold, listeners, clock and injectable time.
-   * @throws {InvalidArgumentError} When `intervalMs` is not > 0 or `thresholdMs` is negative.
+   * @throws {@link InvalidArgumentError} When `intervalMs` is not > 0 or `thresholdMs` is negative.
    */
   constructor(options: PauseDetectorOptions = {}) {
     const intervalMs = options.intervalMs ?? 100;
@@ -219,7 +219,7 @@ export class PauseDetector {
    *
    * @param target - A `Lease`.
    * @returns A function that unregisters it (call it when releasing the lease).
-   * @throws {InvalidArgumentError} When `target` has no `invalidate` method.
+   * @throws {@link InvalidArgumentError} When `target` has no `invalidate` method.
    *
    * @example
    * ```ts

@@ -62,7 +62,7 @@ export class PhiAccrualDetector {
 
   /**
    * @param options - Threshold, window, floors and the monotonic clock.
-   * @throws {InvalidArgumentError} When an option is negative, `windowSize` is not an integer ≥ 1,
+   * @throws {@link InvalidArgumentError} When an option is negative, `windowSize` is not an integer ≥ 1,
    *   or `firstHeartbeatEstimateMs` is not > 0.
    */
   constructor(options: PhiAccrualOptions = {}) {

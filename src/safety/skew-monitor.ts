@@ -119,7 +119,7 @@ interface PeerState {
  * @param maxOffsetMs - The tolerated offset, for `excessMs`; default 0.
  * @param maxDriftPpm - Rate error charged over the round trip (ppm); default 200.
  * @returns The sample.
- * @throws {InvalidArgumentError} When a timestamp is not finite, `t4 < t1`, or the peer held
+ * @throws {@link InvalidArgumentError} When a timestamp is not finite, `t4 < t1`, or the peer held
  *   the request longer than the round trip took (`t3 − t2 > t4 − t1` beyond the resolution).
  *
  * @example
@@ -175,7 +175,7 @@ export class SkewMonitor {
 
   /**
    * @param options - The tolerated offset and how much evidence to require.
-   * @throws {InvalidArgumentError} When `maxOffsetMs` is negative, `minSamples` is not an integer ≥ 2,
+   * @throws {@link InvalidArgumentError} When `maxOffsetMs` is negative, `minSamples` is not an integer ≥ 2,
    *   or `windowSize` is smaller than `minSamples`.
    */
   constructor(options: SkewMonitorOptions) {
@@ -209,7 +209,7 @@ export class SkewMonitor {
    * @param peer - The peer's id.
    * @param timestamps - t1 and t4 from the local clock, t2 and t3 from the peer's.
    * @returns The peer's updated state.
-   * @throws {InvalidArgumentError} When `peer` is not a string, a timestamp is not finite,
+   * @throws {@link InvalidArgumentError} When `peer` is not a string, a timestamp is not finite,
    *   `t4 < t1`, or the delay is negative beyond the resolution.
    *
    * @example

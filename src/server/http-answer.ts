@@ -88,7 +88,7 @@ export interface TimeHttpAnswer {
  * @param clock - The server's clock.
  * @param options - Path, body limit and CORS origin.
  * @returns The settings {@link answerTimeHttpRequest} uses.
- * @throws {InvalidArgumentError} When `clock` has no `now()`, or `path`,
+ * @throws {@link InvalidArgumentError} When `clock` has no `now()`, or `path`,
  *   `maxBodyBytes` or `allowOrigin` is malformed.
  *
  * @example

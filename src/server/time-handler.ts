@@ -55,7 +55,7 @@ export type TimeHandler = (request: Request) => Response | Promise<Response>;
  * @param options - Path (default `'/time'`, compared with the request URL's
  *   path), body limit and CORS origin.
  * @returns A `(request) => Response` handler.
- * @throws {InvalidArgumentError} When `clock` has no `now()`, or `path`,
+ * @throws {@link InvalidArgumentError} When `clock` has no `now()`, or `path`,
  *   `maxBodyBytes` or `allowOrigin` is malformed.
  *
  * @example

@@ -88,7 +88,7 @@ export class ClockFilter<T extends FilterSample = FilterSample> {
 
   /**
    * @param options - Window size and ranking age rate.
-   * @throws {InvalidArgumentError} When `size` is not a positive integer, `agingPpm` is
+   * @throws {@link InvalidArgumentError} When `size` is not a positive integer, `agingPpm` is
    *   negative or `rank` is not a function.
    */
   constructor(options: ClockFilterOptions = {}) {
@@ -118,7 +118,7 @@ export class ClockFilter<T extends FilterSample = FilterSample> {
    *
    * @param sample - A sample from this filter's server.
    * @returns The best sample, ranked at the new sample's time.
-   * @throws {InvalidArgumentError} When a field is not a finite number or `errorMs` is negative.
+   * @throws {@link InvalidArgumentError} When a field is not a finite number or `errorMs` is negative.
    *
    * @example
    * ```ts

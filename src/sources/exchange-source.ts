@@ -74,7 +74,7 @@ export interface TimeExchangeOptions {
  * pause) can end it.
  *
  * @returns The sample, on the local monotonic timescale at T4.
- * @throws {TimeExchangeError} `'body'` for contradictory timestamps.
+ * @throws {@link TimeExchangeError} `'body'` for contradictory timestamps.
  *
  * @example
  * ```ts
@@ -150,7 +150,7 @@ export interface ExchangeConfig {
 /**
  * Validates the shared options and fills in defaults.
  *
- * @throws {InvalidArgumentError} When an option is out of range.
+ * @throws {@link InvalidArgumentError} When an option is out of range.
  * @internal
  */
 export function resolveExchangeOptions(

@@ -101,7 +101,7 @@ export interface ExchangeEstimate {
  * @param timestamps - T1..T4 (T1, T4 monotonic ms; T2, T3 server epoch ms).
  * @param bound - The server's error terms, resolutions and the drift bound.
  * @returns θ, δ, λ and whether the timestamps are consistent.
- * @throws {InvalidArgumentError} When a timestamp is not a finite number, T4 < T1,
+ * @throws {@link InvalidArgumentError} When a timestamp is not a finite number, T4 < T1,
  *   or a bound term is negative.
  *
  * @example

@@ -120,7 +120,7 @@ export interface HttpTimeSourceOptions extends TimeExchangeOptions {
  *
  * @param options - The endpoint URL and the exchange tuning.
  * @returns A source to pass to `new TrueClock({ source })`.
- * @throws {InvalidArgumentError} When `url` is not a valid URL (relative URLs need a page), there is no `fetch`, or a tuning option is out of range.
+ * @throws {@link InvalidArgumentError} When `url` is not a valid URL (relative URLs need a page), there is no `fetch`, or a tuning option is out of range.
  *
  * @example
  * ```ts

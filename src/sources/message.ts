@@ -62,7 +62,7 @@ export interface MessageTimeSourceOptions extends TimeExchangeOptions {
  *
  * @param options - How to send and receive, and the exchange tuning.
  * @returns A source to pass to `new TrueClock({ source })`.
- * @throws {InvalidArgumentError} When `send`/`onMessage` are not functions or a tuning option is out of range.
+ * @throws {@link InvalidArgumentError} When `send`/`onMessage` are not functions or a tuning option is out of range.
  *
  * @example
  * ```ts

@@ -91,7 +91,7 @@ export interface Poller {
    * replacing the pending wait. During a poll it asks for one more poll right
    * after it, as `pollNow()` does. After `stop()` it does nothing.
    *
-   * @throws {InvalidArgumentError} When `delayMs` is not a number ≥ 0.
+   * @throws {@link InvalidArgumentError} When `delayMs` is not a number ≥ 0.
    */
   pollAfter(delayMs: number): void;
   /**
@@ -116,7 +116,7 @@ export interface Poller {
  *
  * @param options - The scheduler, the per-poll work, the delay policy and where errors go.
  * @returns The loop's handle: `pollNow()` and `stop()`.
- * @throws {InvalidArgumentError} When `poll`, `nextDelayMs` or `onError` is not a function,
+ * @throws {@link InvalidArgumentError} When `poll`, `nextDelayMs` or `onError` is not a function,
  *   `errorDelayMs` is not a finite number ≥ 0, or `initialDelayMs` is not a number ≥ 0.
  *
  * @example

@@ -47,7 +47,7 @@ export interface SystemClockSourceOptions {
  *
  * @param options - The assumed error and, optionally, whether to trust it.
  * @returns A source to pass to `new TrueClock({ source })`.
- * @throws {InvalidArgumentError} When `assumedErrorMs` is negative or not finite.
+ * @throws {@link InvalidArgumentError} When `assumedErrorMs` is negative or not finite.
  *
  * @example
  * ```ts

@@ -104,7 +104,7 @@ export class ClusterNetwork {
   /**
    * Checks the options; partitions are added with {@link ClusterNetwork.addPartition}
    * once the nodes exist.
-   * @throws {InvalidArgumentError} When a rate is outside [0, 1] or the delay range is invalid.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a rate is outside [0, 1] or the delay range is invalid.
    */
   constructor(host: NetworkHost, network: NetworkOptions) {
     this.#host = host;
@@ -165,7 +165,7 @@ export class ClusterNetwork {
 
   /**
    * Adds a scheduled partition, logging when it starts and heals.
-   * @throws {InvalidArgumentError} When it is malformed or names an unknown node.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When it is malformed or names an unknown node.
    */
   addPartition(p: Partition): void {
     if (typeof p?.fromMs !== 'number' || !isList(p.groups)) {

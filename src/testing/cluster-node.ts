@@ -89,7 +89,7 @@ export class ClusterNode implements Scheduler {
    * @param options - Its clocks and reference.
    * @param random - The simulator's seeded generator.
    * @param startTimeMs - True time at the start (epoch ms).
-   * @throws {InvalidArgumentError} When a clock option is out of range.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a clock option is out of range.
    */
   constructor(
     sim: ClusterSimulator,
@@ -158,7 +158,7 @@ export class ClusterNode implements Scheduler {
    * @param to - Receiver id.
    * @param payload - Anything (not copied).
    * @returns The message id.
-   * @throws {InvalidArgumentError} When `to` is not a node of the cluster.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `to` is not a node of the cluster.
    *
    * @example
    * ```ts
@@ -191,7 +191,7 @@ export class ClusterNode implements Scheduler {
    * running, its timers and incoming messages wait until it resumes.
    *
    * @param durationMs - How long (ms, ≥ 0).
-   * @throws {InvalidArgumentError} When `durationMs` is negative or not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `durationMs` is negative or not finite.
    *
    * @example
    * ```ts
@@ -213,7 +213,7 @@ export class ClusterNode implements Scheduler {
    * Steps the wall clock by `deltaMs` (either sign).
    *
    * @param deltaMs - The step (ms).
-   * @throws {InvalidArgumentError} When `deltaMs` is not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `deltaMs` is not finite.
    *
    * @example
    * ```ts
@@ -232,7 +232,7 @@ export class ClusterNode implements Scheduler {
    * Changes the oscillator's drift from now on.
    *
    * @param driftPpm - New drift (ppm), within ±1,000,000.
-   * @throws {InvalidArgumentError} When out of range.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When out of range.
    *
    * @example
    * ```ts

@@ -114,7 +114,7 @@ export class ClusterSimulator {
 
   /**
    * @param options - Seed, nodes and network.
-   * @throws {InvalidArgumentError} When the seed is not an integer, node ids are empty or
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When the seed is not an integer, node ids are empty or
    *   repeated, a rate is outside [0, 1], a delay range is invalid, or a partition names an
    *   unknown node.
    */
@@ -190,7 +190,7 @@ export class ClusterSimulator {
    *
    * @param id - A node id.
    * @returns The node.
-   * @throws {InvalidArgumentError} When there is no such node.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When there is no such node.
    *
    * @example
    * ```ts
@@ -228,7 +228,7 @@ export class ClusterSimulator {
    * @param to - Receiver id.
    * @param payload - Anything (not copied).
    * @returns The message id.
-   * @throws {InvalidArgumentError} When a node id is unknown.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a node id is unknown.
    *
    * @example
    * ```ts
@@ -245,7 +245,7 @@ export class ClusterSimulator {
    * @param node - Receiver id.
    * @param handler - Called with each message and the receiving node.
    * @returns A function that removes it.
-   * @throws {InvalidArgumentError} When the node id is unknown.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When the node id is unknown.
    *
    * @example
    * ```ts
@@ -261,7 +261,7 @@ export class ClusterSimulator {
    *
    * @param atMs - When.
    * @param action - What (e.g. a client request, a pause, a crash).
-   * @throws {InvalidArgumentError} When `atMs` is not a number.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `atMs` is not a number.
    *
    * @example
    * ```ts
@@ -280,7 +280,7 @@ export class ClusterSimulator {
    *
    * @param groups - The sides; nodes not listed form one more side together.
    * @param durationMs - How long.
-   * @throws {InvalidArgumentError} When a node id is unknown.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a node id is unknown.
    *
    * @example
    * ```ts
@@ -325,8 +325,8 @@ export class ClusterSimulator {
    * every message, timer and action due by then, in time order.
    *
    * @param untilMs - Where to stop.
-   * @throws {InvalidArgumentError} When `untilMs` is not a finite number.
-   * @throws {Error} When called from inside a running simulation.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `untilMs` is not a finite number.
+   * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} When called from inside a running simulation.
    *
    * @example
    * ```ts
@@ -349,8 +349,8 @@ export class ClusterSimulator {
    *
    * @param untilMs - Where to stop.
    * @returns Resolves when simulated time reaches `untilMs`.
-   * @throws {InvalidArgumentError} When `untilMs` is not a finite number.
-   * @throws {Error} When called from inside a running simulation.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `untilMs` is not a finite number.
+   * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Error | Error} When called from inside a running simulation.
    *
    * @example
    * ```ts

@@ -126,7 +126,7 @@ export function defaultServerBehaviour(): ServerBehaviour {
 
 /**
  * `value` if it is a finite number ≥ 0.
- * @throws {InvalidArgumentError} Naming `name` otherwise.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} Naming `name` otherwise.
  * @internal
  */
 export function nonNegative(name: string, value: number): number {
@@ -138,7 +138,7 @@ export function nonNegative(name: string, value: number): number {
 
 /**
  * `value` if it is a finite number.
- * @throws {InvalidArgumentError} Naming `name` otherwise.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} Naming `name` otherwise.
  * @internal
  */
 export function finite(name: string, value: number): number {
@@ -150,7 +150,7 @@ export function finite(name: string, value: number): number {
 
 /**
  * Copies the settings `b` gives into `target`, validating each.
- * @throws {InvalidArgumentError} Naming the first setting out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} Naming the first setting out of range.
  * @internal
  */
 export function applyServerBehaviour(target: ServerBehaviour, b: NtpServerBehaviour): void {
@@ -205,7 +205,7 @@ export class FaultPlan {
 
   /**
    * Misbehaves on the next `count` requests (default: until changed).
-   * @throws {InvalidArgumentError} When `count` is not positive.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `count` is not positive.
    */
   set(
     fault: NtpServerFault | undefined,

@@ -47,7 +47,7 @@ export interface OscillatorStart {
  * @param name - The option name to report a bad value under.
  * @param driftPpm - Rate error of the oscillator (ppm), positive runs fast.
  * @returns The rate.
- * @throws {InvalidArgumentError} When `driftPpm` is not a number within ±1,000,000.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `driftPpm` is not a number within ±1,000,000.
  *
  * @example
  * ```ts
@@ -87,7 +87,7 @@ export class Oscillator {
 
   /**
    * @param start - Anchor, wall reading, drift and resolution at the start.
-   * @throws {InvalidArgumentError} When the drift is out of range or the resolution is negative.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When the drift is out of range or the resolution is negative.
    */
   constructor(start: OscillatorStart) {
     this.#anchorTrue = start.trueTimeMs;
@@ -129,7 +129,7 @@ export class Oscillator {
 
   /**
    * Changes the drift from the anchor (`trueTime`, `monotonic`) on.
-   * @throws {InvalidArgumentError} When `driftPpm` is out of range (nothing changes then).
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `driftPpm` is out of range (nothing changes then).
    */
   retune(name: string, driftPpm: number, trueTime: number, monotonic: number): void {
     const rate = rateFor(name, driftPpm);

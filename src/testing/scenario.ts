@@ -71,7 +71,7 @@ export interface ClockScenario {
  * @param scenario - The scenario.
  * @param options - Other `SimulatedClock` options (start times, resolutions).
  * @returns The simulated machine.
- * @throws {InvalidArgumentError} When the scenario's drift is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When the scenario's drift is out of range.
  *
  * @example
  * ```ts
@@ -114,7 +114,7 @@ export interface ApplyScenarioOptions {
  * @param sim - The simulated machine.
  * @param scenario - What happens to it.
  * @param options - When to observe it.
- * @throws {InvalidArgumentError} When `everyMs` is not > 0, or an event is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `everyMs` is not > 0, or an event is out of range.
  *
  * @example
  * ```ts
@@ -142,7 +142,7 @@ export function applyScenario(
  * @param scenario - What happens to it.
  * @param options - When to observe it.
  * @returns Resolves at the end of the scenario.
- * @throws {InvalidArgumentError} When `everyMs` is not > 0, or an event is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `everyMs` is not > 0, or an event is out of range.
  *
  * @example
  * ```ts

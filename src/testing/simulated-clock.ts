@@ -60,7 +60,7 @@ export class SimulatedClock implements Scheduler {
 
   /**
    * @param options - Start times, offset, drift and resolutions.
-   * @throws {InvalidArgumentError} When `driftPpm` is not within ±1,000,000 or a resolution is negative.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `driftPpm` is not within ±1,000,000 or a resolution is negative.
    */
   constructor(options: SimulatedClockOptions = {}) {
     const trueTimeMs = options.trueTimeMs ?? SIMULATION_START_MS;
@@ -106,7 +106,7 @@ export class SimulatedClock implements Scheduler {
    * monotonic time).
    *
    * @param ms - True milliseconds, ≥ 0.
-   * @throws {InvalidArgumentError} When `ms` is negative or not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `ms` is negative or not finite.
    *
    * @example
    * ```ts
@@ -124,7 +124,7 @@ export class SimulatedClock implements Scheduler {
    * every timer, so async code that awaits timers makes progress in between.
    *
    * @param ms - True milliseconds, ≥ 0.
-   * @throws {InvalidArgumentError} When `ms` is negative or not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `ms` is negative or not finite.
    *
    * @example
    * ```ts
@@ -146,7 +146,7 @@ export class SimulatedClock implements Scheduler {
    * timers that came due fire only when it resumes, late.
    *
    * @param ms - True milliseconds, ≥ 0.
-   * @throws {InvalidArgumentError} When `ms` is negative or not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `ms` is negative or not finite.
    *
    * @example
    * ```ts
@@ -163,7 +163,7 @@ export class SimulatedClock implements Scheduler {
    * clock move on, the monotonic clock does not.
    *
    * @param ms - True milliseconds, ≥ 0.
-   * @throws {InvalidArgumentError} When `ms` is negative or not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `ms` is negative or not finite.
    *
    * @example
    * ```ts
@@ -194,7 +194,7 @@ export class SimulatedClock implements Scheduler {
    * Changes the oscillator's drift from now on.
    *
    * @param driftPpm - See {@link SimulatedClockOptions.driftPpm}.
-   * @throws {InvalidArgumentError} When not within ±1,000,000.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When not within ±1,000,000.
    *
    * @example
    * ```ts

@@ -100,34 +100,34 @@ export interface SimulatedNtpServer {
   trueNow(): number;
   /**
    * The server clock at true time `trueMs` (epoch ms), at the current offset and drift.
-   * @throws {InvalidArgumentError} When `trueMs` is not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `trueMs` is not finite.
    */
   clockAt(trueMs: number): number;
   /**
    * Steps the server clock by `ms` (either sign).
-   * @throws {InvalidArgumentError} When `ms` is not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `ms` is not finite.
    */
   step(ms: number): void;
   /**
    * Sets the server clock to true time + `ms`.
-   * @throws {InvalidArgumentError} When `ms` is not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `ms` is not finite.
    */
   setOffset(ms: number): void;
   /**
    * Changes the server clock's rate error from now on, keeping it continuous.
-   * @throws {InvalidArgumentError} When `ppm` is not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `ppm` is not finite.
    */
   setDriftPpm(ppm: number): void;
   /**
    * Changes delays, jitter, loss, header fields, kiss code or the reply mutator.
-   * @throws {InvalidArgumentError} Naming a setting that is out of range.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} Naming a setting that is out of range.
    */
   configure(behaviour: SimulatedNtpServerBehaviour): void;
   /**
    * Misbehaves on the next `count` requests (default: until changed); with
    * `thenValid` the correct reply follows the faulty one. `undefined` stops.
    * `'other-port'` replies from port + 1.
-   * @throws {InvalidArgumentError} When `count` is not positive.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `count` is not positive.
    */
   setFault(
     fault: NtpServerFault | undefined,
@@ -175,7 +175,7 @@ export interface SimulatedDatagram {
 export interface SimulatedNtpNetwork extends DatagramTransport {
   /**
    * Adds a server.
-   * @throws {InvalidArgumentError} When an option is out of range, or the address or name is taken.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is out of range, or the address or name is taken.
    */
   addServer(options?: SimulatedNtpServerOptions): SimulatedNtpServer;
   /** The servers, in the order they were added. */
@@ -273,7 +273,7 @@ function probability(name: string, value: number): number {
  * @param sim - The simulated machine whose timers carry the datagrams.
  * @param options - The seed (or generator) for jitter and loss.
  * @returns The network; add servers with `addServer`.
- * @throws {InvalidArgumentError} When `sim` is not a SimulatedClock-like scheduler or the seed is not an integer.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `sim` is not a SimulatedClock-like scheduler or the seed is not an integer.
  *
  * @example
  * ```ts

@@ -74,7 +74,7 @@ export interface IntervalCheckOptions {
  * @param readings - Readings paired with true time.
  * @param options - Which statuses to hold to the promise.
  * @returns `{ ok: true }`, or the first reading that missed, how far, and how many missed.
- * @throws {InvalidArgumentError} When `readings` is not an array or a `trueTime` is not a number.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `readings` is not an array or a `trueTime` is not a number.
  *
  * @example
  * ```ts
@@ -223,7 +223,7 @@ export interface RegisterCheckOptions<V> {
  * @param ops - The history, in any order.
  * @param options - Initial value, equality, formatting and a size limit.
  * @returns `{ ok: true }` or a counterexample.
- * @throws {InvalidArgumentError} When an operation is malformed or the history exceeds `maxOps`.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an operation is malformed or the history exceeds `maxOps`.
  *
  * @example
  * ```ts

@@ -202,7 +202,7 @@ export interface ResolvedClockOptions {
  *
  * @param options - What the caller passed to `new TrueClock(...)`.
  * @returns The options with every default filled in.
- * @throws {InvalidArgumentError} When the source has no `subscribe()`, or a bound is negative or not a number.
+ * @throws {@link InvalidArgumentError} When the source has no `subscribe()`, or a bound is negative or not a number.
  *
  * @example
  * ```ts

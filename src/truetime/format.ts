@@ -25,7 +25,7 @@ export interface SplitMicros {
  * Splits a fractional epoch-ms timestamp into whole ms and sub-ms microseconds.
  * Floors toward −∞, so a negative timestamp's micros are still 0–999.
  *
- * @throws {InvalidArgumentError} When `ms` is not a finite number a `Date` can hold.
+ * @throws {@link InvalidArgumentError} When `ms` is not a finite number a `Date` can hold.
  * @internal
  */
 export function splitMicros(ms: number, argument: string = 'timestamp'): SplitMicros {
@@ -51,7 +51,7 @@ export function insertMicros(isoWithMillis: string, micros: number): string {
  * Formats an epoch-ms timestamp as UTC ISO-8601 with microseconds,
  * e.g. `2026-11-22T10:00:00.123456Z`.
  *
- * @throws {InvalidArgumentError} When `ms` is not finite or out of `Date` range.
+ * @throws {@link InvalidArgumentError} When `ms` is not finite or out of `Date` range.
  * @internal
  */
 export function formatUtcMicros(ms: number, argument: string = 'timestamp'): string {

@@ -28,7 +28,7 @@ export function intervalContains(reading: TimeReading, t: number): boolean {
  *
  * @param ms - Epoch milliseconds, finite.
  * @returns Nanoseconds as a bigint, rounded to the nearest nanosecond.
- * @throws {RangeError} When `ms` is not finite.
+ * @throws {@link https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/RangeError | RangeError} When `ms` is not finite.
  *
  * @example
  * ```ts

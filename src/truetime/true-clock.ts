@@ -93,7 +93,7 @@ export class TrueClock {
    * Creates a clock and subscribes to its source.
    *
    * @param options - The source, bounds and injectable clocks.
-   * @throws {InvalidArgumentError} When a bound is negative or not a number.
+   * @throws {@link InvalidArgumentError} When a bound is negative or not a number.
    */
   constructor(options: TrueClockOptions) {
     const resolved = resolveClockOptions(options);
@@ -281,7 +281,7 @@ export class TrueClock {
    *
    * @param t - An epoch-ms timestamp.
    * @returns `true` only if every time in the interval is after `t`.
-   * @throws {ClockUnsynchronizedError} When the status is `unsynchronized` or `disrupted`.
+   * @throws {@link ClockUnsynchronizedError} When the status is `unsynchronized` or `disrupted`.
    *
    * @example
    * ```ts
@@ -297,7 +297,7 @@ export class TrueClock {
    *
    * @param t - An epoch-ms timestamp.
    * @returns `true` only if every time in the interval is before `t`.
-   * @throws {ClockUnsynchronizedError} When the status is `unsynchronized` or `disrupted`.
+   * @throws {@link ClockUnsynchronizedError} When the status is `unsynchronized` or `disrupted`.
    *
    * @example
    * ```ts
@@ -313,8 +313,8 @@ export class TrueClock {
    *
    * @param options - Abort signal and timeout (default 30 s).
    * @returns The first reading backed by a sample.
-   * @throws {ClockUnsynchronizedError} When no sample arrives in time (names the last problem).
-   * @throws {AbortError} When `signal` aborts.
+   * @throws {@link ClockUnsynchronizedError} When no sample arrives in time (names the last problem).
+   * @throws {@link AbortError} When `signal` aborts.
    *
    * @example
    * ```ts
@@ -341,9 +341,9 @@ export class TrueClock {
    *
    * @param options - Abort signal and timeout (default 30 s).
    * @returns The first trusted reading.
-   * @throws {ClockUnsynchronizedError} When the clock is not trusted within `timeoutMs`, or is
+   * @throws {@link ClockUnsynchronizedError} When the clock is not trusted within `timeoutMs`, or is
    *   closed (names the last problem).
-   * @throws {AbortError} When `signal` aborts.
+   * @throws {@link AbortError} When `signal` aborts.
    *
    * @example
    * ```ts
@@ -363,9 +363,9 @@ export class TrueClock {
    * @param t - An epoch-ms timestamp.
    * @param options - Abort signal and timeout.
    * @returns The first reading whose `earliest` is after `t`.
-   * @throws {ClockUnsynchronizedError} When the clock is, or becomes, untrustworthy.
-   * @throws {WaitTimeoutError} When `timeoutMs` elapses first.
-   * @throws {AbortError} When `signal` aborts.
+   * @throws {@link ClockUnsynchronizedError} When the clock is, or becomes, untrustworthy.
+   * @throws {@link WaitTimeoutError} When `timeoutMs` elapses first.
+   * @throws {@link AbortError} When `signal` aborts.
    *
    * @example
    * ```ts
@@ -412,9 +412,9 @@ export class TrueClock {
    * @param write - The write, given its commit timestamp.
    * @param options - Abort signal and timeout for the wait.
    * @returns The timestamp, the write's result and how long the result was held back.
-   * @throws {ClockUnsynchronizedError} When the clock is, or becomes, untrustworthy.
-   * @throws {CommitWaitTimeoutError} When `timeoutMs` elapses first (a {@link WaitTimeoutError}).
-   * @throws {AbortError} When `signal` aborts.
+   * @throws {@link ClockUnsynchronizedError} When the clock is, or becomes, untrustworthy.
+   * @throws {@link CommitWaitTimeoutError} When `timeoutMs` elapses first (a {@link WaitTimeoutError}).
+   * @throws {@link AbortError} When `signal` aborts.
    *
    * @example
    * ```ts
@@ -461,7 +461,7 @@ export class TrueClock {
    * @param source - Who reports it (shown in `lastProblem.source`), e.g. `'pause-detector'`.
    * @param widenMs - How far true time may have moved unseen (ms, > 0), e.g. the pause length.
    * @param detail - Human-readable cause, shown in `lastProblem.message` and in refusals.
-   * @throws {InvalidArgumentError} When `widenMs` is not a finite number > 0.
+   * @throws {@link InvalidArgumentError} When `widenMs` is not a finite number > 0.
    *
    * @example
    * ```ts

@@ -77,8 +77,8 @@ export function isTrusted(status: ClockStatus): boolean {
  * @param strict - Whether an untrustworthy clock rejects the wait.
  * @param onTimeout - The error on timeout.
  * @returns The reading `check` accepted.
- * @throws {AbortError} When `signal` aborts.
- * @throws {ClockUnsynchronizedError} When the clock is closed, or (`strict`) untrustworthy.
+ * @throws {@link AbortError} When `signal` aborts.
+ * @throws {@link ClockUnsynchronizedError} When the clock is closed, or (`strict`) untrustworthy.
  *
  * @example
  * ```ts
@@ -164,8 +164,8 @@ export function waitFor(
  * @param signal - Aborts the wait.
  * @param hasSample - Whether the clock has a sample now.
  * @returns The first reading backed by a sample.
- * @throws {ClockUnsynchronizedError} When no sample arrives in time.
- * @throws {AbortError} When `signal` aborts.
+ * @throws {@link ClockUnsynchronizedError} When no sample arrives in time.
+ * @throws {@link AbortError} When `signal` aborts.
  *
  * @example
  * ```ts
@@ -210,8 +210,8 @@ export function waitForSample(
  * @param timeoutMs - Monotonic ms (checked) until it rejects.
  * @param signal - Cancels the wait with `AbortError`.
  * @returns The first trusted reading.
- * @throws {ClockUnsynchronizedError} On timeout or close (names the last problem).
- * @throws {AbortError} When `signal` aborts.
+ * @throws {@link ClockUnsynchronizedError} On timeout or close (names the last problem).
+ * @throws {@link AbortError} When `signal` aborts.
  *
  * @example
  * ```ts
@@ -284,9 +284,9 @@ export function waitForTrust(
  * @param waitUntilAfter - The clock's `waitUntilAfter`.
  * @param monotonic - The clock's monotonic clock, to measure the hold-back.
  * @returns The timestamp, the write's result and how long the result was held back.
- * @throws {ClockUnsynchronizedError} When the clock becomes untrustworthy.
- * @throws {CommitWaitTimeoutError} When `timeoutMs` elapses first.
- * @throws {AbortError} When `signal` aborts.
+ * @throws {@link ClockUnsynchronizedError} When the clock becomes untrustworthy.
+ * @throws {@link CommitWaitTimeoutError} When `timeoutMs` elapses first.
+ * @throws {@link AbortError} When `signal` aborts.
  *
  * @example
  * ```ts

@@ -121,7 +121,7 @@ class Cmac {
  * @param key - The 128-bit key.
  * @param message - Any bytes (empty allowed).
  * @returns The 16-byte tag.
- * @throws {InvalidArgumentError} When the key is not 16 bytes or an argument is not a Uint8Array.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When the key is not 16 bytes or an argument is not a Uint8Array.
  *
  * @example
  * ```ts
@@ -189,7 +189,7 @@ function checkComponents(associatedData: readonly Uint8Array[]): readonly Uint8A
  * @param associatedData - Up to 126 strings authenticated but not encrypted (each may be empty).
  * @param plaintext - The bytes to encrypt.
  * @returns The 16-byte synthetic IV followed by the ciphertext (`plaintext.length + 16` bytes).
- * @throws {InvalidArgumentError} On a wrong key length or too many components.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} On a wrong key length or too many components.
  *
  * @example
  * ```ts
@@ -221,7 +221,7 @@ export function aesSivEncrypt(
  * @param sealed - The synthetic IV followed by the ciphertext.
  * @returns The plaintext, or `undefined` when the input is shorter than a tag or
  *   does not verify (any changed bit in the IV, ciphertext or associated data).
- * @throws {InvalidArgumentError} On a wrong key length or too many components.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} On a wrong key length or too many components.
  *
  * @example
  * ```ts
@@ -257,7 +257,7 @@ export function aesSivDecrypt(
  * @param associatedData - One string (NTS: the packet up to the authenticator).
  * @param plaintext - The bytes to encrypt (NTS: extension fields, or nothing).
  * @returns Tag ‖ ciphertext.
- * @throws {InvalidArgumentError} On a wrong key length or an empty nonce.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} On a wrong key length or an empty nonce.
  *
  * @example
  * ```ts
@@ -285,7 +285,7 @@ export function aeadAesSivCmac256Seal(
  * @param associatedData - The associated data the sender authenticated.
  * @param sealed - Tag ‖ ciphertext.
  * @returns The plaintext, or `undefined` when anything does not verify.
- * @throws {InvalidArgumentError} On a wrong key length or an empty nonce.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} On a wrong key length or an empty nonce.
  *
  * @example
  * ```ts

@@ -66,7 +66,7 @@ export class CookieJar {
 
   /**
    * @param capacity - At most this many cookies are kept; default 8.
-   * @throws {InvalidArgumentError} When `capacity` is not an integer ≥ 1.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `capacity` is not an integer ≥ 1.
    */
   constructor(capacity: number = NTS_MAX_COOKIES) {
     if (!Number.isInteger(capacity) || capacity < 1) {

@@ -72,8 +72,8 @@ export interface NtsAuthenticatedExchange extends NtpExchange {
  * @param bytes - The datagram.
  * @param context - Session, request and the plain exchange context.
  * @returns The accepted exchange.
- * @throws {NtsRejectedError} When an NTS check fails (never downgraded to plain NTP).
- * @throws {NtpRejectedError} When the authenticated header fails a check;
+ * @throws {@link NtsRejectedError} When an NTS check fails (never downgraded to plain NTP).
+ * @throws {@link NtpRejectedError} When the authenticated header fails a check;
  *   `NtpKissOfDeathError` for an authenticated kiss code.
  *
  * @example
@@ -191,13 +191,13 @@ type Outcome = { readonly exchange: NtsAuthenticatedExchange } | { readonly nak:
  *
  * @param options - Key-exchange server, CA, timeout, clocks, session.
  * @returns The authenticated exchange (a `SyncSample`) and its session.
- * @throws {InvalidArgumentError} When an option is out of range.
- * @throws {NtsKeyExchangeError} When the key exchange fails (a subclass says how).
- * @throws {NtpTimeoutError} When no reply arrives in time.
- * @throws {NtpRejectedError} When replies arrived in time but all were refused
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is out of range.
+ * @throws {@link NtsKeyExchangeError} When the key exchange fails (a subclass says how).
+ * @throws {@link NtpTimeoutError} When no reply arrives in time.
+ * @throws {@link NtpRejectedError} When replies arrived in time but all were refused
  *   (the last refusal; {@link NtsRejectedError} for an NTS reason).
- * @throws {SourceUnavailableError} When the NTP host does not resolve or the socket fails.
- * @throws {AbortError} When `signal` aborts.
+ * @throws {@link chronobound!SourceUnavailableError | SourceUnavailableError} When the NTP host does not resolve or the socket fails.
+ * @throws {@link chronobound!AbortError | AbortError} When `signal` aborts.
  *
  * @example
  * ```ts

@@ -89,9 +89,9 @@ export interface ParseExtensionFieldsOptions {
  * @param bytes - The datagram (or an authenticator's plaintext).
  * @param options - Where to start, the minimum field length, a field-count cap.
  * @returns The fields in order (empty when `bytes` ends at `start`).
- * @throws {NtsExtensionFieldError} For every malformation, naming the offset; for
+ * @throws {@link NtsExtensionFieldError} For every malformation, naming the offset; for
  *   any input that is a Uint8Array, nothing else.
- * @throws {InvalidArgumentError} When `bytes` is not a Uint8Array or an option is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `bytes` is not a Uint8Array or an option is out of range.
  *
  * @example
  * ```ts
@@ -182,7 +182,7 @@ export interface EncodeExtensionFieldOptions {
  * @param body - The value.
  * @param options - The minimum length.
  * @returns The field's bytes.
- * @throws {InvalidArgumentError} When the type is out of range or the field would exceed 65532 bytes.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When the type is out of range or the field would exceed 65532 bytes.
  *
  * @example
  * ```ts
@@ -242,7 +242,7 @@ export interface NtsAuthenticator {
  * @param ciphertext - Tag ‖ ciphertext.
  * @param minLength - Smallest whole field length (RFC 7822: 28 for a last field without MAC).
  * @returns The whole extension field.
- * @throws {InvalidArgumentError} When a length does not fit in 16 bits.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a length does not fit in 16 bits.
  *
  * @example
  * ```ts
@@ -281,7 +281,7 @@ function allZero(bytes: Uint8Array): boolean {
  * @param body - The field's body (after its 4-byte header).
  * @param minNonceLength - Smallest nonce accepted; default 16.
  * @returns The nonce and ciphertext (views into `body`).
- * @throws {NtsExtensionFieldError} Saying what is wrong (offsets relative to the body).
+ * @throws {@link NtsExtensionFieldError} Saying what is wrong (offsets relative to the body).
  *
  * @example
  * ```ts

@@ -105,7 +105,7 @@ function readUint16(record: NtsKeRecord, server: string, what: string): number {
  * @param records - The records up to and including End of Message.
  * @param server - `host:port`, for messages.
  * @returns Cookies, negotiated NTP server and port, warnings.
- * @throws {NtsKeyExchangeError} One of the subclasses above.
+ * @throws {@link NtsKeyExchangeError} One of the subclasses above.
  *
  * @example
  * ```ts

@@ -77,7 +77,7 @@ export interface NtsKeRecord {
  *
  * @param record - Critical bit, type and body.
  * @returns Its bytes (4 + body length).
- * @throws {InvalidArgumentError} When the type is not in [0, 32767] or the body exceeds 65535 bytes.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When the type is not in [0, 32767] or the body exceeds 65535 bytes.
  *
  * @example
  * ```ts
@@ -105,7 +105,7 @@ export function encodeKeRecord(record: NtsKeRecord): Uint8Array {
  *
  * @param records - The records, normally ending with End of Message.
  * @returns The message bytes.
- * @throws {InvalidArgumentError} As {@link encodeKeRecord}.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} As {@link encodeKeRecord}.
  *
  * @example
  * ```ts
@@ -128,7 +128,7 @@ export function encodeKeRecords(records: readonly NtsKeRecord[]): Uint8Array {
  *
  * @param values - 16-bit unsigned integers.
  * @returns Their bytes.
- * @throws {InvalidArgumentError} When a value is not in [0, 65535].
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a value is not in [0, 65535].
  *
  * @example
  * ```ts

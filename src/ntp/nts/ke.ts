@@ -238,17 +238,17 @@ function validateOptions(options: NtsKeyExchangeOptions): {
  *
  * @param options - Server, port (4460), CA, name to verify, timeout, signal.
  * @returns Keys, cookies and the NTP server to query.
- * @throws {InvalidArgumentError} When an option is out of range.
- * @throws {NtsKeConnectionError} When the TCP connection fails.
- * @throws {NtsKeTlsError} When the TLS handshake fails or the certificate is not trusted (`certificate: true`).
- * @throws {NtsKeAlpnError} When the server does not speak `ntske/1`.
- * @throws {NtsKeServerError} When the server answers with an Error record.
- * @throws {NtsKeCriticalRecordError} When the response has an unknown critical record.
- * @throws {NtsKeNegotiationError} When no protocol or AEAD algorithm is agreed.
- * @throws {NtsKeNoCookiesError} When the response carries no usable cookie.
- * @throws {NtsKeProtocolError} When the response is malformed, too long, or cut short.
- * @throws {NtsKeTimeoutError} When it does not finish within `timeoutMs`.
- * @throws {AbortError} When `signal` aborts.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is out of range.
+ * @throws {@link NtsKeConnectionError} When the TCP connection fails.
+ * @throws {@link NtsKeTlsError} When the TLS handshake fails or the certificate is not trusted (`certificate: true`).
+ * @throws {@link NtsKeAlpnError} When the server does not speak `ntske/1`.
+ * @throws {@link NtsKeServerError} When the server answers with an Error record.
+ * @throws {@link NtsKeCriticalRecordError} When the response has an unknown critical record.
+ * @throws {@link NtsKeNegotiationError} When no protocol or AEAD algorithm is agreed.
+ * @throws {@link NtsKeNoCookiesError} When the response carries no usable cookie.
+ * @throws {@link NtsKeProtocolError} When the response is malformed, too long, or cut short.
+ * @throws {@link NtsKeTimeoutError} When it does not finish within `timeoutMs`.
+ * @throws {@link chronobound!AbortError | AbortError} When `signal` aborts.
  *
  * @example
  * ```ts

@@ -160,7 +160,7 @@ export class NtsSession {
   /**
    * @param keys - A key exchange's result (or the same fields from elsewhere).
    * @param options - Jar size, random source.
-   * @throws {InvalidArgumentError} When a key is not 32 bytes or an option is out of range.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a key is not 32 bytes or an option is out of range.
    */
   constructor(keys: NtsSessionKeys, options: NtsSessionOptions = {}) {
     this.#jar = new CookieJar(options.maxCookies ?? NTS_MAX_COOKIES);
@@ -177,7 +177,7 @@ export class NtsSession {
    * ones; replies to requests built before are then refused as replays.
    *
    * @param keys - The new key exchange's result.
-   * @throws {InvalidArgumentError} When a key is not 32 bytes or the NTP address is malformed.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a key is not 32 bytes or the NTP address is malformed.
    *
    * @example
    * ```ts
@@ -291,8 +291,8 @@ export class NtsSession {
    *
    * @param header - The 48-byte NTPv4 client header (e.g. from `encodeNtpPacket`).
    * @returns The datagram and what the reply must match.
-   * @throws {InvalidArgumentError} When `header` is not 48 bytes of NTPv4.
-   * @throws {NtsNoCookiesError} When the session needs a key exchange first.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `header` is not 48 bytes of NTPv4.
+   * @throws {@link NtsNoCookiesError} When the session needs a key exchange first.
    *
    * @example
    * ```ts
@@ -359,7 +359,7 @@ export class NtsSession {
    * @param request - The request it should answer.
    * @param server - Name for refusals; default the session's `ntpHost:ntpPort`.
    * @returns How many cookies it brought.
-   * @throws {NtsRejectedError} With the reason.
+   * @throws {@link NtsRejectedError} With the reason.
    *
    * @example
    * ```ts

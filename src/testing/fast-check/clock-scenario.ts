@@ -43,7 +43,7 @@ export interface ClockScenarioOptions {
  *
  * @param options - The bounds.
  * @returns The arbitrary.
- * @throws {InvalidArgumentError} When a bound is negative, a count is not an integer, or
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When a bound is negative, a count is not an integer, or
  *   `maxDriftPpm` is 1,000,000 or more.
  *
  * @example

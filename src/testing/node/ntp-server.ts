@@ -93,28 +93,28 @@ export interface LoopbackNtpServer {
   trueAt(performanceNowMs: number): number;
   /**
    * Steps the server clock by `ms` (either sign).
-   * @throws {InvalidArgumentError} When `ms` is not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `ms` is not finite.
    */
   step(ms: number): void;
   /**
    * Sets the server clock to `performance.timeOrigin + performance.now() + ms`.
-   * @throws {InvalidArgumentError} When `ms` is not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `ms` is not finite.
    */
   setOffset(ms: number): void;
   /**
    * Changes the rate error from now on, keeping the clock continuous.
-   * @throws {InvalidArgumentError} When `ppm` is not finite.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `ppm` is not finite.
    */
   setDriftPpm(ppm: number): void;
   /**
    * Changes delays, header fields, kiss code or the reply mutator.
-   * @throws {InvalidArgumentError} Naming a setting that is out of range.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} Naming a setting that is out of range.
    */
   configure(behaviour: NtpServerBehaviour): void;
   /**
    * Misbehaves on the next `count` requests (default: until changed); with
    * `thenValid` the correct reply follows the faulty one. `undefined` stops.
-   * @throws {InvalidArgumentError} When `count` is not positive.
+   * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `count` is not positive.
    */
   setFault(
     fault: NtpServerFault | undefined,
@@ -146,7 +146,7 @@ function bind(socket: dgram.Socket, port: number, host: string): Promise<void> {
  *
  * @param options - Clock, delays, header fields, kiss code, faults; see {@link NtpServerOptions}.
  * @returns The running server.
- * @throws {InvalidArgumentError} When an option is out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When an option is out of range.
  *
  * @example
  * ```ts
