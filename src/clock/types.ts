@@ -52,7 +52,10 @@ export interface TimeReading {
  *
  * @example
  * ```ts
- * const mono: MonotonicSource = { now: () => performance.now() };
+ * const clock = new TrueClock({
+ *   source: systemClockSource({ assumedErrorMs: 50 }),
+ *   monotonic: { now: () => performance.now(), resolutionMs: 0.005 }, // every bound adds 5 µs
+ * });
  * ```
  */
 export interface MonotonicSource {
@@ -68,7 +71,11 @@ export interface MonotonicSource {
  *
  * @example
  * ```ts
- * const wall: WallSource = { now: () => Date.now() };
+ * let t = 0; // a fake monotonic clock: 0.25 ms per read
+ * const mono = { now: () => (t += 0.25) };
+ * const wall = { now: () => 1_700_000_000_000 + Math.floor(t), resolutionMs: 1 }; // ticks at t = 1
+ * calibrateWall(wall, mono);
+ * //=> { offsetMs: 1700000000000.125, errorMs: 0.375, monotonicAt: 1.25, edge: true }
  * ```
  */
 export interface WallSource {
@@ -84,7 +91,12 @@ export interface WallSource {
  *
  * @example
  * ```ts
- * const s: SyncSample = { monotonicAt: mono.now(), offsetMs: Date.now() - mono.now(), errorMs: 5, source: 'manual' };
+ * const manual = new ManualClock(); // wall and true time 2026-01-01T00:00:00Z, monotonic 0
+ * const source = manualSource();
+ * const clock = new TrueClock({ source, monotonic: manual, wall: manual.wall, scheduler: manual });
+ * source.push({ monotonicAt: 0, offsetMs: Date.UTC(2026, 0, 1), errorMs: 5, source: 'manual' });
+ * clock.now().estimate;      //=> 1767225600000 (2026-01-01T00:00:00Z)
+ * clock.now().uncertaintyMs; //=> 5.003… (the sample's 5 ms, plus the epoch's float rounding)
  * ```
  */
 export interface SyncSample {
@@ -122,7 +134,13 @@ export interface SyncSample {
  *
  * @example
  * ```ts
- * const leap: LeapSecond = exchange.leap === 1 ? 'insert' : 'delete';
+ * const manual = new ManualClock({ wallMs: Date.UTC(2026, 5, 30, 23) }); // an hour before July
+ * const source = manualSource();
+ * const clock = new TrueClock({ source, monotonic: manual, wall: manual.wall, scheduler: manual });
+ * source.push({ monotonicAt: 0, offsetMs: Date.UTC(2026, 5, 30, 23), errorMs: 5, source: 'ntp', leapSecond: 'insert' });
+ * const r = clock.now();
+ * r.estimate - r.earliest; //=> 1005.003… (UTC will repeat a second: the interval reaches 1 s further back)
+ * r.latest - r.estimate;   //=> 5.003…
  * ```
  */
 export type LeapSecond = 'insert' | 'delete';
@@ -133,7 +151,10 @@ export type LeapSecond = 'insert' | 'delete';
  *
  * @example
  * ```ts
- * const scheduler: Scheduler = { setTimeout: (f, ms) => setTimeout(f, ms), clearTimeout: (h) => clearTimeout(h as number) };
+ * const manual = new ManualClock(); // a Scheduler whose timers fire only when advanced
+ * const hlc = new HybridLogicalClock({ node: 'a', overflowPolicy: 'wait', scheduler: manual });
+ * const clock = new TrueClock({ source, monotonic: manual, wall: manual.wall, scheduler: manual });
+ * manual.advance(1000); // runs the timers due in that second, the watchdog's among them
  * ```
  */
 export interface Scheduler {

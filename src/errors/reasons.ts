@@ -12,7 +12,13 @@
  *
  * @example
  * ```ts
- * const r: NtpRejectionReason = 'origin-mismatch';
+ * try {
+ *   await queryNtp({ host: '127.0.0.1', port: 11123 });
+ * } catch (error) {
+ *   if (error instanceof NtpRejectedError && error.reason === 'origin-mismatch') {
+ *     // a reply to another request (spoofed or stale): ignore it and ask again
+ *   }
+ * }
  * ```
  */
 export type NtpRejectionReason =
@@ -39,7 +45,13 @@ export type NtpRejectionReason =
  *
  * @example
  * ```ts
- * const r: NtsRejectionReason = 'nts-bad-tag';
+ * try {
+ *   await queryNts({ host: 'time.example', ca: pem });
+ * } catch (error) {
+ *   if (error instanceof NtsRejectedError && error.reason === 'nts-bad-tag') {
+ *     // the reply failed authentication: forged, or keys out of step; start a new key exchange
+ *   }
+ * }
  * ```
  */
 export type NtsRejectionReason =
@@ -57,7 +69,9 @@ export type NtsRejectionReason =
  *
  * @example
  * ```ts
- * const r: TimeExchangeFailureReason = 'nonce-mismatch';
+ * const clock = new TrueClock({ source: httpTimeSource({ url: '/api/time' }) });
+ * // … after a reply that answered another request:
+ * clock.lastProblem?.reason; //=> 'nonce-mismatch'
  * ```
  */
 export type TimeExchangeFailureReason =

@@ -22,12 +22,13 @@ import { abortableDelay } from './abortable-delay.js';
  *
  * @example
  * ```ts
- * const options: EtcdElectionOptions = {
+ * const election = etcdElection({
  *   endpoints: ['http://10.0.0.1:2379', 'http://10.0.0.2:2379', 'http://10.0.0.3:2379'],
  *   key: '/locks/reports',
  *   ttlMs: 5_000,
  *   clock,
- * };
+ * });
+ * election.key; //=> '/locks/reports'
  * ```
  */
 export interface EtcdElectionOptions {
@@ -66,7 +67,8 @@ export interface EtcdElectionOptions {
  *
  * @example
  * ```ts
- * const options: CampaignOptions = { signal: AbortSignal.timeout(30_000) };
+ * const lease = await election.campaign({ signal: AbortSignal.timeout(30_000), value: 'worker-7' });
+ * // rejects with AbortError if another contender still holds the lock after 30 s
  * ```
  */
 export interface CampaignOptions {
@@ -81,8 +83,9 @@ export interface CampaignOptions {
  *
  * @example
  * ```ts
- * const leader: EtcdLeader | undefined = await election.leader();
- * if (leader) console.log(`${leader.value} holds it with token ${leader.token}`);
+ * await election.leader(); // while worker-7 holds the lock
+ * //=> { value: 'worker-7', token: …n, leaseId: '…', revision: …n } (token: the key's create revision)
+ * await election.leader(); //=> undefined once nobody holds it
  * ```
  */
 export interface EtcdLeader {

@@ -12,7 +12,12 @@ import { describeValue, failureMessage, formatMs } from '../errors/describe.js';
  *
  * @example
  * ```ts
- * const retryable: EtcdErrorCode[] = ['ETCD_UNAVAILABLE', 'ETCD_QUORUM_LOST'];
+ * try {
+ *   await election.campaign();
+ * } catch (e) {
+ *   if (e instanceof EtcdError && (e.code === 'ETCD_UNAVAILABLE' || e.code === 'ETCD_QUORUM_LOST')) retryLater();
+ *   else throw e;
+ * }
  * ```
  */
 export type EtcdErrorCode =
@@ -221,7 +226,11 @@ export class EtcdKeepAliveError extends EtcdError {
  *
  * @example
  * ```ts
- * const reason: EtcdLostReason = 'keepalive-failed';
+ * lease.invalidate('process paused'); // e.g. by a pause detector
+ * lease.lostError instanceof EtcdLeaseLostError && lease.lostError.reason; //=> 'invalidated'
+ * lease.onLost((e) => {
+ *   if (e instanceof EtcdLeaseLostError && e.reason === 'keepalive-failed') alertOperator(e.message);
+ * });
  * ```
  */
 export type EtcdLostReason =

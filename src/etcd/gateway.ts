@@ -44,7 +44,14 @@ import {
  *
  * @example
  * ```ts
- * const logged: EtcdFetch = (url, init) => (console.log(url), fetch(url, init));
+ * const election = etcdElection({
+ *   endpoints: ['http://127.0.0.1:2379'],
+ *   key: '/locks/reports',
+ *   ttlMs: 5_000,
+ *   clock,
+ *   fetch: (url, init) => (console.log(init.method, url), fetch(url, init)),
+ * });
+ * // logs each gateway call, e.g. 'POST http://127.0.0.1:2379/v3/lease/grant'
  * ```
  */
 export type EtcdFetch = (url: string, init: RequestInit) => Promise<Response>;

@@ -25,7 +25,8 @@ export type HlcOffsetPolicy = 'throw' | 'clamp';
  * @deprecated Renamed {@link HlcOffsetPolicy}.
  * @example
  * ```ts
- * const policy: HlcOffsetMode = 'clamp'; // prefer HlcOffsetPolicy
+ * new HybridLogicalClock({ node: 'a', onOffset: 'clamp' });     // the old spelling
+ * new HybridLogicalClock({ node: 'a', offsetPolicy: 'clamp' }); // the same clock, today's spelling
  * ```
  */
 export type HlcOffsetMode = HlcOffsetPolicy;
@@ -48,7 +49,8 @@ export type HlcOverflowPolicy = 'throw' | 'wait';
  * @deprecated Renamed {@link HlcOverflowPolicy}.
  * @example
  * ```ts
- * const policy: HlcOverflowMode = 'wait'; // prefer HlcOverflowPolicy
+ * new HybridLogicalClock({ node: 'a', onOverflow: 'wait' });     // the old spelling
+ * new HybridLogicalClock({ node: 'a', overflowPolicy: 'wait' }); // the same clock, today's spelling
  * ```
  */
 export type HlcOverflowMode = HlcOverflowPolicy;
@@ -58,7 +60,9 @@ export type HlcOverflowMode = HlcOverflowPolicy;
  *
  * @example
  * ```ts
- * const options: HybridLogicalClockOptions = { node: 'a', maxOffsetMs: 250, overflowPolicy: 'wait' };
+ * const hlc = new HybridLogicalClock({ node: 'a', maxOffsetMs: 250, overflowPolicy: 'wait' });
+ * hlc.maxOffsetMs; //=> 250
+ * hlc.maxBorrowMs; //=> 10 (the default)
  * ```
  */
 export interface HybridLogicalClockOptions {

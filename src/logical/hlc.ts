@@ -32,7 +32,11 @@ import {
  *
  * @example
  * ```ts
- * const ts: HlcTimestamp = { wallMs: 1_700_000_000_000, counter: 0, node: 'a' };
+ * formatHlc({ wallMs: 1_700_000_000_000, counter: 0, node: 'a' }); //=> '018bcfe568000000@a'
+ * compareHlc(
+ *   { wallMs: 1_700_000_000_000, counter: 0, node: 'a' },
+ *   { wallMs: 1_700_000_000_000, counter: 0, node: 'b' },
+ * ); //=> -1 (the node breaks the tie)
  * ```
  */
 export interface HlcTimestamp {
@@ -49,7 +53,13 @@ export interface HlcTimestamp {
  *
  * @example
  * ```ts
- * const upper: HlcUpperBound = { wallMs: 1_700_000_001_000 };
+ * // A restart whose store holds { wallMs: 1_700_000_001_000 }, physical time behind it:
+ * const hlc = new HybridLogicalClock({
+ *   node: 'a',
+ *   physical: () => 1_700_000_000_000,
+ *   persistence: { load: () => ({ wallMs: 1_700_000_001_000 }), store: () => undefined },
+ * });
+ * hlc.now(); //=> { wallMs: 1700000001000, counter: 1, node: 'a' } (above everything issued before)
  * ```
  */
 export interface HlcUpperBound {
@@ -64,8 +74,14 @@ export interface HlcUpperBound {
  *
  * @example
  * ```ts
- * let saved: HlcUpperBound | undefined;
- * const persistence: HlcPersistence = { load: () => saved, store: (u) => { saved = u; } };
+ * const disk = new Map<string, HlcUpperBound>();
+ * const hlc = new HybridLogicalClock({
+ *   node: 'a',
+ *   physical: () => 1_700_000_000_000,
+ *   persistence: { load: () => disk.get('a'), store: (upper) => void disk.set('a', upper) },
+ * });
+ * hlc.now();     //=> { wallMs: 1700000000000, counter: 0, node: 'a' }
+ * disk.get('a'); //=> { wallMs: 1700000001000 } (stored before that stamp was returned)
  * ```
  */
 export interface HlcPersistence {

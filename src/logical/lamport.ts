@@ -14,7 +14,8 @@ import { isValidNodeId, validateNodeId, nodeIdProblem, MAX_NODE_ID_LENGTH } from
  *
  * @example
  * ```ts
- * const ts: LamportTimestamp = { counter: 7, node: 'a' };
+ * formatLamport({ counter: 7, node: 'a' }); //=> '00000000000007@a'
+ * compareLamport({ counter: 7, node: 'a' }, { counter: 7, node: 'b' }); //=> -1 (the node breaks the tie)
  * ```
  */
 export interface LamportTimestamp {
@@ -29,7 +30,7 @@ export interface LamportTimestamp {
  *
  * @example
  * ```ts
- * const options: LamportClockOptions = { node: 'a', initial: 41 };
+ * new LamportClock({ node: 'a', initial: 41 }).tick(); //=> { counter: 42, node: 'a' }
  * ```
  */
 export interface LamportClockOptions {

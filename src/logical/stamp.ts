@@ -22,7 +22,9 @@ import { MAX_NODE_ID_LENGTH, isValidNodeId, nodeIdProblem } from './node-id.js';
  *
  * @example
  * ```ts
- * const fromRow: EncodedHlc = row.hlc; // '115292150460684697' from pg, 115292150460684697n from better-sqlite3
+ * decodeHlc('018bcfe568000000@a');       //=> { wallMs: 1700000000000, counter: 0, node: 'a' }
+ * decodeHlc(111411200000000000n, 'a');   //=> the same stamp, from a BIGINT read by better-sqlite3
+ * decodeHlc('111411200000000000', 'a');  //=> the same stamp, from the text node-postgres returns
  * ```
  */
 export type EncodedHlc = string | bigint | number | HlcTimestamp;
@@ -68,7 +70,9 @@ export interface Stamped<T> {
  *
  * @example
  * ```ts
- * const options: StampWriteOptions = { after: row.hlc, node: row.node };
+ * const hlc = new HybridLogicalClock({ node: 'b', physical: () => 1_700_000_000_000 });
+ * stampWrite(hlc, (ts) => ts.counter, { after: '018bcfe568050002@a' }); // the row read was written at a's 005/2
+ * //=> { timestamp: { wallMs: 1700000000005, counter: 3, node: 'b' }, result: 3 }
  * ```
  */
 export interface StampWriteOptions {

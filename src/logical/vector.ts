@@ -16,7 +16,9 @@ import { isValidNodeId, nodeIdProblem, validateNodeId } from './node-id.js';
  *
  * @example
  * ```ts
- * const order: VectorOrder = a.compare(b);
+ * const a = VectorClock.from({ a: 1 });
+ * a.compare(a.increment('b'));           //=> 'before'
+ * a.compare(VectorClock.from({ b: 1 })); //=> 'concurrent'
  * ```
  */
 export type VectorOrder = 'before' | 'after' | 'equal' | 'concurrent';

@@ -19,7 +19,8 @@ import { formatReadingWith, insertMicros, splitMicros } from '../truetime/format
  *
  * @example
  * ```ts
- * const zone: ZoneLike = 'America/New_York';
+ * toDateTime(1795341600123.456, 'America/New_York').zoneName; //=> 'America/New_York'
+ * formatTimestamp(1795341600123.456, { zone: 'UTC+3' });       //=> '2026-11-22T13:00:00.123456+03:00'
  * ```
  */
 export type ZoneLike = string | Zone;
@@ -29,7 +30,8 @@ export type ZoneLike = string | Zone;
  *
  * @example
  * ```ts
- * const options: FormatOptions = { zone: 'Europe/Paris' };
+ * formatTimestamp(1795341600123.456, { zone: 'Europe/Paris' }); //=> '2026-11-22T11:00:00.123456+01:00'
+ * formatTimestamp(1795341600123.456);                           //=> '2026-11-22T10:00:00.123456Z'
  * ```
  */
 export interface FormatOptions {

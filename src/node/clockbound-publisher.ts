@@ -31,7 +31,8 @@ const LOOSE_BRACKET_NS = 50_000n;
  *
  * @example
  * ```ts
- * const options: ClockboundPublisherOptions = { path: '/var/run/clockbound/shm0', updateMs: 1000 };
+ * const publisher = publishClockbound(clock, { path: '/var/run/clockbound/shm0', updateMs: 1000, maxUncertaintyMs: 50 });
+ * publisher.last?.status; // 'unknown' until the clock's first sample, then the clock's status
  * ```
  */
 export interface ClockboundPublisherOptions {
@@ -66,9 +67,11 @@ export interface ClockboundPublisherOptions {
  *
  * @example
  * ```ts
- * const publisher: ClockboundPublisher = publishClockbound(clock, { path: '/tmp/clockbound/shm0' });
- * console.log(publisher.writes, publisher.last?.boundNs);
- * await publisher.close();
+ * const publisher = publishClockbound(clock, { path: '/tmp/clockbound/shm0' }); // clock: no sample yet
+ * publisher.writes;       //=> 1 (the first write is made at once)
+ * publisher.last?.status; //=> 'unknown' (nothing to stand behind yet)
+ * publisher.generation;   //=> 2 (for a new segment)
+ * await publisher.close(); // marks the segment unusable
  * ```
  */
 export interface ClockboundPublisher {

@@ -139,15 +139,17 @@ const STATUS_NAMES: readonly ClockboundStatus[] = [
  *
  * @example
  * ```ts
+ * const writer = ClockboundSegmentWriter.open('/tmp/clockbound/shm0');
  * const now = process.hrtime.bigint(); // CLOCK_MONOTONIC on Linux
- * const data: ClockboundData = {
+ * writer.write({
  *   asOfNs: now,
- *   voidAfterNs: now + 1_000_000_000_000n,
- *   boundNs: 250_000n,
+ *   voidAfterNs: now + 10_000_000_000n, // trust it for 10 s
+ *   boundNs: 250_000n,                  // CLOCK_REALTIME ± 250 µs
  *   disruptionMarker: 0n,
  *   maxDriftPpb: 50_000,
  *   status: 'synchronized',
- * };
+ * });
+ * readClockboundSegment('/tmp/clockbound/shm0').boundNs; //=> 250000n
  * ```
  */
 export interface ClockboundData {
@@ -177,8 +179,9 @@ export interface ClockboundData {
  *
  * @example
  * ```ts
- * const s: ClockboundSnapshot = readClockboundSegment('/var/run/clockbound/shm0');
- * console.log(s.generation, s.status, s.boundNs);
+ * readClockboundSegment('/tmp/clockbound/shm0'); // a new segment after its first write (see ClockboundData)
+ * //=> { generation: 2, segmentSize: 80, version: 2, asOfNs: …, voidAfterNs: …, boundNs: 250000n,
+ * //     disruptionMarker: 0n, maxDriftPpb: 50000, status: 'synchronized', disruptionSupport: false }
  * ```
  */
 export interface ClockboundSnapshot extends ClockboundData {

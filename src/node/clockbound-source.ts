@@ -42,7 +42,8 @@ const CAUSALITY_BLUR_NS = 1000n;
  *
  * @example
  * ```ts
- * const options: ClockboundSourceOptions = { path: '/var/run/clockbound/shm0', pollIntervalMs: 1000 };
+ * const source = clockboundSource({ path: '/var/run/clockbound/shm0', pollIntervalMs: 1000 });
+ * source.maxSampleGapMs; //=> 1500 (1.5 poll intervals)
  * ```
  */
 export interface ClockboundSourceOptions {
@@ -71,8 +72,10 @@ export interface ClockboundSourceOptions {
  *
  * @example
  * ```ts
- * const source: ClockboundSource = clockboundSource();
- * console.log(source.snapshot?.status);
+ * const source = clockboundSource(); // /var/run/clockbound/shm0
+ * const clock = new TrueClock({ source });
+ * await clock.ready();
+ * source.snapshot?.status; // what the daemon last published, e.g. 'synchronized'
  * ```
  */
 export interface ClockboundSource extends DisposableTimeSource {

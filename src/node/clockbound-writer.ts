@@ -37,7 +37,9 @@ import { monotonicNowNs } from './host-clocks.js';
  *
  * @example
  * ```ts
- * const options: ClockboundWriterOptions = { mode: 0o644 };
+ * import { statSync } from 'node:fs';
+ * ClockboundSegmentWriter.open('/tmp/clockbound/shm0', { mode: 0o640 }); // a new file: owner and group only
+ * (statSync('/tmp/clockbound/shm0').mode & 0o777).toString(8); //=> '640'
  * ```
  */
 export interface ClockboundWriterOptions {

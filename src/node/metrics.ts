@@ -21,7 +21,10 @@ import type { ClockboundData, ClockboundStatus } from './clockbound-segment.js';
  *
  * @example
  * ```ts
- * const facts: ClockboundMetricsSource = publishClockbound(clock, { path: '/tmp/clockbound/shm0' });
+ * const publisher = publishClockbound(clock, { path: '/tmp/clockbound/shm0' }); // a ClockboundMetricsSource
+ * const text = formatPrometheusMetrics(clock.metrics(), { clockbound: publisher });
+ * text.split('\n').find((line) => line.startsWith('chronobound_clockbound_writes_total'));
+ * //=> 'chronobound_clockbound_writes_total 1' (publishClockbound writes at once, then every `updateMs`)
  * ```
  */
 export interface ClockboundMetricsSource {
@@ -36,7 +39,10 @@ export interface ClockboundMetricsSource {
  *
  * @example
  * ```ts
- * const options: PrometheusMetricsOptions = { ntpServers: ntp.servers() };
+ * const ntp = ntpSource({ servers: ['127.0.0.1:11123'] });
+ * const clock = new TrueClock({ source: ntp });
+ * formatPrometheusMetrics(clock.metrics(), { ntpServers: ntp.servers() });
+ * // adds the chronobound_ntp_server_* series, one per server: reach, state, delay, offset, stratum, poll interval
  * ```
  */
 export interface PrometheusMetricsOptions {
@@ -323,7 +329,9 @@ function clockboundFamilies(out: Exposition, facts: ClockboundMetricsSource): vo
  *
  * @example
  * ```ts
- * const options: MetricsEndpointOptions = { path: '/metrics', ntp: source };
+ * import { createServer } from 'node:http';
+ * createServer(metricsEndpoint(clock, { path: '/metrics', ntp: source })).listen(9464, '127.0.0.1');
+ * // GET /metrics → 200 in the text exposition format (PROMETHEUS_CONTENT_TYPE); other paths → 404
  * ```
  */
 export interface MetricsEndpointOptions {

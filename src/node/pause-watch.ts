@@ -14,8 +14,9 @@ import type { PauseDetectorOptions } from '../safety/pause-detector.js';
  *
  * @example
  * ```ts
- * const watch: ProcessPauseWatch = watchProcessPauses({ clock });
- * watch.detector.register(lease);
+ * await using watch = watchProcessPauses({ clock });
+ * watch.detector.register(lease); // a SIGSTOP … SIGCONT ends the lease as soon as the process runs again
+ * watch.detector.check();         //=> undefined (no pause so far)
  * ```
  */
 export interface ProcessPauseWatch {

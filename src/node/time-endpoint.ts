@@ -21,8 +21,9 @@ import {
  *
  * @example
  * ```ts
- * const options: TimeEndpointOptions = { path: '/api/time', allowOrigin: 'https://app.example.com' };
- * timeEndpoint(clock, options); // answers GET /api/time?nonce=…
+ * import { createServer } from 'node:http';
+ * createServer(timeEndpoint(clock, { path: '/api/time', allowOrigin: 'https://app.example.com' })).listen(8080);
+ * // GET /api/time?nonce=<32 hex digits> → 200 and the reply; GET /time → 404
  * ```
  */
 export type TimeEndpointOptions = TimeHandlerOptions;
@@ -34,8 +35,8 @@ export type TimeEndpointOptions = TimeHandlerOptions;
  *
  * @example
  * ```ts
- * const handler: TimeEndpointHandler = timeEndpoint(clock);
- * http.createServer(handler).listen(8080);
+ * const app = express();
+ * app.use(timeEndpoint(clock)); // answers GET /time?nonce=…; any other path goes on to next()
  * ```
  */
 export type TimeEndpointHandler = (

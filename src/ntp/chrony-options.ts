@@ -36,7 +36,8 @@ export const DEFAULT_MAX_DRIFT_PPM: number = 200;
  *
  * @example
  * ```ts
- * const options: ChronyTrackingOptions = { host: '127.0.0.1', port: 323, timeoutMs: 500 };
+ * await readChronyTracking({ host: '127.0.0.1', port: 323, timeoutMs: 500 });
+ * // the tracking report; rejects with ChronyTimeoutError after 500 ms when chronyd is not running
  * ```
  */
 export interface ChronyTrackingOptions {
@@ -55,7 +56,7 @@ export interface ChronyTrackingOptions {
  *
  * @example
  * ```ts
- * const options: ChronySourceOptions = { port: 323, pollIntervalMs: 1000, maxDriftPpm: 200 };
+ * chronySource({ port: 323, pollIntervalMs: 1000, maxDriftPpm: 200 }).pollIntervalMs; //=> 1000
  * ```
  */
 export interface ChronySourceOptions {
@@ -90,10 +91,11 @@ export interface ChronySourceOptions {
  *
  * @example
  * ```ts
- * const source: ChronySource = chronySource();
+ * const source = chronySource();
+ * source.tracking; //=> undefined (before the first poll)
  * const clock = new TrueClock({ source });
  * await clock.ready();
- * console.log(source.tracking?.stratum);
+ * source.tracking?.stratum; // chronyd's stratum, as `chronyc tracking` prints it
  * ```
  */
 export interface ChronySource extends TimeSource, AsyncDisposable {
@@ -131,7 +133,11 @@ export interface ChronySource extends TimeSource, AsyncDisposable {
  *
  * @example
  * ```ts
- * const options: ChronyHostCorrectionOptions = { port: 323, pollIntervalMs: 1000 };
+ * const clock = new TrueClock({
+ *   source: ntpSource({ servers: ['0.pool.ntp.org', '1.pool.ntp.org', '2.pool.ntp.org'] }),
+ *   hostCorrection: chronyHostCorrection({ port: 323, pollIntervalMs: 1000 }),
+ * });
+ * clock.metrics().hostCorrectionMs; // what chronyd is still slewing out of the clock, counted in ε
  * ```
  */
 export interface ChronyHostCorrectionOptions {

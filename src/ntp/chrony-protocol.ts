@@ -96,8 +96,9 @@ const STATUS_NAMES: Readonly<Record<number, string>> = {
  *
  * @example
  * ```ts
- * const t: ChronyTracking = await readChronyTracking();
- * console.log(t.refId.toString(16), t.stratum, t.currentCorrectionMs);
+ * const t = await readChronyTracking(); // chronyd on 127.0.0.1:323
+ * t.refId === CHRONY_LOCAL_REFERENCE_ID; // true when chronyd serves its local clock
+ * t.currentCorrectionMs;                 // > 0: the system clock is slow by about this much
  * ```
  */
 export interface ChronyTracking {

@@ -16,7 +16,10 @@ import type { DatagramTransport } from './transport.js';
  *
  * @example
  * ```ts
- * const options: QueryNtpOptions = { host: 'time.example', socket };
+ * const socket = new NtpSocket(); // one socket for several exchanges
+ * const a = await queryNtp({ host: '127.0.0.1', port: 11123, socket });
+ * const b = await queryNtp({ host: '127.0.0.1', port: 11124, socket, timeoutMs: 500 });
+ * await socket.close(); // queryNtp does not close a socket it was given
  * ```
  */
 export interface QueryNtpOptions extends NtpQueryOptions {

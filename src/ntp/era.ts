@@ -16,7 +16,8 @@ import { InvalidArgumentError } from '../errors.js';
  *
  * @example
  * ```ts
- * const ts: NtpTimestamp = { seconds: 3_976_214_400, fraction: 0x80000000 }; // 2026-01-01T00:00:00.5Z
+ * ntpToEpochMs({ seconds: 3_976_214_400, fraction: 0x80000000 }); //=> 1767225600500 (2026-01-01T00:00:00.5Z)
+ * epochMsToNtp(Date.UTC(2026, 0, 1, 0, 0, 0, 500));                //=> { seconds: 3976214400, fraction: 2147483648 }
  * ```
  */
 export interface NtpTimestamp {

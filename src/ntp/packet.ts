@@ -50,8 +50,10 @@ export const NtpMode: {
  *
  * @example
  * ```ts
- * const reply: NtpPacket = decodeNtpPacket(bytes);
- * if (reply.leap === 3) console.log('server unsynchronized');
+ * decodeNtpPacket(encodeNtpPacket({ mode: NtpMode.client, version: 4, transmitTimestamp: epochMsToNtp(Date.UTC(2026, 0, 1)) }));
+ * //=> { leap: 0, version: 4, mode: 3, stratum: 0, poll: 0, precision: 0, rootDelayMs: 0, rootDispersionMs: 0,
+ * //     referenceId: 0, referenceTimestamp: { seconds: 0, fraction: 0 }, …,
+ * //     transmitTimestamp: { seconds: 3976214400, fraction: 0 } }
  * ```
  */
 export interface NtpPacket {

@@ -14,7 +14,9 @@ import type { DatagramTransport } from './transport.js';
  *
  * @example
  * ```ts
- * const options: NtpQueryOptions = { host: '127.0.0.1', port: 11123, timeoutMs: 500 };
+ * await new NtpSocket().query({ host: '127.0.0.1', port: 11123, timeoutMs: 500 });
+ * //=> { server: '127.0.0.1:11123', offsetMs: …, delayMs: …, errorMs: …, stratum: …, … }
+ * // or, when nothing answers, rejects with NtpTimeoutError after 500 ms
  * ```
  */
 export interface NtpQueryOptions {
@@ -58,13 +60,24 @@ export interface NtpQueryOptions {
  *
  * @example
  * ```ts
- * let request: NtsRequest;
- * const authenticate: NtpAuthenticator = {
- *   build: (header) => (request = session.buildRequest(header)).bytes,
- *   verify: (reply) => (session.verifyReply(reply, request), reply.subarray(0, 48)),
- *   abandon: () => session.abandon(request),
- * };
- * await socket.query({ host, port, authenticate });
+ * // One NTS-protected exchange over an NtpSocket, as ntpSource makes for an NTS server:
+ * const ke = await ntsKeyExchange({ host: 'time.example' });
+ * const session = new NtsSession(ke);
+ * const sent = new Map<Uint8Array, NtsRequest>();
+ * const exchange = await new NtpSocket().query({
+ *   host: ke.ntpHost,
+ *   port: ke.ntpPort,
+ *   authenticate: {
+ *     build: (header) => {
+ *       const request = session.buildRequest(header);
+ *       sent.set(request.bytes, request);
+ *       return request.bytes;
+ *     },
+ *     verify: (reply, bytes) => (session.verifyReply(reply, sent.get(bytes)!), reply.subarray(0, 48)),
+ *     abandon: () => sent.forEach((request) => session.abandon(request)),
+ *   },
+ * });
+ * exchange.offsetMs; // from a reply authenticated under the session's keys
  * ```
  */
 export interface NtpAuthenticator {

@@ -35,8 +35,11 @@ export type { NtpRejectionReason } from '../errors.js';
  *
  * @example
  * ```ts
- * const x: NtpExchange = await queryNtp({ host: '127.0.0.1', port: 11123 });
- * console.log(x.offsetMs, x.delayMs, x.errorMs, x.stratum);
+ * const server = await createNtpServer({ offsetMs: 250 }); // a loopback server 250 ms ahead
+ * const x = await queryNtp({ host: server.host, port: server.port });
+ * x.stratum;        //=> 1
+ * x.referenceId;    //=> 'LOCL'
+ * x.systemOffsetMs; // ≈ 250, within x.errorMs
  * ```
  */
 export interface NtpExchange extends SyncSample {
@@ -80,7 +83,15 @@ export interface NtpExchange extends SyncSample {
  *
  * @example
  * ```ts
- * const ctx: NtpReplyContext = { server: '127.0.0.1:123', nonce, t1, t4: mono.now() };
+ * const nonce = epochMsToNtp(Date.UTC(2026, 0, 1)); // the transmit timestamp we sent
+ * const reply = encodeNtpPacket({
+ *   mode: NtpMode.server, version: 4, stratum: 1, precision: -20, originTimestamp: nonce,
+ *   receiveTimestamp: epochMsToNtp(Date.UTC(2026, 0, 1) + 10), transmitTimestamp: epochMsToNtp(Date.UTC(2026, 0, 1) + 11),
+ * });
+ * validateNtpReply(reply, { server: '192.0.2.1:123', nonce, t1: 1000, t4: 1020, wallMs: Date.UTC(2026, 0, 1) + 20 });
+ * //=> { server: '192.0.2.1:123', monotonicAt: 1020, offsetMs: 1767225599000.5, delayMs: 19, errorMs: 9.50…, stratum: 1, … }
+ * validateNtpReply(reply, { server: '192.0.2.1:123', nonce: epochMsToNtp(1), t1: 1000, t4: 1020 });
+ * //=> throws NtpRejectedError, reason 'origin-mismatch'
  * ```
  */
 export interface NtpReplyContext {

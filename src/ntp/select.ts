@@ -47,7 +47,12 @@ import { agedBound } from '../sources/exchange.js';
  *
  * @example
  * ```ts
- * const c: SelectionCandidate = { id: 'a:123', monotonicAt: 5000, offsetMs: 1.7e12, errorMs: 2 };
+ * const candidates = [
+ *   { id: 'a:123', monotonicAt: 5000, offsetMs: 1_767_225_595_000, errorMs: 2 },
+ *   { id: 'b:123', monotonicAt: 5000, offsetMs: 1_767_225_595_001, errorMs: 2 },
+ *   { id: 'c:123', monotonicAt: 5000, offsetMs: 1_767_225_595_250, errorMs: 2 },
+ * ];
+ * selectOffset(candidates).ok; //=> true (a and b agree; c is a falseticker)
  * ```
  */
 export interface SelectionCandidate {
@@ -66,7 +71,10 @@ export interface SelectionCandidate {
  *
  * @example
  * ```ts
- * const options: SelectOptions = { maxDriftPpm: 200, configured: 4 }; // tolerates 1 falseticker
+ * // candidates: a and b agree, c is 250 ms off (see SelectionCandidate)
+ * selectOffset(candidates, { maxDriftPpm: 200, configured: 4 }).required; //=> 2 (f = 1 of 4 configured)
+ * selectOffset(candidates, { maxFalsetickers: 0 });
+ * //=> { ok: false, reason: 'no-majority', required: 3, … } (all three must agree, and c does not)
  * ```
  */
 export interface SelectOptions {
@@ -100,7 +108,12 @@ export interface SelectOptions {
  *
  * @example
  * ```ts
- * const i: SelectionInterval = { id: 'a', low: -2, high: 2 };
+ * selectOffset([
+ *   { id: 'a:123', monotonicAt: 5000, offsetMs: 1_767_225_595_000, errorMs: 2 },
+ *   { id: 'b:123', monotonicAt: 4000, offsetMs: 1_767_225_595_001, errorMs: 2 },
+ * ]).intervals;
+ * //=> [{ id: 'a:123', low: 1767225594998, high: 1767225595002 },
+ * //    { id: 'b:123', low: 1767225594998.8, high: 1767225595003.2 }] (b aged 1 s at 200 ppm)
  * ```
  */
 export interface SelectionInterval {
@@ -117,8 +130,9 @@ export interface SelectionInterval {
  *
  * @example
  * ```ts
- * const r: Selection = selectOffset(candidates);
- * if (r.ok) console.log(r.offsetMs, r.errorMs, r.falsetickers);
+ * selectOffset(candidates); // a and b agree, c is 250 ms off (see SelectionCandidate)
+ * //=> { ok: true, monotonicAt: 5000, offsetMs: 1767225595000.5, errorMs: 1.5, low: 1767225594999, high: 1767225595002,
+ * //     truechimers: ['a:123', 'b:123'], falsetickers: ['c:123'], configured: 3, maxFalsetickers: 1, required: 2, intervals: […] }
  * ```
  */
 export type Selection =

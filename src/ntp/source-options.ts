@@ -47,10 +47,12 @@ export interface NtpServerSpec {
  *
  * @example
  * ```ts
- * const options: NtpSourceOptions = {
+ * const source = ntpSource({
  *   servers: ['0.pool.ntp.org', '1.pool.ntp.org', '2.pool.ntp.org'],
  *   targetUncertaintyMs: 20, // poll less once the clock can keep ε under 20 ms anyway
- * };
+ * });
+ * source.pollIntervalMs;    //=> 64000 (the default shortest interval)
+ * source.maxPollIntervalMs; //=> 1024000
  * ```
  */
 export interface NtpSourceOptions {
@@ -141,7 +143,7 @@ export interface NtpSourceOptions {
  *
  * @example
  * ```ts
- * const s: NtpServerState = 'backing-off';
+ * ntpSource({ servers: ['127.0.0.1:11123'] }).servers()[0]?.state; //=> 'pending' (before its first poll)
  * ```
  */
 export type NtpServerState =
@@ -187,8 +189,9 @@ export interface NtpServerStatus {
  *
  * @example
  * ```ts
- * const source: NtpSource = ntpSource({ servers: ['127.0.0.1:11123'] });
- * console.table(source.servers());
+ * const source = ntpSource({ servers: ['127.0.0.1:11123'] });
+ * source.servers();
+ * //=> [{ server: '127.0.0.1:11123', state: 'pending', reach: 0, consecutiveFailures: 0, pollIntervalMs: 64000 }]
  * ```
  */
 export interface NtpSource extends TimeSource, AsyncDisposable {

@@ -21,7 +21,8 @@ import { lookup } from 'node:dns/promises';
  *
  * @example
  * ```ts
- * const family: DatagramFamily = isIP(address) === 6 ? 6 : 4;
+ * import { isIP } from 'node:net';
+ * const socket = await udpTransport.open(isIP(address) === 6 ? 6 : 4, handlers);
  * ```
  */
 export type DatagramFamily = 4 | 6;
@@ -31,7 +32,13 @@ export type DatagramFamily = 4 | 6;
  *
  * @example
  * ```ts
- * const from: DatagramPeer = { address: '192.0.2.1', port: 123 };
+ * const socket = await udpTransport.open(4, {
+ *   onMessage: (bytes, from) => {
+ *     if (from.address !== '192.0.2.1' || from.port !== 123) return; // not the server we asked
+ *     replies.push(bytes);
+ *   },
+ *   onError: (error) => console.warn(error.message),
+ * });
  * ```
  */
 export interface DatagramPeer {
@@ -46,10 +53,13 @@ export interface DatagramPeer {
  *
  * @example
  * ```ts
- * const handlers: DatagramHandlers = {
+ * const socket = await udpTransport.open(4, {
  *   onMessage: (bytes, from) => console.log(bytes.length, from.address, from.port),
  *   onError: (error) => console.warn(error.message),
- * };
+ * });
+ * const request = encodeNtpPacket({ mode: NtpMode.client, version: 4, transmitTimestamp: epochMsToNtp(Date.now()) });
+ * await socket.send(request, '127.0.0.1', 11123); // a loopback server answers: logs 48 '127.0.0.1' 11123
+ * await socket.close();
  * ```
  */
 export interface DatagramHandlers {
@@ -95,19 +105,23 @@ export interface DatagramSocket {
  *
  * @example
  * ```ts
- * // A transport that logs what it sends, on top of the real one.
- * const logging: DatagramTransport = {
- *   lookup: (host) => udpTransport.lookup!(host),
- *   async open(family, handlers) {
- *     const socket = await udpTransport.open(family, handlers);
- *     return {
- *       send: (bytes, address, port) => (console.log('to', address, port), socket.send(bytes, address, port)),
- *       ref: () => socket.ref?.(),
- *       unref: () => socket.unref?.(),
- *       close: () => socket.close(),
- *     };
+ * // A transport that logs what it sends, on top of the real one:
+ * await queryNtp({
+ *   host: '127.0.0.1',
+ *   port: 11123,
+ *   transport: {
+ *     lookup: (host) => udpTransport.lookup!(host),
+ *     async open(family, handlers) {
+ *       const socket = await udpTransport.open(family, handlers);
+ *       return {
+ *         send: (bytes, address, port) => (console.log('to', address, port), socket.send(bytes, address, port)),
+ *         ref: () => socket.ref?.(),
+ *         unref: () => socket.unref?.(),
+ *         close: () => socket.close(),
+ *       };
+ *     },
  *   },
- * };
+ * }); // logs 'to 127.0.0.1 11123', then resolves with the exchange
  * ```
  */
 export interface DatagramTransport {

@@ -30,8 +30,9 @@ export const MAX_TIME_MESSAGE_CHARS = 1024;
  *
  * @example
  * ```ts
- * const request: TimeRequest = { type: 'chronobound.time-request', v: 1, nonce: '00112233445566778899aabbccddeeff' };
- * JSON.stringify(request); // what a WebSocket carries
+ * answerTimeRequest(clock, { type: 'chronobound.time-request', v: 1, nonce: '00112233445566778899aabbccddeeff' });
+ * //=> { type: 'chronobound.time-reply', v: 1, nonce: '00112233445566778899aabbccddeeff', t2: …, t3: …, errorMs: …, status: 'synchronized' }
+ * answerTimeRequest(clock, { type: 'chat', text: 'hi' }); //=> undefined (not a time request: route it elsewhere)
  * ```
  */
 export interface TimeRequest {
@@ -50,11 +51,11 @@ export interface TimeRequest {
  *
  * @example
  * ```ts
- * const reply: TimeReply = {
- *   type: 'chronobound.time-reply', v: 1, nonce: '00112233445566778899aabbccddeeff',
- *   t2: 1767225600000.125, t3: 1767225600000.131, errorMs: 0.734, status: 'synchronized',
- * };
- * reply.t3 - reply.t2; // ≈ 0.006: the server held the request 6 µs
+ * const reply = answerTimeRequest(clock, { type: 'chronobound.time-request', v: 1, nonce: '00112233445566778899aabbccddeeff' });
+ * if (reply !== undefined && 't2' in reply) {
+ *   reply.t3 - reply.t2; // how long the server held the request (ms, µs resolution), e.g. 0.006
+ *   reply.errorMs;       // the server clock's own ε, which the client's bound builds on
+ * }
  * ```
  */
 export interface TimeReply {
@@ -80,8 +81,9 @@ export interface TimeReply {
  *
  * @example
  * ```ts
- * const refusal: TimeRefusal = { type: 'chronobound.time-reply', v: 1, nonce: '00112233445566778899aabbccddeeff', status: 'unsynchronized' };
- * 't2' in refusal; // false: no times without a bound behind them
+ * const server = new TrueClock({ source: manualSource() }); // no sample yet
+ * answerTimeRequest(server, { type: 'chronobound.time-request', v: 1, nonce: '00112233445566778899aabbccddeeff' });
+ * //=> { type: 'chronobound.time-reply', v: 1, nonce: '00112233445566778899aabbccddeeff', status: 'unsynchronized' }
  * ```
  */
 export interface TimeRefusal {

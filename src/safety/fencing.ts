@@ -13,10 +13,12 @@ import { InvalidArgumentError, StaleFencingTokenError } from '../errors.js';
  *
  * @example
  * ```ts
- * const store: FencingTokenStore = {
- *   load: () => (row ? BigInt(row.token) : undefined),
- *   store: (token) => db.prepare('UPDATE issuer SET token = ?').run(token),
- * };
+ * const disk: bigint[] = [41n]; // what the previous run stored
+ * const issuer = new FencingTokenIssuer({
+ *   store: { load: () => disk.at(-1), store: (token) => void disk.push(token) },
+ * });
+ * issuer.next(); //=> 42n
+ * disk;          //=> [41n, 42n] (stored before it was handed out)
  * ```
  */
 export interface FencingTokenStore {
@@ -31,7 +33,7 @@ export interface FencingTokenStore {
  *
  * @example
  * ```ts
- * const options: FencingTokenIssuerOptions = { store: fileStore, start: 1n };
+ * new FencingTokenIssuer({ start: 100n }).next(); //=> 100n (nothing stored yet)
  * ```
  */
 export interface FencingTokenIssuerOptions {

@@ -14,7 +14,10 @@ import type { TimeReading } from '../clock/types.js';
  *
  * @example
  * ```ts
- * const clock: LeaseClock = new TrueClock({ source });
+ * // clock: a TrueClock reading 2026-01-01T00:00:00Z ± 5 ms (any { now(), before(t) } will do)
+ * const lease = new Lease({ clock, expiresAt: Date.UTC(2026, 0, 1, 0, 0, 10) });
+ * lease.remainingMs(); //=> 9994.99… (from the latest instant it may be now)
+ * lease.isValid();     //=> true
  * ```
  */
 export interface LeaseClock {
@@ -29,7 +32,10 @@ export interface LeaseClock {
  *
  * @example
  * ```ts
- * const options: LeaseOptions = { clock, expiresAt: grant.expiresAt, marginMs: 50, token: grant.token };
+ * // clock: a TrueClock reading 2026-01-01T00:00:00Z ± 5 ms
+ * const lease = new Lease({ clock, expiresAt: Date.UTC(2026, 0, 1, 0, 0, 10), marginMs: 50, token: 7n });
+ * lease.remainingMs(); //=> 9944.99… (the margin comes off)
+ * lease.token;         //=> 7n
  * ```
  */
 export interface LeaseOptions {
@@ -48,7 +54,10 @@ export interface LeaseOptions {
  *
  * @example
  * ```ts
- * const options: AcquireLeaseOptions = { marginMs: 100, token: issuer.next() };
+ * // clock: a TrueClock reading 2026-01-01T00:00:00Z ± 5 ms
+ * const lease = Lease.acquire(clock, 10_000, { marginMs: 100, token: 7n });
+ * lease.expiresAt;     //=> 1767225609994.99… (10 s from the earliest instant it may be now)
+ * lease.remainingMs(); //=> 9889.99… (10 s − 100 ms margin − the interval's 10 ms width)
  * ```
  */
 export interface AcquireLeaseOptions {

@@ -35,7 +35,12 @@ export interface PauseEvent {
  *
  * @example
  * ```ts
- * const target: Invalidatable = { invalidate: (reason) => console.warn(reason) };
+ * const manual = new ManualClock();
+ * const detector = new PauseDetector({ intervalMs: 50, thresholdMs: 200, monotonic: manual, scheduler: manual });
+ * const reasons: string[] = [];
+ * detector.register({ invalidate: (reason) => reasons.push(reason) }); // a Lease is one
+ * manual.pause(1000); // the process stops for a second; the late timer tells
+ * reasons; //=> ['the process was stopped for 950.0–1000.0 ms (timer)']
  * ```
  */
 export interface Invalidatable {
@@ -48,7 +53,11 @@ export interface Invalidatable {
  *
  * @example
  * ```ts
- * const target: Disruptable = clock; // a TrueClock
+ * // clock: a synchronized TrueClock on the same simulated time as `manual`
+ * const detector = new PauseDetector({ monotonic: manual, scheduler: manual });
+ * detector.watchClock(clock);
+ * manual.pause(1000);
+ * clock.now().status; //=> 'disrupted' (until a sample gathered after the pause)
  * ```
  */
 export interface Disruptable {
@@ -61,7 +70,17 @@ export interface Disruptable {
  *
  * @example
  * ```ts
- * const options: PauseDetectorOptions = { intervalMs: 50, thresholdMs: 200, clock };
+ * const manual = new ManualClock(); // simulated time: monotonic and timers
+ * const seen: string[] = [];
+ * new PauseDetector({
+ *   intervalMs: 50,
+ *   thresholdMs: 200,
+ *   onPause: (p) => seen.push(`${p.durationMs}–${p.maxDurationMs} ms (${p.trigger})`),
+ *   monotonic: manual,
+ *   scheduler: manual,
+ * });
+ * manual.pause(1000); // the process stops for a second
+ * seen; //=> ['950–1000 ms (timer)'] (the timer due at 50 ms came 950 ms late)
  * ```
  */
 export interface PauseDetectorOptions {

@@ -15,7 +15,13 @@ import type { MonotonicSource } from '../clock/types.js';
  *
  * @example
  * ```ts
- * const options: PhiAccrualOptions = { threshold: 8, firstHeartbeatEstimateMs: 1000 };
+ * const manual = new ManualClock();
+ * const detector = new PhiAccrualDetector({ threshold: 8, firstHeartbeatEstimateMs: 1000, monotonic: manual });
+ * detector.heartbeat();
+ * manual.advance(2000);
+ * detector.phi();         //=> 4.49… (twice the expected second: unlikely, not yet suspect)
+ * manual.advance(500);
+ * detector.isAvailable(); //=> false (φ ≈ 9.0 ≥ 8)
  * ```
  */
 export interface PhiAccrualOptions {

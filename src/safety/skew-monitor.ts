@@ -36,7 +36,8 @@ export interface RpcTimestamps {
  *
  * @example
  * ```ts
- * const s: SkewSample = { offsetMs: 12, errorMs: 0.4, delayMs: 0.8, excessMs: -88 };
+ * skewFromExchange({ t1: 0, t2: 105, t3: 106, t4: 4 }, 0, 100); // tolerating 100 ms
+ * //=> { offsetMs: 103.5, errorMs: 1.5008, delayMs: 3, excessMs: 1.9992… } (this exchange alone proves > 100 ms)
  * ```
  */
 export interface SkewSample {
@@ -55,8 +56,11 @@ export interface SkewSample {
  *
  * @example
  * ```ts
- * const r: PeerSkew | undefined = monitor.peer('b');
- * if (r?.beyond) evict(r.peer);
+ * const monitor = new SkewMonitor({ maxOffsetMs: 100 });
+ * for (const t of [0, 1000, 2000]) monitor.record('b', { t1: t, t2: t + 205, t3: t + 206, t4: t + 4 });
+ * monitor.peer('b');
+ * //=> { peer: 'b', offsetMs: 203.5, errorMs: 1.5008, samples: 3, consecutiveBeyond: 3, beyond: true, latest: { … } }
+ * monitor.peer('c'); //=> undefined (no exchange yet)
  * ```
  */
 export interface PeerSkew {
@@ -81,7 +85,12 @@ export interface PeerSkew {
  *
  * @example
  * ```ts
- * const options: SkewMonitorOptions = { maxOffsetMs: 250, minSamples: 3, onBeyond: (p) => evict(p.peer) };
+ * const evicted: string[] = [];
+ * const monitor = new SkewMonitor({ maxOffsetMs: 100, minSamples: 2, onBeyond: (p) => evicted.push(p.peer) });
+ * monitor.record('b', { t1: 0, t2: 205, t3: 206, t4: 4 }); // b is 203.5 ± 1.5 ms ahead
+ * evicted; //=> [] (one exchange is not enough)
+ * monitor.record('b', { t1: 1000, t2: 1205, t3: 1206, t4: 1004 });
+ * evicted; //=> ['b']
  * ```
  */
 export interface SkewMonitorOptions {

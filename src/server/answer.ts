@@ -18,8 +18,14 @@ import { composeTimeReply } from '../protocol/reply.js';
  *
  * @example
  * ```ts
- * const serverClock: TimeServerClock = new TrueClock({ source: ntpSource({ servers: ['pool.ntp.org:123'] }) });
- * answerTimeRequest(serverClock, message); // a plain { now() } object works too
+ * // A TrueClock is one; so is any { now() }, here a fixed reading of 2026-01-01T00:00:00Z ± 0.5 ms:
+ * const reading = {
+ *   earliest: 1767225599999.5, latest: 1767225600000.5, estimate: 1767225600000, uncertaintyMs: 0.5,
+ *   status: 'synchronized',
+ * } as const;
+ * answerTimeRequest({ now: () => reading }, '{"type":"chronobound.time-request","v":1,"nonce":"00112233445566778899aabbccddeeff"}');
+ * //=> { type: 'chronobound.time-reply', v: 1, nonce: '00112233445566778899aabbccddeeff',
+ * //     t2: 1767225600000, t3: 1767225600000, errorMs: 0.501, status: 'synchronized' }
  * ```
  */
 export interface TimeServerClock {

@@ -23,8 +23,11 @@ const ORIGIN_PATTERN = /^[\x21-\x7e]{1,256}$/;
  *
  * @example
  * ```ts
- * const options: TimeHandlerOptions = { path: '/api/time', allowOrigin: 'https://app.example.com' };
- * createTimeHandler(clock, options); // answers GET /api/time?nonce=…
+ * const handler = createTimeHandler(clock, { path: '/api/time', allowOrigin: 'https://app.example.com' });
+ * const nonce = '00112233445566778899aabbccddeeff';
+ * const res = await handler(new Request(`https://example.com/api/time?nonce=${nonce}`));
+ * res.headers.get('access-control-allow-origin'); //=> 'https://app.example.com'
+ * (await handler(new Request(`https://example.com/time?nonce=${nonce}`))).status; //=> 404 (another path)
  * ```
  */
 export interface TimeHandlerOptions {

@@ -20,9 +20,9 @@ import {
  *
  * @example
  * ```ts
- * const handler: TimeHandler = createTimeHandler(clock);
- * const response = await handler(new Request(`https://example.com/time?nonce=${nonce}`));
- * response.status; // 200
+ * const handler = createTimeHandler(clock);
+ * const response = await handler(new Request('https://example.com/time?nonce=00112233445566778899aabbccddeeff'));
+ * response.status; //=> 200 (503 while the clock is not synchronized)
  * ```
  */
 export type TimeHandler = (request: Request) => Response | Promise<Response>;

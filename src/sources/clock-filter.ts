@@ -14,7 +14,11 @@ import { agedBound } from './exchange.js';
  *
  * @example
  * ```ts
- * const s: FilterSample = { monotonicAt: 1020, offsetMs: 1_767_225_599_000, delayMs: 19, errorMs: 9.6 };
+ * const filter = new ClockFilter();
+ * filter.add({ monotonicAt: 1000, offsetMs: 1_767_225_599_000, delayMs: 40, errorMs: 20.2 });
+ * filter.add({ monotonicAt: 2000, offsetMs: 1_767_225_599_002, delayMs: 8, errorMs: 4.2 });
+ * filter.add({ monotonicAt: 3000, offsetMs: 1_767_225_598_990, delayMs: 30, errorMs: 15.2 });
+ * //=> { monotonicAt: 2000, offsetMs: 1767225599002, delayMs: 8, errorMs: 4.2 } (the tightest once aged)
  * ```
  */
 export interface FilterSample {
@@ -35,7 +39,12 @@ export interface FilterSample {
  *
  * @example
  * ```ts
- * const options: ClockFilterOptions = { size: 8, agingPpm: 15 };
+ * const filter = new ClockFilter({ size: 2, agingPpm: 15 });
+ * filter.add({ monotonicAt: 1000, offsetMs: 1_767_225_599_002, delayMs: 8, errorMs: 4.2 });
+ * filter.add({ monotonicAt: 2000, offsetMs: 1_767_225_599_000, delayMs: 40, errorMs: 20.2 });
+ * filter.add({ monotonicAt: 3000, offsetMs: 1_767_225_598_990, delayMs: 30, errorMs: 15.2 });
+ * //=> { monotonicAt: 3000, offsetMs: 1767225598990, delayMs: 30, errorMs: 15.2 } (the tight one fell out of the 2 kept)
+ * filter.jitterMs(); //=> 10
  * ```
  */
 export interface ClockFilterOptions {

@@ -44,7 +44,8 @@ const MIN_FRESH_WAIT_MS = 1;
  *
  * @example
  * ```ts
- * const tuning: TimeExchangeOptions = { samples: 4, pollIntervalMs: 30_000, timeoutMs: 3000 };
+ * const source = messageTimeSource({ send, onMessage, samples: 4, pollIntervalMs: 30_000, timeoutMs: 3000 });
+ * source.maxSampleGapMs; //=> 42000 (the interval plus 4 exchanges of at most 3 s)
  * ```
  */
 export interface TimeExchangeOptions {

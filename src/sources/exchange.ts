@@ -19,7 +19,8 @@ import { requireNonNegative } from '../_internals/validate.js';
  *
  * @example
  * ```ts
- * const ts: ExchangeTimestamps = { t1: 1000, t2: 1_767_225_600_010, t3: 1_767_225_600_011, t4: 1020 };
+ * estimateExchange({ t1: 1000, t2: 1_767_225_600_010, t3: 1_767_225_600_011, t4: 1020 });
+ * //=> { monotonicAt: 1020, offsetMs: 1767225599000.5, delayMs: 19, errorMs: 9.504, consistent: true }
  * ```
  */
 export interface ExchangeTimestamps {
@@ -39,7 +40,9 @@ export interface ExchangeTimestamps {
  *
  * @example
  * ```ts
- * const bound: ExchangeBoundOptions = { rootDelayMs: 12, rootDispersionMs: 3, serverPrecisionMs: 0.001 };
+ * const ts = { t1: 1000, t2: 1_767_225_600_010, t3: 1_767_225_600_011, t4: 1020 };
+ * estimateExchange(ts, { rootDelayMs: 12, rootDispersionMs: 3, serverPrecisionMs: 0.001 }).errorMs;
+ * //=> 18.505 (9.5 of round trip + 6 of root delay + 3 of dispersion + 0.001 of precision + drift)
  * ```
  */
 export interface ExchangeBoundOptions {
@@ -62,8 +65,9 @@ export interface ExchangeBoundOptions {
  *
  * @example
  * ```ts
- * const e: ExchangeEstimate = estimateExchange(ts);
- * const sample = { monotonicAt: e.monotonicAt, offsetMs: e.offsetMs, errorMs: e.errorMs, source: 'x' };
+ * // The server claims it held the request 30 ms of a 20 ms round trip:
+ * estimateExchange({ t1: 1000, t2: 1_767_225_600_010, t3: 1_767_225_600_040, t4: 1020 });
+ * //=> { monotonicAt: 1020, offsetMs: 1767225599015, delayMs: -10, errorMs: 0.004, consistent: false } (discard it)
  * ```
  */
 export interface ExchangeEstimate {

@@ -25,7 +25,14 @@ const MAX_BODY_BYTES = 4096;
  *
  * @example
  * ```ts
- * const res: FetchResponseLike = new Response('{}', { status: 200 });
+ * const clock = new TrueClock({
+ *   source: httpTimeSource({
+ *     url: 'https://time.example/time',
+ *     fetch: async () => new Response('busy', { status: 503 }), // a Response is a FetchResponseLike
+ *   }),
+ * });
+ * await clock.ready({ timeoutMs: 1000 }).catch(() => undefined);
+ * clock.lastProblem?.reason; //=> 'status'
  * ```
  */
 export interface FetchResponseLike {
@@ -51,7 +58,14 @@ export interface FetchResponseLike {
  *
  * @example
  * ```ts
- * const init: HttpTimeRequestInit = { method: 'GET', cache: 'no-store', signal: new AbortController().signal };
+ * httpTimeSource({
+ *   url: 'https://time.example/time',
+ *   fetch: (url, init) => {
+ *     init.method; //=> 'GET'
+ *     init.cache;  //=> 'no-store'
+ *     return fetch(url, init);
+ *   },
+ * });
  * ```
  */
 export interface HttpTimeRequestInit {
@@ -68,7 +82,12 @@ export interface HttpTimeRequestInit {
  *
  * @example
  * ```ts
- * const f: FetchLike = (url, init) => fetch(url, init);
+ * // No network: the client's requests go straight to an in-process handler (server: a TrueClock).
+ * const handler = createTimeHandler(server);
+ * const source = httpTimeSource({
+ *   url: 'https://time.example/time',
+ *   fetch: async (url, init) => handler(new Request(url, init)),
+ * });
  * ```
  */
 export type FetchLike = (url: string, init: HttpTimeRequestInit) => Promise<FetchResponseLike>;
@@ -78,7 +97,9 @@ export type FetchLike = (url: string, init: HttpTimeRequestInit) => Promise<Fetc
  *
  * @example
  * ```ts
- * const options: HttpTimeSourceOptions = { url: '/time', samples: 4, pollIntervalMs: 30_000 };
+ * const source = httpTimeSource({ url: 'https://time.example/time', samples: 4, pollIntervalMs: 30_000 });
+ * source.pollIntervalMs; //=> 30000
+ * source.maxSampleGapMs; //=> 50000 (the interval plus 4 exchanges of at most 5 s)
  * ```
  */
 export interface HttpTimeSourceOptions extends TimeExchangeOptions {

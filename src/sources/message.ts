@@ -20,14 +20,18 @@ import type { DisposableTimeSource } from './types.js';
  *
  * @example
  * ```ts
- * const options: MessageTimeSourceOptions = {
- *   send: (request) => ws.send(JSON.stringify(request)),
- *   onMessage: (listener) => {
- *     const handler = (event: MessageEvent) => listener(event.data);
- *     ws.addEventListener('message', handler);
- *     return () => ws.removeEventListener('message', handler);
- *   },
- * };
+ * // Client and server in one process, a queued callback for the channel (server: a synchronized TrueClock):
+ * let deliver: (message: unknown) => void = () => undefined;
+ * const client = new TrueClock({
+ *   source: messageTimeSource({
+ *     send: (request) => queueMicrotask(() => deliver(answerTimeRequest(server, request))),
+ *     onMessage: (listener) => {
+ *       deliver = listener;
+ *       return () => (deliver = () => undefined);
+ *     },
+ *   }),
+ * });
+ * (await client.ready()).uncertaintyMs; // the server's ε plus a few µs of round trip
  * ```
  */
 export interface MessageTimeSourceOptions extends TimeExchangeOptions {

@@ -16,13 +16,18 @@ import type { Scheduler } from '../clock/types.js';
  *
  * @example
  * ```ts
- * const options: PollerOptions<boolean> = {
- *   scheduler: systemScheduler,
- *   poll: async (signal) => (await fetchSample(signal)) !== undefined,
- *   nextDelayMs: (ok) => (ok ? 60_000 : 1_000),
+ * const manual = new ManualClock();
+ * let polls = 0;
+ * startPoller({
+ *   scheduler: manual,
+ *   poll: async () => ++polls,
+ *   nextDelayMs: () => 60_000,
  *   onError: (error) => console.error(error),
  *   errorDelayMs: 60_000,
- * };
+ * });
+ * polls; //=> 1 (the first poll runs before startPoller returns)
+ * await manual.advanceAsync(60_000);
+ * polls; //=> 2
  * ```
  * @internal
  */
@@ -70,10 +75,25 @@ export interface PollerOptions<T> {
  *
  * @example
  * ```ts
- * const poller: Poller = startPoller(options);
- * poller.pollNow(); // e.g. after a disruption
+ * const manual = new ManualClock();
+ * let polls = 0;
+ * const poller = startPoller({
+ *   scheduler: manual,
+ *   poll: async () => ++polls,
+ *   nextDelayMs: () => 60_000,
+ *   onError: (error) => console.error(error),
+ *   errorDelayMs: 60_000,
+ * });
+ * await manual.advanceAsync(0);
+ * polls;               //=> 1
+ * poller.pollNow();    // e.g. after a disruption: polls before returning
+ * polls;               //=> 2
  * poller.pollAfter(0); // the same, from a timer rather than from this call
+ * await manual.advanceAsync(0);
+ * polls;               //=> 3
  * poller.stop();
+ * await manual.advanceAsync(600_000);
+ * polls;               //=> 3 (stopped)
  * ```
  * @internal
  */

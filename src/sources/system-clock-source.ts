@@ -16,7 +16,10 @@ import type { Scheduler, WallSource } from '../clock/types.js';
  *
  * @example
  * ```ts
- * const options: SystemClockSourceOptions = { assumedErrorMs: 50 };
+ * const assumed = new TrueClock({ source: systemClockSource({ assumedErrorMs: 10 }) });
+ * (await assumed.ready()).status; //=> 'unsynchronized' (nobody measured those 10 ms)
+ * const checked = new TrueClock({ source: systemClockSource({ assumedErrorMs: 10, trusted: true }) });
+ * (await checked.ready()).status; //=> 'synchronized'
  * ```
  */
 export interface SystemClockSourceOptions {

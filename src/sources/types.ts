@@ -108,7 +108,10 @@ export type SourceProblemReason =
  *
  * @example
  * ```ts
- * const p: SourceProblem = { source: 'ntp', reason: 'no-majority', message: 'servers disagree' };
+ * const source = manualSource();
+ * const clock = new TrueClock({ source });
+ * source.report({ source: 'ntp', reason: 'no-majority', message: 'servers disagree' });
+ * clock.lastProblem; //=> { source: 'ntp', reason: 'no-majority', message: 'servers disagree' }
  * ```
  */
 export interface SourceProblem {
@@ -130,7 +133,9 @@ export interface SourceProblem {
  *
  * @example
  * ```ts
- * const onSample: SampleListener = (s) => console.log(s.offsetMs, s.errorMs);
+ * const source = systemClockSource({ assumedErrorMs: 10 });
+ * const stop = source.subscribe((s) => console.log(s.offsetMs, s.errorMs), systemMonotonic);
+ * // logs Date.now() − performance.now() and a bound a little over 10 ms, once a second
  * ```
  */
 export type SampleListener = (sample: SyncSample) => void;
@@ -140,7 +145,12 @@ export type SampleListener = (sample: SyncSample) => void;
  *
  * @example
  * ```ts
- * const onProblem: ProblemListener = (p) => console.warn(p.reason, p.message);
+ * const source = ntpSource({ servers: ['127.0.0.1:11123'] });
+ * const stop = source.subscribe(
+ *   (sample) => console.log(sample.errorMs),
+ *   systemMonotonic,
+ *   (p) => console.warn(p.reason, p.message), // e.g. 'timeout' while no server answers
+ * );
  * ```
  */
 export type ProblemListener = (problem: SourceProblem) => void;
@@ -151,13 +161,20 @@ export type ProblemListener = (problem: SourceProblem) => void;
  *
  * @example
  * ```ts
- * const source: TimeSource = {
- *   subscribe(onSample, mono) {
- *     const t = setInterval(() => onSample({ monotonicAt: mono.now(), offsetMs: 0, errorMs: 1, source: 'x' }), 1000);
- *     return () => clearInterval(t);
+ * // A source of your own, e.g. a GPS receiver read once a second (readGps: epoch ms, ± 1 ms):
+ * const clock = new TrueClock({
+ *   source: {
+ *     subscribe(onSample, mono) {
+ *       const t = setInterval(() => {
+ *         const at = mono.now();
+ *         onSample({ monotonicAt: at, offsetMs: readGps() - at, errorMs: 1, source: 'gps' });
+ *       }, 1000);
+ *       return () => clearInterval(t);
+ *     },
+ *     close: async () => undefined,
+ *     pollIntervalMs: 1000,
  *   },
- *   close: async () => {},
- * };
+ * });
  * ```
  */
 export interface TimeSource {
@@ -215,10 +232,16 @@ export interface DisposableTimeSource extends TimeSource {
  *
  * @example
  * ```ts
- * const context: SourceContext = {
- *   maxDriftPpm: 200,
- *   predictUncertaintyMs: (errorMs, elapsedMs) => errorMs + 200e-6 * elapsedMs,
- * };
+ * new TrueClock({
+ *   source: {
+ *     subscribe(onSample, mono, onProblem, context) {
+ *       context?.maxDriftPpm;                     //=> 200
+ *       context?.predictUncertaintyMs(1, 60_000); //=> 12.99… (1 ms + 200 ppm of a minute, until it learns the frequency)
+ *       return () => undefined;
+ *     },
+ *     close: async () => undefined,
+ *   },
+ * });
  * ```
  */
 export interface SourceContext {
@@ -248,7 +271,9 @@ export interface SourceContext {
  *
  * @example
  * ```ts
- * const s: AgeableSample = { monotonicAt: 1020, offsetMs: 1_767_225_599_000, errorMs: 9.6 };
+ * // Inside subscribe(onSample, mono, onProblem, context), before the clock has learned anything:
+ * context?.ageSample?.({ monotonicAt: 1000, offsetMs: 1_767_225_599_000, errorMs: 9.6 }, 61_000);
+ * //=> { offsetMs: 1767225599000, errorMs: 21.59… } (9.6 ms + 200 ppm of 60 s)
  * ```
  */
 export interface AgeableSample {
@@ -262,7 +287,7 @@ export interface AgeableSample {
  *
  * @example
  * ```ts
- * const aged: AgedSample = context.ageSample?.(sample, mono.now()) ?? { offsetMs: sample.offsetMs, errorMs: 12 };
+ * const { offsetMs, errorMs } = context.ageSample(sample, mono.now()); // where the sample's offset lies now
  * ```
  */
 export interface AgedSample {
@@ -278,7 +303,18 @@ export interface AgedSample {
  *
  * @example
  * ```ts
- * const c: HostCorrection = { monotonicAt: mono.now(), remainingCorrectionMs: 0.4, frequencyPpm: -12.3, source: 'chrony' };
+ * // clock fed a 5 ms sample; the host's daemon still has 0.4 ms to slew out:
+ * const clock = new TrueClock({
+ *   source,
+ *   hostCorrection: {
+ *     subscribe(onCorrection, mono) {
+ *       onCorrection({ monotonicAt: mono.now(), remainingCorrectionMs: 0.4, frequencyPpm: -12.3, source: 'chrony' });
+ *       return () => undefined;
+ *     },
+ *     close: async () => undefined,
+ *   },
+ * });
+ * clock.metrics().hostCorrectionMs; //=> 0.4 (added to ε until the next sample)
  * ```
  */
 export interface HostCorrection {
@@ -299,7 +335,10 @@ export interface HostCorrection {
  *
  * @example
  * ```ts
- * const none: HostCorrectionSource = { subscribe: () => () => undefined, close: async () => {} };
+ * const clock = new TrueClock({
+ *   source: chronySource(),
+ *   hostCorrection: chronyHostCorrection(), // closed with the clock
+ * });
  * ```
  */
 export interface HostCorrectionSource {

@@ -14,8 +14,10 @@ import type { CausalHistory, HistoryEvent } from './history.js';
  *
  * @example
  * ```ts
- * const result: CheckResult<MonotonicViolation<number>> = checkMonotonic([1, 2, 2], (a, b) => a - b);
- * if (!result.ok) throw new Error(result.message);
+ * checkMonotonic([1, 2, 3], (a, b) => a - b); //=> { ok: true }
+ * checkMonotonic([1, 2, 2], (a, b) => a - b);
+ * //=> { ok: false, violation: { index: 2, previous: 2, current: 2, comparison: 0 },
+ * //     message: 'Stamps are not strictly increasing at index 2: 2 then 2 (compare returned 0).' }
  * ```
  */
 export type CheckResult<V> =
@@ -26,7 +28,11 @@ export type CheckResult<V> =
  *
  * @example
  * ```ts
- * const options: CheckOptions<HlcTimestamp> = { format: formatHlc };
+ * const late = { wallMs: 1_700_000_000_001, counter: 0, node: 'a' };
+ * const early = { wallMs: 1_700_000_000_000, counter: 5, node: 'a' };
+ * const result = checkMonotonic([late, early], compareHlc, { format: formatHlc });
+ * if (!result.ok) result.message;
+ * //=> 'Stamps are not strictly increasing at index 1: 018bcfe568010000@a then 018bcfe568000005@a (compare returned 1).'
  * ```
  */
 export interface CheckOptions<T> {
@@ -291,7 +297,7 @@ export interface MonotonicViolation<T> {
  *
  * @example
  * ```ts
- * const options: MonotonicOptions<number> = { strict: false };
+ * checkMonotonic([1, 2, 2], (a, b) => a - b, { strict: false }); //=> { ok: true } (equal neighbours allowed)
  * ```
  */
 export interface MonotonicOptions<T> extends CheckOptions<T> {

@@ -21,7 +21,13 @@ import { VirtualTimers } from './virtual-timers.js';
  *
  * @example
  * ```ts
- * const node: ClusterNodeOptions = { id: 'b', offsetMs: -40, driftPpm: 150, pauses: [{ atMs: 30_000, durationMs: 5_000 }] };
+ * const sim = new ClusterSimulator({
+ *   seed: 1,
+ *   nodes: [{ id: 'a' }, { id: 'b', offsetMs: -40, driftPpm: 150, pauses: [{ atMs: 30_000, durationMs: 5_000 }] }],
+ * });
+ * sim.run(40_000);
+ * sim.node('b').wall.now() - sim.trueNow(); //=> -34 (−40 ms, gaining 150 ppm of 40 s)
+ * sim.trace.filter((e) => e.node === 'b').map((e) => e.kind); //=> ['pause', 'resume']
  * ```
  */
 export interface ClusterNodeOptions {

@@ -12,7 +12,8 @@ import { InvalidArgumentError } from '../errors.js';
  *
  * @example
  * ```ts
- * const kind: HistoryEventKind = 'send';
+ * // history: a's send (event 0), b's receive of it (1), then a local step on b (2)
+ * replayHistory(history, { local: () => 'L', send: () => 'S', receive: () => 'R' }); //=> ['S', 'R', 'L']
  * ```
  */
 export type HistoryEventKind = 'local' | 'send' | 'receive';
@@ -22,7 +23,18 @@ export type HistoryEventKind = 'local' | 'send' | 'receive';
  *
  * @example
  * ```ts
- * const e: HistoryEvent = { id: 3, node: 'n1', kind: 'receive', message: 1, trueMs: 1_700_000_000_004, physicalMs: 1_700_000_000_012 };
+ * const hb = happenedBefore({
+ *   nodes: ['a', 'b'],
+ *   events: [
+ *     { id: 0, node: 'a', kind: 'send', message: 0, trueMs: 1000, physicalMs: 1000 },
+ *     { id: 1, node: 'b', kind: 'receive', message: 0, trueMs: 1005, physicalMs: 990 }, // b's clock is 15 ms slow
+ *     { id: 2, node: 'b', kind: 'local', trueMs: 1006, physicalMs: 991 },
+ *   ],
+ *   maxSkewMs: 15,
+ *   stepped: false,
+ * });
+ * hb(0, 2); //=> true (send → receive → b's next step)
+ * hb(2, 0); //=> false
  * ```
  */
 export interface HistoryEvent {

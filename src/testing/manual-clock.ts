@@ -11,7 +11,9 @@ import { SimulatedClock } from './simulated-clock.js';
  *
  * @example
  * ```ts
- * const options: ManualClockOptions = { wallMs: Date.UTC(2030, 0, 1) };
+ * const manual = new ManualClock({ wallMs: Date.UTC(2030, 0, 1) });
+ * manual.wall.now(); //=> 1893456000000 (2030-01-01T00:00:00Z)
+ * manual.now();      //=> 0 (the monotonic reading)
  * ```
  */
 export interface ManualClockOptions {

@@ -42,7 +42,9 @@ export type NtpServerFault =
  *
  * @example
  * ```ts
- * const code: NtpKissCode = 'RATE';
+ * server.configure({ kissCode: 'RATE' }); // server: a loopback (or simulated) NTP server
+ * await queryNtp({ host: server.host, port: server.port });
+ * //=> rejects with NtpKissOfDeathError, kissCode 'RATE': "the server asks to poll less often"
  * ```
  */
 export type NtpKissCode = 'DENY' | 'RSTR' | 'RATE';

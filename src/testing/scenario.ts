@@ -17,7 +17,16 @@ import type { SimulatedClockOptions } from './simulated-clock.js';
  *
  * @example
  * ```ts
- * const e: ClockScenarioEvent = { atMs: 5_000, kind: 'pause', durationMs: 1_200 };
+ * const scenario = {
+ *   offsetMs: 12,
+ *   driftPpm: -80,
+ *   durationMs: 60_000,
+ *   events: [{ atMs: 5_000, kind: 'pause', durationMs: 1_200 }, { atMs: 30_000, kind: 'step', deltaMs: -500 }],
+ * } as const;
+ * const sim = scenarioClock(scenario);
+ * const seen: string[] = [];
+ * applyScenario(sim, scenario, { observe: (s, e) => seen.push(`${e?.kind ?? 'end'}: ${s.wall.now() - s.trueNow()}`) });
+ * seen; //=> ['pause: 11', 'step: -491', 'end: -493'] (wall minus true time: the offset, drifting, then stepped)
  * ```
  */
 export type ClockScenarioEvent =
@@ -51,7 +60,8 @@ export type ClockScenarioEvent =
  *
  * @example
  * ```ts
- * const s: ClockScenario = { offsetMs: 12, driftPpm: -80, durationMs: 60_000, events: [] };
+ * const sim = scenarioClock({ offsetMs: 12, driftPpm: -80, durationMs: 60_000, events: [] });
+ * sim.wall.now() - sim.trueNow(); //=> 12
  * ```
  */
 export interface ClockScenario {
@@ -94,7 +104,10 @@ export function scenarioClock(
  *
  * @example
  * ```ts
- * const options: ApplyScenarioOptions = { everyMs: 500, observe: (sim) => readings.push(sim.trueNow()) };
+ * // scenario: a 1.2 s pause at 5 s and a step at 30 s, 60 s in all (see ClockScenarioEvent)
+ * const at: number[] = [];
+ * applyScenario(scenarioClock(scenario), scenario, { everyMs: 10_000, observe: (s) => at.push(s.trueNow() - Date.UTC(2026, 0, 1)) });
+ * at; //=> [6200, 10000, 20000, 30000, 30000, 40000, 50000, 60000] (the pause, seen when it ends; the step at 30 s)
  * ```
  */
 export interface ApplyScenarioOptions {

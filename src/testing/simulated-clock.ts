@@ -14,7 +14,10 @@ import { flushContinuations, VirtualTimers } from './virtual-timers.js';
  *
  * @example
  * ```ts
- * const options: SimulatedClockOptions = { wallOffsetMs: 120, driftPpm: -150 };
+ * const sim = new SimulatedClock({ wallOffsetMs: 120, driftPpm: -150 });
+ * sim.wall.now() - sim.trueNow(); //=> 120
+ * sim.advance(10_000);
+ * sim.wall.now() - sim.trueNow(); //=> 118 (1.5 ms lost at −150 ppm, floored to the wall's 1 ms)
  * ```
  */
 export interface SimulatedClockOptions {

@@ -52,7 +52,15 @@ export interface SimulatedNtpServerBehaviour extends NtpServerBehaviour {
  *
  * @example
  * ```ts
- * const options: SimulatedNtpServerOptions = { offsetMs: 3, requestDelayMs: 10, responseDelayMs: 14, name: 'a.example' };
+ * const sim = new SimulatedClock();
+ * const network = createSimulatedNtpNetwork(sim);
+ * const a = network.addServer({ offsetMs: 3, requestDelayMs: 10, responseDelayMs: 14, name: 'a.example' });
+ * a.address; //=> '192.0.2.1:123'
+ * const pending = queryNtp({ host: 'a.example', transport: network, scheduler: sim, monotonic: sim.monotonic, wall: sim.wall });
+ * await sim.advanceAsync(100);
+ * const x = await pending;
+ * x.delayMs;        //=> 24
+ * x.systemOffsetMs; //=> 1 (3 ms, less half the 4 ms asymmetry of the path; x.errorMs ≈ 12 covers it)
  * ```
  */
 export interface SimulatedNtpServerOptions extends SimulatedNtpServerBehaviour {
@@ -191,7 +199,8 @@ export interface SimulatedNtpNetwork extends DatagramTransport {
  *
  * @example
  * ```ts
- * const options: SimulatedNtpNetworkOptions = { seed: 42 };
+ * const network = createSimulatedNtpNetwork(new SimulatedClock(), { seed: 42 });
+ * network.addServer({ jitterMs: 5, lossRate: 0.1 }); // jitter and losses drawn from seed 42: the same on every run
  * ```
  */
 export interface SimulatedNtpNetworkOptions {

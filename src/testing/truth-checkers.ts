@@ -15,7 +15,13 @@ import type { CheckResult } from './checkers.js';
  *
  * @example
  * ```ts
- * const r: TruthReading = { reading: clock.now(), trueTime: sim.trueNow(), label: 'after pause' };
+ * const result = checkIntervalsContainTruth([
+ *   { reading: { earliest: 100, latest: 110 }, trueTime: 105 },
+ *   { reading: { earliest: 200, latest: 210 }, trueTime: 212, label: 'after pause' },
+ * ]);
+ * if (!result.ok) result.message;
+ * //=> 'Reading #1 (after pause) [200, 210] does not contain true time 212 (1970-01-01T00:00:00.212Z):
+ * //    true time is 2 ms after latest. 1 of 2 checked readings missed.'
  * ```
  */
 export interface TruthReading {
@@ -59,7 +65,9 @@ export interface IntervalViolation {
  *
  * @example
  * ```ts
- * const options: IntervalCheckOptions = { statuses: ['synchronized', 'free-running'] };
+ * const missed = { reading: { earliest: 200, latest: 210, status: 'unsynchronized' as const }, trueTime: 212 };
+ * checkIntervalsContainTruth([missed]).ok;                                                  //=> false
+ * checkIntervalsContainTruth([missed], { statuses: ['synchronized', 'free-running'] }).ok; //=> true (it made no promise)
  * ```
  */
 export interface IntervalCheckOptions {
@@ -78,9 +86,11 @@ export interface IntervalCheckOptions {
  *
  * @example
  * ```ts
- * const readings: TruthReading[] = [];
- * for (let i = 0; i < 100; i++) { sim.advance(1000); readings.push({ reading: clock.now(), trueTime: sim.trueNow() }); }
- * const result = checkIntervalsContainTruth(readings);
+ * const readings = Array.from({ length: 100 }, () => {
+ *   sim.advance(1000);
+ *   return { reading: clock.now(), trueTime: sim.trueNow() };
+ * });
+ * const result = checkIntervalsContainTruth(readings); //=> { ok: true } for an honest clock
  * if (!result.ok) throw new Error(result.message);
  * ```
  */
@@ -137,7 +147,13 @@ export function checkIntervalsContainTruth(
  *
  * @example
  * ```ts
- * const op: RegisterOp<number> = { kind: 'write', value: 1, invokeMs: 0, completeMs: 12, timestamp: 10.5, client: 'a' };
+ * checkLinearizableRegister(
+ *   [
+ *     { kind: 'write', value: 1, invokeMs: 0, completeMs: 12, timestamp: 10.5, client: 'a' },
+ *     { kind: 'read', value: 0, invokeMs: 20, completeMs: 25, timestamp: 22, client: 'b' }, // a stale read
+ *   ],
+ *   { initial: 0 },
+ * ).ok; //=> false (returning 1 instead, it is { ok: true })
  * ```
  */
 export interface RegisterOp<V> {
@@ -191,7 +207,16 @@ export type RegisterViolation<V> =
  *
  * @example
  * ```ts
- * const options: RegisterCheckOptions<string> = { initial: '', format: (v) => JSON.stringify(v) };
+ * const result = checkLinearizableRegister(
+ *   [
+ *     { kind: 'write', value: 'x', invokeMs: 0, completeMs: 12 },
+ *     { kind: 'read', value: '', invokeMs: 20, completeMs: 25 },
+ *   ],
+ *   { initial: '', format: (v) => JSON.stringify(v) },
+ * );
+ * if (!result.ok) result.message;
+ * //=> 'Not linearizable: no order of these 2 operations (a minimal subset of 2; initial value ""; times in ms after 0)
+ * //    respects real time and explains every read:\n  #0 write("x") [0, 12]\n  #1 read() → "" [20, 25]'
  * ```
  */
 export interface RegisterCheckOptions<V> {

@@ -36,7 +36,19 @@ const DEFAULT_LEAP_WINDOW_MS = 12 * 3600 * 1000;
  *
  * @example
  * ```ts
- * const options: TrueClockOptions = { source: systemClockSource({ assumedErrorMs: 10 }), maxDriftPpm: 200 };
+ * const manual = new ManualClock();
+ * const source = manualSource();
+ * const clock = new TrueClock({
+ *   source,
+ *   maxDriftPpm: 200,
+ *   maxUncertaintyMs: 20,
+ *   monotonic: manual, wall: manual.wall, scheduler: manual, // simulated time, for the example
+ * });
+ * source.push(truthfulSample(manual, 5)); // ± 5 ms
+ * clock.now().status;        //=> 'synchronized'
+ * manual.advance(100_000);   // 100 s without a sample: ε grows by 200 ppm · 100 s = 20 ms
+ * clock.now().uncertaintyMs; //=> 25.003…
+ * clock.now().status;        //=> 'unsynchronized' (ε > maxUncertaintyMs)
  * ```
  */
 export interface TrueClockOptions {
@@ -120,7 +132,10 @@ export interface ReadyOptions {
  *
  * @example
  * ```ts
- * const listener: StatusListener = (status, previous) => console.log(`${previous} → ${status}`);
+ * const changes: string[] = [];
+ * clock.onStatusChange((status, previous) => changes.push(`${previous} → ${status}`));
+ * // … the first sample, then 100 s without one (as in TrueClockOptions' example):
+ * changes; //=> ['unsynchronized → synchronized', 'synchronized → free-running', 'free-running → unsynchronized']
  * ```
  */
 export type StatusListener = (
@@ -135,8 +150,11 @@ export type StatusListener = (
  *
  * @example
  * ```ts
- * const m: ClockMetrics = clock.metrics();
- * gauge.set(m.uncertaintyMs / 1000);
+ * clock.metrics(); // the clock of TrueClockOptions' example, just after its ± 5 ms sample
+ * //=> { status: 'synchronized', uncertaintyMs: 5.003…, offsetFromWallMs: 0, sampleAgeMs: 0, sampleErrorMs: 5,
+ * //     sampleSource: 'simulated', learnedRatePpm: undefined, maxDriftPpm: 200, hostCorrectionMs: 0,
+ * //     samplesAccepted: 1, disruptions: 0, problems: {} }
+ * gauge.set(clock.metrics().uncertaintyMs / 1000); // e.g. a Prometheus gauge in seconds
  * ```
  */
 export interface ClockMetrics {

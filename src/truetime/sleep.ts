@@ -10,7 +10,10 @@ import type { Scheduler } from '../clock/types.js';
  *
  * @example
  * ```ts
- * const options: WaitOptions = { signal: AbortSignal.timeout(1000), timeoutMs: 500 };
+ * // clock: 2026-01-01T00:00:00Z ± 5 ms
+ * await clock.waitUntilAfter(Date.UTC(2026, 0, 1, 0, 0, 1), { timeoutMs: 500 });
+ * //=> rejects with CommitWaitTimeoutError: that second cannot definitely pass within 500 ms
+ * await clock.commitWait(write, { signal: AbortSignal.timeout(2000) }); // AbortError after 2 s
  * ```
  */
 export interface WaitOptions {

@@ -15,7 +15,7 @@ import { sleepToward, type CommitWaitResult, type WaitOptions } from './sleep.js
  *
  * @example
  * ```ts
- * const waiter: Waiter = { wake: step, fail: (error) => reject(error) };
+ * context.waiters.add({ wake: step, fail: (error) => reject(error) }); // woken on each sample, failed on close
  * ```
  * @internal
  */
@@ -29,7 +29,7 @@ export interface Waiter {
  *
  * @example
  * ```ts
- * const context: ClockWaitContext = { monotonic, scheduler, waiters: new Set(), ...readers };
+ * await waitForSample(context, 5000, undefined, () => clock.sample !== undefined); // ready()'s wait
  * ```
  * @internal
  */

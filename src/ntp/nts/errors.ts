@@ -23,7 +23,12 @@ import { failureMessage, formatMs } from '../../errors/describe.js';
  *
  * @example
  * ```ts
- * const code: NtsErrorCode = 'NTS_KE_TLS';
+ * try {
+ *   await ntsKeyExchange({ host: 'time.example' });
+ * } catch (e) {
+ *   // `code` is typed ChronoboundErrorCode until that union lists the NTS codes: hence the cast.
+ *   if (e instanceof NtsKeyExchangeError && (e.code as NtsErrorCode) === 'NTS_KE_TLS') console.error('check the CA:', e.message);
+ * }
  * ```
  */
 export type NtsErrorCode =

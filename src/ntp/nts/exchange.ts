@@ -33,7 +33,8 @@ import { NtsSession, type NtsRequest } from './session.js';
  *
  * @example
  * ```ts
- * const ctx: NtsReplyContext = { server, nonce, t1, t4: mono.now(), session, request };
+ * validateNtsReply(bytes, { server: '127.0.0.1:123', nonce, t1, t4: mono.now(), session, request });
+ * // the exchange when the reply authenticates; NtsRejectedError (e.g. 'nts-bad-tag') when it does not
  * ```
  */
 export interface NtsReplyContext extends NtpReplyContext {
@@ -49,8 +50,10 @@ export interface NtsReplyContext extends NtpReplyContext {
  *
  * @example
  * ```ts
- * const x: NtsAuthenticatedExchange = validateNtsReply(bytes, ctx);
- * console.log(x.offsetMs, x.errorMs, x.cookiesLeft);
+ * const x = await queryNts({ host: 'time.example' });
+ * x.authenticated;   //=> true
+ * x.cookiesReceived; // the fresh cookies its reply brought, one for each the request spent or asked for
+ * x.offsetMs;        // as any NTP exchange
  * ```
  */
 export interface NtsAuthenticatedExchange extends NtpExchange {
@@ -100,7 +103,10 @@ export function validateNtsReply(
  *
  * @example
  * ```ts
- * const options: QueryNtsOptions = { host: 'time.example', ca: pem, timeoutMs: 3000 };
+ * const first = await queryNts({ host: 'time.example', ca: pem, timeoutMs: 3000 });
+ * first.keyExchanges; //=> 1
+ * const next = await queryNts({ host: 'time.example', ca: pem, session: first.session });
+ * next.keyExchanges;  //=> 0 (the session still had cookies)
  * ```
  */
 export interface QueryNtsOptions {

@@ -54,7 +54,17 @@ export function encodeKeRequest(): Uint8Array {
  *
  * @example
  * ```ts
- * const r: NtsKeResponse = interpretKeResponse(records, 'time.example:4460');
+ * const { records } = parseKeRecords(
+ *   encodeKeRecords([
+ *     { critical: true, type: NtsKeRecordType.nextProtocol, body: uint16Body(NTS_PROTOCOL_NTPV4) },
+ *     { critical: false, type: NtsKeRecordType.aeadAlgorithm, body: uint16Body(AEAD_AES_SIV_CMAC_256) },
+ *     { critical: false, type: NtsKeRecordType.newCookie, body: new Uint8Array(100) },
+ *     { critical: false, type: NtsKeRecordType.ntpPort, body: uint16Body(1123) },
+ *     { critical: true, type: NtsKeRecordType.endOfMessage, body: new Uint8Array(0) },
+ *   ]),
+ * );
+ * interpretKeResponse(records, 'time.example:4460');
+ * //=> { cookies: [Uint8Array(100)], warnings: [], ntpPort: 1123 }
  * ```
  */
 export interface NtsKeResponse {

@@ -60,7 +60,8 @@ export const AEAD_AES_SIV_CMAC_256: number = 15;
  *
  * @example
  * ```ts
- * const eom: NtsKeRecord = { critical: true, type: 0, body: new Uint8Array(0) };
+ * encodeKeRecord({ critical: true, type: NtsKeRecordType.endOfMessage, body: new Uint8Array(0) });
+ * //=> Uint8Array [0x80, 0x00, 0x00, 0x00] (critical bit and type 0, empty body)
  * ```
  */
 export interface NtsKeRecord {

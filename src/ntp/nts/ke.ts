@@ -79,7 +79,9 @@ export function ntsExporterContext(direction: 'c2s' | 's2c'): Uint8Array {
  *
  * @example
  * ```ts
- * const options: NtsKeyExchangeOptions = { host: '127.0.0.1', port: 4460, ca: pem, timeoutMs: 3000 };
+ * await ntsKeyExchange({ host: '127.0.0.1', port: 4460, ca: pem, timeoutMs: 3000 });
+ * //=> { server: '127.0.0.1:4460', aeadAlgorithm: 15, c2sKey: …, s2cKey: …, cookies: [ … ],
+ * //     ntpHost: '127.0.0.1', ntpPort: 123, warnings: [] } (ntpHost/ntpPort: unless the server negotiates others)
  * ```
  */
 export interface NtsKeyExchangeOptions {

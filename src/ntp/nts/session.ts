@@ -52,7 +52,8 @@ const NTS_NAK = referenceIdFromString('NTSN');
  *
  * @example
  * ```ts
- * const keys: NtsSessionKeys = { c2sKey, s2cKey, cookies, ntpHost: '127.0.0.1', ntpPort: 123 };
+ * const session = new NtsSession({ c2sKey, s2cKey, cookies, ntpHost: '127.0.0.1', ntpPort: 123 });
+ * session.rekey(await ntsKeyExchange({ host: 'time.example' })); // a key exchange's result is one too
  * ```
  */
 export type NtsSessionKeys = Pick<
@@ -81,8 +82,13 @@ export interface NtsSessionOptions {
  *
  * @example
  * ```ts
- * const request: NtsRequest = session.buildRequest(header);
- * socket.send(request.bytes, port, host);
+ * // session: 32-byte keys and two 100-byte cookies
+ * const request = session.buildRequest(
+ *   encodeNtpPacket({ mode: NtpMode.client, version: 4, transmitTimestamp: epochMsToNtp(Date.UTC(2026, 0, 1)) }),
+ * );
+ * request.cookiesRequested; //=> 7 (the cookie it spends and 6 placeholders: one left, so 8 after the reply)
+ * request.bytes.length;     //=> 852
+ * request.uniqueId.length;  //=> 32
  * ```
  */
 export interface NtsRequest {

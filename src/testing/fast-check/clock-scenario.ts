@@ -14,7 +14,11 @@ import type { ClockScenario } from '../scenario.js';
  *
  * @example
  * ```ts
- * const options: ClockScenarioOptions = { maxDriftPpm: 200, maxSteps: 0, maxPauses: 2 };
+ * fc.assert(
+ *   fc.property(clockScenario({ maxDriftPpm: 200, maxSteps: 0, maxPauses: 2 }), (s) =>
+ *     s.events.every((e) => e.kind !== 'step') && s.events.filter((e) => e.kind === 'pause').length <= 2,
+ *   ),
+ * ); // passes: no wall-clock steps, at most two pauses
  * ```
  */
 export interface ClockScenarioOptions {

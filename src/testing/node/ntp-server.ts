@@ -29,7 +29,11 @@ export type { NtpServerFault, NtpKissCode, NtpServerBehaviour } from '../ntp-rep
  *
  * @example
  * ```ts
- * const options: NtpServerOptions = { offsetMs: 250, driftPpm: 50, requestDelayMs: 2, responseDelayMs: 8 };
+ * const server = await createNtpServer({ offsetMs: 250, driftPpm: 50, requestDelayMs: 2, responseDelayMs: 8 });
+ * const x = await queryNtp({ host: server.host, port: server.port });
+ * x.systemOffsetMs; // ≈ 250 (the server runs 250 ms ahead of this host), within x.errorMs
+ * x.delayMs;        // ≥ 10: the 2 + 8 ms of one-way delays, plus the loopback's own
+ * await server.close();
  * ```
  */
 export interface NtpServerOptions extends NtpServerBehaviour {
