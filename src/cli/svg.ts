@@ -357,7 +357,11 @@ export function stackCharts(charts: readonly string[]): string {
 export interface HorizontalBar {
   readonly label: string;
   readonly value: number;
-  /** Text after the bar; default the value. */
+  /**
+   * Text after the bar.
+   *
+   * @defaultValue the value, formatted as the axis ticks are
+   */
   readonly valueLabel?: string;
   readonly color?: string;
 }

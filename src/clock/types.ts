@@ -61,7 +61,11 @@ export interface TimeReading {
 export interface MonotonicSource {
   /** The current reading in milliseconds from an arbitrary origin. */
   now(): number;
-  /** Smallest step the clock can show (ms); added to every bound. Default 0. */
+  /**
+   * Smallest step the clock can show (ms); added to every bound.
+   *
+   * @defaultValue `0`
+   */
   readonly resolutionMs?: number;
 }
 
@@ -114,10 +118,12 @@ export interface SyncSample {
    */
   readonly assumed?: boolean;
   /**
-   * Monotonic reading at which the oldest evidence behind this sample was
-   * gathered: for an exchange, T1 (when the request left); for a selection, the
-   * oldest T1 among the votes. Only a sample whose evidence is all newer than a
-   * disruption (suspend, VM pause, clock step) can end it. Default `monotonicAt`.
+   * Monotonic reading at which the oldest evidence behind this sample was gathered: for an
+   * exchange, T1 (when the request left); for a selection, the oldest T1 among the votes. Only a
+   * sample whose evidence is all newer than a disruption (suspend, VM pause, clock step) can end
+   * it.
+   *
+   * @defaultValue `monotonicAt`
    */
   readonly evidenceFrom?: number;
   /**

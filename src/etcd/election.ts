@@ -44,21 +44,44 @@ export interface EtcdElectionOptions {
   readonly ttlMs: number;
   /** The holder's clock (a `TrueClock`): the lease counts as held only while it can prove the TTL has not run out. */
   readonly clock: LeaseClock;
-  /** Stored in the key while held, so others can see who holds it; default a random id. */
+  /**
+   * Stored in the key while held, so others can see who holds it.
+   *
+   * @defaultValue a random id
+   */
   readonly value?: string;
   /**
-   * Stop acting this long before the local deadline (ms); default 10 % of the TTL.
-   * It covers the time between a check and the write reaching storage, and the
-   * etcd leader's clock running fast (its lease timer is not on `TrueClock`).
+   * Stop acting this long before the local deadline (ms). It covers the time between a check and
+   * the write reaching storage, and the etcd leader's clock running fast (its lease timer is not on
+   * `TrueClock`).
+   *
+   * @defaultValue 10 % of the TTL etcd granted
    */
   readonly marginMs?: number;
-  /** How often a held lease is renewed (ms); default a third of the TTL. */
+  /**
+   * How often a held lease is renewed (ms).
+   *
+   * @defaultValue a third of the TTL etcd granted
+   */
   readonly keepAliveIntervalMs?: number;
-  /** Timeout of one request to one member (ms); default 5000. Keep-alives use at most half the keep-alive interval. */
+  /**
+   * Timeout of one request to one member (ms). Keep-alives use at most half the keep-alive
+   * interval.
+   *
+   * @defaultValue `5000`
+   */
   readonly requestTimeoutMs?: number;
-  /** The Fetch API function to use; default `globalThis.fetch`. */
+  /**
+   * The Fetch API function to use.
+   *
+   * @defaultValue `globalThis.fetch`
+   */
   readonly fetch?: EtcdFetch;
-  /** Timers for keep-alives and the deadline; default the system's (unref'd in Node). */
+  /**
+   * Timers for keep-alives and the deadline; the lease unrefs them in Node.
+   *
+   * @defaultValue the system's (`systemScheduler`)
+   */
   readonly scheduler?: Scheduler;
 }
 

@@ -67,7 +67,11 @@ export interface GatewayOptions {
 /** @internal */
 export interface CallOptions {
   readonly signal?: AbortSignal | undefined;
-  /** Per-attempt timeout (ms); default the gateway's. */
+  /**
+   * Per-attempt timeout (ms).
+   *
+   * @defaultValue the gateway's `requestTimeoutMs`
+   */
   readonly timeoutMs?: number | undefined;
 }
 

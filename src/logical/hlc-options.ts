@@ -68,17 +68,23 @@ export type HlcOverflowMode = HlcOverflowPolicy;
 export interface HybridLogicalClockOptions {
   /** This node's id (see {@link isValidNodeId}). */
   readonly node: string;
-  /** The physical clock in epoch ms; the only "now" the clock reads. Floored. Default `Date.now`. */
+  /**
+   * The physical clock in epoch ms; the only "now" the clock reads. Floored.
+   *
+   * @defaultValue `Date.now`
+   */
   readonly physical?: () => number;
   /**
-   * Largest accepted lead of a remote over physical time (ms). Default 500;
-   * `Infinity` disables the check (a remote above 2^48 − 2^40,
-   * `HLC_MAX_REMOTE_WALL_MS`, is still refused: it would exhaust the clock for good).
+   * Largest accepted lead of a remote over physical time (ms). `Infinity` disables the check (a
+   * remote above 2^48 − 2^40, `HLC_MAX_REMOTE_WALL_MS`, is still refused: it would exhaust the
+   * clock for good).
+   *
+   * @defaultValue `500`
    */
   readonly maxOffsetMs?: number;
   /**
    * How far past `maxOffsetMs` the clock may run ahead of physical time when its
-   * counter is exhausted (ms, ≥ 0, may be `Infinity`). Default 10.
+   * counter is exhausted (ms, ≥ 0, may be `Infinity`).
    *
    * When 65 536 timestamps share one `wallMs`, the clock borrows the next
    * millisecond — issues `(wallMs + 1, 0)` — instead of failing, as long as that
@@ -95,6 +101,8 @@ export interface HybridLogicalClockOptions {
    * only 10 ms more than a remote already may. Past the bound the counter
    * overflows as before ({@link HlcOverflowError}, or a wait with
    * `overflowPolicy: 'wait'`). `0` borrows only up to `maxOffsetMs`.
+   *
+   * @defaultValue `10`
    */
   readonly maxBorrowMs?: number;
   /**
@@ -115,11 +123,19 @@ export interface HybridLogicalClockOptions {
   readonly overflowPolicy?: HlcOverflowPolicy;
   /** @deprecated Renamed `overflowPolicy`; accepted while it agrees with `overflowPolicy`. */
   readonly onOverflow?: HlcOverflowPolicy;
-  /** Timers used by the async methods to wait out an overflow. Default: the platform's. */
+  /**
+   * Timers used by the async methods to wait out an overflow.
+   *
+   * @defaultValue the platform's (`systemScheduler`)
+   */
   readonly scheduler?: Scheduler;
   /** Keeps an upper bound on issued time so a restarted process never reissues. */
   readonly persistence?: HlcPersistence;
-  /** How far ahead of issued time the stored bound is placed (ms, ≥ 1). Default 1000. */
+  /**
+   * How far ahead of issued time the stored bound is placed (ms, ≥ 1).
+   *
+   * @defaultValue `1000`
+   */
   readonly persistWindowMs?: number;
 }
 

@@ -36,7 +36,11 @@ export interface LamportTimestamp {
 export interface LamportClockOptions {
   /** This node's id (see {@link isValidNodeId}). */
   readonly node: string;
-  /** Counter to resume from (e.g. the last one persisted); the next tick is `initial + 1`. Default 0. */
+  /**
+   * Counter to resume from (e.g. the last one persisted); the next tick is `initial + 1`.
+   *
+   * @defaultValue `0`
+   */
   readonly initial?: number;
 }
 

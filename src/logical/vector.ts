@@ -117,7 +117,11 @@ export class VectorClock {
   static decode(
     text: string,
     options?: {
-      /** The longest input accepted (characters, ≥ 0, may be `Infinity`). Default 1 048 576. */
+      /**
+       * The longest input accepted (characters, ≥ 0, may be `Infinity`).
+       *
+       * @defaultValue `1_048_576` (1 MiB)
+       */
       readonly maxLength?: number;
     },
   ): VectorClock {

@@ -35,7 +35,11 @@ export type ZoneLike = string | Zone;
  * ```
  */
 export interface FormatOptions {
-  /** The zone to show the time in; default UTC (printed with a `Z`). */
+  /**
+   * The zone to show the time in; UTC is printed with a `Z`.
+   *
+   * @defaultValue `'utc'`
+   */
   readonly zone?: ZoneLike;
 }
 

@@ -36,29 +36,49 @@ const LOOSE_BRACKET_NS = 50_000n;
  * ```
  */
 export interface ClockboundPublisherOptions {
-  /** The segment; default `/var/run/clockbound/shm0`. */
+  /**
+   * The segment.
+   *
+   * @defaultValue `'/var/run/clockbound/shm0'` (`CLOCKBOUND_DEFAULT_PATH`)
+   */
   readonly path?: string;
-  /** How often the segment is rewritten (ms); default 1000, as ClockBound's daemon does. Status changes are written at once. */
+  /**
+   * How often the segment is rewritten (ms); status changes are written at once. The default is
+   * ClockBound's daemon's rate.
+   *
+   * @defaultValue `1000`
+   */
   readonly updateMs?: number;
   /**
-   * Above this bound (ms) the data is void: `void_after` is set to when the
-   * bound, growing at the drift bound, would reach it; default 50 (TrueClock's
-   * default `maxUncertaintyMs`). Give the clock's own value.
+   * Above this bound (ms) the data is void: `void_after` is set to when the bound, growing at the
+   * drift bound, would reach it. Give the clock's own value; the default is TrueClock's default
+   * `maxUncertaintyMs`.
+   *
+   * @defaultValue `50`
    */
   readonly maxUncertaintyMs?: number;
-  /** Cap on how long data stands past `as_of` (ms); default 1 000 000 (ClockBound's 1000 s). */
+  /**
+   * Cap on how long data stands past `as_of` (ms). The default is ClockBound's 1000 s.
+   *
+   * @defaultValue `1_000_000`
+   */
   readonly maxValidityMs?: number;
   /**
-   * How far a reader's `CLOCK_MONOTONIC_COARSE` may lag `CLOCK_MONOTONIC` (ms);
-   * default 20 (two ticks at HZ=100; the lag is nominally under one tick, but a
-   * tickless kernel in a VM was measured at up to 5.9 ms with a 4 ms tick). `as_of` is
-   * written this much earlier than the moment the bound was computed, so that
-   * ClockBound's clients, which check `as_of` against the coarse clock with a
-   * 1 µs tolerance, do not see it in the future; the bound is then aged by this
-   * much more than needed (4 µs at 200 ppm).
+   * How far a reader's `CLOCK_MONOTONIC_COARSE` may lag `CLOCK_MONOTONIC` (ms). `as_of` is written
+   * this much earlier than the moment the bound was computed, so that ClockBound's clients, which
+   * check `as_of` against the coarse clock with a 1 µs tolerance, do not see it in the future; the
+   * bound is then aged by this much more than needed (4 µs at 200 ppm). The default is two ticks at
+   * HZ=100: the lag is nominally under one tick, but a tickless kernel in a VM was measured at up
+   * to 5.9 ms with a 4 ms tick.
+   *
+   * @defaultValue `20`
    */
   readonly coarseTickMs?: number;
-  /** Called when a scheduled update fails (e.g. the file system errors); default: ignored. */
+  /**
+   * Called when a scheduled update fails (e.g. the file system errors).
+   *
+   * @defaultValue none: such failures are ignored
+   */
   readonly onError?: (error: Error) => void;
 }
 

@@ -166,10 +166,12 @@ export interface ClockboundData {
   /** The clock's status. */
   readonly status: ClockboundStatus;
   /**
-   * ClockBound's "clock disruption support" flag; default `false`. Leave it off
-   * unless the marker is the VMClock device's: ClockBound's own client, seeing it
-   * set, opens `/dev/vmclock0` and reports `unknown` whenever that device's marker
-   * differs from the segment's (clock-bound-vmclock/src/lib.rs `VMClock::now`).
+   * ClockBound's "clock disruption support" flag. Leave it off unless the marker is the VMClock
+   * device's: ClockBound's own client, seeing it set, opens `/dev/vmclock0` and reports `unknown`
+   * whenever that device's marker differs from the segment's (clock-bound-vmclock/src/lib.rs
+   * `VMClock::now`).
+   *
+   * @defaultValue `false`
    */
   readonly disruptionSupport?: boolean;
 }

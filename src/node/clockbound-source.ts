@@ -47,23 +47,37 @@ const CAUSALITY_BLUR_NS = 1000n;
  * ```
  */
 export interface ClockboundSourceOptions {
-  /** The segment; default `/var/run/clockbound/shm0`. */
+  /**
+   * The segment.
+   *
+   * @defaultValue `'/var/run/clockbound/shm0'` (`CLOCKBOUND_DEFAULT_PATH`)
+   */
   readonly path?: string;
   /**
-   * How often to read the segment (ms); default 1000, the rate at which both
-   * ClockBound's daemon and `chronobound daemon` rewrite it. Between reads the
-   * clock ages the last sample itself.
+   * How often to read the segment (ms). Between reads the clock ages the last sample itself. The
+   * default is the rate at which both ClockBound's daemon and `chronobound daemon` rewrite it.
+   *
+   * @defaultValue `1000`
    */
   readonly pollIntervalMs?: number;
   /**
-   * How many times one read retries at once while the writer is mid-update (odd
-   * or changing generation) before it reports `'segment-busy'`; default 1000
-   * (about 2 ms of reads).
+   * How many times one read retries at once while the writer is mid-update (odd or changing
+   * generation) before it reports `'segment-busy'`; the default is about 2 ms of reads.
+   *
+   * @defaultValue `1000`
    */
   readonly maxRetries?: number;
-  /** The `source` name on samples and problems; default `'clockbound'`. */
+  /**
+   * The `source` name on samples and problems.
+   *
+   * @defaultValue `'clockbound'`
+   */
   readonly name?: string;
-  /** Timers; default the platform's. */
+  /**
+   * Timers.
+   *
+   * @defaultValue the platform's (`systemScheduler`)
+   */
   readonly scheduler?: Scheduler;
 }
 

@@ -43,12 +43,19 @@ import { monotonicNowNs } from './host-clocks.js';
  * ```
  */
 export interface ClockboundWriterOptions {
-  /** Permission bits of a newly created file; default 0o644 (readable by every user, as readers need). */
+  /**
+   * Permission bits of a newly created file. The default makes it readable by every user, as
+   * readers need.
+   *
+   * @defaultValue `0o644`
+   */
   readonly mode?: number;
   /**
-   * How far a reader's `CLOCK_MONOTONIC_COARSE` may lag `CLOCK_MONOTONIC` (ms);
-   * default 20 (two ticks at HZ=100, the coarsest Linux). `markUnusable` puts
-   * `void_after` at least this far in the past.
+   * How far a reader's `CLOCK_MONOTONIC_COARSE` may lag `CLOCK_MONOTONIC` (ms). `markUnusable` puts
+   * `void_after` at least this far in the past. The default is two ticks at HZ=100, the coarsest
+   * Linux.
+   *
+   * @defaultValue `20`
    */
   readonly coarseTickMs?: number;
 }

@@ -335,7 +335,11 @@ function clockboundFamilies(out: Exposition, facts: ClockboundMetricsSource): vo
  * ```
  */
 export interface MetricsEndpointOptions {
-  /** The path it answers on; default `'/metrics'`. */
+  /**
+   * The path it answers on.
+   *
+   * @defaultValue `'/metrics'`
+   */
   readonly path?: string;
   /** An `ntpSource` whose `servers()` are exported per server. */
   readonly ntp?: { servers(): readonly NtpServerStatus[] };

@@ -41,11 +41,23 @@ export const DEFAULT_MAX_DRIFT_PPM: number = 200;
  * ```
  */
 export interface ChronyTrackingOptions {
-  /** Address (or name) of chronyd's command port; default `'127.0.0.1'`. */
+  /**
+   * Address (or name) of chronyd's command port.
+   *
+   * @defaultValue `'127.0.0.1'`
+   */
   readonly host?: string;
-  /** chronyd's `cmdport`; default 323. */
+  /**
+   * chronyd's `cmdport`.
+   *
+   * @defaultValue `323`
+   */
   readonly port?: number;
-  /** Give up after this many ms (the request is resent twice meanwhile); default 1000. */
+  /**
+   * Give up after this many ms (the request is resent twice meanwhile).
+   *
+   * @defaultValue `1000`
+   */
   readonly timeoutMs?: number;
   /** Cancels the request with `AbortError`. */
   readonly signal?: AbortSignal;
@@ -60,28 +72,57 @@ export interface ChronyTrackingOptions {
  * ```
  */
 export interface ChronySourceOptions {
-  /** Address (or name) of chronyd's command port; default `'127.0.0.1'`. */
+  /**
+   * Address (or name) of chronyd's command port.
+   *
+   * @defaultValue `'127.0.0.1'`
+   */
   readonly host?: string;
-  /** chronyd's `cmdport`; default 323. */
+  /**
+   * chronyd's `cmdport`.
+   *
+   * @defaultValue `323`
+   */
   readonly port?: number;
-  /** How often to read the tracking report (ms); default 1000. */
+  /**
+   * How often to read the tracking report (ms).
+   *
+   * @defaultValue `1000`
+   */
   readonly pollIntervalMs?: number;
-  /** Per-request timeout (ms); default 1000. */
+  /**
+   * Per-request timeout (ms).
+   *
+   * @defaultValue `1000`
+   */
   readonly timeoutMs?: number;
   /**
-   * Bound on the clock's drift (ppm) applied to the age of chronyd's last
-   * measurement; default 200, the bound `TrueClock` uses. ClockBound uses 15.
+   * Bound on the clock's drift (ppm) applied to the age of chronyd's last measurement. ClockBound
+   * uses 15.
+   *
+   * @defaultValue the subscribing clock's drift bound (`SourceContext.maxDriftPpm`: a `TrueClock`
+   *   hands over its `maxDriftPpm`), else `200`
    */
   readonly maxDriftPpm?: number;
   /**
-   * Accept a chronyd that serves its own clock (`local` directive, reference ID
-   * 7F7F0101) as if it were synchronised, as chronyd itself does; default `true`.
-   * With `false` such reports give no sample and a `'chrony-local-reference'` problem.
+   * Accept a chronyd that serves its own clock (`local` directive, reference ID 7F7F0101) as if it
+   * were synchronised, as chronyd itself does. With `false` such reports give no sample and a
+   * `'chrony-local-reference'` problem.
+   *
+   * @defaultValue `true`
    */
   readonly allowLocalReference?: boolean;
-  /** The wall clock chronyd disciplines; default `Date.now()`. */
+  /**
+   * The wall clock chronyd disciplines.
+   *
+   * @defaultValue `Date.now()` (`systemWall`)
+   */
   readonly wall?: WallSource;
-  /** Timers for polling and timeouts; default the platform's. */
+  /**
+   * Timers for polling and timeouts.
+   *
+   * @defaultValue the platform's (`systemScheduler`)
+   */
   readonly scheduler?: Scheduler;
 }
 
@@ -141,15 +182,35 @@ export interface ChronySource extends TimeSource, AsyncDisposable {
  * ```
  */
 export interface ChronyHostCorrectionOptions {
-  /** Address (or name) of chronyd's command port; default `'127.0.0.1'`. */
+  /**
+   * Address (or name) of chronyd's command port.
+   *
+   * @defaultValue `'127.0.0.1'`
+   */
   readonly host?: string;
-  /** chronyd's `cmdport`; default 323. */
+  /**
+   * chronyd's `cmdport`.
+   *
+   * @defaultValue `323`
+   */
   readonly port?: number;
-  /** How often to read the tracking report (ms); default 1000. */
+  /**
+   * How often to read the tracking report (ms).
+   *
+   * @defaultValue `1000`
+   */
   readonly pollIntervalMs?: number;
-  /** Per-request timeout (ms); default 1000. */
+  /**
+   * Per-request timeout (ms).
+   *
+   * @defaultValue `1000`
+   */
   readonly timeoutMs?: number;
-  /** Timers for polling and timeouts; default the platform's. */
+  /**
+   * Timers for polling and timeouts.
+   *
+   * @defaultValue the platform's (`systemScheduler`)
+   */
   readonly scheduler?: Scheduler;
 }
 

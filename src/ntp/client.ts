@@ -25,7 +25,11 @@ import type { DatagramTransport } from './transport.js';
 export interface QueryNtpOptions extends NtpQueryOptions {
   /** Use this socket (not closed afterwards) instead of a fresh one. */
   readonly socket?: NtpSocket;
-  /** Transport for the fresh socket (ignored with `socket`); default {@link udpTransport}. */
+  /**
+   * Transport for the fresh socket (ignored with `socket`).
+   *
+   * @defaultValue {@link udpTransport}
+   */
   readonly transport?: DatagramTransport;
 }
 

@@ -22,25 +22,61 @@ import type { DatagramTransport } from './transport.js';
 export interface NtpQueryOptions {
   /** Server host name or IP address. */
   readonly host: string;
-  /** UDP port; default 123. */
+  /**
+   * UDP port.
+   *
+   * @defaultValue `123`
+   */
   readonly port?: number;
-  /** Give up after this many ms; default 1000. */
+  /**
+   * Give up after this many ms.
+   *
+   * @defaultValue `1000`
+   */
   readonly timeoutMs?: number;
-  /** Clock for T1/T4; default `performance.now()`. Samples are on its timescale. */
+  /**
+   * Clock for T1/T4. Samples are on its timescale.
+   *
+   * @defaultValue `performance.now()` (`systemMonotonic`)
+   */
   readonly monotonic?: MonotonicSource;
-  /** Wall clock for the era pivot and `systemOffsetMs`; default `Date.now()`. */
+  /**
+   * Wall clock for the era pivot and `systemOffsetMs`.
+   *
+   * @defaultValue `Date.now()` (`systemWall`)
+   */
   readonly wall?: WallSource;
   /** Cancels the exchange with `AbortError`. */
   readonly signal?: AbortSignal;
-  /** Timer for the timeout; default the platform's. */
+  /**
+   * Timer for the timeout.
+   *
+   * @defaultValue the platform's (`systemScheduler`)
+   */
   readonly scheduler?: Scheduler;
-  /** NTP version to send; default 4. */
+  /**
+   * NTP version to send.
+   *
+   * @defaultValue `4`
+   */
   readonly version?: 3 | 4;
-  /** Poll exponent to advertise (log₂ s); default 6. */
+  /**
+   * Poll exponent to advertise (log₂ s).
+   *
+   * @defaultValue `6`
+   */
   readonly poll?: number;
-  /** Local drift bound charged over the exchange (ppm); default 200. */
+  /**
+   * Local drift bound charged over the exchange (ppm).
+   *
+   * @defaultValue `200`
+   */
   readonly maxDriftPpm?: number;
-  /** Refuse replies whose bound exceeds this (ms); default 1000. */
+  /**
+   * Refuse replies whose bound exceeds this (ms).
+   *
+   * @defaultValue `1000`
+   */
   readonly maxRootDistanceMs?: number;
   /** Called for every refused datagram while the exchange waits. */
   readonly onRejected?: (error: NtpRejectedError) => void;
@@ -109,8 +145,10 @@ export interface NtpSocketOptions {
   /** Called for every refused datagram, including ones that arrive between exchanges. */
   readonly onRejected?: (error: NtpRejectedError) => void;
   /**
-   * How datagrams travel and host names resolve; default {@link udpTransport}
-   * (`node:dgram` and `node:dns`). A simulated network runs exchanges in virtual time.
+   * How datagrams travel and host names resolve (`udpTransport`: `node:dgram` and `node:dns`). A
+   * simulated network runs exchanges in virtual time.
+   *
+   * @defaultValue {@link udpTransport}
    */
   readonly transport?: DatagramTransport;
 }

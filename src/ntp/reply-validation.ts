@@ -103,13 +103,29 @@ export interface NtpReplyContext {
   readonly t1: number;
   /** Reply received (local monotonic ms). */
   readonly t4: number;
-  /** Local wall clock at T4 (epoch ms): era pivot and `systemOffsetMs`. Default `Date.now()`. */
+  /**
+   * Local wall clock at T4 (epoch ms): era pivot and `systemOffsetMs`.
+   *
+   * @defaultValue `Date.now()`
+   */
   readonly wallMs?: number;
-  /** Resolution of the local monotonic clock (ms); default 0. */
+  /**
+   * Resolution of the local monotonic clock (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly localPrecisionMs?: number;
-  /** Bound on the local clock's rate error over the exchange (ppm); default 200. */
+  /**
+   * Bound on the local clock's rate error over the exchange (ppm).
+   *
+   * @defaultValue `200`
+   */
   readonly maxDriftPpm?: number;
-  /** Refuse replies whose bound λ exceeds this (ms); default 1000 (RFC 5905 MAXDIST). */
+  /**
+   * Refuse replies whose bound λ exceeds this (ms). The default is RFC 5905's MAXDIST.
+   *
+   * @defaultValue `1000`
+   */
   readonly maxRootDistanceMs?: number;
   /** Transmit timestamp of the last reply accepted from this server (duplicate test). */
   readonly previousTransmit?: NtpTimestamp;

@@ -78,7 +78,11 @@ export interface SelectionCandidate {
  * ```
  */
 export interface SelectOptions {
-  /** Drift bound used to age samples to the reference time (ppm); default 200. */
+  /**
+   * Drift bound used to age samples to the reference time (ppm).
+   *
+   * @defaultValue `200`
+   */
   readonly maxDriftPpm?: number;
   /**
    * Ages a candidate to the reference time instead of the drift bound: where its
@@ -91,15 +95,24 @@ export interface SelectOptions {
     candidate: SelectionCandidate,
     atMonotonic: number,
   ) => { readonly offsetMs: number; readonly errorMs: number };
-  /** Reference monotonic time; default the newest candidate's `monotonicAt`. */
+  /**
+   * Reference monotonic time.
+   *
+   * @defaultValue the newest candidate's `monotonicAt`
+   */
   readonly atMonotonic?: number;
   /**
-   * How many servers are configured (answering or not); default the number of
-   * candidates. It sets the default f: a silent server still counts towards how
-   * many liars there may be.
+   * How many servers are configured (answering or not). It sets the default f: a silent server
+   * still counts towards how many liars there may be.
+   *
+   * @defaultValue the number of candidates
    */
   readonly configured?: number;
-  /** f, the most falsetickers to tolerate, 0 ≤ f < configured; default ⌊(configured − 1)/2⌋. */
+  /**
+   * f, the most falsetickers to tolerate, 0 ≤ f < configured.
+   *
+   * @defaultValue ⌊(configured − 1)/2⌋
+   */
   readonly maxFalsetickers?: number;
 }
 

@@ -36,7 +36,11 @@ import type { DatagramTransport } from './transport.js';
 export interface NtpServerSpec {
   /** Host name or IP address (of the NTS-KE server with `nts`). */
   readonly host: string;
-  /** UDP port (default 123), or with `nts` the NTS-KE TCP port (default 4460). */
+  /**
+   * UDP port, or with `nts` the NTS-KE TCP port.
+   *
+   * @defaultValue `123`, or `4460` with `nts`
+   */
   readonly port?: number;
   /** Use NTS: `true` trusts the system CA store; `{ ca }` trusts only that CA (PEM). */
   readonly nts?: true | { readonly ca?: string | Uint8Array };
@@ -63,78 +67,121 @@ export interface NtpSourceOptions {
    */
   readonly servers: readonly (string | NtpServerSpec)[];
   /**
-   * The shortest poll interval of a server (ms), once it has answered; default
-   * 64000 (2⁶ s, RFC 5905's minimum poll exponent, and the NTP pool's floor).
+   * The shortest poll interval of a server (ms), once it has answered. The default is 2⁶ s, RFC
+   * 5905's minimum poll exponent and the NTP pool's floor.
+   *
+   * @defaultValue `64_000`
    */
   readonly pollIntervalMs?: number;
   /**
-   * The longest poll interval (ms) the adaptive policy lengthens to; default
-   * 1024000 (2¹⁰ s, RFC 5905's default maximum poll exponent), or
-   * `pollIntervalMs` if that is longer. Equal to `pollIntervalMs`: a fixed interval.
-   * Only a `RATE` kiss code stretches an interval beyond it.
+   * The longest poll interval (ms) the adaptive policy lengthens to. Equal to `pollIntervalMs`: a
+   * fixed interval. Only a `RATE` kiss code stretches an interval beyond it. The default is 2¹⁰ s,
+   * RFC 5905's default maximum poll exponent.
+   *
+   * @defaultValue `1_024_000`, or `pollIntervalMs` if that is longer
    */
   readonly maxPollIntervalMs?: number;
   /**
-   * The ε (ms) the clock should average between polls (the mean commit-wait a
-   * write pays is about twice it): a server's interval doubles (up to
-   * `maxPollIntervalMs`) while the clock predicts that, over twice the interval,
-   * ε averages under it and ends under twice it, and halves when the current
-   * interval fails either test; so ε rises above the target late in a long
-   * interval, but not past twice it. Default 1 (see docs/ntp.md, "Polling"). A target the servers cannot reach
-   * (their own bound λ is above it) keeps the interval at `pollIntervalMs`; 0
-   * never lengthens it, `Infinity` always does.
+   * The ε (ms) the clock should average between polls (the mean commit-wait a write pays is about
+   * twice it): a server's interval doubles (up to `maxPollIntervalMs`) while the clock predicts
+   * that, over twice the interval, ε averages under it and ends under twice it, and halves when the
+   * current interval fails either test; so ε rises above the target late in a long interval, but
+   * not past twice it (see docs/ntp.md, "Polling"). A target the servers cannot reach (their own
+   * bound λ is above it) keeps the interval at `pollIntervalMs`; 0 never lengthens it, `Infinity`
+   * always does.
+   *
+   * @defaultValue `1`
    */
   readonly targetUncertaintyMs?: number;
   /**
-   * Exchanges per server in a burst: at start, after a server was lost (it had
-   * answered, then missed 3 polls in a row) and after `invalidate()`; default 4,
-   * `sampleSpacingMs` apart (like ntpd's and chronyd's `iburst`). 1: no burst.
-   * A burst is never shorter than `samplesPerPoll`.
+   * Exchanges per server in a burst: at start, after a server was lost (it had answered, then
+   * missed 3 polls in a row) and after `invalidate()`. They are `sampleSpacingMs` apart (like
+   * ntpd's and chronyd's `iburst`). 1: no burst. A burst is never shorter than `samplesPerPoll`.
+   *
+   * @defaultValue `4`
    */
   readonly initialBurst?: number;
   /**
-   * Exchanges per server in every other poll; default 1, as public servers ask.
-   * The clock filter keeps the best of the last 8.
+   * Exchanges per server in every other poll; the default is what public servers ask. The clock
+   * filter keeps the best of the last 8.
+   *
+   * @defaultValue `1`
    */
   readonly samplesPerPoll?: number;
-  /** Pause between the exchanges of a burst or poll (ms); default 2000, which public servers tolerate. */
+  /**
+   * Pause between the exchanges of a burst or poll (ms); the default is what public servers
+   * tolerate.
+   *
+   * @defaultValue `2000`
+   */
   readonly sampleSpacingMs?: number;
-  /** Per-exchange timeout (ms); default 1000. */
+  /**
+   * Per-exchange timeout (ms).
+   *
+   * @defaultValue `1000`
+   */
   readonly timeoutMs?: number;
   /**
-   * Bound on the local clock's drift (ppm), used to age and rank samples and to
-   * predict ε without a clock's model. Default: the subscribing clock's
-   * (`SourceContext.maxDriftPpm`, which `TrueClock` hands over), else 200.
+   * Bound on the local clock's drift (ppm), used to age and rank samples and to predict ε without a
+   * clock's model.
+   *
+   * @defaultValue the subscribing clock's (`SourceContext.maxDriftPpm`, which `TrueClock` hands
+   *   over), else `200`
    */
   readonly maxDriftPpm?: number;
-  /** Refuse replies (and forget samples) whose bound exceeds this (ms); default 1000. */
+  /**
+   * Refuse replies (and forget samples) whose bound exceeds this (ms).
+   *
+   * @defaultValue `1000`
+   */
   readonly maxRootDistanceMs?: number;
   /**
-   * f, the most falsetickers among the configured servers; default ⌊(servers − 1)/2⌋.
-   * Of the servers that answer, all but f must overlap; with f or fewer answering,
-   * nothing is delivered (see `selectOffset`).
+   * f, the most falsetickers among the configured servers. Of the servers that answer, all but f
+   * must overlap; with f or fewer answering, nothing is delivered (see `selectOffset`).
+   *
+   * @defaultValue ⌊(servers − 1)/2⌋
    */
   readonly maxFalsetickers?: number;
   /** Closes the source when aborted. */
   readonly signal?: AbortSignal;
-  /** Timers for polling and timeouts; default the platform's. */
+  /**
+   * Timers for polling and timeouts.
+   *
+   * @defaultValue the platform's (`systemScheduler`)
+   */
   readonly scheduler?: Scheduler;
-  /** Wall clock, only for the NTP era pivot and `systemOffsetMs`; default `Date.now()`. */
+  /**
+   * Wall clock, only for the NTP era pivot and `systemOffsetMs`.
+   *
+   * @defaultValue `Date.now()` (`systemWall`)
+   */
   readonly wall?: WallSource;
   /**
-   * How datagrams travel and names resolve; default UDP (`node:dgram`, `node:dns`).
-   * Inject `createSimulatedNtpNetwork(sim)` from `chronobound/testing` to run in virtual time.
+   * How datagrams travel and names resolve. Inject `createSimulatedNtpNetwork(sim)` from
+   * `chronobound/testing` to run in virtual time.
+   *
+   * @defaultValue UDP, {@link udpTransport} (`node:dgram`, `node:dns`)
    */
   readonly transport?: DatagramTransport;
   /**
-   * Uniform random numbers in [0, 1) for the poll jitter; default `Math.random`.
-   * The same generator (with the same clock and network) gives the same schedule.
-   * Request nonces do not use it: they stay cryptographically random.
+   * Uniform random numbers in [0, 1) for the poll jitter. The same generator (with the same clock
+   * and network) gives the same schedule. Request nonces do not use it: they stay cryptographically
+   * random.
+   *
+   * @defaultValue `Math.random`
    */
   readonly random?: () => number;
-  /** NTP version to send; default 4. */
+  /**
+   * NTP version to send.
+   *
+   * @defaultValue `4`
+   */
   readonly version?: 3 | 4;
-  /** The `source` name on samples and problems; default `'ntp'`. */
+  /**
+   * The `source` name on samples and problems.
+   *
+   * @defaultValue `'ntp'`
+   */
   readonly name?: string;
 }
 

@@ -39,7 +39,11 @@ export interface FencingTokenStore {
 export interface FencingTokenIssuerOptions {
   /** Persistence, so tokens keep increasing across restarts. */
   readonly store?: FencingTokenStore;
-  /** The first token issued when nothing is stored; default `1n`. */
+  /**
+   * The first token issued when nothing is stored.
+   *
+   * @defaultValue `1n`
+   */
   readonly start?: bigint;
 }
 

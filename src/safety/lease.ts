@@ -43,7 +43,11 @@ export interface LeaseOptions {
   readonly clock: LeaseClock;
   /** When the lease ends (epoch ms), as granted. */
   readonly expiresAt: number;
-  /** Stop using the lease this long before `expiresAt` (ms); default 0. */
+  /**
+   * Stop using the lease this long before `expiresAt` (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly marginMs?: number;
   /** The fencing token issued with the lease, to send with every write. */
   readonly token?: bigint;
@@ -61,7 +65,11 @@ export interface LeaseOptions {
  * ```
  */
 export interface AcquireLeaseOptions {
-  /** Stop using the lease this long before it expires (ms); default 0. */
+  /**
+   * Stop using the lease this long before it expires (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly marginMs?: number;
   /** The fencing token issued with the lease. */
   readonly token?: bigint;

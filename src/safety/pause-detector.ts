@@ -84,19 +84,39 @@ export interface Disruptable {
  * ```
  */
 export interface PauseDetectorOptions {
-  /** How often the detector's timer ticks (ms); default 100. */
+  /**
+   * How often the detector's timer ticks (ms).
+   *
+   * @defaultValue `100`
+   */
   readonly intervalMs?: number;
-  /** A tick later than this (ms) counts as a pause; default 250. */
+  /**
+   * A tick later than this (ms) counts as a pause.
+   *
+   * @defaultValue `250`
+   */
   readonly thresholdMs?: number;
   /** Called on every pause. */
   readonly onPause?: (pause: PauseEvent) => void;
   /** A clock to mark `disrupted` on every pause (widened by `maxDurationMs`). */
   readonly clock?: Disruptable;
-  /** The monotonic clock; default `performance.now()`. */
+  /**
+   * The monotonic clock.
+   *
+   * @defaultValue `performance.now()` (`systemMonotonic`)
+   */
   readonly monotonic?: MonotonicSource;
-  /** Timers; default the platform's. */
+  /**
+   * Timers.
+   *
+   * @defaultValue the platform's (`systemScheduler`)
+   */
   readonly scheduler?: Scheduler;
-  /** Start ticking at once; default true. */
+  /**
+   * Start ticking at once.
+   *
+   * @defaultValue `true`
+   */
   readonly start?: boolean;
 }
 

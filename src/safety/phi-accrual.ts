@@ -25,17 +25,42 @@ import type { MonotonicSource } from '../clock/types.js';
  * ```
  */
 export interface PhiAccrualOptions {
-  /** φ at or above which the peer is suspected; default 8 (a false suspicion about once in 10⁸). */
+  /**
+   * φ at or above which the peer is suspected. The default, 8, means a false suspicion about once
+   * in 10⁸.
+   *
+   * @defaultValue `8`
+   */
   readonly threshold?: number;
-  /** Inter-arrival times kept; default 200. */
+  /**
+   * Inter-arrival times kept.
+   *
+   * @defaultValue `200`
+   */
   readonly windowSize?: number;
-  /** Floor on the standard deviation (ms), so very regular heartbeats do not make φ jumpy; default 50. */
+  /**
+   * Floor on the standard deviation (ms), so very regular heartbeats do not make φ jumpy.
+   *
+   * @defaultValue `50`
+   */
   readonly minStdDevMs?: number;
-  /** Added to the mean (ms): pauses this long are expected and not suspicious; default 0. */
+  /**
+   * Added to the mean (ms): pauses this long are expected and not suspicious.
+   *
+   * @defaultValue `0`
+   */
   readonly acceptablePauseMs?: number;
-  /** Assumed interval before two heartbeats have arrived (ms); default 1000. */
+  /**
+   * Assumed interval before two heartbeats have arrived (ms).
+   *
+   * @defaultValue `1000`
+   */
   readonly firstHeartbeatEstimateMs?: number;
-  /** The monotonic clock; default `performance.now()`. */
+  /**
+   * The monotonic clock.
+   *
+   * @defaultValue `performance.now()` (`systemMonotonic`)
+   */
   readonly monotonic?: MonotonicSource;
 }
 

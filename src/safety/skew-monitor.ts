@@ -96,16 +96,30 @@ export interface PeerSkew {
 export interface SkewMonitorOptions {
   /** The largest |peer − local| offset tolerated (ms). */
   readonly maxOffsetMs: number;
-  /** Consecutive samples that must each prove the excess before a peer is reported; default 3, at least 2. */
+  /**
+   * Consecutive samples that must each prove the excess before a peer is reported; at least 2.
+   *
+   * @defaultValue `3`
+   */
   readonly minSamples?: number;
-  /** Samples kept per peer; default 8 (at least `minSamples`). */
+  /**
+   * Samples kept per peer; at least `minSamples`.
+   *
+   * @defaultValue `8`, or `minSamples` if that is larger
+   */
   readonly windowSize?: number;
   /**
-   * Resolution of the timestamps (ms), e.g. 1 for `Date.now()`; default 0. Each
-   * of the four may be floored by up to this much, which widens every bound by 2×.
+   * Resolution of the timestamps (ms), e.g. 1 for `Date.now()`. Each of the four may be floored by
+   * up to this much, which widens every bound by 2×.
+   *
+   * @defaultValue `0`
    */
   readonly timestampResolutionMs?: number;
-  /** Bound on the clocks' rate error over one round trip (ppm); default 200. */
+  /**
+   * Bound on the clocks' rate error over one round trip (ppm).
+   *
+   * @defaultValue `200`
+   */
   readonly maxDriftPpm?: number;
   /** Called when a peer becomes `beyond`. */
   readonly onBeyond?: (peer: PeerSkew) => void;

@@ -32,13 +32,16 @@ const ORIGIN_PATTERN = /^[\x21-\x7e]{1,256}$/;
  */
 export interface TimeHandlerOptions {
   /**
-   * The path it answers on; default `'/time'`. Compared with the request's path,
-   * so under a router that strips its mount point give the path the handler sees.
+   * The path it answers on. Compared with the request's path, so under a router that strips its
+   * mount point give the path the handler sees.
+   *
+   * @defaultValue `'/time'`
    */
   readonly path?: string;
   /**
-   * Largest request body tolerated (and ignored), in bytes; default 0. A longer
-   * or chunked body gets 413.
+   * Largest request body tolerated (and ignored), in bytes. A longer or chunked body gets 413.
+   *
+   * @defaultValue `0`
    */
   readonly maxBodyBytes?: number;
   /** Sent as `Access-Control-Allow-Origin` on replies, for pages on another origin. */

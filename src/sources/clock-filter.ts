@@ -30,7 +30,11 @@ export interface FilterSample {
   readonly delayMs: number;
   /** Error bound at `monotonicAt` (ms). */
   readonly errorMs: number;
-  /** When the evidence was gathered (T1); default `monotonicAt`. See `SyncSample.evidenceFrom`. */
+  /**
+   * When the evidence was gathered (T1). See `SyncSample.evidenceFrom`.
+   *
+   * @defaultValue `monotonicAt`
+   */
   readonly evidenceFrom?: number;
 }
 
@@ -48,11 +52,17 @@ export interface FilterSample {
  * ```
  */
 export interface ClockFilterOptions {
-  /** How many recent samples to keep; default 8 (RFC 5905). */
+  /**
+   * How many recent samples to keep. The default is RFC 5905's.
+   *
+   * @defaultValue `8`
+   */
   readonly size?: number;
   /**
-   * How fast a kept sample's dispersion grows with age when ranking (ppm); default
-   * 15, RFC 5905's PHI. It only ranks; the bound a consumer applies is its own.
+   * How fast a kept sample's dispersion grows with age when ranking (ppm). It only ranks; the bound
+   * a consumer applies is its own. The default is RFC 5905's PHI.
+   *
+   * @defaultValue `15`
    */
   readonly agingPpm?: number;
   /**
@@ -63,10 +73,11 @@ export interface ClockFilterOptions {
    */
   readonly rank?: (sample: FilterSample, atMonotonic: number) => number;
   /**
-   * With a drift bound (ppm), a new sample whose interval cannot overlap a kept
-   * sample's interval aged by this bound proves the kept one wrong (the local
-   * clock was slewed or stepped beyond the bound): the kept one is dropped, the
-   * newer evidence wins, and `onInconsistent` hears of it. Default: no check.
+   * With a drift bound (ppm), a new sample whose interval cannot overlap a kept sample's interval
+   * aged by this bound proves the kept one wrong (the local clock was slewed or stepped beyond the
+   * bound): the kept one is dropped, the newer evidence wins, and `onInconsistent` hears of it.
+   *
+   * @defaultValue `undefined`: no check
    */
   readonly consistencyDriftPpm?: number;
   /** Called with the samples a new one contradicted, after they were dropped. */

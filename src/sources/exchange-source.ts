@@ -49,20 +49,43 @@ const MIN_FRESH_WAIT_MS = 1;
  * ```
  */
 export interface TimeExchangeOptions {
-  /** Exchanges per poll, back to back (the tightest bound wins); default 4. */
+  /**
+   * Exchanges per poll, back to back (the tightest bound wins).
+   *
+   * @defaultValue `4`
+   */
   readonly samples?: number;
   /**
-   * Time between polls (ms); default 60000. Drives the clock's `free-running` status.
-   * A poll that yields no sample is retried sooner: after 1 s, 2 s, 4 s, … up to this.
+   * Time between polls (ms). Drives the clock's `free-running` status. A poll that yields no sample
+   * is retried sooner: after 1 s, 2 s, 4 s, … up to this.
+   *
+   * @defaultValue `60_000`
    */
   readonly pollIntervalMs?: number;
-  /** Gives up on one exchange after this long (ms); default 5000. */
+  /**
+   * Gives up on one exchange after this long (ms).
+   *
+   * @defaultValue `5000`
+   */
   readonly timeoutMs?: number;
-  /** Bound on the local monotonic clock's rate error over an exchange (ppm); default 200. */
+  /**
+   * Bound on the local monotonic clock's rate error over an exchange (ppm).
+   *
+   * @defaultValue `200`
+   */
   readonly maxDriftPpm?: number;
-  /** Timers; default the platform's. Inject a virtual one in tests. */
+  /**
+   * Timers. Inject a virtual one in tests.
+   *
+   * @defaultValue the platform's (`systemScheduler`)
+   */
   readonly scheduler?: Scheduler;
-  /** Name carried by samples and problems; default derived from the transport. */
+  /**
+   * Name carried by samples and problems.
+   *
+   * @defaultValue derived from the transport: `'http:<url>'` for `httpTimeSource`, `'message'` for
+   *   `messageTimeSource`
+   */
   readonly name?: string;
 }
 

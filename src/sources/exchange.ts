@@ -46,17 +46,41 @@ export interface ExchangeTimestamps {
  * ```
  */
 export interface ExchangeBoundOptions {
-  /** NTP root delay: the server's round trip to its reference (ms); half of it counts. Default 0. */
+  /**
+   * NTP root delay: the server's round trip to its reference (ms); half of it counts.
+   *
+   * @defaultValue `0`
+   */
   readonly rootDelayMs?: number;
-  /** NTP root dispersion: the server's accumulated error bound (ms). Default 0. */
+  /**
+   * NTP root dispersion: the server's accumulated error bound (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly rootDispersionMs?: number;
-  /** Any other bound on the server clock's error, e.g. its own TrueClock ε (ms). Default 0. */
+  /**
+   * Any other bound on the server clock's error, e.g. its own TrueClock ε (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly serverErrorMs?: number;
-  /** Resolution of the server's timestamps T2/T3 (ms). Default 0. */
+  /**
+   * Resolution of the server's timestamps T2/T3 (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly serverPrecisionMs?: number;
-  /** Resolution of the local timestamps T1/T4 (ms). Default 0. */
+  /**
+   * Resolution of the local timestamps T1/T4 (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly localPrecisionMs?: number;
-  /** Bound on the local clock's rate error (ppm), charged over T4 − T1. Default 200. */
+  /**
+   * Bound on the local clock's rate error (ppm), charged over T4 − T1.
+   *
+   * @defaultValue `200`
+   */
   readonly maxDriftPpm?: number;
 }
 

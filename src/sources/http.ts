@@ -108,7 +108,11 @@ export interface HttpTimeSourceOptions extends TimeExchangeOptions {
    * adds `?nonce=<32 hex digits>` to it.
    */
   readonly url: string | URL;
-  /** The `fetch` to use; default the platform's, looked up at each request. */
+  /**
+   * The `fetch` to use.
+   *
+   * @defaultValue the platform's `fetch`, looked up at each request
+   */
   readonly fetch?: FetchLike;
 }
 

@@ -30,15 +30,35 @@ export interface SystemClockSourceOptions {
    * it). Without it, a clock fed only by this source stays `unsynchronized`.
    */
   readonly trusted?: boolean;
-  /** How often to check the wall clock for steps (ms); default 1000. */
+  /**
+   * How often to check the wall clock for steps (ms).
+   *
+   * @defaultValue `1000`
+   */
   readonly checkIntervalMs?: number;
-  /** How often to recalibrate on a tick edge even without a step (ms); default 60000. */
+  /**
+   * How often to recalibrate on a tick edge even without a step (ms).
+   *
+   * @defaultValue `60_000`
+   */
   readonly recalibrateIntervalMs?: number;
-  /** A wall-clock jump larger than this (ms) is reported as a step; default 2. */
+  /**
+   * A wall-clock jump larger than this (ms) is reported as a step.
+   *
+   * @defaultValue `2`
+   */
   readonly stepThresholdMs?: number;
-  /** The wall clock; default `Date.now()`. */
+  /**
+   * The wall clock.
+   *
+   * @defaultValue `Date.now()` (`systemWall`)
+   */
   readonly wall?: WallSource;
-  /** Timers; default the platform's. */
+  /**
+   * Timers.
+   *
+   * @defaultValue the platform's (`systemScheduler`)
+   */
   readonly scheduler?: Scheduler;
 }
 

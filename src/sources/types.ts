@@ -195,10 +195,11 @@ export interface TimeSource {
   /** How often the source expects to deliver a sample (ms). */
   readonly pollIntervalMs?: number;
   /**
-   * The longest a healthy source goes between two samples (ms): its poll
-   * interval with jitter, plus the spacing of the exchanges within one poll and
-   * an exchange's timeout. `TrueClock` shows `free-running` after twice this.
-   * Default: `pollIntervalMs`.
+   * The longest a healthy source goes between two samples (ms): its poll interval with jitter, plus
+   * the spacing of the exchanges within one poll and an exchange's timeout. `TrueClock` shows
+   * `free-running` after twice this.
+   *
+   * @defaultValue `pollIntervalMs`
    */
   readonly maxSampleGapMs?: number;
   /**

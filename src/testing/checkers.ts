@@ -36,7 +36,11 @@ export type CheckResult<V> =
  * ```
  */
 export interface CheckOptions<T> {
-  /** Renders a stamp in messages. Default: `JSON.stringify` (bigints and vector clocks readable). */
+  /**
+   * Renders a stamp in messages.
+   *
+   * @defaultValue `JSON.stringify`, with bigints and vector clocks made readable
+   */
   readonly format?: (stamp: T) => string;
 }
 
@@ -301,7 +305,11 @@ export interface MonotonicViolation<T> {
  * ```
  */
 export interface MonotonicOptions<T> extends CheckOptions<T> {
-  /** Require strictly increasing stamps (default) or allow equal neighbours. */
+  /**
+   * Require strictly increasing stamps, or (`false`) allow equal neighbours.
+   *
+   * @defaultValue `true`
+   */
   readonly strict?: boolean;
 }
 

@@ -30,7 +30,11 @@ import type { ClusterNode } from './cluster-node.js';
 export interface Partition {
   /** Start (ms after the simulation start). */
   readonly fromMs: number;
-  /** End (ms after the start); default: never heals. */
+  /**
+   * End (ms after the start).
+   *
+   * @defaultValue never: the partition does not heal
+   */
   readonly untilMs?: number;
   /** The sides. */
   readonly groups: readonly (readonly string[])[];
@@ -53,11 +57,23 @@ export interface Partition {
  * ```
  */
 export interface NetworkOptions {
-  /** One-way delay, uniform in `[min, max]` (ms); default `[1, 10]`. Varying delays reorder messages. */
+  /**
+   * One-way delay, uniform in `[min, max]` (ms). Varying delays reorder messages.
+   *
+   * @defaultValue `[1, 10]`
+   */
   readonly delayMs?: readonly [number, number];
-  /** Probability that a message is lost; default 0. */
+  /**
+   * Probability that a message is lost.
+   *
+   * @defaultValue `0`
+   */
   readonly lossRate?: number;
-  /** Probability that a message is delivered twice (independent delays); default 0. */
+  /**
+   * Probability that a message is delivered twice (independent delays).
+   *
+   * @defaultValue `0`
+   */
   readonly duplicateRate?: number;
   /** Scheduled partitions. */
   readonly partitions?: readonly Partition[];

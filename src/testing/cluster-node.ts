@@ -33,28 +33,53 @@ import { VirtualTimers } from './virtual-timers.js';
 export interface ClusterNodeOptions {
   /** Unique id. */
   readonly id: string;
-  /** Wall clock minus true time at the start (ms); default 0. */
+  /**
+   * Wall clock minus true time at the start (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly offsetMs?: number;
-  /** Oscillator drift (ppm): true elapsed = monotonic elapsed · (1 − drift); default 0. */
+  /**
+   * Oscillator drift (ppm): true elapsed = monotonic elapsed · (1 − drift).
+   *
+   * @defaultValue `0`
+   */
   readonly driftPpm?: number;
-  /** The wall clock floors to this (ms), like `Date.now()`; default 1. */
+  /**
+   * The wall clock floors to this (ms), like `Date.now()`.
+   *
+   * @defaultValue `1`
+   */
   readonly wallResolutionMs?: number;
-  /** Monotonic reading at the start; default 1000. */
+  /**
+   * Monotonic reading at the start.
+   *
+   * @defaultValue `1000`
+   */
   readonly monotonicMs?: number;
   /** Process pauses (ms after the start, true time). */
   readonly pauses?: readonly { readonly atMs: number; readonly durationMs: number }[];
   /** Wall-clock steps (ms after the start, true time). */
   readonly steps?: readonly { readonly atMs: number; readonly deltaMs: number }[];
   /**
-   * The simulated reference (a time server) feeding the node's `TrueClock`:
-   * samples every `intervalMs` with a bound of `errorMs`, actually off by a
-   * random amount within it. `false`: no reference (the clock stays
-   * unsynchronized). Default `{ errorMs: 1, intervalMs: 1000 }`.
+   * The simulated reference (a time server) feeding the node's `TrueClock`: samples every
+   * `intervalMs` with a bound of `errorMs`, actually off by a random amount within it. `false`: no
+   * reference (the clock stays unsynchronized).
+   *
+   * @defaultValue `{ errorMs: 1, intervalMs: 1000 }`
    */
   readonly sync?: false | { readonly errorMs?: number; readonly intervalMs?: number };
-  /** The `TrueClock`'s drift bound (ppm); default 200. Keep it ≥ |driftPpm| for honest intervals. */
+  /**
+   * The `TrueClock`'s drift bound (ppm). Keep it ≥ |driftPpm| for honest intervals.
+   *
+   * @defaultValue `200`, `TrueClock`'s default
+   */
   readonly maxDriftPpm?: number;
-  /** The `TrueClock`'s `maxUncertaintyMs`; default 50. */
+  /**
+   * The `TrueClock`'s `maxUncertaintyMs`.
+   *
+   * @defaultValue `50`, `TrueClock`'s default
+   */
   readonly maxUncertaintyMs?: number;
 }
 

@@ -35,9 +35,17 @@ export interface ClusterOptions {
   readonly seed: number;
   /** The machines. */
   readonly nodes: readonly ClusterNodeOptions[];
-  /** The network; default: delays of 1–10 ms, no loss. */
+  /**
+   * The network.
+   *
+   * @defaultValue delays of 1–10 ms, no loss, no partition
+   */
   readonly network?: NetworkOptions;
-  /** True time at the start (epoch ms); default 2026-01-01T00:00:00Z. */
+  /**
+   * True time at the start (epoch ms).
+   *
+   * @defaultValue `Date.UTC(2026, 0, 1)` (2026-01-01T00:00:00Z)
+   */
   readonly startTimeMs?: number;
 }
 

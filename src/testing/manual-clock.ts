@@ -17,11 +17,23 @@ import { SimulatedClock } from './simulated-clock.js';
  * ```
  */
 export interface ManualClockOptions {
-  /** Monotonic reading at the start; default 0. */
+  /**
+   * Monotonic reading at the start.
+   *
+   * @defaultValue `0`
+   */
   readonly monotonicMs?: number;
-  /** Wall-clock reading at the start (epoch ms); default 2026-01-01T00:00:00Z. */
+  /**
+   * Wall-clock reading at the start (epoch ms).
+   *
+   * @defaultValue `Date.UTC(2026, 0, 1)` (2026-01-01T00:00:00Z)
+   */
   readonly wallMs?: number;
-  /** The monotonic clock's advertised resolution (ms); default 0. */
+  /**
+   * The monotonic clock's advertised resolution (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly resolutionMs?: number;
 }
 

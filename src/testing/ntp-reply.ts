@@ -59,23 +59,59 @@ export type NtpKissCode = 'DENY' | 'RSTR' | 'RATE';
  * ```
  */
 export interface NtpServerBehaviour {
-  /** Delay before stamping T2 (ms): the request's one-way delay. Default 0. */
+  /**
+   * Delay before stamping T2 (ms): the request's one-way delay.
+   *
+   * @defaultValue `0`
+   */
   readonly requestDelayMs?: number;
-  /** Delay after stamping T3 (ms): the reply's one-way delay. Default 0. */
+  /**
+   * Delay after stamping T3 (ms): the reply's one-way delay.
+   *
+   * @defaultValue `0`
+   */
   readonly responseDelayMs?: number;
-  /** Extra uniform random delay in [0, jitterMs) on each direction (ms). Default 0. */
+  /**
+   * Extra uniform random delay in [0, jitterMs) on each direction (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly jitterMs?: number;
-  /** Stratum to advertise; default 1. */
+  /**
+   * Stratum to advertise.
+   *
+   * @defaultValue `1`
+   */
   readonly stratum?: number;
-  /** Leap indicator; default 0 (3 = unsynchronized). */
+  /**
+   * Leap indicator (3 = unsynchronized).
+   *
+   * @defaultValue `0`
+   */
   readonly leap?: number;
-  /** Reference ID: up to 4 ASCII characters or a 32-bit number; default `'LOCL'`. */
+  /**
+   * Reference ID: up to 4 ASCII characters or a 32-bit number.
+   *
+   * @defaultValue `'LOCL'`
+   */
   readonly referenceId?: string | number;
-  /** Root delay to advertise (ms); default 0. */
+  /**
+   * Root delay to advertise (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly rootDelayMs?: number;
-  /** Root dispersion to advertise (ms); default 0. */
+  /**
+   * Root dispersion to advertise (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly rootDispersionMs?: number;
-  /** Precision to advertise (log₂ s); default −20 (about 1 µs). */
+  /**
+   * Precision to advertise (log₂ s); the default is about 1 µs.
+   *
+   * @defaultValue `-20`
+   */
   readonly precision?: number;
   /** Answer every request with this Kiss-o'-Death code; `undefined` to stop. */
   readonly kissCode?: NtpKissCode | undefined;

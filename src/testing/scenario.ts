@@ -111,7 +111,11 @@ export function scenarioClock(
  * ```
  */
 export interface ApplyScenarioOptions {
-  /** Also call `observe` every this many true ms between events; default: only after events. */
+  /**
+   * Also call `observe` every this many true ms between events.
+   *
+   * @defaultValue `Infinity`: only after events
+   */
   readonly everyMs?: number;
   /** Called after each event (with it) and at each `everyMs` tick and at the end (without). */
   readonly observe?: (sim: SimulatedClock, event?: ClockScenarioEvent) => void;

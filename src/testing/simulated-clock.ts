@@ -21,21 +21,43 @@ import { flushContinuations, VirtualTimers } from './virtual-timers.js';
  * ```
  */
 export interface SimulatedClockOptions {
-  /** True time at the start (epoch ms); default 2026-01-01T00:00:00Z. */
+  /**
+   * True time at the start (epoch ms).
+   *
+   * @defaultValue `Date.UTC(2026, 0, 1)` (2026-01-01T00:00:00Z)
+   */
   readonly trueTimeMs?: number;
-  /** Monotonic reading at the start; default 1000. */
+  /**
+   * Monotonic reading at the start.
+   *
+   * @defaultValue `1000`
+   */
   readonly monotonicMs?: number;
-  /** Wall clock minus true time at the start (ms); default 0. */
+  /**
+   * Wall clock minus true time at the start (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly wallOffsetMs?: number;
   /**
-   * Rate error of the local oscillator in ppm of its own elapsed time: for every
-   * 1 s the monotonic clock counts, true time advances 1 s − driftPpm µs.
-   * Positive runs fast. The wall clock runs on the same oscillator. Default 0.
+   * Rate error of the local oscillator in ppm of its own elapsed time: for every 1 s the monotonic
+   * clock counts, true time advances 1 s − driftPpm µs. Positive runs fast. The wall clock runs on
+   * the same oscillator.
+   *
+   * @defaultValue `0`
    */
   readonly driftPpm?: number;
-  /** The wall clock floors to this step (ms), like `Date.now()`; default 1. */
+  /**
+   * The wall clock floors to this step (ms), like `Date.now()`.
+   *
+   * @defaultValue `1`
+   */
   readonly wallResolutionMs?: number;
-  /** The monotonic clock's advertised resolution (ms); default 0. */
+  /**
+   * The monotonic clock's advertised resolution (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly monotonicResolutionMs?: number;
 }
 

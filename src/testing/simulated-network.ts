@@ -41,8 +41,10 @@ import type { SimulatedClock } from './simulated-clock.js';
  */
 export interface SimulatedNtpServerBehaviour extends NtpServerBehaviour {
   /**
-   * Probability in [0, 1] that a datagram to or from this server is lost (each
-   * request and each reply datagram independently); default 0.
+   * Probability in [0, 1] that a datagram to or from this server is lost (each request and each
+   * reply datagram independently).
+   *
+   * @defaultValue `0`
    */
   readonly lossRate?: number;
 }
@@ -64,15 +66,35 @@ export interface SimulatedNtpServerBehaviour extends NtpServerBehaviour {
  * ```
  */
 export interface SimulatedNtpServerOptions extends SimulatedNtpServerBehaviour {
-  /** The server's IP address; default the next free one of 192.0.2.1–254 (RFC 5737's TEST-NET-1). */
+  /**
+   * The server's IP address.
+   *
+   * @defaultValue the next free one of 192.0.2.1–254 (RFC 5737's TEST-NET-1)
+   */
   readonly host?: string;
-  /** The server's port; default 123. */
+  /**
+   * The server's port.
+   *
+   * @defaultValue `123`
+   */
   readonly port?: number;
-  /** A host name the network's `lookup` resolves to `host` (as DNS would); default none. */
+  /**
+   * A host name the network's `lookup` resolves to `host` (as DNS would).
+   *
+   * @defaultValue none
+   */
   readonly name?: string;
-  /** Server clock minus true time (`sim.trueNow()`) at the start (ms); default 0: an honest server. */
+  /**
+   * Server clock minus true time (`sim.trueNow()`) at the start (ms); 0 is an honest server.
+   *
+   * @defaultValue `0`
+   */
   readonly offsetMs?: number;
-  /** The server clock's rate error against true time (ppm); default 0. */
+  /**
+   * The server clock's rate error against true time (ppm).
+   *
+   * @defaultValue `0`
+   */
   readonly driftPpm?: number;
 }
 
@@ -204,7 +226,11 @@ export interface SimulatedNtpNetwork extends DatagramTransport {
  * ```
  */
 export interface SimulatedNtpNetworkOptions {
-  /** Seed of the network's generator for jitter and loss; default 1. Same seed, same run. */
+  /**
+   * Seed of the network's generator for jitter and loss. Same seed, same run.
+   *
+   * @defaultValue `1`
+   */
   readonly seed?: number;
   /** Uniform random numbers in [0, 1) instead of the seeded generator. */
   readonly random?: () => number;

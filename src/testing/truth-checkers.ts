@@ -71,7 +71,11 @@ export interface IntervalViolation {
  * ```
  */
 export interface IntervalCheckOptions {
-  /** Check only readings with these statuses (readings without a status are always checked). Default: all. */
+  /**
+   * Check only readings with these statuses (readings without a status are always checked).
+   *
+   * @defaultValue all statuses
+   */
   readonly statuses?: readonly ClockStatus[];
 }
 
@@ -220,13 +224,29 @@ export type RegisterViolation<V> =
  * ```
  */
 export interface RegisterCheckOptions<V> {
-  /** The register's value before any write; default `undefined`. */
+  /**
+   * The register's value before any write.
+   *
+   * @defaultValue `undefined`
+   */
   readonly initial?: V;
-  /** Value equality; default `Object.is`. */
+  /**
+   * Value equality.
+   *
+   * @defaultValue `Object.is`
+   */
   readonly equals?: (a: V, b: V) => boolean;
-  /** Renders a value in messages; default `JSON.stringify`. */
+  /**
+   * Renders a value in messages.
+   *
+   * @defaultValue `JSON.stringify`
+   */
   readonly format?: (value: V) => string;
-  /** Refuse histories longer than this (the search is exponential in the worst case); default 200. */
+  /**
+   * Refuse histories longer than this (the search is exponential in the worst case).
+   *
+   * @defaultValue `200`
+   */
   readonly maxOps?: number;
 }
 

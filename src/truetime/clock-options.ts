@@ -55,37 +55,61 @@ export interface TrueClockOptions {
   /** Where sync samples come from: `ntpSource`, `chronySource`, `systemClockSource`, … */
   readonly source: TimeSource;
   /**
-   * Bound on the monotonic clock's rate error, in ppm; default 200 (TrueTime's
-   * figure). It must cover the oscillator *and* the host time daemon's slewing of
-   * `CLOCK_MONOTONIC` (see docs/truetime.md, or pass `hostCorrection`).
+   * Bound on the monotonic clock's rate error, in ppm. It must cover the oscillator *and* the host
+   * time daemon's slewing of `CLOCK_MONOTONIC` (see docs/truetime.md, or pass `hostCorrection`).
+   * The default is TrueTime's figure.
+   *
+   * @defaultValue `200`
    */
   readonly maxDriftPpm?: number;
   /**
-   * How fast the monotonic clock's rate error may change (ppm per hour); default 5.
-   * The clock learns the oscillator's frequency from its samples, and ε then grows
-   * at what is still unknown about it (plus this wander) instead of at
-   * `maxDriftPpm`; the bound stays honest for any constant rate error within
-   * ±`maxDriftPpm` plus a change within this bound. A sample that contradicts
-   * the model resets it. `Infinity` turns learning off.
+   * How fast the monotonic clock's rate error may change (ppm per hour). The clock learns the
+   * oscillator's frequency from its samples, and ε then grows at what is still unknown about it
+   * (plus this wander) instead of at `maxDriftPpm`; the bound stays honest for any constant rate
+   * error within ±`maxDriftPpm` plus a change within this bound. A sample that contradicts the
+   * model resets it. `Infinity` turns learning off. The default covers a 5 °C/h swing of an
+   * uncompensated crystal (about 1 ppm per °C).
+   *
+   * @defaultValue `5`
    */
   readonly maxWanderPpmPerHour?: number;
-  /** Above this ε (ms) the status is `unsynchronized` and strict calls throw; default 50. */
+  /**
+   * Above this ε (ms) the status is `unsynchronized` and strict calls throw.
+   *
+   * @defaultValue `50`
+   */
   readonly maxUncertaintyMs?: number;
   /**
-   * No sample for this long (ms) makes the status `free-running`; default twice
-   * the source's `maxSampleGapMs` (three `pollIntervalMs` for a source that does
-   * not say), so a healthy source never shows `free-running`.
+   * No sample for this long (ms) makes the status `free-running`. The default is long enough that a
+   * healthy source never shows `free-running`.
+   *
+   * @defaultValue twice the source's `maxSampleGapMs`; for a source that does not give one,
+   *   three `pollIntervalMs` (three times 64 000 when it gives neither)
    */
   readonly freeRunningAfterMs?: number;
-  /** The monotonic clock; default `performance.now()`. */
+  /**
+   * The monotonic clock.
+   *
+   * @defaultValue `performance.now()` (`systemMonotonic`)
+   */
   readonly monotonic?: MonotonicSource;
-  /** The wall clock the watchdog compares against; default `Date.now()`. */
+  /**
+   * The wall clock the watchdog compares against.
+   *
+   * @defaultValue `Date.now()` (`systemWall`)
+   */
   readonly wall?: WallSource;
-  /** Timers; default the platform's. Inject a virtual one in tests. */
+  /**
+   * Timers. Inject a virtual one in tests.
+   *
+   * @defaultValue the platform's (`systemScheduler`)
+   */
   readonly scheduler?: Scheduler;
   /**
-   * How often the watchdog runs on a timer (ms); default 1000; 0: no timer. Every
-   * `now()` also compares the monotonic and wall clocks itself.
+   * How often the watchdog runs on a timer (ms); 0: no timer. Every `now()` also compares the
+   * monotonic and wall clocks itself.
+   *
+   * @defaultValue `1000`
    */
   readonly watchdogIntervalMs?: number;
   /**
@@ -95,19 +119,23 @@ export interface TrueClockOptions {
    */
   readonly hostCorrection?: HostCorrectionSource;
   /**
-   * How long before an announced leap second (ms) the interval starts to reach one
-   * second further on the side the leap moves UTC, so that both a stepping and a
-   * noon-to-noon smearing reading of UTC stay inside; default 12 h. It stays
-   * widened until a sample gathered after the leap is accepted. 0 widens only from
-   * the moment the interval reaches the leap.
+   * How long before an announced leap second (ms) the interval starts to reach one second further
+   * on the side the leap moves UTC, so that both a stepping and a noon-to-noon smearing reading of
+   * UTC stay inside. It stays widened until a sample gathered after the leap is accepted. 0 widens
+   * only from the moment the interval reaches the leap. The default, 12 h, covers a noon-to-noon
+   * smear.
+   *
+   * @defaultValue `43_200_000` (12 h)
    */
   readonly leapWindowMs?: number;
   /**
-   * The panic threshold (ms), as ntpd's 1000 s and chrony's `maxchange`: a sample
-   * whose time differs from the wall clock (`Date.now()`) by more than this is
-   * refused with a `'panic-threshold'` problem, since a source that far off is
-   * more likely broken or hostile than the host clock. Default 1,000,000 (1000 s,
-   * ntpd's); `Infinity` accepts any offset (a host whose clock starts at 1970).
+   * The panic threshold (ms), as ntpd's 1000 s and chrony's `maxchange`: a sample whose time
+   * differs from the wall clock (`Date.now()`) by more than this is refused with a
+   * `'panic-threshold'` problem, since a source that far off is more likely broken or hostile than
+   * the host clock. `Infinity` accepts any offset (a host whose clock starts at 1970). The default
+   * is ntpd's.
+   *
+   * @defaultValue `1_000_000` (1000 s)
    */
   readonly panicThresholdMs?: number;
 }
@@ -123,7 +151,11 @@ export interface TrueClockOptions {
 export interface ReadyOptions {
   /** Cancels the wait with `AbortError`. */
   readonly signal?: AbortSignal;
-  /** Gives up after this many ms with `ClockUnsynchronizedError`; default 30000. */
+  /**
+   * Gives up after this many ms with `ClockUnsynchronizedError`.
+   *
+   * @defaultValue `30_000`
+   */
   readonly timeoutMs?: number;
 }
 

@@ -112,17 +112,37 @@ export function validateNtsReply(
 export interface QueryNtsOptions {
   /** NTS-KE server host name or IP address. */
   readonly host: string;
-  /** NTS-KE TCP port; default 4460. */
+  /**
+   * NTS-KE TCP port.
+   *
+   * @defaultValue `4460` (`NTS_KE_PORT`)
+   */
   readonly port?: number;
   /** Trust only this CA (PEM string or bytes) instead of the system store. */
   readonly ca?: string | Uint8Array;
-  /** Name the certificate must match (and SNI); default `host`. */
+  /**
+   * Name the certificate must match (and SNI).
+   *
+   * @defaultValue `host`
+   */
   readonly servername?: string;
-  /** Give up after this many ms, key exchange included; default 5000. */
+  /**
+   * Give up after this many ms, key exchange included.
+   *
+   * @defaultValue `5000`
+   */
   readonly timeoutMs?: number;
-  /** Clock for T1/T4; default `performance.now()`. The sample is on its timescale. */
+  /**
+   * Clock for T1/T4. The sample is on its timescale.
+   *
+   * @defaultValue `performance.now()` (`systemMonotonic`)
+   */
   readonly monotonic?: MonotonicSource;
-  /** Wall clock for the era pivot and `systemOffsetMs`; default `Date.now()`. */
+  /**
+   * Wall clock for the era pivot and `systemOffsetMs`.
+   *
+   * @defaultValue `Date.now()` (`systemWall`)
+   */
   readonly wall?: WallSource;
   /** Cancels with `AbortError`. */
   readonly signal?: AbortSignal;
@@ -135,13 +155,29 @@ export interface QueryNtsOptions {
   readonly ntpHost?: string;
   /** Send NTP to this port instead of the negotiated one. */
   readonly ntpPort?: number;
-  /** Local drift bound charged over the exchange (ppm); default 200. */
+  /**
+   * Local drift bound charged over the exchange (ppm).
+   *
+   * @defaultValue `200`
+   */
   readonly maxDriftPpm?: number;
-  /** Refuse replies whose bound exceeds this (ms); default 1000. */
+  /**
+   * Refuse replies whose bound exceeds this (ms).
+   *
+   * @defaultValue `1000`
+   */
   readonly maxRootDistanceMs?: number;
-  /** Poll exponent to advertise (log₂ s); default 6. */
+  /**
+   * Poll exponent to advertise (log₂ s).
+   *
+   * @defaultValue `6`
+   */
   readonly poll?: number;
-  /** At most this many key exchanges (the first, and one per NTS NAK); default 2. */
+  /**
+   * At most this many key exchanges (the first, and one per NTS NAK).
+   *
+   * @defaultValue `2`
+   */
   readonly maxKeyExchanges?: number;
   /** Called for every refused datagram while the exchange waits. */
   readonly onRejected?: (error: NtpRejectedError) => void;

@@ -75,11 +75,23 @@ export interface ExtensionField {
  * ```
  */
 export interface ParseExtensionFieldsOptions {
-  /** Where the first field starts; default 48 (after the NTP header). */
+  /**
+   * Where the first field starts; the default is just after the NTP header.
+   *
+   * @defaultValue `48`
+   */
   readonly start?: number;
-  /** Smallest acceptable field length; default 16 (RFC 7822). Encrypted fields use 4. */
+  /**
+   * Smallest acceptable field length. Encrypted fields use 4; the default is RFC 7822's.
+   *
+   * @defaultValue `16`
+   */
   readonly minLength?: number;
-  /** At most this many fields; default 64. */
+  /**
+   * At most this many fields.
+   *
+   * @defaultValue `64`
+   */
   readonly maxFields?: number;
 }
 
@@ -170,7 +182,11 @@ export function padTo4(n: number): number {
  * ```
  */
 export interface EncodeExtensionFieldOptions {
-  /** Pad the field with zeros to at least this many bytes; default 16 (RFC 7822). */
+  /**
+   * Pad the field with zeros to at least this many bytes; the default is RFC 7822's.
+   *
+   * @defaultValue `16`
+   */
   readonly minLength?: number;
 }
 

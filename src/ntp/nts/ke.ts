@@ -87,7 +87,11 @@ export function ntsExporterContext(direction: 'c2s' | 's2c'): Uint8Array {
 export interface NtsKeyExchangeOptions {
   /** NTS-KE server host name or IP address. */
   readonly host: string;
-  /** TCP port; default 4460. */
+  /**
+   * TCP port.
+   *
+   * @defaultValue `4460` (`NTS_KE_PORT`)
+   */
   readonly port?: number;
   /**
    * Trust only this CA (PEM, as a string or its bytes) instead of the system
@@ -95,15 +99,25 @@ export interface NtsKeyExchangeOptions {
    */
   readonly ca?: string | Uint8Array;
   /**
-   * The name the certificate must be issued for, and the TLS SNI; default `host`
-   * (an IP address is checked against the certificate's IP SANs and sends no SNI).
+   * The name the certificate must be issued for, and the TLS SNI; with the default, an IP address
+   * is checked against the certificate's IP SANs and sends no SNI.
+   *
+   * @defaultValue `host`
    */
   readonly servername?: string;
-  /** Give up after this many ms (connect, handshake and response); default 5000. */
+  /**
+   * Give up after this many ms (connect, handshake and response).
+   *
+   * @defaultValue `5000`
+   */
   readonly timeoutMs?: number;
   /** Cancels the exchange with `AbortError`. */
   readonly signal?: AbortSignal;
-  /** Refuse a response longer than this many bytes; default 16384. */
+  /**
+   * Refuse a response longer than this many bytes.
+   *
+   * @defaultValue `16_384`
+   */
   readonly maxResponseBytes?: number;
 }
 

@@ -70,9 +70,17 @@ export type NtsSessionKeys = Pick<
  * ```
  */
 export interface NtsSessionOptions {
-  /** Cookies kept at most; default 8. */
+  /**
+   * Cookies kept at most.
+   *
+   * @defaultValue `8` (`NTS_MAX_COOKIES`)
+   */
   readonly maxCookies?: number;
-  /** Source of Unique Identifiers and nonces; default `crypto.randomBytes`. */
+  /**
+   * Source of Unique Identifiers and nonces.
+   *
+   * @defaultValue `crypto.randomBytes`
+   */
   readonly random?: (length: number) => Uint8Array;
 }
 

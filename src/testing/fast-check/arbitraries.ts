@@ -38,7 +38,11 @@ function rank(ch: string): number {
  * ```
  */
 export interface NodeIdArbitraryOptions {
-  /** Longest id generated (1–64). Default 64. */
+  /**
+   * Longest id generated (1–64).
+   *
+   * @defaultValue `64`
+   */
   readonly maxLength?: number;
 }
 
@@ -70,13 +74,29 @@ export function nodeId(options: NodeIdArbitraryOptions = {}): fc.Arbitrary<strin
  * ```
  */
 export interface HlcTimestampArbitraryOptions {
-  /** Smallest `wallMs`. Default 0. */
+  /**
+   * Smallest `wallMs`.
+   *
+   * @defaultValue `0`
+   */
   readonly minWallMs?: number;
-  /** Largest `wallMs`. Default 2^48 − 1. */
+  /**
+   * Largest `wallMs`.
+   *
+   * @defaultValue `2 ** 48 - 1` (`HLC_MAX_WALL_MS`)
+   */
   readonly maxWallMs?: number;
-  /** Largest counter. Default 65535. */
+  /**
+   * Largest counter.
+   *
+   * @defaultValue `65535` (`HLC_MAX_COUNTER`)
+   */
   readonly maxCounter?: number;
-  /** Node ids to pick from; default any valid id. Small ranges and few nodes produce ties. */
+  /**
+   * Node ids to pick from. Small ranges and few nodes produce ties.
+   *
+   * @defaultValue any valid id (`nodeId()`)
+   */
   readonly nodes?: readonly string[];
 }
 
@@ -125,9 +145,17 @@ export function hlcTimestamp(
  * ```
  */
 export interface LamportTimestampArbitraryOptions {
-  /** Largest counter. Default 2^53 − 1. */
+  /**
+   * Largest counter.
+   *
+   * @defaultValue `2 ** 53 - 1` (`Number.MAX_SAFE_INTEGER`)
+   */
   readonly maxCounter?: number;
-  /** Node ids to pick from; default any valid id. */
+  /**
+   * Node ids to pick from.
+   *
+   * @defaultValue any valid id (`nodeId()`)
+   */
   readonly nodes?: readonly string[];
 }
 
@@ -167,9 +195,17 @@ export function lamportTimestamp(
  * ```
  */
 export interface VectorClockArbitraryOptions {
-  /** The nodes that may have entries. Default `['a', 'b', 'c', 'd']`. */
+  /**
+   * The nodes that may have entries.
+   *
+   * @defaultValue `['a', 'b', 'c', 'd']`
+   */
   readonly nodes?: readonly string[];
-  /** Largest counter. Default 1000. Small values produce more ordered pairs. */
+  /**
+   * Largest counter. Small values produce more ordered pairs.
+   *
+   * @defaultValue `1000`
+   */
   readonly maxCounter?: number;
 }
 
@@ -225,27 +261,71 @@ function nodesArbitrary(nodes: readonly string[] | undefined): fc.Arbitrary<stri
  * ```
  */
 export interface CausalHistoryOptions {
-  /** Number of nodes, or a range. Default 2–8. */
+  /**
+   * Number of nodes, or a range.
+   *
+   * @defaultValue 2–8
+   */
   readonly nodes?: number | { readonly min?: number; readonly max?: number };
-  /** Number of events, or a range. Default 0–40. */
+  /**
+   * Number of events, or a range.
+   *
+   * @defaultValue 0–40
+   */
   readonly events?: number | { readonly min?: number; readonly max?: number };
-  /** Bound on the spread of clock errors across nodes (integer ms ≥ 0). Default 100. */
+  /**
+   * Bound on the spread of clock errors across nodes (integer ms ≥ 0).
+   *
+   * @defaultValue `100`
+   */
   readonly maxSkewMs?: number;
-  /** Largest clock drift (ppm); drift stays within `maxSkewMs`. Default 500. */
+  /**
+   * Largest clock drift (ppm); drift stays within `maxSkewMs`.
+   *
+   * @defaultValue `500`
+   */
   readonly maxDriftPpm?: number;
-  /** Let clocks step backwards (e.g. an NTP step or a manual change). Default true. */
+  /**
+   * Let clocks step backwards (e.g. an NTP step or a manual change).
+   *
+   * @defaultValue `true`
+   */
   readonly backwardSteps?: boolean;
-  /** Largest backward step (ms). Default 3 600 000 (one hour). */
+  /**
+   * Largest backward step (ms).
+   *
+   * @defaultValue `3_600_000` (one hour)
+   */
   readonly maxStepMs?: number;
-  /** Let nodes pause (long gaps in true time). Default true. */
+  /**
+   * Let nodes pause (long gaps in true time).
+   *
+   * @defaultValue `true`
+   */
   readonly pauses?: boolean;
-  /** Longest pause (ms). Default 10 000. */
+  /**
+   * Longest pause (ms).
+   *
+   * @defaultValue `10_000`
+   */
   readonly maxPauseMs?: number;
-  /** Clock resolutions to choose from per node (ms; 0 = exact, fractional readings). Default `[0, 1, 1, 10, 16]`. */
+  /**
+   * Clock resolutions to choose from per node (ms; 0 = exact, fractional readings).
+   *
+   * @defaultValue `[0, 1, 1, 10, 16]`
+   */
   readonly resolutionsMs?: readonly number[];
-  /** True time of the start (epoch ms). Default 2026-01-01T00:00:00Z. */
+  /**
+   * True time of the start (epoch ms).
+   *
+   * @defaultValue `Date.UTC(2026, 0, 1)` (2026-01-01T00:00:00Z)
+   */
   readonly startMs?: number;
-  /** Node ids; default `n0`, `n1`, … Must have at least the maximum number of nodes. */
+  /**
+   * Node ids. Must have at least the maximum number of nodes.
+   *
+   * @defaultValue `n0`, `n1`, …
+   */
   readonly nodeIds?: readonly string[];
 }
 

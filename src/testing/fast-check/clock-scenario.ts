@@ -22,21 +22,53 @@ import type { ClockScenario } from '../scenario.js';
  * ```
  */
 export interface ClockScenarioOptions {
-  /** Largest |initial wall offset| (ms); default 1000. */
+  /**
+   * Largest |initial wall offset| (ms).
+   *
+   * @defaultValue `1000`
+   */
   readonly maxOffsetMs?: number;
-  /** Largest |drift| (ppm), initially and after changes; default 200. */
+  /**
+   * Largest |drift| (ppm), initially and after changes.
+   *
+   * @defaultValue `200`
+   */
   readonly maxDriftPpm?: number;
-  /** Scenario length (true ms); default 60000. */
+  /**
+   * Scenario length (true ms).
+   *
+   * @defaultValue `60_000`
+   */
   readonly durationMs?: number;
-  /** Most wall-clock steps; default 3. */
+  /**
+   * Most wall-clock steps.
+   *
+   * @defaultValue `3`
+   */
   readonly maxSteps?: number;
-  /** Largest |step| (ms); default 1000. */
+  /**
+   * Largest |step| (ms).
+   *
+   * @defaultValue `1000`
+   */
   readonly maxStepMs?: number;
-  /** Most pauses; default 3. */
+  /**
+   * Most pauses.
+   *
+   * @defaultValue `3`
+   */
   readonly maxPauses?: number;
-  /** Longest pause (ms); default 10000. */
+  /**
+   * Longest pause (ms).
+   *
+   * @defaultValue `10_000`
+   */
   readonly maxPauseMs?: number;
-  /** Most drift changes; default 1. */
+  /**
+   * Most drift changes.
+   *
+   * @defaultValue `1`
+   */
   readonly maxDriftChanges?: number;
 }
 

@@ -37,35 +37,62 @@ export type { NtpServerFault, NtpKissCode, NtpServerBehaviour } from '../ntp-rep
  * ```
  */
 export interface NtpServerOptions extends NtpServerBehaviour {
-  /** Address to bind; default `'127.0.0.1'`. */
+  /**
+   * Address to bind.
+   *
+   * @defaultValue `'127.0.0.1'`
+   */
   readonly host?: string;
-  /** Port to bind; default 0 (an ephemeral port, see `port`). */
+  /**
+   * Port to bind; 0 picks an ephemeral port (see `port`).
+   *
+   * @defaultValue `0`
+   */
   readonly port?: number;
-  /** Server clock minus `performance.timeOrigin + performance.now()` at start (ms); default 0. */
+  /**
+   * Server clock minus `performance.timeOrigin + performance.now()` at start (ms).
+   *
+   * @defaultValue `0`
+   */
   readonly offsetMs?: number;
-  /** Server clock rate error against `performance.now()` (ppm); default 0. */
+  /**
+   * Server clock rate error against `performance.now()` (ppm).
+   *
+   * @defaultValue `0`
+   */
   readonly driftPpm?: number;
   /**
-   * The `performance.now()` reading from which drift accumulates; default the
-   * moment of creation. Give several servers the same value (and offset and
-   * drift) and they share one clock exactly.
+   * The `performance.now()` reading from which drift accumulates. Give several servers the same
+   * value (and offset and drift) and they share one clock exactly.
+   *
+   * @defaultValue the moment of creation
    */
   readonly driftSinceMs?: number;
-  /** Random numbers for jitter; default `Math.random`. */
+  /**
+   * Random numbers for jitter.
+   *
+   * @defaultValue `Math.random`
+   */
   readonly random?: () => number;
   /**
-   * A leap second at `atMs` (epoch ms on the server's leap-free timescale, the
-   * midnight that ends a UTC month). `'step'`: the server announces it (leap
-   * indicator 1 or 2) until then and steps its clock, back 1 s at `atMs` for an
-   * insert or forward 1 s at `atMs − 1000` for a delete, as ntpd and chronyd do
-   * by default. `'smear'`: no announcement; the second is spread linearly over
-   * `smearWindowMs` (default 24 h, noon to noon) centred on `atMs`, as Google's
-   * and AWS's servers do. `trueNow()` and `trueAt()` include it.
+   * A leap second at `atMs` (epoch ms on the server's leap-free timescale, the midnight that ends a
+   * UTC month). `'step'`: the server announces it (leap indicator 1 or 2) until then and steps its
+   * clock, back 1 s at `atMs` for an insert or forward 1 s at `atMs − 1000` for a delete, as ntpd
+   * and chronyd do by default. `'smear'`: no announcement; the second is spread linearly over
+   * `smearWindowMs` centred on `atMs`, as Google's and AWS's servers do. `trueNow()` and `trueAt()`
+   * include it.
+   *
+   * @defaultValue none: no leap second
    */
   readonly leapSecond?: {
     readonly atMs: number;
     readonly direction: 'insert' | 'delete';
     readonly mode: 'step' | 'smear';
+    /**
+     * How long the smear lasts (ms), centred on `atMs`; the default runs noon to noon.
+     *
+     * @defaultValue `86_400_000` (24 h)
+     */
     readonly smearWindowMs?: number;
   };
 }
