@@ -21,7 +21,18 @@ import type {
 
 export type { NtpRejectionReason, NtsRejectionReason, TimeExchangeFailureReason };
 
-/** Stable machine-readable codes, one per failure. */
+/**
+ * Stable machine-readable codes, one per failure.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   new HybridLogicalClock({ node: 'a', maxOffsetMs: -1 });
+ * } catch (e) {
+ *   if (isChronoboundError(e)) e.code; //=> 'INVALID_ARGUMENT'
+ * }
+ * ```
+ */
 export type ChronoboundErrorCode =
   | 'ABORTED'
   | 'CLOCK_UNSYNCHRONIZED'

@@ -61,7 +61,19 @@ const EtcdErrorBase: EtcdErrorBaseConstructor =
  */
 export class EtcdError extends EtcdErrorBase {}
 
-/** What one endpoint answered (or why it did not), for error messages. */
+/**
+ * What one endpoint answered (or why it did not), for error messages.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await election.campaign();
+ * } catch (e) {
+ *   if (e instanceof EtcdUnavailableError)
+ *     for (const f of e.failures) console.error(f.endpoint, f.kind, f.detail); // one line per member tried
+ * }
+ * ```
+ */
 export interface EtcdEndpointFailure {
   /** The endpoint, e.g. `http://127.0.0.1:2379`. */
   readonly endpoint: string;
