@@ -23,7 +23,8 @@ import { ClockCounters } from './status.js';
  *
  * @example
  * ```ts
- * const host: ClockStateHost = { now: () => clock.now(), refreshStatus, wakeWaiters };
+ * // as TrueClock's constructor builds its state, with the clock as the host:
+ * const state = new ClockState(resolved, { now: () => clock.now(), refreshStatus, wakeWaiters });
  * ```
  * @internal
  */

@@ -12,7 +12,7 @@ import type { Scheduler } from '../clock/types.js';
  * ```ts
  * // clock: 2026-01-01T00:00:00Z ± 5 ms
  * await clock.waitUntilAfter(Date.UTC(2026, 0, 1, 0, 0, 1), { timeoutMs: 500 });
- * //=> rejects with CommitWaitTimeoutError: that second cannot definitely pass within 500 ms
+ * //=> rejects with WaitTimeoutError (code 'WAIT_TIMEOUT'): that second cannot definitely pass within 500 ms
  * await clock.commitWait(write, { signal: AbortSignal.timeout(2000) }); // AbortError after 2 s
  * ```
  */
