@@ -11,7 +11,12 @@ import {
   type ClockStatus,
   type TimeReading,
 } from '../../src/index.js';
-import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
+import {
+  ManualClock,
+  SimulatedClock,
+  manualSource,
+  truthfulSample,
+} from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
 
 const MAX_DRIFT_PPM = 200;
@@ -224,6 +229,37 @@ describe('TrueClock watchdog', () => {
       expect(clock.now().uncertaintyMs).toBeLessThan(2);
     });
   }
+
+  it('property: on a ManualClock (wall resolution 0) no amount of plain waiting looks like a disruption', () => {
+    // Epoch-ms doubles round, and a ManualClock's wall clock has no resolution to absorb it: a
+    // watchdog without an allowance for rounding would see "0.000 ms" of disagreement.
+    fc.assert(
+      fc.property(
+        fc.double({ min: Date.UTC(2000, 0, 1), max: Date.UTC(2200, 0, 1), noNaN: true }),
+        fc.array(fc.double({ min: 0.001, max: 100_000, noNaN: true }), { maxLength: 20 }),
+        fc.constantFrom(0, 1, 200),
+        (wallMs, waits, maxDriftPpm) => {
+          const manual = new ManualClock({ wallMs });
+          const source = manualSource(1000);
+          const clock = new TrueClock({
+            source,
+            monotonic: manual,
+            wall: manual.wall,
+            scheduler: manual,
+            maxUncertaintyMs: Infinity,
+            maxDriftPpm,
+          });
+          source.push(truthfulSample(manual, 1));
+          for (const ms of waits) {
+            manual.advance(ms);
+            expect(clock.now().status).not.toBe('disrupted');
+          }
+          void clock.close();
+        },
+      ),
+      fcParams(200),
+    );
+  });
 
   it('keeps the interval around true time across a suspend, where the monotonic clock stopped', () => {
     const { sim, source, clock } = setup();
