@@ -197,9 +197,8 @@ export interface TimeSource {
   /**
    * The longest a healthy source goes between two samples (ms): its poll interval with jitter, plus
    * the spacing of the exchanges within one poll and an exchange's timeout. `TrueClock` shows
-   * `free-running` after twice this.
-   *
-   * @defaultValue `pollIntervalMs`
+   * `free-running` after twice this; for a source that does not give it, after three
+   * `pollIntervalMs` (see `TrueClockOptions.freeRunningAfterMs`).
    */
   readonly maxSampleGapMs?: number;
   /**
