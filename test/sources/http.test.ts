@@ -1,8 +1,7 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   HttpTimeError,
-  InvalidArgumentError,
   TimeExchangeError,
   TrueClock,
   httpTimeSource,
@@ -10,6 +9,7 @@ import {
   type FetchLike,
   type FetchResponseLike,
   type HttpTimeRequestInit,
+  type HttpTimeSourceOptions,
   type MonotonicSource,
   type SourceProblem,
   type SyncSample,
@@ -21,6 +21,8 @@ import { composeTimeReply } from '../../src/protocol/reply.js';
 import { SimulatedClock } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
 import { trueClockOn } from '../support/clock.js';
+import { expectInvalidArgument } from '../support/errors.js';
+import { collectSamples } from '../support/source-samples.js';
 
 const URL_BASE = 'http://time.test/time';
 const NONCE = /^[0-9a-f]{32}$/;
@@ -51,6 +53,9 @@ interface Leg {
   downMs: number;
 }
 
+/** The requests a fake fetch was given, in order. */
+type FetchLog = { url: string; init: HttpTimeRequestInit }[];
+
 /**
  * A fake `fetch` in virtual time: the request takes `upMs` to reach the server,
  * which stamps T2, holds it `holdMs`, stamps T3 and the reply takes `downMs`
@@ -60,7 +65,7 @@ function fakeFetch(
   sim: SimulatedClock,
   server: ServerModel,
   legs: (n: number) => Leg,
-  log: { url: string; init: HttpTimeRequestInit }[] = [],
+  log: FetchLog = [],
 ): FetchLike {
   let n = 0;
   return (url, init) =>
@@ -99,35 +104,46 @@ function recordingMonotonic(
   };
 }
 
+/** What `source` delivers on the `mono` timescale, collected until the test ends. */
 function collect(source: TimeSource, mono: MonotonicSource) {
-  const samples: SyncSample[] = [];
-  const problems: SourceProblem[] = [];
-  const stop = source.subscribe(
-    (s) => samples.push(s),
-    mono,
-    (p) => problems.push(p),
-  );
-  return { samples, problems, stop };
+  const collected = collectSamples(source, mono);
+  onTestFinished(collected.stop);
+  return collected;
 }
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-});
+interface ExactServerPoll extends Omit<HttpTimeSourceOptions, 'url' | 'scheduler' | 'fetch'> {
+  /** The ε the server claims; its clock itself is exact. */
+  readonly epsilonMs: number;
+  readonly legs: (n: number) => Leg;
+  readonly log?: FetchLog;
+  /** Wraps the fake fetch, to watch or replace some of the requests. */
+  readonly wrap?: (inner: FetchLike) => FetchLike;
+}
+
+/** An `httpTimeSource` on `sim` polling `URL_BASE` through {@link fakeFetch} to an exact server. */
+function pollExactServer(
+  sim: SimulatedClock,
+  { epsilonMs, legs, log, wrap = (f) => f, ...tuning }: ExactServerPoll,
+) {
+  return httpTimeSource({
+    url: URL_BASE,
+    scheduler: sim,
+    ...tuning,
+    fetch: wrap(fakeFetch(sim, { epsilonMs, errorAt: () => 0 }, legs, log)),
+  });
+}
 
 describe('httpTimeSource: the exchange', () => {
   it('sends GET <url>?nonce=<32 hex> with cache: no-store, a fresh nonce each time', async () => {
     const sim = new SimulatedClock();
-    const log: { url: string; init: HttpTimeRequestInit }[] = [];
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const log: FetchLog = [];
+    const source = pollExactServer(sim, {
+      epsilonMs: 1,
+      legs: () => ({ upMs: 5, holdMs: 0, downMs: 5 }),
+      log,
       samples: 3,
-      scheduler: sim,
-      fetch: fakeFetch(sim, server, () => ({ upMs: 5, holdMs: 0, downMs: 5 }), log),
     });
-    const { samples, problems, stop } = collect(source, sim.monotonic);
-    cleanups.push(stop);
+    const { samples, problems } = collect(source, sim.monotonic);
     await sim.advanceAsync(100);
     expect(problems).toEqual([]);
     expect(samples).toHaveLength(3);
@@ -146,17 +162,14 @@ describe('httpTimeSource: the exchange', () => {
 
   it('computes θ and the bound δ/2 + server ε + drift·Δ exactly', async () => {
     const sim = new SimulatedClock({ driftPpm: 0 });
-    const server: ServerModel = { epsilonMs: 2, errorAt: () => 0 };
     const mono = recordingMonotonic(sim);
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const source = pollExactServer(sim, {
+      epsilonMs: 2,
+      legs: () => ({ upMs: 30, holdMs: 4, downMs: 10 }),
       samples: 1,
       maxDriftPpm: 100,
-      scheduler: sim,
-      fetch: fakeFetch(sim, server, () => ({ upMs: 30, holdMs: 4, downMs: 10 })),
     });
-    const { samples, stop } = collect(source, mono);
-    cleanups.push(stop);
+    const { samples } = collect(source, mono);
     const t1 = sim.monotonic.now();
     await sim.advanceAsync(60);
     expect(samples).toHaveLength(1);
@@ -173,16 +186,13 @@ describe('httpTimeSource: the exchange', () => {
 
   it('delivers the tightest of the recent exchanges (clock filter), so a slow exchange does not widen the bound', async () => {
     const sim = new SimulatedClock();
-    const server: ServerModel = { epsilonMs: 0.5, errorAt: () => 0 };
     const delays = [80, 4, 60, 100];
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const source = pollExactServer(sim, {
+      epsilonMs: 0.5,
+      legs: (n) => ({ upMs: delays[n] ?? 1, holdMs: 0, downMs: 1 }),
       samples: 4,
-      scheduler: sim,
-      fetch: fakeFetch(sim, server, (n) => ({ upMs: delays[n] ?? 1, holdMs: 0, downMs: 1 })),
     });
-    const { samples, stop } = collect(source, sim.monotonic);
-    cleanups.push(stop);
+    const { samples } = collect(source, sim.monotonic);
     await sim.advanceAsync(400);
     expect(samples).toHaveLength(4);
     const errors = samples.map((s) => s.errorMs);
@@ -195,18 +205,16 @@ describe('httpTimeSource: the exchange', () => {
 
   it('polls again after pollIntervalMs and reports it on the source', async () => {
     const sim = new SimulatedClock();
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
-    const log: { url: string; init: HttpTimeRequestInit }[] = [];
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const log: FetchLog = [];
+    const source = pollExactServer(sim, {
+      epsilonMs: 1,
+      legs: () => ({ upMs: 1, holdMs: 0, downMs: 1 }),
+      log,
       samples: 2,
       pollIntervalMs: 10_000,
-      scheduler: sim,
-      fetch: fakeFetch(sim, server, () => ({ upMs: 1, holdMs: 0, downMs: 1 }), log),
     });
     expect(source.pollIntervalMs).toBe(10_000);
-    const { stop } = collect(source, sim.monotonic);
-    cleanups.push(stop);
+    collect(source, sim.monotonic);
     await sim.advanceAsync(9_000);
     expect(log).toHaveLength(2);
     await sim.advanceAsync(2_000);
@@ -221,10 +229,8 @@ describe('httpTimeSource: the exchange', () => {
       scheduler: sim,
       fetch: fakeFetch(sim, server, (n) => ({ upMs: 20 + n, holdMs: 1, downMs: 5 })),
     });
-    const clock = trueClockOn(sim, source, {
-      watchdogIntervalMs: 0,
-    });
-    cleanups.push(() => clock.close());
+    const clock = trueClockOn(sim, source, { watchdogIntervalMs: 0 });
+    onTestFinished(() => clock.close());
     const ready = clock.ready({ timeoutMs: 10_000 });
     await sim.advanceAsync(200);
     const first = await ready;
@@ -252,9 +258,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
       fetch: respond,
       ...options,
     });
-    const got = collect(source, sim.monotonic);
-    cleanups.push(got.stop);
-    return { sim, source, ...got };
+    return { sim, source, ...collect(source, sim.monotonic) };
   }
 
   async function expectProblem(
@@ -399,19 +403,15 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
   it('after failures, a good reply is accepted and the clock becomes ready', async () => {
     const sim = new SimulatedClock();
     let n = 0;
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
-    const good = fakeFetch(sim, server, () => ({ upMs: 2, holdMs: 0, downMs: 2 }));
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const source = pollExactServer(sim, {
+      epsilonMs: 1,
+      legs: () => ({ upMs: 2, holdMs: 0, downMs: 2 }),
       samples: 3,
-      scheduler: sim,
-      fetch: (url, init) =>
+      wrap: (good) => (url, init) =>
         n++ < 2 ? Promise.resolve(new Response('nope', { status: 500 })) : good(url, init),
     });
-    const clock = trueClockOn(sim, source, {
-      watchdogIntervalMs: 0,
-    });
-    cleanups.push(() => clock.close());
+    const clock = trueClockOn(sim, source, { watchdogIntervalMs: 0 });
+    onTestFinished(() => clock.close());
     const ready = clock.ready({ timeoutMs: 1000 });
     await sim.advanceAsync(10);
     expect((await ready).status).toBe('synchronized');
@@ -421,12 +421,10 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
   it('close() aborts the exchange in flight, cancels timers and delivers nothing more', async () => {
     const sim = new SimulatedClock();
     let aborted = 0;
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
-    const inner = fakeFetch(sim, server, () => ({ upMs: 50, holdMs: 0, downMs: 50 }));
-    const source = httpTimeSource({
-      url: URL_BASE,
-      scheduler: sim,
-      fetch: (url, init) => {
+    const source = pollExactServer(sim, {
+      epsilonMs: 1,
+      legs: () => ({ upMs: 50, holdMs: 0, downMs: 50 }),
+      wrap: (inner) => (url, init) => {
         init.signal.addEventListener('abort', () => aborted++);
         return inner(url, init);
       },
@@ -444,13 +442,11 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
 
   it('unsubscribing stops one subscription only', async () => {
     const sim = new SimulatedClock();
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const source = pollExactServer(sim, {
+      epsilonMs: 1,
+      legs: () => ({ upMs: 1, holdMs: 0, downMs: 1 }),
       samples: 1,
       pollIntervalMs: 1000,
-      scheduler: sim,
-      fetch: fakeFetch(sim, server, () => ({ upMs: 1, holdMs: 0, downMs: 1 })),
     });
     const a = collect(source, sim.monotonic);
     const b = collect(source, sim.monotonic);
@@ -493,13 +489,7 @@ describe('httpTimeSource: options', () => {
     ['fetch', { url: URL_BASE, fetch: 'fetch' }],
     ['name', { url: URL_BASE, name: '' }],
   ])('rejects a bad %s', (argument, options) => {
-    const build = () => httpTimeSource({ fetch, ...options } as never);
-    expect(build).toThrow(InvalidArgumentError);
-    try {
-      build();
-    } catch (e) {
-      expect((e as InvalidArgumentError).argument).toBe(argument);
-    }
+    expectInvalidArgument(() => httpTimeSource({ fetch, ...options } as never), argument);
   });
 
   it('accepts a URL object and a custom name', () => {
@@ -670,20 +660,17 @@ describe('httpTimeSource: the interval contains the server truth (property)', ()
 describe('httpTimeSource: evidence, consistency and invalidation', () => {
   it('every sample carries evidenceFrom: T1, when the request left', async () => {
     const sim = new SimulatedClock();
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
     const sentAt: number[] = [];
-    const inner = fakeFetch(sim, server, (n) => ({ upMs: 9 - 4 * n, holdMs: 1, downMs: 3 }));
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const source = pollExactServer(sim, {
+      epsilonMs: 1,
+      legs: (n) => ({ upMs: 9 - 4 * n, holdMs: 1, downMs: 3 }),
       samples: 2,
-      scheduler: sim,
-      fetch: (url, init) => {
+      wrap: (inner) => (url, init) => {
         sentAt.push(sim.monotonic.now());
         return inner(url, init);
       },
     });
-    const { samples, stop } = collect(source, sim.monotonic);
-    cleanups.push(stop);
+    const { samples } = collect(source, sim.monotonic);
     await sim.advanceAsync(100);
     expect(samples).toHaveLength(2);
     expect(samples.map((s) => s.evidenceFrom)).toEqual(sentAt);
@@ -701,19 +688,15 @@ describe('httpTimeSource: evidence, consistency and invalidation', () => {
 
   it('after the host slewed the monotonic clock far beyond maxDriftPpm, the newer sample wins and the contradiction is reported', async () => {
     const sim = new SimulatedClock();
-    const server: ServerModel = { epsilonMs: 0.5, errorAt: () => 0 };
     const mono = recordingMonotonic(sim);
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const source = pollExactServer(sim, {
+      epsilonMs: 0.5,
+      legs: (n) =>
+        n === 0 ? { upMs: 1, holdMs: 0, downMs: 1 } : { upMs: 20, holdMs: 0, downMs: 20 },
       samples: 1,
       pollIntervalMs: 10_000,
-      scheduler: sim,
-      fetch: fakeFetch(sim, server, (n) =>
-        n === 0 ? { upMs: 1, holdMs: 0, downMs: 1 } : { upMs: 20, holdMs: 0, downMs: 20 },
-      ),
     });
-    const { samples, problems, stop } = collect(source, mono);
-    cleanups.push(stop);
+    const { samples, problems } = collect(source, mono);
     await sim.advanceAsync(100);
     expect(samples).toHaveLength(1);
     // 5 % fast for a while: ≈ 470 ms gained, where 200 ppm allows 2 ms.
@@ -737,25 +720,21 @@ describe('httpTimeSource: evidence, consistency and invalidation', () => {
 
   it('invalidate() lets the request in flight end, drops its reply, and polls again right away', async () => {
     const sim = new SimulatedClock();
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
     const sentAt: number[] = [];
     let aborted = 0;
-    const inner = fakeFetch(sim, server, (n) =>
-      n === 1 ? { upMs: 40, holdMs: 0, downMs: 40 } : { upMs: 2, holdMs: 0, downMs: 2 },
-    );
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const source = pollExactServer(sim, {
+      epsilonMs: 1,
+      legs: (n) =>
+        n === 1 ? { upMs: 40, holdMs: 0, downMs: 40 } : { upMs: 2, holdMs: 0, downMs: 2 },
       samples: 2,
       pollIntervalMs: 30_000,
-      scheduler: sim,
-      fetch: (url, init) => {
+      wrap: (inner) => (url, init) => {
         sentAt.push(sim.monotonic.now());
         init.signal.addEventListener('abort', () => aborted++);
         return inner(url, init);
       },
     });
-    const { samples, problems, stop } = collect(source, sim.monotonic);
-    cleanups.push(stop);
+    const { samples, problems } = collect(source, sim.monotonic);
     await sim.advanceAsync(10); // the first exchange is done, the second in flight
     expect(samples).toHaveLength(1);
     expect(sentAt).toHaveLength(2);
