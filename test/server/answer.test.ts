@@ -2,14 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { answerTimeRequest, type TimeReading, type TimeReply } from '../../src/index.js';
 import { SimulatedClock } from '../../src/testing/index.js';
 import {
+  NOT_TIME_REQUESTS,
   TEST_NONCE as NONCE,
+  TEST_REQUEST as REQUEST,
   expectStampedBy,
   fakeServerClock,
   testServerClock as serverClock,
 } from '../support/time-servers.js';
-
-/** A well-formed time request. */
-const REQUEST = { type: 'chronobound.time-request', v: 1, nonce: NONCE } as const;
 
 /** The reply that refuses: the nonce and the clock's status, no times. */
 const refusal = (status: TimeReading['status']) => ({
@@ -42,23 +41,7 @@ describe('answerTimeRequest', () => {
     expect(reply?.nonce).toBe(NONCE);
   });
 
-  it.each([
-    ['undefined', undefined],
-    ['null', null],
-    ['a number', 42],
-    ['an app message', { type: 'chat', text: 'hi' }],
-    ['an app message as text', '{"type":"chat"}'],
-    ['text that is not JSON', 'hello'],
-    ['a reply', { ...REQUEST, type: 'chronobound.time-reply' }],
-    ['version 2', { ...REQUEST, v: 2 }],
-    ['no nonce', { type: 'chronobound.time-request', v: 1 }],
-    ['a short nonce', { ...REQUEST, nonce: 'abc' }],
-    ['an uppercase nonce', { ...REQUEST, nonce: NONCE.toUpperCase() }],
-    ['a 1 MB nonce', { ...REQUEST, nonce: 'a'.repeat(1 << 20) }],
-    ['a numeric nonce', { ...REQUEST, nonce: 1234 }],
-    ['a nonce with a payload', { ...REQUEST, nonce: `${NONCE}<script>` }],
-    ['a 2 kB JSON text', JSON.stringify({ ...REQUEST, pad: 'x'.repeat(2000) })],
-  ])('ignores %s (undefined: route it elsewhere)', (_what, message) => {
+  it.each(NOT_TIME_REQUESTS)('ignores %s (undefined: route it elsewhere)', (_what, message) => {
     const sim = new SimulatedClock();
     const { clock, sync } = serverClock(sim);
     sync();

@@ -22,7 +22,9 @@ import { SimulatedClock } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
 import { trueClockOn } from '../support/clock.js';
 import { expectInvalidArgument } from '../support/errors.js';
-import { collectSamples } from '../support/source-samples.js';
+import { collectSamples, expectOnlyProblems } from '../support/source-samples.js';
+import { centredReading } from '../support/readings.js';
+import { TEST_NONCE } from '../support/time-servers.js';
 
 const URL_BASE = 'http://time.test/time';
 const NONCE = /^[0-9a-f]{32}$/;
@@ -37,14 +39,7 @@ interface ServerModel {
 
 function reading(sim: SimulatedClock, server: ServerModel): TimeReading {
   const truth = sim.trueNow();
-  const estimate = truth + server.errorAt(truth);
-  return {
-    estimate,
-    earliest: estimate - server.epsilonMs,
-    latest: estimate + server.epsilonMs,
-    uncertaintyMs: server.epsilonMs,
-    status: server.status ?? 'synchronized',
-  };
+  return centredReading(truth + server.errorAt(truth), server.epsilonMs, server.status);
 }
 
 interface Leg {
@@ -268,10 +263,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
   ): Promise<TimeExchangeError> {
     const { sim, samples, problems } = failing(respond);
     await sim.advanceAsync(advanceMs);
-    expect(samples).toEqual([]);
-    expect(problems).toHaveLength(1);
-    const problem = problems[0] as SourceProblem;
-    expect(problem.reason).toBe(reason);
+    const [problem] = expectOnlyProblems(samples, problems, [reason]) as [SourceProblem];
     expect(problem.source).toBe(`http:${URL_BASE}`);
     expect(problem.error).toBeInstanceOf(TimeExchangeError);
     // The former name still works for users who check it.
@@ -313,8 +305,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
     expect(problems).toEqual([]);
     await sim.advanceAsync(2);
     expect(aborted).toBe(true);
-    expect(samples).toEqual([]);
-    expect(problems.map((p) => p.reason)).toEqual(['timeout']);
+    expectOnlyProblems(samples, problems, ['timeout']);
     expect(problems[0]?.error).toBeInstanceOf(TimeExchangeError);
     expect(problems[0]?.message).toMatch(/no reply within 250 ms/);
   });
@@ -322,8 +313,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
   it('timeout: even when the fetch ignores the abort signal', async () => {
     const { sim, samples, problems } = failing(() => new Promise(() => {}), { timeoutMs: 100 });
     await sim.advanceAsync(150);
-    expect(samples).toEqual([]);
-    expect(problems.map((p) => p.reason)).toEqual(['timeout']);
+    expectOnlyProblems(samples, problems, ['timeout']);
   });
 
   it('non-2xx status', async () => {
@@ -349,8 +339,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
 
   it('a reply that does not echo our nonce', async () => {
     await expectProblem(
-      (url) =>
-        Promise.resolve(new Response(goodBody(url, { nonce: '0123456789abcdef0123456789abcdef' }))),
+      (url) => Promise.resolve(new Response(goodBody(url, { nonce: TEST_NONCE }))),
       'nonce-mismatch',
     );
   });
@@ -435,8 +424,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
     await source.close();
     await sim.advanceAsync(1_000_000);
     expect(aborted).toBe(1);
-    expect(samples).toEqual([]);
-    expect(problems).toEqual([]);
+    expectOnlyProblems(samples, problems, []);
     expect(sim.pendingTimers).toBe(0);
   });
 

@@ -2,6 +2,7 @@
  * Subscribing to a time source in a test: what the subscription delivered
  * (samples and problems, in order) and the function that stops it.
  */
+import { expect } from 'vitest';
 import type {
   MonotonicSource,
   SourceContext,
@@ -41,4 +42,23 @@ export function collectSamples(
     context,
   );
   return { samples, problems, stop };
+}
+
+/**
+ * Asserts that a subscription delivered no sample, only problems with these
+ * `reasons` in this order (none at all for `[]`), and returns the problems.
+ *
+ * @example
+ * ```ts
+ * const [problem] = expectOnlyProblems(samples, problems, ['timeout']);
+ * ```
+ */
+export function expectOnlyProblems(
+  samples: readonly SyncSample[],
+  problems: readonly SourceProblem[],
+  reasons: readonly string[],
+): readonly SourceProblem[] {
+  expect(samples).toEqual([]);
+  expect(problems.map((p) => p.reason)).toEqual(reasons);
+  return problems;
 }

@@ -19,6 +19,7 @@ import {
   type SimulatedClock,
 } from '../../src/testing/index.js';
 import { trueClockOn, type SimulatedTrueClockOptions } from './clock.js';
+import { centredReading } from './readings.js';
 
 /** A server clock synced by hand: its manual source, and `sync()` to push a truthful sample. */
 export interface SyncedServerClock {
@@ -57,22 +58,40 @@ export function fakeServerClock(
   errorMs: () => number,
   status: TimeReading['status'] = 'synchronized',
 ): TimeServerClock {
-  return {
-    now() {
-      const estimate = sim.trueNow() + errorMs();
-      return {
-        estimate,
-        earliest: estimate - epsilonMs,
-        latest: estimate + epsilonMs,
-        uncertaintyMs: epsilonMs,
-        status,
-      };
-    },
-  };
+  return { now: () => centredReading(sim.trueNow() + errorMs(), epsilonMs, status) };
 }
 
 /** A well-formed request nonce (32 lowercase hex digits). */
 export const TEST_NONCE = '0123456789abcdef0123456789abcdef';
+
+/** A well-formed time request message, as an object. */
+export const TEST_REQUEST = {
+  type: 'chronobound.time-request',
+  v: 1,
+  nonce: TEST_NONCE,
+} as const;
+
+/**
+ * Messages that are not a time request, which a server answering over a
+ * message channel must leave to the app (`[what, message]`).
+ */
+export const NOT_TIME_REQUESTS: readonly (readonly [string, unknown])[] = [
+  ['undefined', undefined],
+  ['null', null],
+  ['a number', 42],
+  ['an app message', { type: 'chat', text: 'hi' }],
+  ['an app message as text', '{"type":"chat"}'],
+  ['text that is not JSON', 'hello'],
+  ['a reply', { ...TEST_REQUEST, type: 'chronobound.time-reply' }],
+  ['version 2', { ...TEST_REQUEST, v: 2 }],
+  ['no nonce', { type: 'chronobound.time-request', v: 1 }],
+  ['a short nonce', { ...TEST_REQUEST, nonce: 'abc' }],
+  ['an uppercase nonce', { ...TEST_REQUEST, nonce: TEST_NONCE.toUpperCase() }],
+  ['a 1 MB nonce', { ...TEST_REQUEST, nonce: 'a'.repeat(1 << 20) }],
+  ['a numeric nonce', { ...TEST_REQUEST, nonce: 1234 }],
+  ['a nonce with a payload', { ...TEST_REQUEST, nonce: `${TEST_NONCE}<script>` }],
+  ['a 2 kB JSON text', JSON.stringify({ ...TEST_REQUEST, pad: 'x'.repeat(2000) })],
+];
 
 /**
  * Queries every time server must refuse with 400 (the Node endpoint and the
