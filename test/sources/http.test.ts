@@ -18,7 +18,7 @@ import {
 } from '../../src/index.js';
 import { timeReplyBody } from '../../src/protocol/http.js';
 import { composeTimeReply } from '../../src/protocol/reply.js';
-import { SimulatedClock } from '../../src/testing/index.js';
+import { SimulatedClock, type SimulatedClockOptions } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
 import { trueClockOn } from '../support/clock.js';
 import { expectInvalidArgument } from '../support/errors.js';
@@ -106,38 +106,48 @@ function collect(source: TimeSource, mono: MonotonicSource) {
   return collected;
 }
 
+/** A leg as long each way, with no hold at the server. */
+const symmetric = (ms: number): Leg => ({ upMs: ms, holdMs: 0, downMs: ms });
+
 interface ExactServerPoll extends Omit<HttpTimeSourceOptions, 'url' | 'scheduler' | 'fetch'> {
-  /** The ε the server claims; its clock itself is exact. */
-  readonly epsilonMs: number;
-  readonly legs: (n: number) => Leg;
-  readonly log?: FetchLog;
-  /** Wraps the fake fetch, to watch or replace some of the requests. */
+  /** The simulated machine's options. */
+  readonly sim?: SimulatedClockOptions;
+  /** Wraps the fetch, to replace some of the replies. */
   readonly wrap?: (inner: FetchLike) => FetchLike;
 }
 
-/** An `httpTimeSource` on `sim` polling `URL_BASE` through {@link fakeFetch} to an exact server. */
+/**
+ * An `httpTimeSource` on a fresh SimulatedClock, polling `URL_BASE` through
+ * {@link fakeFetch} with these legs to an exact server that claims ±`epsilonMs`,
+ * and what its fetch saw: the requests (`log`), when each left (`sentAt`,
+ * monotonic ms) and how many were aborted.
+ */
 function pollExactServer(
-  sim: SimulatedClock,
-  { epsilonMs, legs, log, wrap = (f) => f, ...tuning }: ExactServerPoll,
+  epsilonMs: number,
+  legs: (n: number) => Leg,
+  { sim: simOptions, wrap = (f) => f, ...tuning }: ExactServerPoll = {},
 ) {
-  return httpTimeSource({
+  const sim = new SimulatedClock(simOptions);
+  const log: FetchLog = [];
+  const sentAt: number[] = [];
+  let aborted = 0;
+  const inner = fakeFetch(sim, { epsilonMs, errorAt: () => 0 }, legs, log);
+  const source = httpTimeSource({
     url: URL_BASE,
     scheduler: sim,
     ...tuning,
-    fetch: wrap(fakeFetch(sim, { epsilonMs, errorAt: () => 0 }, legs, log)),
+    fetch: wrap((url, init) => {
+      sentAt.push(sim.monotonic.now());
+      init.signal.addEventListener('abort', () => aborted++);
+      return inner(url, init);
+    }),
   });
+  return { sim, source, log, sentAt, aborted: () => aborted };
 }
 
 describe('httpTimeSource: the exchange', () => {
   it('sends GET <url>?nonce=<32 hex> with cache: no-store, a fresh nonce each time', async () => {
-    const sim = new SimulatedClock();
-    const log: FetchLog = [];
-    const source = pollExactServer(sim, {
-      epsilonMs: 1,
-      legs: () => ({ upMs: 5, holdMs: 0, downMs: 5 }),
-      log,
-      samples: 3,
-    });
+    const { sim, source, log } = pollExactServer(1, () => symmetric(5), { samples: 3 });
     const { samples, problems } = collect(source, sim.monotonic);
     await sim.advanceAsync(100);
     expect(problems).toEqual([]);
@@ -156,14 +166,12 @@ describe('httpTimeSource: the exchange', () => {
   });
 
   it('computes θ and the bound δ/2 + server ε + drift·Δ exactly', async () => {
-    const sim = new SimulatedClock({ driftPpm: 0 });
-    const mono = recordingMonotonic(sim);
-    const source = pollExactServer(sim, {
-      epsilonMs: 2,
-      legs: () => ({ upMs: 30, holdMs: 4, downMs: 10 }),
+    const { sim, source } = pollExactServer(2, () => ({ upMs: 30, holdMs: 4, downMs: 10 }), {
+      sim: { driftPpm: 0 },
       samples: 1,
       maxDriftPpm: 100,
     });
+    const mono = recordingMonotonic(sim);
     const { samples } = collect(source, mono);
     const t1 = sim.monotonic.now();
     await sim.advanceAsync(60);
@@ -180,13 +188,12 @@ describe('httpTimeSource: the exchange', () => {
   });
 
   it('delivers the tightest of the recent exchanges (clock filter), so a slow exchange does not widen the bound', async () => {
-    const sim = new SimulatedClock();
     const delays = [80, 4, 60, 100];
-    const source = pollExactServer(sim, {
-      epsilonMs: 0.5,
-      legs: (n) => ({ upMs: delays[n] ?? 1, holdMs: 0, downMs: 1 }),
-      samples: 4,
-    });
+    const { sim, source } = pollExactServer(
+      0.5,
+      (n) => ({ upMs: delays[n] ?? 1, holdMs: 0, downMs: 1 }),
+      { samples: 4 },
+    );
     const { samples } = collect(source, sim.monotonic);
     await sim.advanceAsync(400);
     expect(samples).toHaveLength(4);
@@ -199,12 +206,7 @@ describe('httpTimeSource: the exchange', () => {
   });
 
   it('polls again after pollIntervalMs and reports it on the source', async () => {
-    const sim = new SimulatedClock();
-    const log: FetchLog = [];
-    const source = pollExactServer(sim, {
-      epsilonMs: 1,
-      legs: () => ({ upMs: 1, holdMs: 0, downMs: 1 }),
-      log,
+    const { sim, source, log } = pollExactServer(1, () => symmetric(1), {
       samples: 2,
       pollIntervalMs: 10_000,
     });
@@ -390,11 +392,8 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
   }
 
   it('after failures, a good reply is accepted and the clock becomes ready', async () => {
-    const sim = new SimulatedClock();
     let n = 0;
-    const source = pollExactServer(sim, {
-      epsilonMs: 1,
-      legs: () => ({ upMs: 2, holdMs: 0, downMs: 2 }),
+    const { sim, source } = pollExactServer(1, () => symmetric(2), {
       samples: 3,
       wrap: (good) => (url, init) =>
         n++ < 2 ? Promise.resolve(new Response('nope', { status: 500 })) : good(url, init),
@@ -408,31 +407,19 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
   });
 
   it('close() aborts the exchange in flight, cancels timers and delivers nothing more', async () => {
-    const sim = new SimulatedClock();
-    let aborted = 0;
-    const source = pollExactServer(sim, {
-      epsilonMs: 1,
-      legs: () => ({ upMs: 50, holdMs: 0, downMs: 50 }),
-      wrap: (inner) => (url, init) => {
-        init.signal.addEventListener('abort', () => aborted++);
-        return inner(url, init);
-      },
-    });
+    const { sim, source, aborted } = pollExactServer(1, () => symmetric(50));
     const { samples, problems } = collect(source, sim.monotonic);
     await sim.advanceAsync(20);
     await source.close();
     await source.close();
     await sim.advanceAsync(1_000_000);
-    expect(aborted).toBe(1);
+    expect(aborted()).toBe(1);
     expectOnlyProblems(samples, problems, []);
     expect(sim.pendingTimers).toBe(0);
   });
 
   it('unsubscribing stops one subscription only', async () => {
-    const sim = new SimulatedClock();
-    const source = pollExactServer(sim, {
-      epsilonMs: 1,
-      legs: () => ({ upMs: 1, holdMs: 0, downMs: 1 }),
+    const { sim, source } = pollExactServer(1, () => symmetric(1), {
       samples: 1,
       pollIntervalMs: 1000,
     });
@@ -647,17 +634,11 @@ describe('httpTimeSource: the interval contains the server truth (property)', ()
 
 describe('httpTimeSource: evidence, consistency and invalidation', () => {
   it('every sample carries evidenceFrom: T1, when the request left', async () => {
-    const sim = new SimulatedClock();
-    const sentAt: number[] = [];
-    const source = pollExactServer(sim, {
-      epsilonMs: 1,
-      legs: (n) => ({ upMs: 9 - 4 * n, holdMs: 1, downMs: 3 }),
-      samples: 2,
-      wrap: (inner) => (url, init) => {
-        sentAt.push(sim.monotonic.now());
-        return inner(url, init);
-      },
-    });
+    const { sim, source, sentAt } = pollExactServer(
+      1,
+      (n) => ({ upMs: 9 - 4 * n, holdMs: 1, downMs: 3 }),
+      { samples: 2 },
+    );
     const { samples } = collect(source, sim.monotonic);
     await sim.advanceAsync(100);
     expect(samples).toHaveLength(2);
@@ -675,15 +656,11 @@ describe('httpTimeSource: evidence, consistency and invalidation', () => {
   });
 
   it('after the host slewed the monotonic clock far beyond maxDriftPpm, the newer sample wins and the contradiction is reported', async () => {
-    const sim = new SimulatedClock();
-    const mono = recordingMonotonic(sim);
-    const source = pollExactServer(sim, {
-      epsilonMs: 0.5,
-      legs: (n) =>
-        n === 0 ? { upMs: 1, holdMs: 0, downMs: 1 } : { upMs: 20, holdMs: 0, downMs: 20 },
+    const { sim, source } = pollExactServer(0.5, (n) => symmetric(n === 0 ? 1 : 20), {
       samples: 1,
       pollIntervalMs: 10_000,
     });
+    const mono = recordingMonotonic(sim);
     const { samples, problems } = collect(source, mono);
     await sim.advanceAsync(100);
     expect(samples).toHaveLength(1);
@@ -707,21 +684,11 @@ describe('httpTimeSource: evidence, consistency and invalidation', () => {
   });
 
   it('invalidate() lets the request in flight end, drops its reply, and polls again right away', async () => {
-    const sim = new SimulatedClock();
-    const sentAt: number[] = [];
-    let aborted = 0;
-    const source = pollExactServer(sim, {
-      epsilonMs: 1,
-      legs: (n) =>
-        n === 1 ? { upMs: 40, holdMs: 0, downMs: 40 } : { upMs: 2, holdMs: 0, downMs: 2 },
-      samples: 2,
-      pollIntervalMs: 30_000,
-      wrap: (inner) => (url, init) => {
-        sentAt.push(sim.monotonic.now());
-        init.signal.addEventListener('abort', () => aborted++);
-        return inner(url, init);
-      },
-    });
+    const { sim, source, sentAt, aborted } = pollExactServer(
+      1,
+      (n) => symmetric(n === 1 ? 40 : 2),
+      { samples: 2, pollIntervalMs: 30_000 },
+    );
     const { samples, problems } = collect(source, sim.monotonic);
     await sim.advanceAsync(10); // the first exchange is done, the second in flight
     expect(samples).toHaveLength(1);
@@ -730,7 +697,7 @@ describe('httpTimeSource: evidence, consistency and invalidation', () => {
     expect(typeof source.invalidate).toBe('function');
     source.invalidate?.(disruptedAt);
     await sim.advanceAsync(200);
-    expect(aborted).toBe(0);
+    expect(aborted()).toBe(0);
     // Nothing gathered at or before the disruption reached us after it.
     expect(samples.slice(1).map((s) => (s.evidenceFrom as number) > disruptedAt)).toEqual([
       true,
