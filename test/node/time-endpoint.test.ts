@@ -8,7 +8,6 @@ import {
   httpTimeSource,
   intervalContains,
   systemMonotonic,
-  type TimeReply,
   type TimeServerClock,
 } from '../../src/index.js';
 import { timeEndpoint, type TimeEndpointOptions } from '../../src/node/index.js';
@@ -117,7 +116,7 @@ describe('timeEndpoint over node:http', () => {
       const nonce = i.toString(16).padStart(32, 'f');
       const res = await fetch(`${base}/time?nonce=${nonce}`);
       lengths.add(res.headers.get('content-length'));
-      expect((JSON.parse(await res.text()) as TimeReply).nonce).toBe(nonce);
+      await expectTimeReplyResponse(res, nonce);
     }
     expect([...lengths]).toEqual(['256']);
   });

@@ -56,9 +56,7 @@ describe('createTimeHandler: the reply', () => {
     const { handler } = syncedHandler();
     for (let i = 0; i < 20; i++) {
       const nonce = i.toString(16).padStart(32, 'f');
-      const text = await (await ask(handler, `/time?nonce=${nonce}`)).text();
-      expect(text).toHaveLength(256);
-      expect((JSON.parse(text) as TimeReply).nonce).toBe(nonce);
+      await expectTimeReplyResponse(await ask(handler, `/time?nonce=${nonce}`), nonce);
     }
   });
 
