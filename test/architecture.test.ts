@@ -10,6 +10,22 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = join(import.meta.dirname, '..', 'src');
 
+/**
+ * The layers up to `server`, top-down: `node`, `testing` and `cli` may import
+ * every one of them, the root barrel all but `_internals`.
+ */
+const CORE_LAYERS = [
+  'server',
+  'safety',
+  'logical',
+  'truetime',
+  'sources',
+  'protocol',
+  'clock',
+  'errors',
+  '_internals',
+] as const;
+
 /** Bottom-up. Each folder lists every folder it may import (besides itself). */
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   errors: [],
@@ -23,50 +39,12 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   server: ['truetime', 'sources', 'protocol', 'clock', 'errors', '_internals'],
   luxon: ['truetime', 'clock', 'errors', '_internals'],
   ntp: ['sources', 'protocol', 'clock', 'errors', '_internals'],
-  node: [
-    'server',
-    'ntp',
-    'truetime',
-    'sources',
-    'protocol',
-    'logical',
-    'safety',
-    'clock',
-    'errors',
-    '_internals',
-  ],
+  node: ['ntp', ...CORE_LAYERS],
   etcd: ['safety', 'truetime', 'sources', 'logical', 'clock', 'errors', '_internals'],
-  testing: [
-    'node',
-    'ntp',
-    'server',
-    'safety',
-    'logical',
-    'truetime',
-    'sources',
-    'protocol',
-    'clock',
-    'errors',
-    '_internals',
-  ],
-  cli: [
-    'testing',
-    'etcd',
-    'node',
-    'ntp',
-    'luxon',
-    'server',
-    'safety',
-    'logical',
-    'truetime',
-    'sources',
-    'protocol',
-    'clock',
-    'errors',
-    '_internals',
-  ],
+  testing: ['node', 'ntp', ...CORE_LAYERS],
+  cli: ['testing', 'etcd', 'node', 'ntp', 'luxon', ...CORE_LAYERS],
   // The root barrel: the core only.
-  index: ['server', 'safety', 'logical', 'truetime', 'sources', 'protocol', 'clock', 'errors'],
+  index: CORE_LAYERS.filter((folder) => folder !== '_internals'),
 };
 
 /** Folders the root entry is built from: no `node:` imports, no Node-only peers. */

@@ -7,14 +7,10 @@
  * checked; a block that is intentionally not code (pseudo-code, an excerpt) is
  * marked with `<!-- no-check -->` on the line before its fence — keep those rare.
  */
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
+import { ROOT as root, typeCheckFolder } from '../support/type-check.js';
 
 export interface CodeBlock {
   /** The markdown file, relative to the repository root. */
@@ -60,17 +56,6 @@ function markdownFiles(): string[] {
   }
   return files;
 }
-
-const entryPoints: Record<string, string> = {
-  chronobound: 'src/index.ts',
-  'chronobound/ntp': 'src/ntp/index.ts',
-  'chronobound/node': 'src/node/index.ts',
-  'chronobound/testing': 'src/testing/index.ts',
-  'chronobound/testing/fast-check': 'src/testing/fast-check/index.ts',
-  'chronobound/testing/node': 'src/testing/node/index.ts',
-  'chronobound/luxon': 'src/luxon/index.ts',
-  'chronobound/etcd': 'src/etcd/index.ts',
-};
 
 // Inside the repository, so node_modules (luxon, pg, better-sqlite3, fast-check types) resolve.
 const work = join(root, '.tmp', `code-blocks-${process.pid}`);
@@ -119,47 +104,13 @@ describe('code blocks in README.md and docs/*.md', () => {
       // A trailing export makes every block a module (top-level await, own scope).
       writeFileSync(join(work, name), `${block.code}\nexport {};\n`);
     });
-    const toRoot = relative(work, root);
-    const paths = Object.fromEntries(
-      Object.entries(entryPoints).map(([specifier, file]) => [specifier, [join(toRoot, file)]]),
-    );
-    writeFileSync(
-      join(work, 'tsconfig.json'),
-      JSON.stringify(
-        {
-          compilerOptions: {
-            target: 'ES2022',
-            lib: ['ES2022', 'DOM', 'ESNext.Disposable'],
-            module: 'NodeNext',
-            moduleResolution: 'NodeNext',
-            strict: true,
-            noUncheckedIndexedAccess: true,
-            exactOptionalPropertyTypes: true,
-            verbatimModuleSyntax: true,
-            skipLibCheck: true,
-            types: ['node'],
-            noEmit: true,
-            paths,
-          },
-          include: ['*.ts'],
-        },
-        null,
-        2,
-      ),
-    );
-    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const result = await promisify(execFile)(process.execPath, [tsc, '-p', work], {
-      cwd: work,
-      maxBuffer: 16 * 1024 * 1024,
-    }).then(
-      () => ({ output: '' }),
-      (error: { stdout?: string; stderr?: string }) => ({
-        output: `${error.stdout ?? ''}${error.stderr ?? ''}`,
-      }),
-    );
+    const output = await typeCheckFolder(work, {
+      noUncheckedIndexedAccess: true,
+      verbatimModuleSyntax: true,
+    });
     // Map "file.ts(line,col): error TS…" back to the markdown file and line.
     const problems: string[] = [];
-    for (const line of result.output.split('\n')) {
+    for (const line of output.split('\n')) {
       const m = /^(.+?\.ts)\((\d+),(\d+)\): (error .*)$/.exec(line.trim());
       if (!m) continue;
       const block = names.get(m[1]?.split(/[\\/]/).pop() ?? '');
@@ -169,7 +120,7 @@ describe('code blocks in README.md and docs/*.md', () => {
       }
       problems.push(`${block.doc}:${block.line + Number(m[2]) - 1}:${m[3]} ${m[4]}`);
     }
-    if (problems.length === 0 && result.output.trim() !== '') problems.push(result.output.trim());
+    if (problems.length === 0 && output.trim() !== '') problems.push(output.trim());
     expect(
       problems,
       `Code blocks that do not type-check. Fix them, declare the context a fragment assumes ` +

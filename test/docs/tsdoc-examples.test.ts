@@ -7,35 +7,18 @@
  * that diagnostic is forgiven — so a renamed option, a wrong argument, a
  * misspelled method of an imported class or a syntax error all fail here.
  */
-import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
+import { PACKAGE_ENTRIES, ROOT as root, typeCheckFolder } from '../support/type-check.js';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Each public entry and the src/ folder whose examples prefer it. */
-const entries: ReadonlyArray<{ specifier: string; file: string; folder: string }> = [
-  { specifier: 'chronobound', file: 'src/index.ts', folder: '' },
-  { specifier: 'chronobound/ntp', file: 'src/ntp/index.ts', folder: 'ntp' },
-  { specifier: 'chronobound/node', file: 'src/node/index.ts', folder: 'node' },
-  { specifier: 'chronobound/testing', file: 'src/testing/index.ts', folder: 'testing' },
-  {
-    specifier: 'chronobound/testing/fast-check',
-    file: 'src/testing/fast-check/index.ts',
-    folder: 'testing/fast-check',
-  },
-  {
-    specifier: 'chronobound/testing/node',
-    file: 'src/testing/node/index.ts',
-    folder: 'testing/node',
-  },
-  { specifier: 'chronobound/luxon', file: 'src/luxon/index.ts', folder: 'luxon' },
-  { specifier: 'chronobound/etcd', file: 'src/etcd/index.ts', folder: 'etcd' },
-];
+/** Each public entry and the src/ folder whose examples prefer it (`src/ntp/index.ts` → `ntp`). */
+const entries: ReadonlyArray<{ specifier: string; file: string; folder: string }> =
+  PACKAGE_ENTRIES.map((entry) => ({
+    ...entry,
+    folder: entry.file.replace(/^src\//, '').replace(/\/?index\.ts$/, ''),
+  }));
 
 /**
  * Context names examples use often, typed so that what is done with them is
@@ -179,37 +162,8 @@ describe('TSDoc examples in src/', () => {
       byName.set(name, { example, header: imports.length + context.length });
       writeFileSync(join(work, name), [...imports, text, 'export {};', ''].join('\n'));
     });
-    const toRoot = relative(work, root);
-    const paths = Object.fromEntries(entries.map((e) => [e.specifier, [join(toRoot, e.file)]]));
-    writeFileSync(
-      join(work, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2022',
-          // As the core compiles (DOM); CONTEXT shadows `history`, which DOM declares.
-          lib: ['ES2022', 'DOM', 'ESNext.Disposable'],
-          module: 'NodeNext',
-          moduleResolution: 'NodeNext',
-          strict: true,
-          noImplicitAny: false,
-          exactOptionalPropertyTypes: true,
-          skipLibCheck: true,
-          types: ['node'],
-          noEmit: true,
-          paths,
-        },
-        include: ['*.ts'],
-      }),
-    );
-    const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-    const output = await promisify(execFile)(
-      process.execPath,
-      [tsc, '-p', work, '--pretty', 'false'],
-      { cwd: work, maxBuffer: 32 * 1024 * 1024 },
-    ).then(
-      () => '',
-      (error: { stdout?: string; stderr?: string }) => `${error.stdout ?? ''}${error.stderr ?? ''}`,
-    );
+    // CONTEXT shadows `history`, which DOM declares.
+    const output = await typeCheckFolder(work, { noImplicitAny: false });
     const problems: string[] = [];
     for (const line of output.split('\n')) {
       const m = /^(.+?\.ts)\((\d+),(\d+)\): error TS(\d+): (.*)$/.exec(line.trim());

@@ -8,6 +8,7 @@ import {
   HlcParseError,
   InvalidArgumentError,
   VectorClock,
+  decodeHlc,
   formatHlc,
   hlcFromBigInt,
   hlcFromBytes,
@@ -15,11 +16,12 @@ import {
   parseLamport,
   validateNodeId,
 } from '../../src/index.js';
+import { catchError } from '../support/errors.js';
 
 const MiB = 2 ** 20;
 const LENGTH = 50 * MiB;
 
-/** A flat 50 MiB string, as read from a socket or a file, starting with `prefix`. */
+/** A flat 50 MiB string, as read from a socket, a file or a database, starting with `prefix`. */
 function huge(prefix: string, fill = 'a'): string {
   const buffer = Buffer.alloc(LENGTH, fill);
   buffer.write(prefix, 'latin1');
@@ -37,6 +39,29 @@ afterEach(() => {
  */
 const SLOW_MS = 2000;
 
+/** Runs `call`, which must throw, and returns what it threw and how long that took (ms). */
+function timedRefusal(call: () => unknown): { error: unknown; elapsedMs: number } {
+  const started = performance.now();
+  const error = catchError(call);
+  return { error, elapsedMs: performance.now() - started };
+}
+
+/**
+ * Runs `call`, which must refuse its input within SLOW_MS with an error of type
+ * `type` whose message is shorter than `maxMessage`, and returns the error.
+ */
+function refusedShortly<E extends Error>(
+  call: () => unknown,
+  type: abstract new (...args: never[]) => E,
+  maxMessage = 300,
+): E {
+  const { error, elapsedMs } = timedRefusal(call);
+  expect(elapsedMs).toBeLessThan(SLOW_MS);
+  expect(error).toBeInstanceOf(type);
+  expect((error as E).message.length).toBeLessThan(maxMessage);
+  return error as E;
+}
+
 /**
  * Runs `call`, which must refuse its input: fast, without running a regular
  * expression or searching the string, and with a short message that quotes at most
@@ -46,20 +71,13 @@ function refusedUpFront(call: () => unknown, length = LENGTH): HlcParseError {
   const exec = vi.spyOn(RegExp.prototype, 'exec');
   const test = vi.spyOn(RegExp.prototype, 'test');
   const indexOf = vi.spyOn(String.prototype, 'indexOf');
-  const started = performance.now();
-  let error: unknown;
-  try {
-    call();
-  } catch (e) {
-    error = e;
-  }
-  const elapsed = performance.now() - started;
+  const { error, elapsedMs } = timedRefusal(call);
   const calls = [exec.mock.calls.length, test.mock.calls.length, indexOf.mock.calls.length];
   vi.restoreAllMocks();
   expect(error).toBeInstanceOf(HlcParseError);
   const e = error as HlcParseError;
   expect(calls, 'regex exec, regex test, indexOf calls').toEqual([0, 0, 0]);
-  expect(elapsed).toBeLessThan(SLOW_MS);
+  expect(elapsedMs).toBeLessThan(SLOW_MS);
   expect(e.code).toBe('HLC_PARSE');
   expect(e.message.length).toBeLessThan(300);
   expect(e.input.length).toBeLessThan(120);
@@ -100,51 +118,45 @@ describe('oversized input is refused before parsing, with a short message', () =
 
   it('hlcFromBytes', () => {
     const input = new Uint8Array(LENGTH);
-    const started = performance.now();
-    let error: unknown;
-    try {
-      hlcFromBytes(input);
-    } catch (e) {
-      error = e;
-    }
-    expect(performance.now() - started).toBeLessThan(SLOW_MS);
-    expect(error).toBeInstanceOf(HlcParseError);
-    expect((error as Error).message.length).toBeLessThan(300);
-    expect((error as HlcParseError).input).toContain(`bytes[${LENGTH}]`);
+    const error = refusedShortly(() => hlcFromBytes(input), HlcParseError);
+    expect(error.input).toContain(`bytes[${LENGTH}]`);
   });
 
   it('hlcFromBigInt with a huge bigint', () => {
     const value = 1n << 20_000_000n;
-    const started = performance.now();
-    let error: unknown;
-    try {
-      hlcFromBigInt(value, 'a');
-    } catch (e) {
-      error = e;
-    }
-    expect(performance.now() - started).toBeLessThan(SLOW_MS);
-    expect(error).toBeInstanceOf(HlcParseError);
-    expect((error as Error).message.length).toBeLessThan(300);
-    expect((error as HlcParseError).input).toBe('0x1000000000000000…n (20000001 bits)');
+    const error = refusedShortly(() => hlcFromBigInt(value, 'a'), HlcParseError);
+    expect(error.input).toBe('0x1000000000000000…n (20000001 bits)');
   });
 
   it('a huge node id in an encoder or a validator: a short InvalidArgumentError, fast', () => {
     const node = huge('');
-    for (const call of [
-      () => formatHlc({ wallMs: 0, counter: 0, node }),
-      () => validateNodeId(node, 'NODE_ID'),
-    ]) {
-      const started = performance.now();
-      let error: unknown;
-      try {
-        call();
-      } catch (e) {
-        error = e;
-      }
-      expect(performance.now() - started).toBeLessThan(SLOW_MS);
-      expect(error).toBeInstanceOf(InvalidArgumentError);
-      expect((error as Error).message.length).toBeLessThan(500);
-    }
+    refusedShortly(() => formatHlc({ wallMs: 0, counter: 0, node }), InvalidArgumentError, 500);
+    refusedShortly(() => validateNodeId(node, 'NODE_ID'), InvalidArgumentError, 500);
+  });
+
+  it.each([
+    ['a formatHlc-like string', '018bcfe56800002a@', 'a'],
+    ['a decimal string', '', '7'],
+  ])('decodeHlc: %s', (_name, prefix, fill) => {
+    const input = huge(prefix, fill);
+    const e = refusedUpFront(() => decodeHlc(input, 'a'));
+    expect(e.input).toBe(`${JSON.stringify(input.slice(0, 64))}… (${input.length} characters)`);
+  });
+
+  it('decodeHlc: an object with a 50 MiB field', () => {
+    const node = huge('');
+    for (const value of [
+      { wallMs: 1, counter: 0, node },
+      { wallMs: -1, counter: 0, node: 'a', extra: node },
+    ])
+      refusedShortly(() => decodeHlc(value), HlcParseError);
+  });
+
+  it('decodeHlc: a huge node argument', () => {
+    const node = huge('');
+    refusedShortly(() => decodeHlc(5n, node), HlcParseError);
+    const error = refusedShortly(() => decodeHlc('5', node), HlcParseError);
+    expect(error.message).toMatch(/characters\)/);
   });
 });
 
@@ -152,25 +164,15 @@ describe('short input is still quoted whole', () => {
   it.each(['garbage', '018bcfe56800002a@', `${'0'.repeat(16)}@${'x'.repeat(46)} `])(
     'parseHlc(%j)',
     (input) => {
-      let error: unknown;
-      try {
-        parseHlc(input);
-      } catch (e) {
-        error = e;
-      }
-      expect((error as HlcParseError).input).toBe(JSON.stringify(input));
+      expect((catchError(() => parseHlc(input)) as HlcParseError).input).toBe(
+        JSON.stringify(input),
+      );
     },
   );
 
   it('a 65-character input is quoted by its first 64 characters and its length', () => {
     const input = `${'0'.repeat(16)}@${'x'.repeat(47)} `;
-    let error: unknown;
-    try {
-      parseHlc(input);
-    } catch (e) {
-      error = e;
-    }
-    expect((error as HlcParseError).input).toBe(
+    expect((catchError(() => parseHlc(input)) as HlcParseError).input).toBe(
       `${JSON.stringify(input.slice(0, 64))}… (65 characters)`,
     );
   });

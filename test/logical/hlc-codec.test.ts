@@ -14,7 +14,8 @@ import {
 } from '../../src/index.js';
 import { hlcTimestamp } from '../../src/testing/fast-check/index.js';
 import { fcParams } from '../support/fc.js';
-import { catchError } from '../support/errors.js';
+import { assertCanonicalDecoder, textNear } from '../support/decoder-fuzz.js';
+import { catchError, expectInvalidArgument } from '../support/errors.js';
 
 const sign = (x: number): number => (x < 0 ? -1 : x > 0 ? 1 : 0);
 const cmpStr = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
@@ -166,9 +167,7 @@ describe('encoders reject invalid timestamps', () => {
   ];
   it.each(bad)('%s: %j', (argument, ts) => {
     for (const encode of [formatHlc, hlcToBytes]) {
-      const err = catchError(() => encode(ts));
-      expect(err).toBeInstanceOf(InvalidArgumentError);
-      expect((err as InvalidArgumentError).argument).toBe(argument);
+      expectInvalidArgument(() => encode(ts), argument);
     }
     if (argument !== 'ts.node') expect(() => hlcToBigInt(ts)).toThrow(InvalidArgumentError);
   });
@@ -273,32 +272,11 @@ describe('decoder fuzzing: only HlcParseError, and accepted input is canonical',
       }
       return out;
     });
-  const anyText = fc.oneof(
-    fc.string({ maxLength: 90 }),
-    fc.string({ maxLength: 90, unit: 'binary' }),
-    fc.string({
-      minLength: 16,
-      maxLength: 30,
-      unit: fc.constantFrom(...'0123456789abcdefABCDEF@,=- x'),
-    }),
-    mutated,
-  );
+  const anyText = textNear('0123456789abcdefABCDEF@,=- x', 16, 30, mutated);
 
   it('parseHlc', () => {
-    fc.assert(
-      fc.property(anyText, (s) => {
-        let ts: HlcTimestamp;
-        try {
-          ts = parseHlc(s);
-        } catch (e) {
-          expect(e).toBeInstanceOf(HlcParseError);
-          return;
-        }
-        // Anything accepted is exactly what formatHlc would produce.
-        expect(formatHlc(ts)).toBe(s);
-      }),
-      fcParams(20_000),
-    );
+    // Anything accepted is exactly what formatHlc would produce.
+    assertCanonicalDecoder(anyText, parseHlc, formatHlc, HlcParseError, 20_000);
   });
 
   it('hlcFromBytes', () => {
@@ -311,36 +289,17 @@ describe('decoder fuzzing: only HlcParseError, and accepted input is canonical',
         return c;
       }),
     );
-    fc.assert(
-      fc.property(anyBytes, (b) => {
-        let ts: HlcTimestamp;
-        try {
-          ts = hlcFromBytes(b);
-        } catch (e) {
-          expect(e).toBeInstanceOf(HlcParseError);
-          return;
-        }
-        expect(hlcToBytes(ts)).toEqual(b);
-      }),
-      fcParams(10_000),
-    );
+    assertCanonicalDecoder(anyBytes, hlcFromBytes, hlcToBytes, HlcParseError, 10_000);
   });
 
   it('hlcFromBigInt', () => {
     const anyNode = fc.oneof(fc.string({ maxLength: 70 }), fc.constantFrom('a', 'node-1'));
-    fc.assert(
-      fc.property(fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }), anyNode, (b, node) => {
-        let ts: HlcTimestamp;
-        try {
-          ts = hlcFromBigInt(b, node);
-        } catch (e) {
-          expect(e).toBeInstanceOf(HlcParseError);
-          return;
-        }
-        expect(hlcToBigInt(ts)).toBe(b);
-        expect(ts.node).toBe(node);
-      }),
-      fcParams(10_000),
+    assertCanonicalDecoder(
+      fc.tuple(fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }), anyNode),
+      ([b, node]) => hlcFromBigInt(b, node),
+      (ts): [bigint, string] => [hlcToBigInt(ts), ts.node],
+      HlcParseError,
+      10_000,
     );
   });
 });

@@ -14,50 +14,22 @@ import {
   HybridLogicalClock,
   InvalidArgumentError,
   compareHlc,
-  type HlcPersistence,
   type HlcTimestamp,
-  type HlcUpperBound,
-  type HybridLogicalClockOptions,
 } from '../../src/index.js';
 import { HLC_MAX_REMOTE_WALL_MS } from '../../src/logical/hlc-range.js';
 import { fcParams } from '../support/fc.js';
+import { expectInvalidArgument } from '../support/errors.js';
+import { T0, hlcStamp, manualHlc, memoryPersistence } from '../support/hlc-clocks.js';
 
-const T0 = Date.UTC(2026, 0, 1);
 /** The documented default of `maxBorrowMs`. */
 const DEFAULT_BORROW_MS = 10;
 
-const ts = (wallMs: number, counter: number, node = 'evil'): HlcTimestamp => ({
-  wallMs,
-  counter,
-  node,
-});
-
-function clockAt(options: Partial<HybridLogicalClockOptions> = {}): {
-  hlc: HybridLogicalClock;
-  set: (ms: number) => void;
-} {
-  let t = T0;
-  const hlc = new HybridLogicalClock({ node: 'me', physical: () => t, ...options });
-  return { hlc, set: (ms) => (t = ms) };
-}
-
-/** An in-memory store that, like filePersistence, refuses bounds it could not load again. */
-function memory(): HlcPersistence & { value: () => number | undefined } {
-  let saved: HlcUpperBound | undefined;
-  return {
-    value: () => saved?.wallMs,
-    load: () => saved,
-    store: (u) => {
-      if (!Number.isInteger(u.wallMs) || u.wallMs < 0 || u.wallMs > HLC_MAX_WALL_MS)
-        throw new Error(`stored an unloadable bound ${u.wallMs}`);
-      saved = u;
-    },
-  };
-}
+const ts = (wallMs: number, counter: number, node = 'evil'): HlcTimestamp =>
+  hlcStamp(wallMs, counter, node);
 
 describe('a hostile stamp within maxOffsetMs does not stop local progress', () => {
   it('one remote at (physical + 500 ms, counter 65534): 10 000 local now() over 500 ms all succeed', () => {
-    const { hlc, set } = clockAt();
+    const { hlc, time } = manualHlc();
     const got = hlc.receive(ts(T0 + 500, 65_534));
     expect(got).toEqual(ts(T0 + 500, HLC_MAX_COUNTER, 'me'));
     let last = got;
@@ -65,7 +37,7 @@ describe('a hostile stamp within maxOffsetMs does not stop local progress', () =
     let maxLead = 0;
     for (let i = 0; i < 10_000; i++) {
       const pt = T0 + i * 0.05;
-      set(pt);
+      time.set(pt);
       try {
         const s = hlc.now();
         if (compareHlc(last, s) >= 0) expect.fail(`${JSON.stringify(s)} ≤ ${JSON.stringify(last)}`);
@@ -83,12 +55,12 @@ describe('a hostile stamp within maxOffsetMs does not stop local progress', () =
   });
 
   it('20 such remotes in 10 s: 0 of 10 000 local calls fail', () => {
-    const { hlc, set } = clockAt();
+    const { hlc, time } = manualHlc();
     let failures = 0;
     let last: HlcTimestamp | undefined;
     for (let i = 0; i < 10_000; i++) {
       const pt = T0 + i; // 10 000 ms
-      set(pt);
+      time.set(pt);
       if (i % 500 === 0) {
         const r = hlc.receive(ts(pt + 500, 65_534));
         if (last && compareHlc(last, r) >= 0) expect.fail('receive went backwards');
@@ -107,14 +79,14 @@ describe('a hostile stamp within maxOffsetMs does not stop local progress', () =
   });
 
   it('update() with counter 65535 at the offset limit: the next now() borrows the next millisecond', () => {
-    const { hlc } = clockAt();
+    const { hlc } = manualHlc();
     hlc.update(ts(T0 + 500, HLC_MAX_COUNTER));
     expect(hlc.now()).toEqual(ts(T0 + 501, 0, 'me'));
     expect(hlc.now()).toEqual(ts(T0 + 501, 1, 'me'));
   });
 
   it('receive() of a remote at counter 65535 borrows instead of overflowing', () => {
-    const { hlc } = clockAt();
+    const { hlc } = manualHlc();
     expect(hlc.receive(ts(T0 + 10, HLC_MAX_COUNTER))).toEqual(ts(T0 + 11, 0, 'me'));
     expect(hlc.receiveMany([ts(T0 + 11, HLC_MAX_COUNTER), ts(T0, 3)])).toEqual(
       ts(T0 + 12, 0, 'me'),
@@ -122,13 +94,13 @@ describe('a hostile stamp within maxOffsetMs does not stop local progress', () =
   });
 
   it('maxOffsetMs: 0 still borrows (the bound is maxOffsetMs + maxBorrowMs)', () => {
-    const { hlc } = clockAt({ maxOffsetMs: 0 });
+    const { hlc } = manualHlc({ maxOffsetMs: 0 });
     hlc.update(ts(T0, HLC_MAX_COUNTER));
     expect(hlc.now()).toEqual(ts(T0 + 1, 0, 'me'));
   });
 
   it('a remote cannot push the clock past maxOffsetMs + 1 ms by itself', () => {
-    const { hlc } = clockAt();
+    const { hlc } = manualHlc();
     // Each remote ties with the clock's wall time at the maximum counter: one borrow each,
     // until the clock is past the offset limit and the next such remote is refused.
     for (let i = 0; i < 600; i++) {
@@ -147,7 +119,7 @@ describe('a hostile stamp within maxOffsetMs does not stop local progress', () =
 
 describe('past the borrowing bound', () => {
   it('maxOffsetMs + maxBorrowMs ahead of physical time: HlcOverflowError, clock unchanged', () => {
-    const { hlc, set } = clockAt({ maxOffsetMs: 0, maxBorrowMs: 2 });
+    const { hlc, time } = manualHlc({ maxOffsetMs: 0, maxBorrowMs: 2 });
     let count = 0;
     for (;;) {
       try {
@@ -162,31 +134,23 @@ describe('past the borrowing bound', () => {
     }
     expect(count).toBe(3 * 65_536); // T0, T0 + 1, T0 + 2: three milliseconds of counter
     expect(hlc.peek()).toEqual(ts(T0 + 2, HLC_MAX_COUNTER, 'me'));
-    set(T0 + 1); // one more millisecond may be borrowed now
+    time.set(T0 + 1); // one more millisecond may be borrowed now
     expect(hlc.now()).toEqual(ts(T0 + 3, 0, 'me'));
   });
 
   it('maxOffsetMs: 0, maxBorrowMs: 0 never borrows (the counter alone, as before)', () => {
-    const { hlc, set } = clockAt({ maxOffsetMs: 0, maxBorrowMs: 0 });
+    const { hlc, time } = manualHlc({ maxOffsetMs: 0, maxBorrowMs: 0 });
     for (let i = 0; i <= HLC_MAX_COUNTER; i++) hlc.now();
     expect(() => hlc.now()).toThrow(HlcOverflowError);
-    set(T0 + 1);
+    time.set(T0 + 1);
     expect(hlc.now()).toEqual(ts(T0 + 1, 0, 'me'));
   });
 
   it('validates maxBorrowMs', () => {
-    for (const bad of [-1, Number.NaN, '5']) {
-      let err: unknown;
-      try {
-        clockAt({ maxBorrowMs: bad as number });
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(InvalidArgumentError);
-      expect((err as InvalidArgumentError).argument).toBe('options.maxBorrowMs');
-    }
-    expect(clockAt({ maxBorrowMs: Infinity }).hlc.maxBorrowMs).toBe(Infinity);
-    expect(clockAt().hlc.maxBorrowMs).toBe(DEFAULT_BORROW_MS);
+    for (const bad of [-1, Number.NaN, '5'])
+      expectInvalidArgument(() => manualHlc({ maxBorrowMs: bad as number }), 'options.maxBorrowMs');
+    expect(manualHlc({ maxBorrowMs: Infinity }).hlc.maxBorrowMs).toBe(Infinity);
+    expect(manualHlc().hlc.maxBorrowMs).toBe(DEFAULT_BORROW_MS);
   });
 });
 
@@ -274,7 +238,7 @@ describe('property: hostile remotes within maxOffsetMs, arbitrary interleavings'
         (ops, maxOffsetMs, maxBorrowMs, window) => {
           let t = T0;
           let maxPhysical = T0;
-          const persistence = memory();
+          const persistence = memoryPersistence();
           const make = (): HybridLogicalClock =>
             new HybridLogicalClock({
               node: 'me',
@@ -364,7 +328,7 @@ describe('maxOffsetMs: Infinity cannot exhaust the clock for good', () => {
   it('a remote beyond 2^48 − 2^40 is refused, naming it, clock unchanged', () => {
     expect(HLC_MAX_REMOTE_WALL_MS).toBe(2 ** 48 - 2 ** 40);
     for (const wallMs of [HLC_MAX_WALL_MS, HLC_MAX_REMOTE_WALL_MS + 1]) {
-      const { hlc } = clockAt({ maxOffsetMs: Infinity });
+      const { hlc } = manualHlc({ maxOffsetMs: Infinity });
       const before = hlc.now();
       const calls: Array<[string, () => unknown]> = [
         ['remote.wallMs', () => hlc.receive(ts(wallMs, 0))],
@@ -372,15 +336,7 @@ describe('maxOffsetMs: Infinity cannot exhaust the clock for good', () => {
         ['remotes[1].wallMs', () => hlc.receiveMany([ts(T0, 0), ts(wallMs, 0)])],
       ];
       for (const [argument, call] of calls) {
-        let err: unknown;
-        try {
-          call();
-        } catch (e) {
-          err = e;
-        }
-        expect(err).toBeInstanceOf(InvalidArgumentError);
-        expect((err as InvalidArgumentError).argument).toBe(argument);
-        expect((err as Error).message).toContain(String(wallMs));
+        expect(expectInvalidArgument(call, argument).message).toContain(String(wallMs));
         expect(hlc.peek()).toEqual(before);
       }
       expect(hlc.now()).toEqual(ts(T0, 1, 'me'));
@@ -388,13 +344,13 @@ describe('maxOffsetMs: Infinity cannot exhaust the clock for good', () => {
   });
 
   it("'clamp' mode refuses it too (there is no offset to clamp to)", () => {
-    const { hlc } = clockAt({ maxOffsetMs: Infinity, offsetPolicy: 'clamp' });
+    const { hlc } = manualHlc({ maxOffsetMs: Infinity, offsetPolicy: 'clamp' });
     expect(() => hlc.receive(ts(HLC_MAX_WALL_MS, 0))).toThrow(InvalidArgumentError);
     expect(hlc.peek()).toBeUndefined();
   });
 
   it('a remote at the limit with counter 65535 is accepted; the clock keeps issuing and restarts', () => {
-    const persistence = memory();
+    const persistence = memoryPersistence();
     const make = (): HybridLogicalClock =>
       new HybridLogicalClock({
         node: 'me',
@@ -413,7 +369,7 @@ describe('maxOffsetMs: Infinity cannot exhaust the clock for good', () => {
   });
 
   it('the stored bound never leaves the 48-bit range, so it always loads again', () => {
-    const persistence = memory();
+    const persistence = memoryPersistence();
     let t = HLC_MAX_WALL_MS - 5;
     const make = (): HybridLogicalClock =>
       new HybridLogicalClock({

@@ -116,67 +116,76 @@ function resolveRemote(m: Model, spec: RemoteSpec): HlcTimestamp {
   return { wallMs, counter: spec.counter, node: 'peer' };
 }
 
-class SetPhysical implements fc.Command<Model, Real> {
-  constructor(readonly deltaMs: number) {}
+/** A command that can always run (`check()` is true); the model decides what it expects. */
+abstract class Step implements fc.Command<Model, Real> {
   check(): boolean {
     return true;
   }
-  run(m: Model, r: Real): void {
+  abstract run(m: Model, r: Real): void;
+  abstract toString(): string;
+}
+
+/** A step that hands the clock a remote, placed relative to the model when it runs. */
+abstract class RemoteStep extends Step {
+  constructor(readonly spec: RemoteSpec) {
+    super();
+  }
+  protected remote(m: Model): HlcTimestamp {
+    return resolveRemote(m, this.spec);
+  }
+}
+
+class SetPhysical extends Step {
+  constructor(readonly deltaMs: number) {
+    super();
+  }
+  override run(m: Model, r: Real): void {
     m.pt = Math.max(0, m.pt + this.deltaMs);
     r.setPhysical(m.pt);
   }
-  toString(): string {
+  override toString(): string {
     return `physical ${this.deltaMs >= 0 ? '+' : ''}${this.deltaMs}`;
   }
 }
 
-class Now implements fc.Command<Model, Real> {
-  check(): boolean {
-    return true;
-  }
-  run(m: Model, r: Real): void {
+class Now extends Step {
+  override run(m: Model, r: Real): void {
     expect(outcome(() => r.hlc.now())).toEqual(modelNow(m));
   }
-  toString(): string {
+  override toString(): string {
     return 'now()';
   }
 }
 
-class Burst implements fc.Command<Model, Real> {
-  constructor(readonly count: number) {}
-  check(): boolean {
-    return true;
+class Burst extends Step {
+  constructor(readonly count: number) {
+    super();
   }
-  run(m: Model, r: Real): void {
+  override run(m: Model, r: Real): void {
     for (let i = 0; i < this.count; i++) expect(outcome(() => r.hlc.now())).toEqual(modelNow(m));
   }
-  toString(): string {
+  override toString(): string {
     return `now() ×${this.count}`;
   }
 }
 
-class Receive implements fc.Command<Model, Real> {
-  constructor(readonly spec: RemoteSpec) {}
-  check(): boolean {
-    return true;
-  }
-  run(m: Model, r: Real): void {
-    const remote = resolveRemote(m, this.spec);
+class Receive extends RemoteStep {
+  override run(m: Model, r: Real): void {
+    const remote = this.remote(m);
     expect(outcome(() => r.hlc.receive(remote))).toEqual(
       modelReceive(m, remote.wallMs, remote.counter),
     );
   }
-  toString(): string {
+  override toString(): string {
     return `receive(${JSON.stringify(this.spec)})`;
   }
 }
 
-class ReceiveMany implements fc.Command<Model, Real> {
-  constructor(readonly specs: readonly RemoteSpec[]) {}
-  check(): boolean {
-    return true;
+class ReceiveMany extends Step {
+  constructor(readonly specs: readonly RemoteSpec[]) {
+    super();
   }
-  run(m: Model, r: Real): void {
+  override run(m: Model, r: Real): void {
     const remotes = this.specs.map((s) => resolveRemote(m, s));
     const pt = Math.floor(m.pt);
     let expected: Outcome;
@@ -191,18 +200,14 @@ class ReceiveMany implements fc.Command<Model, Real> {
     }
     expect(outcome(() => r.hlc.receiveMany(remotes))).toEqual(expected);
   }
-  toString(): string {
+  override toString(): string {
     return `receiveMany(${JSON.stringify(this.specs)})`;
   }
 }
 
-class Update implements fc.Command<Model, Real> {
-  constructor(readonly spec: RemoteSpec) {}
-  check(): boolean {
-    return true;
-  }
-  run(m: Model, r: Real): void {
-    const remote = resolveRemote(m, this.spec);
+class Update extends RemoteStep {
+  override run(m: Model, r: Real): void {
+    const remote = this.remote(m);
     const pt = Math.floor(m.pt);
     let threw = false;
     try {
@@ -221,21 +226,18 @@ class Update implements fc.Command<Model, Real> {
       m.maxPt = Math.max(m.maxPt, pt);
     }
   }
-  toString(): string {
+  override toString(): string {
     return `update(${JSON.stringify(this.spec)})`;
   }
 }
 
-class Peek implements fc.Command<Model, Real> {
-  check(): boolean {
-    return true;
-  }
-  run(m: Model, r: Real): void {
+class Peek extends Step {
+  override run(m: Model, r: Real): void {
     expect(r.hlc.peek()).toEqual(
       m.l === undefined ? undefined : { wallMs: m.l, counter: m.c, node: 'me' },
     );
   }
-  toString(): string {
+  override toString(): string {
     return 'peek()';
   }
 }

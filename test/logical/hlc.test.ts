@@ -16,42 +16,18 @@ import {
 } from '../../src/index.js';
 import { checkMonotonic } from '../../src/testing/checkers.js';
 import { fcParams } from '../support/fc.js';
-import { catchError } from '../support/errors.js';
+import { catchError, expectInvalidArgument } from '../support/errors.js';
+import {
+  T0,
+  hlcStamp,
+  manualHlc,
+  manualPhysical,
+  memoryPersistence,
+  type ManualPhysical,
+} from '../support/hlc-clocks.js';
 
-const T0 = Date.UTC(2026, 0, 1);
-
-/** A physical clock set by hand. */
-function manual(start = T0): {
-  now: () => number;
-  set: (ms: number) => void;
-  add: (ms: number) => void;
-} {
-  let t = start;
-  return {
-    now: () => t,
-    set: (ms) => {
-      t = ms;
-    },
-    add: (ms) => {
-      t += ms;
-    },
-  };
-}
-
-function clock(
-  options: Partial<HybridLogicalClockOptions> = {},
-  start = T0,
-): { hlc: HybridLogicalClock; time: ReturnType<typeof manual> } {
-  const time = manual(start);
-  const hlc = new HybridLogicalClock({ node: 'me', physical: time.now, ...options });
-  return { hlc, time };
-}
-
-const ts = (wallMs: number, counter: number, node = 'peer'): HlcTimestamp => ({
-  wallMs,
-  counter,
-  node,
-});
+const ts = (wallMs: number, counter: number, node = 'peer'): HlcTimestamp =>
+  hlcStamp(wallMs, counter, node);
 
 /** Same (l, c) state: peek and the next timestamp agree. */
 function sameState(a: HybridLogicalClock, b: HybridLogicalClock): void {
@@ -61,7 +37,7 @@ function sameState(a: HybridLogicalClock, b: HybridLogicalClock): void {
 
 describe('now()', () => {
   it('follows physical time and counts within one millisecond', () => {
-    const { hlc, time } = clock();
+    const { hlc, time } = manualHlc();
     expect(hlc.peek()).toBeUndefined();
     expect(hlc.now()).toEqual({ wallMs: T0, counter: 0, node: 'me' });
     expect(hlc.now()).toEqual({ wallMs: T0, counter: 1, node: 'me' });
@@ -82,7 +58,7 @@ describe('now()', () => {
   });
 
   it('keeps increasing when physical time steps back an hour', () => {
-    const { hlc, time } = clock();
+    const { hlc, time } = manualHlc();
     const stamps = [hlc.now(), hlc.now()];
     time.add(-3_600_000);
     for (let i = 0; i < 100; i++) stamps.push(hlc.now());
@@ -100,9 +76,7 @@ describe('now()', () => {
     hlc.now();
     for (const bad of [Number.NaN, -1, 2 ** 48, Infinity]) {
       value = bad;
-      const err = catchError(() => hlc.now());
-      expect(err).toBeInstanceOf(InvalidArgumentError);
-      expect((err as InvalidArgumentError).argument).toBe('physical()');
+      expectInvalidArgument(() => hlc.now(), 'physical()');
       expect(() => hlc.receive(ts(T0, 0))).toThrow(InvalidArgumentError);
     }
     value = T0;
@@ -113,25 +87,25 @@ describe('now()', () => {
 describe('receive()', () => {
   it('implements the four cases of the paper', () => {
     // pt is largest: (pt, 0)
-    let { hlc, time } = clock();
+    let { hlc, time } = manualHlc();
     hlc.now();
     time.add(10);
     expect(hlc.receive(ts(T0 + 5, 9))).toEqual(ts(T0 + 10, 0, 'me'));
     // local l is largest: (l, c + 1)
-    ({ hlc, time } = clock());
+    ({ hlc, time } = manualHlc());
     hlc.update(ts(T0 + 100, 4));
     expect(hlc.receive(ts(T0 + 50, 9))).toEqual(ts(T0 + 100, 5, 'me'));
     // remote is largest: (lm, cm + 1)
-    ({ hlc, time } = clock());
+    ({ hlc, time } = manualHlc());
     hlc.now();
     expect(hlc.receive(ts(T0 + 100, 7))).toEqual(ts(T0 + 100, 8, 'me'));
     // local and remote tie: (l, max(c, cm) + 1)
-    ({ hlc, time } = clock());
+    ({ hlc, time } = manualHlc());
     hlc.update(ts(T0 + 100, 4));
     expect(hlc.receive(ts(T0 + 100, 9))).toEqual(ts(T0 + 100, 10, 'me'));
     expect(hlc.receive(ts(T0 + 100, 2))).toEqual(ts(T0 + 100, 11, 'me'));
     // pt ties with the remote, above l: (lm, cm + 1)
-    ({ hlc, time } = clock());
+    ({ hlc, time } = manualHlc());
     expect(hlc.receive(ts(T0, 3))).toEqual(ts(T0, 4, 'me'));
   });
 
@@ -147,7 +121,7 @@ describe('receive()', () => {
           { maxLength: 40 },
         ),
         (steps) => {
-          const { hlc, time } = clock({ maxOffsetMs: 500 });
+          const { hlc, time } = manualHlc({ maxOffsetMs: 500 });
           let last: HlcTimestamp | undefined;
           for (const [dt, ahead, counter] of steps) {
             time.add(dt);
@@ -164,8 +138,8 @@ describe('receive()', () => {
   });
 
   it('rejects a remote too far ahead with ClockOffsetError and leaves the clock unchanged', () => {
-    const { hlc } = clock({ maxOffsetMs: 500 });
-    const twin = clock({ maxOffsetMs: 500 }).hlc;
+    const { hlc } = manualHlc({ maxOffsetMs: 500 });
+    const twin = manualHlc({ maxOffsetMs: 500 }).hlc;
     hlc.now();
     twin.now();
     const err = catchError(() => hlc.receive(ts(T0 + 501, 0)));
@@ -186,13 +160,13 @@ describe('receive()', () => {
   });
 
   it('maxOffsetMs: Infinity disables the check', () => {
-    const { hlc } = clock({ maxOffsetMs: Infinity });
+    const { hlc } = manualHlc({ maxOffsetMs: Infinity });
     expect(hlc.receive(ts(T0 + 10 ** 9, 0)).wallMs).toBe(T0 + 10 ** 9);
   });
 
   it("offsetPolicy: 'clamp' ignores the excess, reports it and carries on", () => {
     const reports: ClockOffsetError[] = [];
-    const { hlc } = clock({
+    const { hlc } = manualHlc({
       maxOffsetMs: 500,
       offsetPolicy: 'clamp',
       onOffsetReport: (e) => reports.push(e),
@@ -210,13 +184,13 @@ describe('receive()', () => {
   });
 
   it('a throwing onOffsetReport aborts the call and leaves the clock unchanged', () => {
-    const { hlc } = clock({
+    const { hlc } = manualHlc({
       offsetPolicy: 'clamp',
       onOffsetReport: () => {
         throw new Error('quarantine');
       },
     });
-    const twin = clock().hlc;
+    const twin = manualHlc().hlc;
     hlc.now();
     twin.now();
     expect(() => hlc.receive(ts(T0 + 10_000, 0))).toThrow('quarantine');
@@ -224,8 +198,8 @@ describe('receive()', () => {
   });
 
   it('rejects malformed remotes, naming the field, without changing state', () => {
-    const { hlc } = clock();
-    const twin = clock().hlc;
+    const { hlc } = manualHlc();
+    const twin = manualHlc().hlc;
     hlc.now();
     twin.now();
     const bad: Array<[string, unknown]> = [
@@ -242,12 +216,12 @@ describe('receive()', () => {
     for (const [argument, remote] of bad) {
       const r = remote as HlcTimestamp;
       for (const call of [() => hlc.receive(r), () => hlc.update(r)]) {
-        const err = catchError(call);
-        expect(err).toBeInstanceOf(InvalidArgumentError);
-        expect((err as InvalidArgumentError).argument).toBe(argument);
+        expectInvalidArgument(call, argument);
       }
-      const err = catchError(() => hlc.receiveMany([ts(T0, 0), r]));
-      expect((err as InvalidArgumentError).argument).toBe(argument.replace('remote', 'remotes[1]'));
+      expectInvalidArgument(
+        () => hlc.receiveMany([ts(T0, 0), r]),
+        argument.replace('remote', 'remotes[1]'),
+      );
     }
     sameState(hlc, twin);
   });
@@ -255,13 +229,13 @@ describe('receive()', () => {
 
 describe('receiveMany()', () => {
   it('takes ONE tick for a whole batch', () => {
-    const { hlc } = clock();
+    const { hlc } = manualHlc();
     const batch = Array.from({ length: 10_000 }, (_, i) => ts(T0, i % 100, `n${i % 7}`));
     const got = hlc.receiveMany(batch);
     expect(got).toEqual(ts(T0, 100, 'me'));
     for (const r of batch) expect(compareHlc(r, got)).toBeLessThan(0);
     // Receiving the same batch one by one would have burned 10 000 counter values.
-    const { hlc: slow } = clock();
+    const { hlc: slow } = manualHlc();
     let last: HlcTimestamp | undefined;
     for (const r of batch) last = slow.receive(r);
     expect(last?.counter).toBe(10_000);
@@ -275,8 +249,8 @@ describe('receiveMany()', () => {
     });
     fc.assert(
       fc.property(fc.array(remote, { minLength: 1, maxLength: 20 }), (batch) => {
-        const a = clock().hlc;
-        const b = clock().hlc;
+        const a = manualHlc().hlc;
+        const b = manualHlc().hlc;
         a.now();
         b.now();
         const max = [...batch].sort(compareHlc).at(-1) as HlcTimestamp;
@@ -287,7 +261,7 @@ describe('receiveMany()', () => {
   });
 
   it('with an empty batch behaves like now()', () => {
-    const { hlc } = clock();
+    const { hlc } = manualHlc();
     hlc.now();
     expect(hlc.receiveMany([])).toEqual(ts(T0, 1, 'me'));
   });
@@ -295,7 +269,7 @@ describe('receiveMany()', () => {
 
 describe('update()', () => {
   it('observes without ticking; the next timestamp is above the remote', () => {
-    const { hlc } = clock();
+    const { hlc } = manualHlc();
     hlc.update(ts(T0 + 100, 7));
     expect(hlc.peek()).toEqual(ts(T0 + 100, 7, 'me'));
     hlc.update(ts(T0 + 50, 9)); // older: no effect
@@ -306,7 +280,7 @@ describe('update()', () => {
 
 describe('counter overflow', () => {
   it('never wraps: after 65 536 stamps in one millisecond it borrows the next one', () => {
-    const { hlc, time } = clock();
+    const { hlc, time } = manualHlc();
     for (let i = 0; i <= HLC_MAX_COUNTER; i++) expect(hlc.now().counter).toBe(i);
     expect(hlc.now()).toEqual(ts(T0 + 1, 0, 'me'));
     time.add(1);
@@ -316,7 +290,7 @@ describe('counter overflow', () => {
   });
 
   it('without room to borrow (maxOffsetMs + maxBorrowMs = 0): throws HlcOverflowError, state unchanged', () => {
-    const { hlc, time } = clock({ maxOffsetMs: 0, maxBorrowMs: 0 });
+    const { hlc, time } = manualHlc({ maxOffsetMs: 0, maxBorrowMs: 0 });
     for (let i = 0; i <= HLC_MAX_COUNTER; i++) expect(hlc.now().counter).toBe(i);
     const err = catchError(() => hlc.now());
     expect(err).toBeInstanceOf(HlcOverflowError);
@@ -330,31 +304,22 @@ describe('counter overflow', () => {
   });
 
   it('a remote at the maximum counter borrows instead of wrapping', () => {
-    const { hlc } = clock();
+    const { hlc } = manualHlc();
     expect(hlc.receive(ts(T0 + 10, HLC_MAX_COUNTER))).toEqual(ts(T0 + 11, 0, 'me'));
-    const strict = clock({ maxOffsetMs: 10, maxBorrowMs: 0 }).hlc;
+    const strict = manualHlc({ maxOffsetMs: 10, maxBorrowMs: 0 }).hlc;
     expect(() => strict.receive(ts(T0 + 10, HLC_MAX_COUNTER))).toThrow(HlcOverflowError);
     expect(strict.peek()).toBeUndefined();
   });
 
   it("async methods reject in 'throw' mode", async () => {
-    const { hlc } = clock({ maxOffsetMs: 0, maxBorrowMs: 0 });
+    const { hlc } = manualHlc({ maxOffsetMs: 0, maxBorrowMs: 0 });
     hlc.update(ts(T0, HLC_MAX_COUNTER));
     await expect(hlc.nowAsync()).rejects.toBeInstanceOf(HlcOverflowError);
     await expect(hlc.receiveAsync(ts(T0, 1))).rejects.toBeInstanceOf(HlcOverflowError);
   });
 
   it("'wait' mode: nowAsync/receiveAsync wait on the scheduler until they may borrow", async () => {
-    const time = manual();
-    const timers = fakeTimers(time);
-    const hlc = new HybridLogicalClock({
-      node: 'me',
-      physical: time.now,
-      overflowPolicy: 'wait',
-      scheduler: timers,
-      maxOffsetMs: 3,
-      maxBorrowMs: 0,
-    });
+    const { hlc, timers } = waitingClock(3);
     hlc.update(ts(T0 + 3, HLC_MAX_COUNTER)); // l is 3 ms ahead of physical time: the bound
     expect(() => hlc.now()).toThrow(HlcOverflowError); // sync calls cannot wait
     const pending = hlc.nowAsync();
@@ -376,16 +341,7 @@ describe('counter overflow', () => {
   });
 
   it("'wait' mode: a physical clock that does not move as promised is re-checked", async () => {
-    const time = manual();
-    const timers = fakeTimers(time, 0); // timers fire without time passing
-    const hlc = new HybridLogicalClock({
-      node: 'me',
-      physical: time.now,
-      overflowPolicy: 'wait',
-      scheduler: timers,
-      maxOffsetMs: 0,
-      maxBorrowMs: 0,
-    });
+    const { hlc, time, timers } = waitingClock(0, 0); // timers fire without time passing
     hlc.update(ts(T0, HLC_MAX_COUNTER));
     const p = hlc.nowAsync();
     await flush();
@@ -400,16 +356,7 @@ describe('counter overflow', () => {
   });
 
   it("'wait' mode: an AbortSignal cancels the wait", async () => {
-    const time = manual();
-    const timers = fakeTimers(time);
-    const hlc = new HybridLogicalClock({
-      node: 'me',
-      physical: time.now,
-      overflowPolicy: 'wait',
-      scheduler: timers,
-      maxOffsetMs: 0,
-      maxBorrowMs: 0,
-    });
+    const { hlc, timers } = waitingClock(0);
     hlc.update(ts(T0, HLC_MAX_COUNTER));
     const ac = new AbortController();
     const p = hlc.nowAsync({ signal: ac.signal });
@@ -422,25 +369,13 @@ describe('counter overflow', () => {
 });
 
 describe('persistence', () => {
-  function memory(
-    initial?: number,
-  ): HlcPersistence & { stored: number[]; value: () => number | undefined } {
-    let saved: HlcUpperBound | undefined = initial === undefined ? undefined : { wallMs: initial };
-    const stored: number[] = [];
-    return {
-      stored,
-      value: () => saved?.wallMs,
-      load: () => saved,
-      store: (u) => {
-        saved = u;
-        stored.push(u.wallMs);
-      },
-    };
-  }
-
   it('stores an upper bound before issuing at or past it', () => {
-    const p = memory();
-    const { hlc, time } = clock({ persistence: p, persistWindowMs: 1000, maxOffsetMs: Infinity });
+    const p = memoryPersistence();
+    const { hlc, time } = manualHlc({
+      persistence: p,
+      persistWindowMs: 1000,
+      maxOffsetMs: Infinity,
+    });
     hlc.now();
     expect(p.stored).toEqual([T0 + 1000]);
     time.add(999);
@@ -456,10 +391,10 @@ describe('persistence', () => {
   });
 
   it('a restarted clock starts above the stored bound, even with physical time an hour behind', () => {
-    const p = memory();
-    const first = clock({ persistence: p }).hlc;
+    const p = memoryPersistence();
+    const first = manualHlc({ persistence: p }).hlc;
     const issued = [first.now(), first.now()];
-    const second = clock({ persistence: p }, T0 - 3_600_000).hlc;
+    const second = manualHlc({ persistence: p }, T0 - 3_600_000).hlc;
     expect(second.peek()).toEqual(ts(T0 + 1000, 0, 'me'));
     const next = second.now();
     for (const old of issued) expect(compareHlc(old, next)).toBeLessThan(0);
@@ -473,7 +408,7 @@ describe('persistence', () => {
         if (fail) throw new Error('disk full');
       },
     };
-    const { hlc } = clock({ persistence });
+    const { hlc } = manualHlc({ persistence });
     expect(() => hlc.now()).toThrow('disk full');
     expect(() => hlc.receive(ts(T0, 0))).toThrow('disk full');
     expect(hlc.peek()).toBeUndefined();
@@ -490,11 +425,10 @@ describe('persistence', () => {
       null,
       5,
     ]) {
-      const err = catchError(() =>
-        clock({ persistence: { load: () => loaded as HlcUpperBound, store: () => {} } }),
+      expectInvalidArgument(
+        () => manualHlc({ persistence: { load: () => loaded as HlcUpperBound, store: () => {} } }),
+        'persistence.load()',
       );
-      expect(err).toBeInstanceOf(InvalidArgumentError);
-      expect((err as InvalidArgumentError).argument).toBe('persistence.load()');
     }
   });
 
@@ -533,8 +467,8 @@ describe('persistence', () => {
         fc.array(op, { maxLength: 60 }),
         fc.integer({ min: 1, max: 2000 }),
         (ops, window) => {
-          const p = memory();
-          const time = manual();
+          const p = memoryPersistence();
+          const time = manualPhysical();
           let failNext = false;
           const persistence: HlcPersistence = {
             load: () => p.load(),
@@ -632,9 +566,7 @@ describe('options', () => {
       ['options.persistence', { persistence: {} as HlcPersistence }],
     ];
     for (const [argument, options] of cases) {
-      const err = catchError(() => new HybridLogicalClock({ node: 'a', ...options }));
-      expect(err, argument).toBeInstanceOf(InvalidArgumentError);
-      expect((err as InvalidArgumentError).argument).toBe(argument);
+      expectInvalidArgument(() => new HybridLogicalClock({ node: 'a', ...options }), argument);
     }
   });
 
@@ -648,7 +580,7 @@ describe('options', () => {
 
   it('reads only the injected physical clock', () => {
     const spy = vi.spyOn(Date, 'now');
-    const { hlc } = clock();
+    const { hlc } = manualHlc();
     hlc.now();
     hlc.receive(ts(T0, 1));
     expect(spy).not.toHaveBeenCalled();
@@ -658,7 +590,7 @@ describe('options', () => {
 
 /** Timers the test fires by hand; firing advances the physical clock by the delay × rate. */
 function fakeTimers(
-  time: ReturnType<typeof manual>,
+  time: ManualPhysical,
   rate = 1,
 ): Scheduler & { fire(): void; delays: number[]; readonly pending: number } {
   let queue: Array<{ id: number; callback: () => void; ms: number }> = [];
@@ -684,6 +616,25 @@ function fakeTimers(
       t.callback();
     },
   };
+}
+
+/**
+ * A clock in 'wait' mode that never borrows, `maxOffsetMs` ahead at most, on a
+ * physical clock set by hand and timers fired by hand (each advancing it by its
+ * delay × `rate`).
+ */
+function waitingClock(maxOffsetMs: number, rate = 1) {
+  const time = manualPhysical();
+  const timers = fakeTimers(time, rate);
+  const hlc = new HybridLogicalClock({
+    node: 'me',
+    physical: time.now,
+    overflowPolicy: 'wait',
+    scheduler: timers,
+    maxOffsetMs,
+    maxBorrowMs: 0,
+  });
+  return { hlc, time, timers };
 }
 
 async function flush(): Promise<void> {

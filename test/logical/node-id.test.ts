@@ -10,7 +10,7 @@ import {
 } from '../../src/index.js';
 import { nodeId } from '../../src/testing/fast-check/index.js';
 import { fcParams } from '../support/fc.js';
-import { catchError } from '../support/errors.js';
+import { expectInvalidArgument } from '../support/errors.js';
 
 describe('node ids', () => {
   it.each([
@@ -40,9 +40,7 @@ describe('node ids', () => {
   ])('rejects %j (%s)', (id, why) => {
     expect(isValidNodeId(id)).toBe(false);
     expect(nodeIdProblem(id)).toContain(why);
-    const err = catchError(() => validateNodeId(id, 'options.node'));
-    expect(err).toBeInstanceOf(InvalidArgumentError);
-    expect((err as InvalidArgumentError).argument).toBe('options.node');
+    expectInvalidArgument(() => validateNodeId(id, 'options.node'), 'options.node');
   });
 
   it('rejects non-strings', () => {

@@ -14,6 +14,7 @@ import {
   type HlcTimestamp,
 } from '../../src/index.js';
 import { fcParams } from '../support/fc.js';
+import { catchError } from '../support/errors.js';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -115,80 +116,12 @@ describe('decodeHlc', () => {
   });
 
   it('names the input and explains unsafe numbers', () => {
-    const e = (() => {
-      try {
-        decodeHlc(2 ** 60, 'a');
-      } catch (error) {
-        return error as HlcParseError;
-      }
-      return undefined;
-    })();
+    const e = catchError(() => decodeHlc(2 ** 60, 'a')) as HlcParseError;
     expect(e).toBeInstanceOf(HlcParseError);
-    expect(e?.code).toBe('HLC_PARSE');
-    expect(e?.input).toBe(String(2 ** 60));
-    expect(e?.message).toMatch(/safeIntegers/);
+    expect(e.code).toBe('HLC_PARSE');
+    expect(e.input).toBe(String(2 ** 60));
+    expect(e.message).toMatch(/safeIntegers/);
     expect(() => decodeHlc('zz')).toThrow(/"zz"/);
-  });
-});
-
-describe('decodeHlc refuses oversized input before parsing it', () => {
-  /** A flat 50 MiB string, as read from a socket or a database, starting with `prefix`. */
-  const huge = (prefix: string, fill = 'a'): string => {
-    const buffer = Buffer.alloc(50 * 2 ** 20, fill);
-    buffer.write(prefix, 'latin1');
-    return buffer.toString('latin1');
-  };
-
-  it.each([
-    ['a formatHlc-like string', huge('018bcfe56800002a@')],
-    ['a decimal string', huge('', '7')],
-  ])('%s of 50 MiB: no regular expression runs, fast, short message', (_name, input) => {
-    const exec = vi.spyOn(RegExp.prototype, 'exec');
-    const test = vi.spyOn(RegExp.prototype, 'test');
-    const started = performance.now();
-    let error: unknown;
-    try {
-      decodeHlc(input, 'a');
-    } catch (e) {
-      error = e;
-    }
-    const elapsed = performance.now() - started;
-    const regexCalls = exec.mock.calls.length + test.mock.calls.length;
-    exec.mockRestore();
-    test.mockRestore();
-    expect(error).toBeInstanceOf(HlcParseError);
-    expect(regexCalls).toBe(0);
-    expect(elapsed).toBeLessThan(200);
-    const e = error as HlcParseError;
-    expect(e.message.length).toBeLessThan(300);
-    expect(e.input).toBe(`${JSON.stringify(input.slice(0, 64))}… (${input.length} characters)`);
-  });
-
-  it('an object with a 50 MiB field: fast, short message', () => {
-    const node = huge('');
-    for (const value of [
-      { wallMs: 1, counter: 0, node },
-      { wallMs: -1, counter: 0, node: 'a', extra: node },
-    ]) {
-      const started = performance.now();
-      let error: unknown;
-      try {
-        decodeHlc(value);
-      } catch (e) {
-        error = e;
-      }
-      expect(performance.now() - started).toBeLessThan(200);
-      expect(error).toBeInstanceOf(HlcParseError);
-      expect((error as Error).message.length).toBeLessThan(300);
-    }
-  });
-
-  it('a huge node argument: fast, short message', () => {
-    const node = huge('');
-    const started = performance.now();
-    expect(() => decodeHlc(5n, node)).toThrow(HlcParseError);
-    expect(() => decodeHlc('5', node)).toThrow(/characters\)/);
-    expect(performance.now() - started).toBeLessThan(200);
   });
 });
 

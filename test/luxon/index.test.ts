@@ -3,11 +3,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { DateTime } from 'luxon';
 import { describe, expect, it } from 'vitest';
-import {
-  ClockUnsynchronizedError,
-  InvalidArgumentError,
-  type TimeReading,
-} from '../../src/index.js';
+import { ClockUnsynchronizedError, InvalidArgumentError } from '../../src/index.js';
 import {
   formatReading,
   formatTimestamp,
@@ -19,18 +15,12 @@ import { formatUtcMicros } from '../../src/truetime/format.js';
 import { truthfulSample } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
 import { simulatedRig } from '../support/clock.js';
+import { centredReading } from '../support/readings.js';
 
 const T = Date.UTC(2026, 10, 22, 10, 0, 0); // 2026-11-22T10:00:00Z
 
-function reading(estimate: number, uncertaintyMs: number): TimeReading {
-  return {
-    earliest: estimate - uncertaintyMs,
-    latest: estimate + uncertaintyMs,
-    estimate,
-    uncertaintyMs,
-    status: 'synchronized',
-  };
-}
+/** What a clock with no sample reads: no finite bound. */
+const unsynchronized = centredReading(T, Infinity, 'unsynchronized');
 
 /** Parses our microsecond ISO back to epoch ms (µs precision) without luxon. */
 function parseMicros(iso: string): number {
@@ -43,39 +33,32 @@ const epochMs = fc.double({ min: -1e13, max: 1e13, noNaN: true });
 
 describe('formatReading', () => {
   it('prints the estimate with microseconds and ε with three decimals', () => {
-    expect(formatReading(reading(T + 123.456, 1.234))).toBe(
+    expect(formatReading(centredReading(T + 123.456, 1.234))).toBe(
       '2026-11-22T10:00:00.123456Z ± 1.234 ms',
     );
   });
 
   it('rounds to the nearest microsecond, carrying into the seconds', () => {
-    expect(formatReading(reading(T + 999.9996, 0.0004))).toBe(
+    expect(formatReading(centredReading(T + 999.9996, 0.0004))).toBe(
       '2026-11-22T10:00:01.000000Z ± 0.000 ms',
     );
   });
 
   it('prints ∞ for a clock with no sample', () => {
-    const r: TimeReading = {
-      earliest: -Infinity,
-      latest: Infinity,
-      estimate: T,
-      uncertaintyMs: Infinity,
-      status: 'unsynchronized',
-    };
-    expect(formatReading(r)).toBe('2026-11-22T10:00:00.000000Z ± ∞ ms');
+    expect(formatReading(unsynchronized)).toBe('2026-11-22T10:00:00.000000Z ± ∞ ms');
   });
 
   it('shows other zones with their offset', () => {
-    expect(formatReading(reading(T + 0.5, 2), { zone: 'Europe/Paris' })).toBe(
+    expect(formatReading(centredReading(T + 0.5, 2), { zone: 'Europe/Paris' })).toBe(
       '2026-11-22T11:00:00.000500+01:00 ± 2.000 ms',
     );
   });
 
   it('names an unknown zone', () => {
-    expect(() => formatReading(reading(T, 1), { zone: 'Mars/Olympus' })).toThrow(
+    expect(() => formatReading(centredReading(T, 1), { zone: 'Mars/Olympus' })).toThrow(
       InvalidArgumentError,
     );
-    expect(() => formatReading(reading(T, 1), { zone: 'Mars/Olympus' })).toThrow(/zone/);
+    expect(() => formatReading(centredReading(T, 1), { zone: 'Mars/Olympus' })).toThrow(/zone/);
   });
 
   it('formats a real TrueClock reading', async () => {
@@ -148,7 +131,7 @@ describe('toLuxonInterval', () => {
         fc.double({ min: 0, max: 1e4, noNaN: true }),
         fc.double({ min: -1, max: 1, noNaN: true }),
         (estimate, eps, where) => {
-          const r = reading(estimate, eps);
+          const r = centredReading(estimate, eps);
           const interval = toLuxonInterval(r);
           expect(interval.isValid).toBe(true);
           expect(interval.start?.toMillis()).toBe(r.earliest);
@@ -164,14 +147,8 @@ describe('toLuxonInterval', () => {
   });
 
   it('refuses a reading with no finite bound', () => {
-    const r: TimeReading = {
-      earliest: -Infinity,
-      latest: Infinity,
-      estimate: T,
-      uncertaintyMs: Infinity,
-      status: 'unsynchronized',
-    };
-    expect(() => toLuxonInterval(r)).toThrow(ClockUnsynchronizedError);
+    expect(unsynchronized).toMatchObject({ earliest: -Infinity, latest: Infinity });
+    expect(() => toLuxonInterval(unsynchronized)).toThrow(ClockUnsynchronizedError);
   });
 });
 

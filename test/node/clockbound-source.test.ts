@@ -11,7 +11,6 @@ import {
   systemWall,
   type Scheduler,
   type SourceContext,
-  type SourceProblem,
   type SyncSample,
   type WallCalibration,
 } from '../../src/index.js';
@@ -26,6 +25,7 @@ import {
   encodeClockboundSegment,
 } from '../../src/node/clockbound-segment.js';
 import { monotonicNowNs } from '../../src/node/host-clocks.js';
+import { collectSamples, type CollectedSamples } from '../support/source-samples.js';
 
 const MS = 1_000_000n;
 
@@ -49,11 +49,7 @@ class StepScheduler implements Scheduler {
   }
 }
 
-interface Harness {
-  readonly samples: SyncSample[];
-  readonly problems: SourceProblem[];
-  readonly stop: () => void;
-}
+type Harness = CollectedSamples;
 
 const context: SourceContext = {
   maxDriftPpm: 200,
@@ -61,15 +57,7 @@ const context: SourceContext = {
 };
 
 function attach(source: ClockboundSource, ctx: SourceContext = context): Harness {
-  const samples: SyncSample[] = [];
-  const problems: SourceProblem[] = [];
-  const stop = source.subscribe(
-    (s) => samples.push(s),
-    systemMonotonic,
-    (p) => problems.push(p),
-    ctx,
-  );
-  return { samples, problems, stop };
+  return collectSamples(source, systemMonotonic, ctx);
 }
 
 /** The tightest of a few edge calibrations of Date.now() onto performance.now(). */

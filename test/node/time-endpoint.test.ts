@@ -8,13 +8,19 @@ import {
   httpTimeSource,
   intervalContains,
   systemMonotonic,
-  type TimeReply,
   type TimeServerClock,
 } from '../../src/index.js';
 import { timeEndpoint, type TimeEndpointOptions } from '../../src/node/index.js';
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
 import { trueClockOn } from '../support/clock.js';
-import { BAD_TIME_QUERIES, TEST_NONCE } from '../support/time-servers.js';
+import { expectInvalidArgument } from '../support/errors.js';
+import {
+  BAD_TIME_QUERIES,
+  BAD_TIME_SERVER_OPTIONS,
+  NOT_TIME_PATHS,
+  TEST_NONCE,
+  expectTimeReplyResponse,
+} from '../support/time-servers.js';
 
 const NONCE = TEST_NONCE;
 const OFFSET_MS = 5_000;
@@ -90,22 +96,8 @@ describe('timeEndpoint over node:http', () => {
     const wallAfter = Date.now();
     // ε only grows between samples, so the clock's ε now bounds the one it sent.
     const epsilonAfter = serverClock.now().uncertaintyMs;
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toBe('application/json');
-    expect(res.headers.get('cache-control')).toBe('no-store');
-    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('content-length')).toBe('256');
-    expect(res.headers.get('access-control-allow-origin')).toBeNull();
-    const text = await res.text();
-    expect(text).toHaveLength(256);
-    const reply = JSON.parse(text) as TimeReply;
-    expect(Object.keys(reply)).toEqual(['type', 'v', 'nonce', 't2', 't3', 'errorMs', 'status']);
-    expect(reply).toMatchObject({
-      type: 'chronobound.time-reply',
-      v: 1,
-      nonce: NONCE,
-      status: 'synchronized',
-    });
+    const reply = await expectTimeReplyResponse(res);
     expect(reply.t3).toBeGreaterThanOrEqual(reply.t2);
     // The clock's own ε (2 ms synced, plus drift since), rounded up, plus 1 µs.
     expect(reply.errorMs).toBeGreaterThanOrEqual(2.001);
@@ -124,7 +116,7 @@ describe('timeEndpoint over node:http', () => {
       const nonce = i.toString(16).padStart(32, 'f');
       const res = await fetch(`${base}/time?nonce=${nonce}`);
       lengths.add(res.headers.get('content-length'));
-      expect((JSON.parse(await res.text()) as TimeReply).nonce).toBe(nonce);
+      await expectTimeReplyResponse(res, nonce);
     }
     expect([...lengths]).toEqual(['256']);
   });
@@ -171,16 +163,7 @@ describe('timeEndpoint over node:http', () => {
     },
   );
 
-  it.each([
-    '/',
-    '/time/',
-    '/times',
-    '/TIME',
-    '/time/x',
-    '/api/time',
-    '//time',
-    `/x?nonce=${NONCE}`,
-  ])('answers 404 on %s', async (path) => {
+  it.each(NOT_TIME_PATHS)('answers 404 on %s', async (path) => {
     const res = await fetch(`${base}${path}`);
     expect(res.status).toBe(404);
     expect(await res.text()).toBe('not found\n');
@@ -303,23 +286,8 @@ describe('timeEndpoint over node:http', () => {
     expect(res.headers.get('access-control-allow-origin')).toBe('https://app.example');
   });
 
-  it.each([
-    ['path', { path: 'time' }],
-    ['path', { path: '/time?x=1' }],
-    ['path', { path: '/ti me' }],
-    ['path', { path: '/time#x' }],
-    ['maxBodyBytes', { maxBodyBytes: -1 }],
-    ['maxBodyBytes', { maxBodyBytes: 1.5 }],
-    ['allowOrigin', { allowOrigin: 'https://a\r\nSet-Cookie: x=1' }],
-    ['allowOrigin', { allowOrigin: '' }],
-  ])('rejects a bad %s', (argument, options) => {
-    const build = () => timeEndpoint(serverClock, options);
-    expect(build).toThrow(InvalidArgumentError);
-    try {
-      build();
-    } catch (e) {
-      expect((e as InvalidArgumentError).argument).toBe(argument);
-    }
+  it.each(BAD_TIME_SERVER_OPTIONS)('rejects a bad %s', (argument, options) => {
+    expectInvalidArgument(() => timeEndpoint(serverClock, options), argument);
   });
 
   it('rejects something that is not a clock', () => {

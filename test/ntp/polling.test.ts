@@ -25,6 +25,7 @@ import {
 import { mulberry32 } from '../../src/_internals/prng.js';
 import { fcParams } from '../support/fc.js';
 import { trueClockOn } from '../support/clock.js';
+import { collectSamples } from '../support/source-samples.js';
 
 const S = 1000;
 
@@ -76,14 +77,7 @@ function rig(
     random: mulberry32(seed + 1000),
     ...options.source,
   });
-  const samples: SyncSample[] = [];
-  const problems: SourceProblem[] = [];
-  const off = source.subscribe(
-    (x) => samples.push(x),
-    sim.monotonic,
-    (p) => problems.push(p),
-    options.context,
-  );
+  const { samples, problems, stop: off } = collectSamples(source, sim.monotonic, options.context);
   cleanups.push(async () => {
     off();
     await source.close();

@@ -6,8 +6,7 @@ import {
   timeRequest,
   timeRequestNonce,
 } from '../../src/protocol/messages.js';
-
-const NONCE = '0123456789abcdef0123456789abcdef';
+import { NOT_TIME_REQUESTS, TEST_NONCE as NONCE } from '../support/time-servers.js';
 
 describe('time request messages', () => {
   it('a request built by timeRequest is recognised, as an object and as JSON text', () => {
@@ -17,17 +16,14 @@ describe('time request messages', () => {
     expect(timeRequestNonce(JSON.stringify(request))).toBe(NONCE);
   });
 
-  it.each([
-    ['a reply', { type: 'chronobound.time-reply', v: 1, nonce: NONCE }],
-    ['version 2', { type: 'chronobound.time-request', v: 2, nonce: NONCE }],
-    ['a bad nonce', { type: 'chronobound.time-request', v: 1, nonce: 'abc' }],
-    ['null', null],
-    ['text that is not JSON', 'hello'],
+  const notRequests: readonly (readonly [string, unknown])[] = [
+    ...NOT_TIME_REQUESTS,
     [
-      'text over the size limit',
+      'text just over the size limit',
       JSON.stringify({ ...timeRequest(NONCE), pad: 'x'.repeat(MAX_TIME_MESSAGE_CHARS) }),
     ],
-  ])('is not fooled by %s', (_what, message) => {
+  ];
+  it.each(notRequests)('is not fooled by %s', (_what, message) => {
     expect(timeRequestNonce(message)).toBeUndefined();
   });
 });

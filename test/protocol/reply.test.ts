@@ -3,31 +3,18 @@ import { describe, expect, it } from 'vitest';
 import { TimeExchangeError, type TimeReading } from '../../src/index.js';
 import { composeTimeReply, parseTimeReply } from '../../src/protocol/reply.js';
 import { fcParams } from '../support/fc.js';
+import { centredReading } from '../support/readings.js';
+import { TEST_NONCE as NONCE } from '../support/time-servers.js';
 
-const NONCE = '0123456789abcdef0123456789abcdef';
 const WHERE = 'https://time.example/time';
 const EPOCH = Date.UTC(2026, 0, 1);
-
-function reading(
-  estimate: number,
-  uncertaintyMs: number,
-  status: TimeReading['status'] = 'synchronized',
-): TimeReading {
-  return {
-    estimate,
-    earliest: estimate - uncertaintyMs,
-    latest: estimate + uncertaintyMs,
-    uncertaintyMs,
-    status,
-  };
-}
 
 describe('composeTimeReply', () => {
   it('rounds t2/t3 to the µs and ε up to the µs, plus 1 µs for that rounding', () => {
     const reply = composeTimeReply(
       NONCE,
-      reading(EPOCH + 10.1234, 2.0001),
-      reading(EPOCH + 10.2346, 1.5),
+      centredReading(EPOCH + 10.1234, 2.0001),
+      centredReading(EPOCH + 10.2346, 1.5),
     );
     expect(reply).toEqual({
       type: 'chronobound.time-reply',
@@ -43,31 +30,55 @@ describe('composeTimeReply', () => {
   it('never sends t3 before t2, and the status at T3', () => {
     const reply = composeTimeReply(
       NONCE,
-      reading(EPOCH + 10.25, 1),
-      reading(EPOCH + 10, 1, 'free-running'),
+      centredReading(EPOCH + 10.25, 1),
+      centredReading(EPOCH + 10, 1, 'free-running'),
     );
     expect(reply).toMatchObject({ t2: EPOCH + 10.25, t3: EPOCH + 10.25, status: 'free-running' });
   });
 
   it.each([
-    ['the strict check refused', reading(EPOCH, 1), reading(EPOCH, 1), false, 'unsynchronized'],
+    [
+      'the strict check refused',
+      centredReading(EPOCH, 1),
+      centredReading(EPOCH, 1),
+      false,
+      'unsynchronized',
+    ],
     [
       'unsynchronized at T2',
-      reading(EPOCH, 1, 'unsynchronized'),
-      reading(EPOCH, 1),
+      centredReading(EPOCH, 1, 'unsynchronized'),
+      centredReading(EPOCH, 1),
       true,
       'unsynchronized',
     ],
-    ['disrupted at T3', reading(EPOCH, 1), reading(EPOCH, 1, 'disrupted'), true, 'disrupted'],
+    [
+      'disrupted at T3',
+      centredReading(EPOCH, 1),
+      centredReading(EPOCH, 1, 'disrupted'),
+      true,
+      'disrupted',
+    ],
     [
       'disrupted though the check refused',
-      reading(EPOCH, 1, 'disrupted'),
-      reading(EPOCH, 1),
+      centredReading(EPOCH, 1, 'disrupted'),
+      centredReading(EPOCH, 1),
       false,
       'disrupted',
     ],
-    ['an infinite bound', reading(EPOCH, Infinity), reading(EPOCH, 1), true, 'unsynchronized'],
-    ['a non-finite estimate', reading(EPOCH, 1), reading(NaN, 1), true, 'unsynchronized'],
+    [
+      'an infinite bound',
+      centredReading(EPOCH, Infinity),
+      centredReading(EPOCH, 1),
+      true,
+      'unsynchronized',
+    ],
+    [
+      'a non-finite estimate',
+      centredReading(EPOCH, 1),
+      centredReading(NaN, 1),
+      true,
+      'unsynchronized',
+    ],
   ] as const)(
     'refuses, with no times, when %s',
     (_what, atReceive, atTransmit, trusted, status) => {
@@ -132,8 +143,8 @@ describe('parseTimeReply', () => {
         fc.double({ min: 0, max: 1e4, noNaN: true }),
         fc.constantFrom('synchronized', 'free-running') as fc.Arbitrary<TimeReading['status']>,
         (estimate, holdMs, epsilon2, epsilon3, status) => {
-          const atReceive = reading(estimate, epsilon2);
-          const atTransmit = reading(estimate + holdMs, epsilon3, status);
+          const atReceive = centredReading(estimate, epsilon2);
+          const atTransmit = centredReading(estimate + holdMs, epsilon3, status);
           const reply = composeTimeReply(NONCE, atReceive, atTransmit);
           const back = parseTimeReply(JSON.stringify(reply), NONCE, WHERE);
           expect(back).toEqual(reply);

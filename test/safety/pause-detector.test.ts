@@ -5,6 +5,7 @@ import {
   InvalidArgumentError,
   Lease,
   PauseDetector,
+  type PauseDetectorOptions,
   type PauseEvent,
   type Scheduler,
 } from '../../src/index.js';
@@ -21,17 +22,25 @@ function setup() {
   return { sim, source, clock };
 }
 
+/** A detector ticking every 100 ms with a 250 ms threshold, and the pauses it reports. */
+function recordingDetector(options: PauseDetectorOptions) {
+  const pauses: PauseEvent[] = [];
+  const detector = new PauseDetector({
+    intervalMs: 100,
+    thresholdMs: 250,
+    onPause: (p) => pauses.push(p),
+    ...options,
+  });
+  return { detector, pauses };
+}
+
 describe('PauseDetector', () => {
   it('with SimulatedClock.pause: reports the length, invalidates leases, disrupts the clock', () => {
     const { sim, source, clock } = setup();
-    const pauses: PauseEvent[] = [];
-    const detector = new PauseDetector({
+    const { detector, pauses } = recordingDetector({
       monotonic: sim.monotonic,
       scheduler: sim,
-      intervalMs: 100,
-      thresholdMs: 250,
       clock,
-      onPause: (p) => pauses.push(p),
     });
     const lease = Lease.acquire(clock, 60_000, { token: 7n });
     detector.register(lease);
@@ -84,13 +93,9 @@ describe('PauseDetector', () => {
         (phase, pauseMs) => {
           // Tolerance 1e-3: SimulatedClock derives monotonic steps from epoch-ms doubles (ulp ~2.4e-4).
           const sim = new SimulatedClock();
-          const pauses: PauseEvent[] = [];
-          const detector = new PauseDetector({
+          const { detector, pauses } = recordingDetector({
             monotonic: sim.monotonic,
             scheduler: sim,
-            intervalMs: 100,
-            thresholdMs: 250,
-            onPause: (p) => pauses.push(p),
           });
           sim.advance(1_000 + phase);
           sim.pause(pauseMs);
@@ -117,14 +122,7 @@ describe('PauseDetector', () => {
       setTimeout: (cb) => timers.push(cb),
       clearTimeout: () => undefined,
     };
-    const pauses: PauseEvent[] = [];
-    const detector = new PauseDetector({
-      monotonic: { now: () => mono },
-      scheduler,
-      intervalMs: 100,
-      thresholdMs: 250,
-      onPause: (p) => pauses.push(p),
-    });
+    const { detector, pauses } = recordingDetector({ monotonic: { now: () => mono }, scheduler });
     mono = 300;
     expect(detector.check()).toBeUndefined(); // 200 ms late: within the threshold
     mono = 5_000;

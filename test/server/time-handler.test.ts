@@ -1,8 +1,7 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   InvalidArgumentError,
-  TrueClock,
   createTimeHandler,
   httpTimeSource,
   intervalContains,
@@ -12,30 +11,27 @@ import {
   type TimeReply,
   type TimeServerClock,
 } from '../../src/index.js';
-import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
+import { SimulatedClock, truthfulSample } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
-import { BAD_TIME_QUERIES, TEST_NONCE, syncedServerClock } from '../support/time-servers.js';
+import {
+  BAD_TIME_QUERIES,
+  BAD_TIME_SERVER_OPTIONS,
+  NOT_TIME_PATHS,
+  TEST_NONCE as NONCE,
+  expectStampedBy,
+  expectTimeReplyResponse,
+  syncedServerClock,
+  testServerClock as serverClock,
+} from '../support/time-servers.js';
 import { trueClockOn } from '../support/clock.js';
+import { collectSamples, expectOnlyProblems } from '../support/source-samples.js';
 
-const NONCE = TEST_NONCE;
 const ORIGIN = 'https://time.example';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-});
-
-/** A synced server clock in `sim`'s universe, closed after the test. */
-function serverClock(sim: SimulatedClock, errorMs = 2, fraction = 0) {
-  const server = syncedServerClock(sim, errorMs, fraction);
-  cleanups.push(() => server.clock.close());
-  return server;
-}
 
 /** A handler over a clock synced to ±2 ms, in a fresh virtual universe. */
 function syncedHandler(options?: TimeHandlerOptions) {
   const sim = new SimulatedClock();
-  const { clock, sync } = serverClock(sim);
+  const { clock, sync } = serverClock(sim, 2);
   sync();
   return { sim, clock, handler: createTimeHandler(clock, options) };
 }
@@ -48,30 +44,11 @@ describe('createTimeHandler: the reply', () => {
   it('answers GET /time?nonce=… with a fixed 256-byte JSON reply, no-store, stamped from the clock', async () => {
     const { sim, clock, handler } = syncedHandler();
     sim.advance(500);
-    const res = await ask(handler, `/time?nonce=${NONCE}`);
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toBe('application/json');
-    expect(res.headers.get('cache-control')).toBe('no-store');
-    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(res.headers.get('access-control-allow-origin')).toBeNull();
-    const text = await res.text();
-    expect(text).toHaveLength(256);
-    expect(new TextEncoder().encode(text)).toHaveLength(256);
-    const reply = JSON.parse(text) as TimeReply;
-    expect(Object.keys(reply)).toEqual(['type', 'v', 'nonce', 't2', 't3', 'errorMs', 'status']);
-    expect(reply).toMatchObject({
-      type: 'chronobound.time-reply',
-      v: 1,
-      nonce: NONCE,
-      status: 'synchronized',
-    });
-    // No virtual time passes inside the handler: T2 = T3 = the clock's estimate now.
-    const now = clock.now();
-    expect(reply.t2).toBeCloseTo(now.estimate, 3);
-    expect(reply.t3).toBe(reply.t2);
+    const reply = await expectTimeReplyResponse(await ask(handler, `/time?nonce=${NONCE}`));
+    // No virtual time passes inside the handler: T2 = T3 = the clock's estimate now, and
     // ε = 2 + 200 ppm · 0.5 s = 2.1 ms, rounded up to the µs, + 1 µs for rounding t2/t3.
-    expect(reply.errorMs).toBeGreaterThanOrEqual(now.uncertaintyMs + 0.001);
-    expect(reply.errorMs).toBeLessThanOrEqual(now.uncertaintyMs + 0.002);
+    expectStampedBy(reply, clock);
+    expect(reply.t3).toBe(reply.t2);
     expect(Math.abs(reply.t2 - sim.trueNow())).toBeLessThanOrEqual(reply.errorMs);
   });
 
@@ -79,21 +56,14 @@ describe('createTimeHandler: the reply', () => {
     const { handler } = syncedHandler();
     for (let i = 0; i < 20; i++) {
       const nonce = i.toString(16).padStart(32, 'f');
-      const text = await (await ask(handler, `/time?nonce=${nonce}`)).text();
-      expect(text).toHaveLength(256);
-      expect((JSON.parse(text) as TimeReply).nonce).toBe(nonce);
+      await expectTimeReplyResponse(await ask(handler, `/time?nonce=${nonce}`), nonce);
     }
   });
 
   it('passes free-running through with its times', async () => {
     const sim = new SimulatedClock();
-    const source = manualSource(1000);
-    const clock = trueClockOn(sim, source, {
-      watchdogIntervalMs: 0,
-      freeRunningAfterMs: 1_000,
-    });
-    cleanups.push(() => clock.close());
-    source.push(truthfulSample(sim, 1));
+    const { clock, sync } = serverClock(sim, 1, 0, { freeRunningAfterMs: 1_000 });
+    sync();
     sim.advance(5_000);
     expect(clock.now().status).toBe('free-running');
     const res = await ask(createTimeHandler(clock), `/time?nonce=${NONCE}`);
@@ -126,16 +96,7 @@ describe('createTimeHandler: refusals echo nothing of the request', () => {
     },
   );
 
-  it.each([
-    '/',
-    '/time/',
-    '/times',
-    '/TIME',
-    '/time/x',
-    '/api/time',
-    '//time',
-    `/x?nonce=${NONCE}`,
-  ])('answers 404 on %s', async (path) => {
+  it.each(NOT_TIME_PATHS)('answers 404 on %s', async (path) => {
     const { handler } = syncedHandler();
     const res = await ask(handler, path);
     expect(res.status).toBe(404);
@@ -196,12 +157,7 @@ describe('createTimeHandler: refusals echo nothing of the request', () => {
 
   it('answers 503 when its clock only has an assumed bound or ε above its maximum', async () => {
     const sim = new SimulatedClock();
-    const source = manualSource(1000);
-    const clock = trueClockOn(sim, source, {
-      watchdogIntervalMs: 0,
-      maxUncertaintyMs: 10,
-    });
-    cleanups.push(() => clock.close());
+    const { clock, source } = serverClock(sim, 1, 0, { maxUncertaintyMs: 10 });
     const handler = createTimeHandler(clock);
     source.push({ ...truthfulSample(sim, 1), assumed: true });
     expect((await ask(handler, `/time?nonce=${NONCE}`)).status).toBe(503);
@@ -233,16 +189,7 @@ describe('createTimeHandler: refusals echo nothing of the request', () => {
 });
 
 describe('createTimeHandler: options', () => {
-  it.each([
-    ['path', { path: 'time' }],
-    ['path', { path: '/time?x=1' }],
-    ['path', { path: '/ti me' }],
-    ['path', { path: '/time#x' }],
-    ['maxBodyBytes', { maxBodyBytes: -1 }],
-    ['maxBodyBytes', { maxBodyBytes: 1.5 }],
-    ['allowOrigin', { allowOrigin: 'https://a\r\nSet-Cookie: x=1' }],
-    ['allowOrigin', { allowOrigin: '' }],
-  ])('rejects a bad %s, naming it', (argument, options) => {
+  it.each(BAD_TIME_SERVER_OPTIONS)('rejects a bad %s, naming it', (argument, options) => {
     const { clock } = serverClock(new SimulatedClock());
     expect(() => createTimeHandler(clock, options)).toThrow(InvalidArgumentError);
     expect(() => createTimeHandler(clock, options)).toThrow(expect.objectContaining({ argument }));
@@ -289,18 +236,13 @@ describe('createTimeHandler ↔ httpTimeSource', () => {
     const { clock: server, sync } = serverClock(sim, 1.5, 0.7);
     sync();
     const handler = createTimeHandler(server);
-    const client = new TrueClock({
-      source: httpTimeSource({
-        url: 'https://time.example/time',
-        scheduler: sim,
-        fetch: fetchThrough(sim, handler, (n) => ({ upMs: 12 + (n % 3), downMs: 3 })),
-      }),
-      monotonic: sim.monotonic,
-      wall: sim.wall,
+    const source = httpTimeSource({
+      url: 'https://time.example/time',
       scheduler: sim,
-      watchdogIntervalMs: 0,
+      fetch: fetchThrough(sim, handler, (n) => ({ upMs: 12 + (n % 3), downMs: 3 })),
     });
-    cleanups.push(() => client.close());
+    const client = trueClockOn(sim, source, { watchdogIntervalMs: 0 });
+    onTestFinished(() => client.close());
     const ready = client.ready({ timeoutMs: 1_000 });
     await sim.advanceAsync(200);
     await ready;
@@ -320,24 +262,17 @@ describe('createTimeHandler ↔ httpTimeSource', () => {
   it('a server whose clock is unsynchronized gives the client status problems and no sample', async () => {
     const sim = new SimulatedClock();
     const { clock: server } = serverClock(sim);
-    const problems: string[] = [];
-    const samples: unknown[] = [];
     const source = httpTimeSource({
       url: 'https://time.example/time',
       scheduler: sim,
       samples: 2,
       fetch: fetchThrough(sim, createTimeHandler(server), () => ({ upMs: 1, downMs: 1 })),
     });
-    const stop = source.subscribe(
-      (s) => samples.push(s),
-      sim.monotonic,
-      (p) => problems.push(`${p.reason}: ${p.message}`),
-    );
-    cleanups.push(stop);
+    const { samples, problems, stop } = collectSamples(source, sim.monotonic);
+    onTestFinished(stop);
     await sim.advanceAsync(10);
-    expect(samples).toEqual([]);
-    expect(problems).toHaveLength(2);
-    for (const p of problems) expect(p).toMatch(/^status: .*HTTP 503/);
+    for (const p of expectOnlyProblems(samples, problems, ['status', 'status']))
+      expect(p.message).toMatch(/HTTP 503/);
   });
 });
 

@@ -1,8 +1,7 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   HttpTimeError,
-  InvalidArgumentError,
   TimeExchangeError,
   TrueClock,
   httpTimeSource,
@@ -10,6 +9,7 @@ import {
   type FetchLike,
   type FetchResponseLike,
   type HttpTimeRequestInit,
+  type HttpTimeSourceOptions,
   type MonotonicSource,
   type SourceProblem,
   type SyncSample,
@@ -18,9 +18,13 @@ import {
 } from '../../src/index.js';
 import { timeReplyBody } from '../../src/protocol/http.js';
 import { composeTimeReply } from '../../src/protocol/reply.js';
-import { SimulatedClock } from '../../src/testing/index.js';
+import { SimulatedClock, type SimulatedClockOptions } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
 import { trueClockOn } from '../support/clock.js';
+import { expectInvalidArgument } from '../support/errors.js';
+import { collectSamples, expectOnlyProblems } from '../support/source-samples.js';
+import { centredReading } from '../support/readings.js';
+import { TEST_NONCE } from '../support/time-servers.js';
 
 const URL_BASE = 'http://time.test/time';
 const NONCE = /^[0-9a-f]{32}$/;
@@ -35,14 +39,7 @@ interface ServerModel {
 
 function reading(sim: SimulatedClock, server: ServerModel): TimeReading {
   const truth = sim.trueNow();
-  const estimate = truth + server.errorAt(truth);
-  return {
-    estimate,
-    earliest: estimate - server.epsilonMs,
-    latest: estimate + server.epsilonMs,
-    uncertaintyMs: server.epsilonMs,
-    status: server.status ?? 'synchronized',
-  };
+  return centredReading(truth + server.errorAt(truth), server.epsilonMs, server.status);
 }
 
 interface Leg {
@@ -50,6 +47,9 @@ interface Leg {
   holdMs: number;
   downMs: number;
 }
+
+/** The requests a fake fetch was given, in order. */
+type FetchLog = { url: string; init: HttpTimeRequestInit }[];
 
 /**
  * A fake `fetch` in virtual time: the request takes `upMs` to reach the server,
@@ -60,7 +60,7 @@ function fakeFetch(
   sim: SimulatedClock,
   server: ServerModel,
   legs: (n: number) => Leg,
-  log: { url: string; init: HttpTimeRequestInit }[] = [],
+  log: FetchLog = [],
 ): FetchLike {
   let n = 0;
   return (url, init) =>
@@ -99,35 +99,56 @@ function recordingMonotonic(
   };
 }
 
+/** What `source` delivers on the `mono` timescale, collected until the test ends. */
 function collect(source: TimeSource, mono: MonotonicSource) {
-  const samples: SyncSample[] = [];
-  const problems: SourceProblem[] = [];
-  const stop = source.subscribe(
-    (s) => samples.push(s),
-    mono,
-    (p) => problems.push(p),
-  );
-  return { samples, problems, stop };
+  const collected = collectSamples(source, mono);
+  onTestFinished(collected.stop);
+  return collected;
 }
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-});
+/** A leg as long each way, with no hold at the server. */
+const symmetric = (ms: number): Leg => ({ upMs: ms, holdMs: 0, downMs: ms });
+
+interface ExactServerPoll extends Omit<HttpTimeSourceOptions, 'url' | 'scheduler' | 'fetch'> {
+  /** The simulated machine's options. */
+  readonly sim?: SimulatedClockOptions;
+  /** Wraps the fetch, to replace some of the replies. */
+  readonly wrap?: (inner: FetchLike) => FetchLike;
+}
+
+/**
+ * An `httpTimeSource` on a fresh SimulatedClock, polling `URL_BASE` through
+ * {@link fakeFetch} with these legs to an exact server that claims ±`epsilonMs`,
+ * and what its fetch saw: the requests (`log`), when each left (`sentAt`,
+ * monotonic ms) and how many were aborted.
+ */
+function pollExactServer(
+  epsilonMs: number,
+  legs: (n: number) => Leg,
+  { sim: simOptions, wrap = (f) => f, ...tuning }: ExactServerPoll = {},
+) {
+  const sim = new SimulatedClock(simOptions);
+  const log: FetchLog = [];
+  const sentAt: number[] = [];
+  let aborted = 0;
+  const inner = fakeFetch(sim, { epsilonMs, errorAt: () => 0 }, legs, log);
+  const source = httpTimeSource({
+    url: URL_BASE,
+    scheduler: sim,
+    ...tuning,
+    fetch: wrap((url, init) => {
+      sentAt.push(sim.monotonic.now());
+      init.signal.addEventListener('abort', () => aborted++);
+      return inner(url, init);
+    }),
+  });
+  return { sim, source, log, sentAt, aborted: () => aborted };
+}
 
 describe('httpTimeSource: the exchange', () => {
   it('sends GET <url>?nonce=<32 hex> with cache: no-store, a fresh nonce each time', async () => {
-    const sim = new SimulatedClock();
-    const log: { url: string; init: HttpTimeRequestInit }[] = [];
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
-    const source = httpTimeSource({
-      url: URL_BASE,
-      samples: 3,
-      scheduler: sim,
-      fetch: fakeFetch(sim, server, () => ({ upMs: 5, holdMs: 0, downMs: 5 }), log),
-    });
-    const { samples, problems, stop } = collect(source, sim.monotonic);
-    cleanups.push(stop);
+    const { sim, source, log } = pollExactServer(1, () => symmetric(5), { samples: 3 });
+    const { samples, problems } = collect(source, sim.monotonic);
     await sim.advanceAsync(100);
     expect(problems).toEqual([]);
     expect(samples).toHaveLength(3);
@@ -145,18 +166,13 @@ describe('httpTimeSource: the exchange', () => {
   });
 
   it('computes θ and the bound δ/2 + server ε + drift·Δ exactly', async () => {
-    const sim = new SimulatedClock({ driftPpm: 0 });
-    const server: ServerModel = { epsilonMs: 2, errorAt: () => 0 };
-    const mono = recordingMonotonic(sim);
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const { sim, source } = pollExactServer(2, () => ({ upMs: 30, holdMs: 4, downMs: 10 }), {
+      sim: { driftPpm: 0 },
       samples: 1,
       maxDriftPpm: 100,
-      scheduler: sim,
-      fetch: fakeFetch(sim, server, () => ({ upMs: 30, holdMs: 4, downMs: 10 })),
     });
-    const { samples, stop } = collect(source, mono);
-    cleanups.push(stop);
+    const mono = recordingMonotonic(sim);
+    const { samples } = collect(source, mono);
     const t1 = sim.monotonic.now();
     await sim.advanceAsync(60);
     expect(samples).toHaveLength(1);
@@ -172,17 +188,13 @@ describe('httpTimeSource: the exchange', () => {
   });
 
   it('delivers the tightest of the recent exchanges (clock filter), so a slow exchange does not widen the bound', async () => {
-    const sim = new SimulatedClock();
-    const server: ServerModel = { epsilonMs: 0.5, errorAt: () => 0 };
     const delays = [80, 4, 60, 100];
-    const source = httpTimeSource({
-      url: URL_BASE,
-      samples: 4,
-      scheduler: sim,
-      fetch: fakeFetch(sim, server, (n) => ({ upMs: delays[n] ?? 1, holdMs: 0, downMs: 1 })),
-    });
-    const { samples, stop } = collect(source, sim.monotonic);
-    cleanups.push(stop);
+    const { sim, source } = pollExactServer(
+      0.5,
+      (n) => ({ upMs: delays[n] ?? 1, holdMs: 0, downMs: 1 }),
+      { samples: 4 },
+    );
+    const { samples } = collect(source, sim.monotonic);
     await sim.advanceAsync(400);
     expect(samples).toHaveLength(4);
     const errors = samples.map((s) => s.errorMs);
@@ -194,19 +206,12 @@ describe('httpTimeSource: the exchange', () => {
   });
 
   it('polls again after pollIntervalMs and reports it on the source', async () => {
-    const sim = new SimulatedClock();
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
-    const log: { url: string; init: HttpTimeRequestInit }[] = [];
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const { sim, source, log } = pollExactServer(1, () => symmetric(1), {
       samples: 2,
       pollIntervalMs: 10_000,
-      scheduler: sim,
-      fetch: fakeFetch(sim, server, () => ({ upMs: 1, holdMs: 0, downMs: 1 }), log),
     });
     expect(source.pollIntervalMs).toBe(10_000);
-    const { stop } = collect(source, sim.monotonic);
-    cleanups.push(stop);
+    collect(source, sim.monotonic);
     await sim.advanceAsync(9_000);
     expect(log).toHaveLength(2);
     await sim.advanceAsync(2_000);
@@ -221,10 +226,8 @@ describe('httpTimeSource: the exchange', () => {
       scheduler: sim,
       fetch: fakeFetch(sim, server, (n) => ({ upMs: 20 + n, holdMs: 1, downMs: 5 })),
     });
-    const clock = trueClockOn(sim, source, {
-      watchdogIntervalMs: 0,
-    });
-    cleanups.push(() => clock.close());
+    const clock = trueClockOn(sim, source, { watchdogIntervalMs: 0 });
+    onTestFinished(() => clock.close());
     const ready = clock.ready({ timeoutMs: 10_000 });
     await sim.advanceAsync(200);
     const first = await ready;
@@ -252,9 +255,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
       fetch: respond,
       ...options,
     });
-    const got = collect(source, sim.monotonic);
-    cleanups.push(got.stop);
-    return { sim, source, ...got };
+    return { sim, source, ...collect(source, sim.monotonic) };
   }
 
   async function expectProblem(
@@ -264,10 +265,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
   ): Promise<TimeExchangeError> {
     const { sim, samples, problems } = failing(respond);
     await sim.advanceAsync(advanceMs);
-    expect(samples).toEqual([]);
-    expect(problems).toHaveLength(1);
-    const problem = problems[0] as SourceProblem;
-    expect(problem.reason).toBe(reason);
+    const [problem] = expectOnlyProblems(samples, problems, [reason]) as [SourceProblem];
     expect(problem.source).toBe(`http:${URL_BASE}`);
     expect(problem.error).toBeInstanceOf(TimeExchangeError);
     // The former name still works for users who check it.
@@ -309,8 +307,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
     expect(problems).toEqual([]);
     await sim.advanceAsync(2);
     expect(aborted).toBe(true);
-    expect(samples).toEqual([]);
-    expect(problems.map((p) => p.reason)).toEqual(['timeout']);
+    expectOnlyProblems(samples, problems, ['timeout']);
     expect(problems[0]?.error).toBeInstanceOf(TimeExchangeError);
     expect(problems[0]?.message).toMatch(/no reply within 250 ms/);
   });
@@ -318,8 +315,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
   it('timeout: even when the fetch ignores the abort signal', async () => {
     const { sim, samples, problems } = failing(() => new Promise(() => {}), { timeoutMs: 100 });
     await sim.advanceAsync(150);
-    expect(samples).toEqual([]);
-    expect(problems.map((p) => p.reason)).toEqual(['timeout']);
+    expectOnlyProblems(samples, problems, ['timeout']);
   });
 
   it('non-2xx status', async () => {
@@ -345,8 +341,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
 
   it('a reply that does not echo our nonce', async () => {
     await expectProblem(
-      (url) =>
-        Promise.resolve(new Response(goodBody(url, { nonce: '0123456789abcdef0123456789abcdef' }))),
+      (url) => Promise.resolve(new Response(goodBody(url, { nonce: TEST_NONCE }))),
       'nonce-mismatch',
     );
   });
@@ -397,21 +392,14 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
   }
 
   it('after failures, a good reply is accepted and the clock becomes ready', async () => {
-    const sim = new SimulatedClock();
     let n = 0;
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
-    const good = fakeFetch(sim, server, () => ({ upMs: 2, holdMs: 0, downMs: 2 }));
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const { sim, source } = pollExactServer(1, () => symmetric(2), {
       samples: 3,
-      scheduler: sim,
-      fetch: (url, init) =>
+      wrap: (good) => (url, init) =>
         n++ < 2 ? Promise.resolve(new Response('nope', { status: 500 })) : good(url, init),
     });
-    const clock = trueClockOn(sim, source, {
-      watchdogIntervalMs: 0,
-    });
-    cleanups.push(() => clock.close());
+    const clock = trueClockOn(sim, source, { watchdogIntervalMs: 0 });
+    onTestFinished(() => clock.close());
     const ready = clock.ready({ timeoutMs: 1000 });
     await sim.advanceAsync(10);
     expect((await ready).status).toBe('synchronized');
@@ -419,38 +407,21 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
   });
 
   it('close() aborts the exchange in flight, cancels timers and delivers nothing more', async () => {
-    const sim = new SimulatedClock();
-    let aborted = 0;
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
-    const inner = fakeFetch(sim, server, () => ({ upMs: 50, holdMs: 0, downMs: 50 }));
-    const source = httpTimeSource({
-      url: URL_BASE,
-      scheduler: sim,
-      fetch: (url, init) => {
-        init.signal.addEventListener('abort', () => aborted++);
-        return inner(url, init);
-      },
-    });
+    const { sim, source, aborted } = pollExactServer(1, () => symmetric(50));
     const { samples, problems } = collect(source, sim.monotonic);
     await sim.advanceAsync(20);
     await source.close();
     await source.close();
     await sim.advanceAsync(1_000_000);
-    expect(aborted).toBe(1);
-    expect(samples).toEqual([]);
-    expect(problems).toEqual([]);
+    expect(aborted()).toBe(1);
+    expectOnlyProblems(samples, problems, []);
     expect(sim.pendingTimers).toBe(0);
   });
 
   it('unsubscribing stops one subscription only', async () => {
-    const sim = new SimulatedClock();
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const { sim, source } = pollExactServer(1, () => symmetric(1), {
       samples: 1,
       pollIntervalMs: 1000,
-      scheduler: sim,
-      fetch: fakeFetch(sim, server, () => ({ upMs: 1, holdMs: 0, downMs: 1 })),
     });
     const a = collect(source, sim.monotonic);
     const b = collect(source, sim.monotonic);
@@ -493,13 +464,7 @@ describe('httpTimeSource: options', () => {
     ['fetch', { url: URL_BASE, fetch: 'fetch' }],
     ['name', { url: URL_BASE, name: '' }],
   ])('rejects a bad %s', (argument, options) => {
-    const build = () => httpTimeSource({ fetch, ...options } as never);
-    expect(build).toThrow(InvalidArgumentError);
-    try {
-      build();
-    } catch (e) {
-      expect((e as InvalidArgumentError).argument).toBe(argument);
-    }
+    expectInvalidArgument(() => httpTimeSource({ fetch, ...options } as never), argument);
   });
 
   it('accepts a URL object and a custom name', () => {
@@ -669,21 +634,12 @@ describe('httpTimeSource: the interval contains the server truth (property)', ()
 
 describe('httpTimeSource: evidence, consistency and invalidation', () => {
   it('every sample carries evidenceFrom: T1, when the request left', async () => {
-    const sim = new SimulatedClock();
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
-    const sentAt: number[] = [];
-    const inner = fakeFetch(sim, server, (n) => ({ upMs: 9 - 4 * n, holdMs: 1, downMs: 3 }));
-    const source = httpTimeSource({
-      url: URL_BASE,
-      samples: 2,
-      scheduler: sim,
-      fetch: (url, init) => {
-        sentAt.push(sim.monotonic.now());
-        return inner(url, init);
-      },
-    });
-    const { samples, stop } = collect(source, sim.monotonic);
-    cleanups.push(stop);
+    const { sim, source, sentAt } = pollExactServer(
+      1,
+      (n) => ({ upMs: 9 - 4 * n, holdMs: 1, downMs: 3 }),
+      { samples: 2 },
+    );
+    const { samples } = collect(source, sim.monotonic);
     await sim.advanceAsync(100);
     expect(samples).toHaveLength(2);
     expect(samples.map((s) => s.evidenceFrom)).toEqual(sentAt);
@@ -700,20 +656,12 @@ describe('httpTimeSource: evidence, consistency and invalidation', () => {
   });
 
   it('after the host slewed the monotonic clock far beyond maxDriftPpm, the newer sample wins and the contradiction is reported', async () => {
-    const sim = new SimulatedClock();
-    const server: ServerModel = { epsilonMs: 0.5, errorAt: () => 0 };
-    const mono = recordingMonotonic(sim);
-    const source = httpTimeSource({
-      url: URL_BASE,
+    const { sim, source } = pollExactServer(0.5, (n) => symmetric(n === 0 ? 1 : 20), {
       samples: 1,
       pollIntervalMs: 10_000,
-      scheduler: sim,
-      fetch: fakeFetch(sim, server, (n) =>
-        n === 0 ? { upMs: 1, holdMs: 0, downMs: 1 } : { upMs: 20, holdMs: 0, downMs: 20 },
-      ),
     });
-    const { samples, problems, stop } = collect(source, mono);
-    cleanups.push(stop);
+    const mono = recordingMonotonic(sim);
+    const { samples, problems } = collect(source, mono);
     await sim.advanceAsync(100);
     expect(samples).toHaveLength(1);
     // 5 % fast for a while: ≈ 470 ms gained, where 200 ppm allows 2 ms.
@@ -736,26 +684,12 @@ describe('httpTimeSource: evidence, consistency and invalidation', () => {
   });
 
   it('invalidate() lets the request in flight end, drops its reply, and polls again right away', async () => {
-    const sim = new SimulatedClock();
-    const server: ServerModel = { epsilonMs: 1, errorAt: () => 0 };
-    const sentAt: number[] = [];
-    let aborted = 0;
-    const inner = fakeFetch(sim, server, (n) =>
-      n === 1 ? { upMs: 40, holdMs: 0, downMs: 40 } : { upMs: 2, holdMs: 0, downMs: 2 },
+    const { sim, source, sentAt, aborted } = pollExactServer(
+      1,
+      (n) => symmetric(n === 1 ? 40 : 2),
+      { samples: 2, pollIntervalMs: 30_000 },
     );
-    const source = httpTimeSource({
-      url: URL_BASE,
-      samples: 2,
-      pollIntervalMs: 30_000,
-      scheduler: sim,
-      fetch: (url, init) => {
-        sentAt.push(sim.monotonic.now());
-        init.signal.addEventListener('abort', () => aborted++);
-        return inner(url, init);
-      },
-    });
-    const { samples, problems, stop } = collect(source, sim.monotonic);
-    cleanups.push(stop);
+    const { samples, problems } = collect(source, sim.monotonic);
     await sim.advanceAsync(10); // the first exchange is done, the second in flight
     expect(samples).toHaveLength(1);
     expect(sentAt).toHaveLength(2);
@@ -763,7 +697,7 @@ describe('httpTimeSource: evidence, consistency and invalidation', () => {
     expect(typeof source.invalidate).toBe('function');
     source.invalidate?.(disruptedAt);
     await sim.advanceAsync(200);
-    expect(aborted).toBe(0);
+    expect(aborted()).toBe(0);
     // Nothing gathered at or before the disruption reached us after it.
     expect(samples.slice(1).map((s) => (s.evidenceFrom as number) > disruptedAt)).toEqual([
       true,

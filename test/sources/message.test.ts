@@ -1,13 +1,12 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   InvalidArgumentError,
   TimeExchangeError,
-  TrueClock,
   answerTimeRequest,
   intervalContains,
   messageTimeSource,
-  type SourceProblem,
+  type MessageTimeSourceOptions,
   type SyncSample,
   type TimeRequest,
   type TimeServerClock,
@@ -15,21 +14,19 @@ import {
 } from '../../src/index.js';
 import { SimulatedClock } from '../../src/testing/index.js';
 import { fcParams } from '../support/fc.js';
-import { fakeServerClock, syncedServerClock } from '../support/time-servers.js';
+import { expectInvalidArgument } from '../support/errors.js';
+import {
+  TEST_NONCE as NONCE,
+  fakeServerClock,
+  testServerClock as serverClock,
+} from '../support/time-servers.js';
 import { trueClockOn } from '../support/clock.js';
+import { collectSamples, expectOnlyProblems } from '../support/source-samples.js';
 
-const NONCE = '0123456789abcdef0123456789abcdef';
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0)) await c();
-});
-
-/** A server TrueClock in the same virtual universe, synced by hand to within `errorMs`. */
-function serverClock(sim: SimulatedClock, errorMs = 1, fraction = 0) {
-  const server = syncedServerClock(sim, errorMs, fraction);
-  cleanups.push(() => server.clock.close());
-  return server;
+/** The two legs of one exchange: request to the server, reply back. */
+interface Legs {
+  upMs: number;
+  downMs: number;
 }
 
 /**
@@ -39,7 +36,7 @@ function serverClock(sim: SimulatedClock, errorMs = 1, fraction = 0) {
 function channel(
   sim: SimulatedClock,
   server: TimeServerClock,
-  delays: (n: number) => { upMs: number; downMs: number },
+  delays: (n: number) => Legs,
   options: { serialize?: boolean; onRequest?: (request: TimeRequest) => void } = {},
 ) {
   const listeners = new Set<(message: unknown) => void>();
@@ -77,16 +74,34 @@ function channel(
   };
 }
 
-function collect(source: ReturnType<typeof messageTimeSource>, sim: SimulatedClock) {
-  const samples: SyncSample[] = [];
-  const problems: SourceProblem[] = [];
-  const stop = source.subscribe(
-    (s) => samples.push(s),
-    sim.monotonic,
-    (p) => problems.push(p),
-  );
-  cleanups.push(stop);
-  return { samples, problems, stop };
+/** What `source` delivers on `sim`'s monotonic clock, collected until the test ends. */
+function collect(source: TimeSource, sim: SimulatedClock) {
+  const collected = collectSamples(source, sim.monotonic);
+  onTestFinished(collected.stop);
+  return collected;
+}
+
+/**
+ * A message source over a {@link channel} with these delays to a server clock
+ * synced to ±1 ms (unless `synced: false`), in a fresh virtual universe, and
+ * what it delivers.
+ */
+function overChannel(
+  delays: (n: number) => Legs,
+  tuning: Omit<MessageTimeSourceOptions, 'send' | 'onMessage' | 'scheduler'> = {},
+  { synced = true, serialize = false }: { synced?: boolean; serialize?: boolean } = {},
+) {
+  const sim = new SimulatedClock();
+  const { clock: server, sync } = serverClock(sim);
+  if (synced) sync();
+  const ch = channel(sim, server, delays, { serialize });
+  const source = messageTimeSource({
+    send: ch.send,
+    onMessage: ch.onMessage,
+    scheduler: sim,
+    ...tuning,
+  });
+  return { sim, ch, source, ...collect(source, sim) };
 }
 
 describe('messageTimeSource', () => {
@@ -96,10 +111,8 @@ describe('messageTimeSource', () => {
     sync();
     const ch = channel(sim, server, () => ({ upMs: 12, downMs: 3 }));
     const source = messageTimeSource({ send: ch.send, onMessage: ch.onMessage, scheduler: sim });
-    const clock = trueClockOn(sim, source, {
-      watchdogIntervalMs: 0,
-    });
-    cleanups.push(() => clock.close());
+    const clock = trueClockOn(sim, source, { watchdogIntervalMs: 0 });
+    onTestFinished(() => clock.close());
     const ready = clock.ready({ timeoutMs: 1000 });
     await sim.advanceAsync(100);
     await ready;
@@ -111,18 +124,11 @@ describe('messageTimeSource', () => {
   });
 
   it('syncs over a channel that carries JSON text', async () => {
-    const sim = new SimulatedClock();
-    const { clock: server, sync } = serverClock(sim);
-    sync();
-    const ch = channel(sim, server, () => ({ upMs: 2, downMs: 2 }), { serialize: true });
-    const source = messageTimeSource({
-      send: ch.send,
-      onMessage: ch.onMessage,
-      scheduler: sim,
-      samples: 2,
-      name: 'ws',
-    });
-    const { samples, problems } = collect(source, sim);
+    const { sim, samples, problems } = overChannel(
+      () => ({ upMs: 2, downMs: 2 }),
+      { samples: 2, name: 'ws' },
+      { serialize: true },
+    );
     await sim.advanceAsync(20);
     expect(problems).toEqual([]);
     expect(samples).toHaveLength(2);
@@ -130,17 +136,9 @@ describe('messageTimeSource', () => {
   });
 
   it('ignores app messages sharing the channel', async () => {
-    const sim = new SimulatedClock();
-    const { clock: server, sync } = serverClock(sim);
-    sync();
-    const ch = channel(sim, server, () => ({ upMs: 5, downMs: 5 }));
-    const source = messageTimeSource({
-      send: ch.send,
-      onMessage: ch.onMessage,
-      scheduler: sim,
+    const { sim, ch, samples, problems } = overChannel(() => ({ upMs: 5, downMs: 5 }), {
       samples: 1,
     });
-    const { samples, problems } = collect(source, sim);
     ch.deliver({ type: 'chat', text: 'hello' });
     ch.deliver('plain text');
     ch.deliver(new Uint8Array(8));
@@ -151,17 +149,9 @@ describe('messageTimeSource', () => {
   });
 
   it('a reply with a foreign nonce is reported and does not end the exchange', async () => {
-    const sim = new SimulatedClock();
-    const { clock: server, sync } = serverClock(sim);
-    sync();
-    const ch = channel(sim, server, () => ({ upMs: 5, downMs: 5 }));
-    const source = messageTimeSource({
-      send: ch.send,
-      onMessage: ch.onMessage,
-      scheduler: sim,
+    const { sim, ch, samples, problems } = overChannel(() => ({ upMs: 5, downMs: 5 }), {
       samples: 1,
     });
-    const { samples, problems } = collect(source, sim);
     await sim.advanceAsync(3);
     // A forged reply: right shape, wrong nonce, absurd times.
     ch.deliver({
@@ -183,39 +173,23 @@ describe('messageTimeSource', () => {
   });
 
   it('a late reply to a timed-out request is reported, not used', async () => {
-    const sim = new SimulatedClock();
-    const { clock: server, sync } = serverClock(sim);
-    sync();
-    const ch = channel(sim, server, (n) =>
-      n === 0 ? { upMs: 150, downMs: 10 } : { upMs: 1, downMs: 1 },
+    const { sim, samples, problems } = overChannel(
+      (n) => (n === 0 ? { upMs: 150, downMs: 10 } : { upMs: 1, downMs: 1 }),
+      { samples: 2, timeoutMs: 100 },
     );
-    const source = messageTimeSource({
-      send: ch.send,
-      onMessage: ch.onMessage,
-      scheduler: sim,
-      samples: 2,
-      timeoutMs: 100,
-    });
-    const { samples, problems } = collect(source, sim);
     await sim.advanceAsync(500);
     expect(problems.map((p) => p.reason)).toEqual(['timeout', 'nonce-mismatch']);
     expect(samples).toHaveLength(1);
   });
 
   it('a refusal (server clock unsynchronized) is a status problem with no sample', async () => {
-    const sim = new SimulatedClock();
-    const { clock: server } = serverClock(sim);
-    const ch = channel(sim, server, () => ({ upMs: 1, downMs: 1 }));
-    const source = messageTimeSource({
-      send: ch.send,
-      onMessage: ch.onMessage,
-      scheduler: sim,
-      samples: 1,
-    });
-    const { samples, problems } = collect(source, sim);
+    const { sim, samples, problems } = overChannel(
+      () => ({ upMs: 1, downMs: 1 }),
+      { samples: 1 },
+      { synced: false },
+    );
     await sim.advanceAsync(10);
-    expect(samples).toEqual([]);
-    expect(problems.map((p) => p.reason)).toEqual(['status']);
+    expectOnlyProblems(samples, problems, ['status']);
     expect(problems[0]?.message).toMatch(/unsynchronized/);
   });
 
@@ -246,8 +220,7 @@ describe('messageTimeSource', () => {
         status: 'synchronized',
       });
     await sim.advanceAsync(1);
-    expect(samples).toEqual([]);
-    expect(problems.map((p) => p.reason)).toEqual(['body']);
+    expectOnlyProblems(samples, problems, ['body']);
   });
 
   it('a send that throws (channel closed) is a network problem', async () => {
@@ -262,8 +235,7 @@ describe('messageTimeSource', () => {
     });
     const { samples, problems } = collect(source, sim);
     await sim.advanceAsync(1);
-    expect(samples).toEqual([]);
-    expect(problems.map((p) => p.reason)).toEqual(['network']);
+    expectOnlyProblems(samples, problems, ['network']);
     expect(problems[0]?.message).toMatch(/CLOSED/);
   });
 
@@ -311,28 +283,21 @@ describe('messageTimeSource', () => {
     });
     const { samples, problems } = collect(source, sim);
     await sim.advanceAsync(700);
-    expect(samples).toEqual([]);
-    expect(problems.map((p) => p.reason)).toEqual(['timeout', 'timeout']);
+    expectOnlyProblems(samples, problems, ['timeout', 'timeout']);
     // …and retried a second later (at 1.6 s, timing out at 1.9 s), not after the full poll interval.
     await sim.advanceAsync(1_300);
     expect(problems).toHaveLength(3);
   });
 
   it('close() unregisters the listener and leaves no timers', async () => {
-    const sim = new SimulatedClock();
-    const { clock: server, sync } = serverClock(sim);
-    sync();
-    const ch = channel(sim, server, () => ({ upMs: 50, downMs: 50 }));
-    const source = messageTimeSource({ send: ch.send, onMessage: ch.onMessage, scheduler: sim });
-    const { samples, problems } = collect(source, sim);
+    const { sim, ch, source, samples, problems } = overChannel(() => ({ upMs: 50, downMs: 50 }));
     expect(ch.listeners).toBe(1);
     await sim.advanceAsync(10);
     await source.close();
     expect(ch.listeners).toBe(0);
     expect(ch.unlistened).toBe(1);
     await sim.advanceAsync(200);
-    expect(samples).toEqual([]);
-    expect(problems).toEqual([]);
+    expectOnlyProblems(samples, problems, []);
     expect(sim.pendingTimers).toBe(0);
   });
 
@@ -342,12 +307,7 @@ describe('messageTimeSource', () => {
     ['samples', { send: () => {}, onMessage: () => () => {}, samples: 0 }],
     ['timeoutMs', { send: () => {}, onMessage: () => () => {}, timeoutMs: NaN }],
   ])('rejects a bad %s', (argument, options) => {
-    expect(() => messageTimeSource(options as never)).toThrow(InvalidArgumentError);
-    try {
-      messageTimeSource(options as never);
-    } catch (e) {
-      expect((e as InvalidArgumentError).argument).toBe(argument);
-    }
+    expectInvalidArgument(() => messageTimeSource(options as never), argument);
   });
 
   it('contains the server truth for any asymmetry, server ε and error, and client drift (property)', async () => {
@@ -367,26 +327,17 @@ describe('messageTimeSource', () => {
         async (driftPpm, epsilonMs, fraction, legs, laterMs) => {
           const sim = new SimulatedClock({ driftPpm });
           const server = fakeServerClock(sim, epsilonMs, () => fraction * epsilonMs);
-          const ch = channel(
-            sim,
-            server,
-            (n) => legs[n % legs.length] as { upMs: number; downMs: number },
-            {
-              serialize: true,
-            },
-          );
+          const ch = channel(sim, server, (n) => legs[n % legs.length] as Legs, {
+            serialize: true,
+          });
           const source = messageTimeSource({
             send: ch.send,
             onMessage: ch.onMessage,
             scheduler: sim,
             samples: legs.length,
           });
-          const clock = new TrueClock({
-            source,
+          const clock = trueClockOn(sim, source, {
             maxUncertaintyMs: Infinity,
-            monotonic: sim.monotonic,
-            wall: sim.wall,
-            scheduler: sim,
             watchdogIntervalMs: 0,
           });
           try {
@@ -414,7 +365,7 @@ function invalidate(source: TimeSource, monotonicAt: number): void {
 describe('messageTimeSource: evidence, consistency and invalidation', () => {
   /** A channel to a server that is `stepMs.value` off true time, with per-exchange delays. */
   function setup(
-    delays: (n: number) => { upMs: number; downMs: number },
+    delays: (n: number) => Legs,
     options: { samples?: number; pollIntervalMs?: number; timeoutMs?: number } = {},
   ) {
     const sim = new SimulatedClock();
@@ -622,16 +573,14 @@ describe('the drift bound comes from the subscribing clock', () => {
         scheduler: sim,
         ...options,
       });
-      const samples: SyncSample[] = [];
-      const stop = source.subscribe(
-        (s) => samples.push(s),
+      const { samples, stop } = collectSamples(
+        source,
         sim.monotonic,
-        undefined,
         contextPpm === undefined
           ? undefined
           : { maxDriftPpm: contextPpm, predictUncertaintyMs: (e, t) => e + contextPpm * 1e-6 * t },
       );
-      cleanups.push(stop);
+      onTestFinished(stop);
       await sim.advanceAsync(2_500);
       expect(samples).toHaveLength(1);
       return (samples[0] as SyncSample).errorMs;

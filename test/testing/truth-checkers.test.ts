@@ -101,32 +101,26 @@ describe('checkIntervalsContainTruth', () => {
   });
 });
 
-const w = (
-  value: number,
-  invokeMs: number,
-  completeMs?: number,
-  extra: Partial<RegisterOp<number>> = {},
-) =>
-  ({
-    kind: 'write',
+/**
+ * Builds register operations of one kind: `(value, invokeMs, completeMs?, extra?)`;
+ * without `completeMs` the operation is still pending.
+ */
+const operation =
+  (kind: RegisterOp<number>['kind']) =>
+  (
+    value: number,
+    invokeMs: number,
+    completeMs?: number,
+    extra: Partial<RegisterOp<number>> = {},
+  ): RegisterOp<number> => ({
+    kind,
     value,
     invokeMs,
     ...(completeMs === undefined ? {} : { completeMs }),
     ...extra,
-  }) as RegisterOp<number>;
-const r = (
-  value: number,
-  invokeMs: number,
-  completeMs?: number,
-  extra: Partial<RegisterOp<number>> = {},
-) =>
-  ({
-    kind: 'read',
-    value,
-    invokeMs,
-    ...(completeMs === undefined ? {} : { completeMs }),
-    ...extra,
-  }) as RegisterOp<number>;
+  });
+const w = operation('write');
+const r = operation('read');
 
 /** Brute force: try every subset of unfinished writes and every order. */
 function naiveLinearizable(ops: RegisterOp<number>[], initial: number): boolean {

@@ -183,18 +183,36 @@ function capturing(inner: ManualSource): ManualSource & { context(): SourceConte
   });
 }
 
-/** A clock fed 0.2 ms samples by `push()`, on an oscillator `driftPpm` off, mid-March. */
+/** The clock's model (`context.ageSample`) applied to `sample` at monotonic reading `at`. */
+function agedBy(context: SourceContext, sample: AgeableSample, at: number): AgedSample {
+  const aged = context.ageSample?.(sample, at);
+  if (aged === undefined) throw new Error('TrueClock hands over ageSample');
+  return aged;
+}
+
+/**
+ * A clock fed 0.2 ms samples by `push()`, on an oscillator `driftPpm` off,
+ * mid-March: `learn(n)` pushes and waits a 64 s poll `n` times, `vote(errorMs)`
+ * is a truthful sample taken now, `ageSample` ages one by the clock's model.
+ */
 function quietLan(driftPpm: number) {
   const sim = new SimulatedClock({ driftPpm, trueTimeMs: MID_MARCH });
   const source = capturing(manualSource(64_000));
-  const clock = trueClockOn(sim, source, {
-    watchdogIntervalMs: 0,
-  });
-  const push = (): void => {
+  const clock = trueClockOn(sim, source, { watchdogIntervalMs: 0 });
+  const vote = (errorMs: number) => {
     const mono = sim.monotonic.now();
-    source.push({ monotonicAt: mono, offsetMs: sim.trueNow() - mono, errorMs: 0.2, source: 'lan' });
+    return { monotonicAt: mono, offsetMs: sim.trueNow() - mono, errorMs };
   };
-  return { sim, clock, push, context: () => source.context() };
+  const push = (): void => source.push({ ...vote(0.2), source: 'lan' });
+  const learn = (polls: number): void => {
+    for (let i = 0; i < polls; i++) {
+      push();
+      sim.advance(64_000);
+    }
+  };
+  const ageSample = (sample: AgeableSample, at: number): AgedSample =>
+    agedBy(source.context(), sample, at);
+  return { sim, clock, push, learn, vote, ageSample };
 }
 
 describe('the learned frequency', () => {
@@ -224,8 +242,7 @@ describe('the learned frequency', () => {
       let earliest = -Infinity;
       let latest = Infinity;
       for (const vote of votes.slice(-16)) {
-        const aged = context.ageSample?.(vote, mono);
-        if (aged === undefined) throw new Error('TrueClock hands over ageSample');
+        const aged = agedBy(context, vote, mono);
         earliest = Math.max(earliest, mono + aged.offsetMs - aged.errorMs);
         latest = Math.min(latest, mono + aged.offsetMs + aged.errorMs);
       }
@@ -267,11 +284,8 @@ describe('the learned frequency', () => {
   });
 
   it('on a quiet LAN (0.2 ms samples every 64 s, 120 ppm off) ε grows at a few ppm after ten minutes, not at 200', () => {
-    const { sim, clock, push } = quietLan(120);
-    for (let i = 0; i < 10; i++) {
-      push();
-      sim.advance(64_000);
-    }
+    const { sim, clock, push, learn } = quietLan(120);
+    learn(10);
     push();
     const fresh = clock.now().uncertaintyMs;
     sim.advance(64_000);
@@ -285,11 +299,8 @@ describe('the learned frequency', () => {
   });
 
   it('a contradicting sample (the host slewed the clock) resets the model to the drift bound, and says so', () => {
-    const { sim, clock, push } = quietLan(10);
-    for (let i = 0; i < 10; i++) {
-      push();
-      sim.advance(64_000);
-    }
+    const { sim, clock, push, learn } = quietLan(10);
+    learn(10);
     // A slew of 150 ppm for a minute: within the drift bound, far beyond the wander bound.
     sim.setDriftPpm(160);
     sim.advance(64_000);
@@ -306,19 +317,9 @@ describe('the learned frequency', () => {
   });
 
   it('after a reset, votes gathered before it are aged by the drift bound, not by the rate learned since', () => {
-    const { sim, clock, push, context } = quietLan(10);
-    const ctx = context();
-    const ageSample = (sample: AgeableSample, at: number): AgedSample => {
-      const aged = ctx.ageSample?.(sample, at);
-      if (aged === undefined) throw new Error('TrueClock hands over ageSample');
-      return aged;
-    };
-    for (let i = 0; i < 10; i++) {
-      push();
-      sim.advance(64_000);
-    }
-    const mono = sim.monotonic.now();
-    const before = { monotonicAt: mono, offsetMs: sim.trueNow() - mono, errorMs: 0.05 };
+    const { sim, clock, push, learn, vote, ageSample } = quietLan(10);
+    learn(10);
+    const before = vote(0.05);
     // Learned: a minute later the vote has grown by far less than the drift bound's 12 ms.
     sim.advance(64_000);
     expect(ageSample(before, sim.monotonic.now()).errorMs).toBeLessThan(1);
@@ -339,35 +340,24 @@ describe('the learned frequency', () => {
     const drifted = 0.05 + 200e-6 * (now - before.monotonicAt);
     expect(aged.errorMs).toBeGreaterThanOrEqual(drifted);
     expect(aged.errorMs).toBeLessThan(drifted + 0.01);
-    const truth = sim.trueNow() - now;
-    expect(Math.abs(truth - aged.offsetMs)).toBeLessThanOrEqual(aged.errorMs);
+    expect(Math.abs(sim.trueNow() - now - aged.offsetMs)).toBeLessThanOrEqual(aged.errorMs);
     // A vote gathered after the slew is aged by the new model.
-    const after = { monotonicAt: now, offsetMs: truth, errorMs: 0.05 };
+    const after = vote(0.05);
     sim.advance(64_000);
     expect(ageSample(after, sim.monotonic.now()).errorMs).toBeLessThan(12.8);
     void clock.close();
   });
 
   it('a disruption (suspend, step) makes every vote age by the drift bound until the model has learned again', () => {
-    const { sim, clock, push, context } = quietLan(40);
-    const ctx = context();
-    const ageSample = (sample: AgeableSample, at: number): AgedSample => {
-      const aged = ctx.ageSample?.(sample, at);
-      if (aged === undefined) throw new Error('TrueClock hands over ageSample');
-      return aged;
-    };
-    for (let i = 0; i < 10; i++) {
-      push();
-      sim.advance(64_000);
-    }
-    const mono = sim.monotonic.now();
-    const vote = { monotonicAt: mono, offsetMs: sim.trueNow() - mono, errorMs: 0.2 };
+    const { sim, clock, learn, vote, ageSample } = quietLan(40);
+    learn(10);
+    const gathered = vote(0.2);
     clock.reportDisruption('test', 5, 'the process was stopped');
     sim.advance(10_000);
     const now = sim.monotonic.now();
-    const aged = ageSample(vote, now);
-    expect(aged.offsetMs).toBe(vote.offsetMs);
-    expect(aged.errorMs).toBeCloseTo(0.2 + 200e-6 * (now - vote.monotonicAt), 9);
+    const aged = ageSample(gathered, now);
+    expect(aged.offsetMs).toBe(gathered.offsetMs);
+    expect(aged.errorMs).toBeCloseTo(0.2 + 200e-6 * (now - gathered.monotonicAt), 9);
     void clock.close();
   });
 });
