@@ -42,7 +42,7 @@ import {
   type ServerRecord,
 } from './source-server.js';
 import { ageVote, predictWith, selectVotes } from './source-select.js';
-import { pollRound, type RoundEnv } from './source-round.js';
+import { pollRound, sleepOn, type RoundEnv } from './source-round.js';
 
 export {
   type NtpServerSpec,
@@ -440,7 +440,7 @@ class NtpPoller implements NtpSource {
       gridStart: this.#gridStart,
       exchange: (s, mono) => exchangeWith(s, mono, exchange),
       select: (mono, pollStart) => this.#select(mono, pollStart),
-      sleep: (ms, signal) => this.#sleep(ms, signal),
+      sleep: (ms, signal) => sleepOn(this.#scheduler, ms, signal),
       earliestPoll: (s) => this.#earliestPoll(s),
       age: (sample, at) => this.#age(sample, at),
       predict: (errorMs, elapsedMs) => this.#predict(errorMs, elapsedMs),
@@ -575,22 +575,5 @@ class NtpPoller implements NtpSource {
         // A listener's bug must not stop polling.
       }
     }
-  }
-
-  /** Waits `ms` between the rounds of a poll, or less if polling stops. */
-  #sleep(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (signal.aborted) {
-        resolve();
-        return;
-      }
-      const wake = (): void => {
-        signal.removeEventListener('abort', wake);
-        this.#scheduler.clearTimeout(timer);
-        resolve();
-      };
-      const timer = this.#scheduler.setTimeout(wake, ms);
-      signal.addEventListener('abort', wake, { once: true });
-    });
   }
 }
