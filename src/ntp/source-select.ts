@@ -96,15 +96,20 @@ export function selectVotes(
   pollStart: number,
   env: SelectEnv,
 ): { readonly selection: Selection; readonly sample?: SyncSample; readonly fresh: boolean } {
-  const votes: NtpExchange[] = [];
+  // Votes go by the server's configured name: an NTS exchange names the NTP server
+  // the key exchange gave, not the NTS-KE server that was configured.
+  const named: { readonly id: string; readonly vote: NtpExchange }[] = [];
   for (const s of env.servers) {
     if (s.stopped) continue;
     const best = s.filter.best(now);
     // A vote whose aged bound passed the limit is too stale to count.
-    if (best && env.age(best, now).errorMs <= env.maxRootDistanceMs) votes.push(best);
+    if (best && env.age(best, now).errorMs <= env.maxRootDistanceMs) {
+      named.push({ id: s.name, vote: best });
+    }
   }
-  const candidates = votes.map((v) => ({
-    id: v.server,
+  const votes = named.map((n) => n.vote);
+  const candidates = named.map(({ id, vote: v }) => ({
+    id,
     monotonicAt: v.monotonicAt,
     offsetMs: v.offsetMs,
     errorMs: v.errorMs,
@@ -148,7 +153,8 @@ export function selectVotes(
   // Every vote shaped the hull, so the evidence is as old as the oldest request.
   let evidenceFrom = Infinity;
   for (const v of votes) evidenceFrom = Math.min(evidenceFrom, v.t1);
-  const leapSecond = majorityLeap(votes.filter((v) => selection.truechimers.includes(v.server)));
+  const agreed = named.filter((n) => selection.truechimers.includes(n.id));
+  const leapSecond = majorityLeap(agreed.map((n) => n.vote));
   const sample: SyncSample = {
     monotonicAt: selection.monotonicAt,
     offsetMs: selection.offsetMs,
