@@ -43,6 +43,7 @@ import {
 } from './source-server.js';
 import { ageVote, predictWith, selectVotes } from './source-select.js';
 import { pollRound, sleepOn, type RoundEnv } from './source-round.js';
+import { FirstRound } from './source-first-round.js';
 
 export {
   type NtpServerSpec,
@@ -142,6 +143,7 @@ class NtpPoller implements NtpSource {
   #rebuilding = false;
   /** Aborts NTS key exchanges in flight when polling stops. */
   #keAbort = new AbortController();
+  readonly #firstRound: FirstRound;
 
   constructor(options: NtpSourceOptions) {
     const o = resolveNtpOptions(options);
@@ -195,6 +197,7 @@ class NtpPoller implements NtpSource {
       record.filter = this.#newFilter(record);
       return record;
     });
+    this.#firstRound = new FirstRound(this.#servers, this.#maxFalsetickers);
     const signal = options.signal;
     if (signal?.aborted) this.#closing = Promise.resolve();
     else signal?.addEventListener('abort', () => void this.close(), { once: true });
@@ -287,6 +290,7 @@ class NtpPoller implements NtpSource {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#firstRound.close(this.#closedError());
       this.#subscribers.clear();
       await this.#stop();
       this.#monotonic = undefined;
@@ -301,6 +305,15 @@ class NtpPoller implements NtpSource {
 
   lastSelection(): Selection | undefined {
     return this.#selection;
+  }
+
+  firstRound(): Promise<Selection> {
+    if (this.#closing !== undefined) this.#firstRound.close(this.#closedError());
+    return this.#firstRound.wait();
+  }
+
+  #closedError(): SourceUnavailableError {
+    return new SourceUnavailableError(this.#name, 'the NTP source was closed');
   }
 
   invalidate(monotonicAt: number): void {
@@ -480,6 +493,7 @@ class NtpPoller implements NtpSource {
       }
     }
     if (signal.aborted) return;
+    this.#firstRound.polled(due, this.#selection);
     if (this.#repollAll) {
       this.#repollAll = false;
       this.#burstAll();
