@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { SourceUnavailableError } from '../errors.js';
+import { SourceUnavailableError } from '../errors.js';
 import { selectOffset, type Selection } from './select.js';
 import type { ServerRecord } from './source-server.js';
 
@@ -15,6 +15,7 @@ import type { ServerRecord } from './source-server.js';
  * @internal
  */
 export class FirstRound {
+  readonly #name: string;
   readonly #servers: readonly ServerRecord[];
   readonly #maxFalsetickers: number | undefined;
   readonly #polled = new Set<ServerRecord>();
@@ -25,7 +26,8 @@ export class FirstRound {
   #result: Selection | undefined;
   #closed: SourceUnavailableError | undefined;
 
-  constructor(servers: readonly ServerRecord[], maxFalsetickers: number | undefined) {
+  constructor(name: string, servers: readonly ServerRecord[], maxFalsetickers: number | undefined) {
+    this.#name = name;
     this.#servers = servers;
     this.#maxFalsetickers = maxFalsetickers;
   }
@@ -59,8 +61,9 @@ export class FirstRound {
   }
 
   /** The source closed: a round that has not ended never will. */
-  close(error: SourceUnavailableError): void {
+  close(): void {
     if (this.#result !== undefined || this.#closed !== undefined) return;
+    const error = new SourceUnavailableError(this.#name, 'the NTP source was closed');
     this.#closed = error;
     for (const w of this.#waiters.splice(0)) w.reject(error);
   }

@@ -228,8 +228,8 @@ export interface NtpSource extends TimeSource, AsyncDisposable {
    * The source polls only while it has a subscriber: subscribe (or hand it to a
    * `TrueClock`) for the round to run. Once the round has ended, every call
    * resolves at once with the same selection; later polls do not change it.
-   * Like the source's idle waits, the promise does not keep a Node process alive
-   * before the first exchange has been sent.
+   * The round keeps a Node process alive while it runs (its exchanges and the
+   * waits between them), so `await source.firstRound()` in a script returns.
    *
    * @returns The selection at the end of the first round.
    * @throws {SourceUnavailableError} (rejects) When the source is closed, or its

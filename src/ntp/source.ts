@@ -144,6 +144,8 @@ class NtpPoller implements NtpSource {
   /** Aborts NTS key exchanges in flight when polling stops. */
   #keAbort = new AbortController();
   readonly #firstRound: FirstRound;
+  /** The timer that starts the first poll after a start. */
+  #kick: unknown;
 
   constructor(options: NtpSourceOptions) {
     const o = resolveNtpOptions(options);
@@ -197,7 +199,7 @@ class NtpPoller implements NtpSource {
       record.filter = this.#newFilter(record);
       return record;
     });
-    this.#firstRound = new FirstRound(this.#servers, this.#maxFalsetickers);
+    this.#firstRound = new FirstRound(this.#name, this.#servers, this.#maxFalsetickers);
     const signal = options.signal;
     if (signal?.aborted) this.#closing = Promise.resolve();
     else signal?.addEventListener('abort', () => void this.close(), { once: true });
@@ -290,7 +292,7 @@ class NtpPoller implements NtpSource {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#firstRound.close(this.#closedError());
+      this.#firstRound.close();
       this.#subscribers.clear();
       await this.#stop();
       this.#monotonic = undefined;
@@ -308,12 +310,8 @@ class NtpPoller implements NtpSource {
   }
 
   firstRound(): Promise<Selection> {
-    if (this.#closing !== undefined) this.#firstRound.close(this.#closedError());
+    if (this.#closing !== undefined) this.#firstRound.close();
     return this.#firstRound.wait();
-  }
-
-  #closedError(): SourceUnavailableError {
-    return new SourceUnavailableError(this.#name, 'the NTP source was closed');
   }
 
   invalidate(monotonicAt: number): void {
@@ -464,12 +462,16 @@ class NtpPoller implements NtpSource {
       nextDelayMs: () => this.#nextPollDelay(),
       onError: (error) => this.#problem('internal', `polling failed: ${String(error)}`, error),
       errorDelayMs: this.pollIntervalMs,
-      initialDelayMs: 0,
+      initialDelayMs: Infinity,
     });
+    // The first poll is work, not an idle wait: its timer keeps a process alive, as the
+    // exchanges and the waits within a poll do, so `await firstRound()` ends in a script.
+    this.#kick = this.#scheduler.setTimeout(() => this.#poller?.pollNow(), 0);
   }
 
   async #stop(): Promise<void> {
     this.#running = false;
+    this.#scheduler.clearTimeout(this.#kick);
     this.#poller?.stop();
     this.#poller = undefined;
     this.#keAbort.abort(new Error('the source is closing'));

@@ -7,7 +7,7 @@
  */
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SourceUnavailableError, systemMonotonic } from '../../src/index.js';
+import { SourceUnavailableError, systemMonotonic, type Scheduler } from '../../src/index.js';
 import {
   ntpSource,
   type NtpServerStatus,
@@ -200,6 +200,41 @@ describe('NtpSource.firstRound()', () => {
     await sim.advanceAsync(S);
     expect(done).toBe(true);
     expect((await first).ok).toBe(true);
+  });
+
+  it('keeps a process alive from the start to the first poll: that timer is not unref’d, idle waits are', async () => {
+    const sim = new SimulatedClock();
+    const network = createSimulatedNtpNetwork(sim);
+    const server = network.addServer();
+    /** Every timer the source sets, and whether it asked not to keep the process alive. */
+    const timers: { readonly ms: number; unrefd: boolean }[] = [];
+    const scheduler: Scheduler = {
+      setTimeout(callback, ms) {
+        const timer = { ms, unrefd: false, inner: sim.setTimeout(callback, ms) };
+        timers.push(timer);
+        return Object.assign(timer, { unref: () => void (timer.unrefd = true) });
+      },
+      clearTimeout: (handle) => sim.clearTimeout((handle as { inner: unknown }).inner),
+    };
+    const source = ntpSource({
+      servers: [server.address],
+      transport: network,
+      scheduler,
+      wall: sim.wall,
+      initialBurst: 1,
+    });
+    const off = source.subscribe(() => undefined, sim.monotonic);
+    cleanups.push(async () => {
+      off();
+      await source.close();
+    });
+    expect(timers[0]).toEqual(expect.objectContaining({ ms: 0, unrefd: false }));
+    await sim.advanceAsync(S);
+    expect((await source.firstRound()).ok).toBe(true);
+    // The wait for the next poll, a minimum interval on, does not hold a process.
+    const idle = timers.filter((t) => t.ms >= 60 * S);
+    expect(idle.length).toBeGreaterThan(0);
+    expect(idle.every((t) => t.unrefd)).toBe(true);
   });
 
   it('rejects with SourceUnavailableError when the source closes (or its signal aborts) first', async () => {
