@@ -43,12 +43,12 @@ interface Ended {
   readonly servers: readonly NtpServerStatus[];
 }
 
-/** A source on a simulated network of these servers, subscribed, and its first round watched. */
-function rig(
+/** A source on a simulated network of these servers (on `sim`), closed after the test; not subscribed. */
+function simulated(
   serverOptions: readonly SimulatedNtpServerOptions[],
   extra: Partial<NtpSourceOptions> = {},
+  sim: SimulatedClock = new SimulatedClock({ driftPpm: 10 }),
 ) {
-  const sim = new SimulatedClock({ driftPpm: 10 });
   const network = createSimulatedNtpNetwork(sim, { seed: 5 });
   const servers: SimulatedNtpServer[] = serverOptions.map((o) =>
     network.addServer({ requestDelayMs: 5, responseDelayMs: 5, ...o }),
@@ -61,12 +61,18 @@ function rig(
     random: mulberry32(7),
     ...extra,
   });
+  cleanups.push(() => source.close());
+  return { sim, servers, source };
+}
+
+/** A source on a simulated network of these servers, subscribed, and its first round watched. */
+function rig(
+  serverOptions: readonly SimulatedNtpServerOptions[],
+  extra: Partial<NtpSourceOptions> = {},
+) {
+  const { sim, servers, source } = simulated(serverOptions, extra);
   const t0 = sim.monotonic.now();
-  const off = source.subscribe(() => undefined, sim.monotonic);
-  cleanups.push(async () => {
-    off();
-    await source.close();
-  });
+  cleanups.push(source.subscribe(() => undefined, sim.monotonic));
   let ended: Ended | undefined;
   let settled = 0;
   const first = source.firstRound().then((selection) => {
@@ -179,24 +185,14 @@ describe('NtpSource.firstRound()', () => {
   });
 
   it('waits for a subscriber: nothing is polled, nothing resolves, until one comes', async () => {
-    const sim = new SimulatedClock();
-    const network = createSimulatedNtpNetwork(sim);
-    const server = network.addServer();
-    const source = ntpSource({
-      servers: [server.address],
-      transport: network,
-      scheduler: sim,
-      wall: sim.wall,
-      initialBurst: 1,
-    });
-    cleanups.push(() => source.close());
+    const { sim, servers, source } = simulated([{}], { initialBurst: 1 });
+    const server = servers[0] as SimulatedNtpServer;
     let done = false;
     const first = source.firstRound().then((s) => ((done = true), s));
     await sim.advanceAsync(60 * S);
     expect(done).toBe(false);
     expect(server.requestTimes).toHaveLength(0);
-    const off = source.subscribe(() => undefined, sim.monotonic);
-    cleanups.push(off);
+    cleanups.push(source.subscribe(() => undefined, sim.monotonic));
     await sim.advanceAsync(S);
     expect(done).toBe(true);
     expect((await first).ok).toBe(true);
@@ -204,8 +200,6 @@ describe('NtpSource.firstRound()', () => {
 
   it('keeps a process alive from the start to the first poll: that timer is not unref’d, idle waits are', async () => {
     const sim = new SimulatedClock();
-    const network = createSimulatedNtpNetwork(sim);
-    const server = network.addServer();
     /** Every timer the source sets, and whether it asked not to keep the process alive. */
     const timers: { readonly ms: number; unrefd: boolean }[] = [];
     const scheduler: Scheduler = {
@@ -216,18 +210,8 @@ describe('NtpSource.firstRound()', () => {
       },
       clearTimeout: (handle) => sim.clearTimeout((handle as { inner: unknown }).inner),
     };
-    const source = ntpSource({
-      servers: [server.address],
-      transport: network,
-      scheduler,
-      wall: sim.wall,
-      initialBurst: 1,
-    });
-    const off = source.subscribe(() => undefined, sim.monotonic);
-    cleanups.push(async () => {
-      off();
-      await source.close();
-    });
+    const { source } = simulated([{}], { scheduler, initialBurst: 1 }, sim);
+    cleanups.push(source.subscribe(() => undefined, sim.monotonic));
     expect(timers[0]).toEqual(expect.objectContaining({ ms: 0, unrefd: false }));
     await sim.advanceAsync(S);
     expect((await source.firstRound()).ok).toBe(true);
