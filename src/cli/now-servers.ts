@@ -1,24 +1,21 @@
 /**
- * How `chronobound now` asks its servers: each NTP or NTS server `--samples`
- * times (servers in parallel, the best exchange kept by the clock filter), and
- * chronyd once; one report row per server and the samples to select from.
+ * How `chronobound now` asks its servers: the NTP or NTS servers through one
+ * `ntpSource`, whose first round (each server's initial burst of `--samples`
+ * exchanges, the clock filter, the selection) is the reading; chronyd once.
+ * One report row per server.
  *
  * @module
  */
-import { NtpRejectedError, NtpTimeoutError, SourceUnavailableError } from '../errors.js';
 import { chronySource } from '../ntp/chrony.js';
 import type { ChronyTracking } from '../ntp/chrony-protocol.js';
-import { NtpSocket } from '../ntp/ntp-socket.js';
-import type { NtpExchange } from '../ntp/reply-validation.js';
-import { NtsKeyExchangeError } from '../ntp/nts/errors.js';
-import { queryNts } from '../ntp/nts/exchange.js';
-import type { NtsSession } from '../ntp/nts/session.js';
-import { ClockFilter } from '../sources/clock-filter.js';
+import { selectOffset, type Selection } from '../ntp/select.js';
+import { ntpSource } from '../ntp/source.js';
+import type { NtpServerStatus } from '../ntp/source-options.js';
 import { systemMonotonic } from '../clock/system.js';
 import type { SourceProblem } from '../sources/types.js';
 import type { SyncSample } from '../clock/types.js';
 import { formatHostPort, type HostPort } from './args.js';
-import { sleep } from './io.js';
+import { Progress, type CliIo } from './io.js';
 
 /**
  * One row of the per-server table (and of the JSON `servers` array).
@@ -40,169 +37,111 @@ export interface ServerReport {
   readonly reason: string | null;
 }
 
-export interface Collected {
+interface Collected {
   readonly reports: ServerReport[];
+  /** Each usable server's best sample: what a selection across sources votes with. */
   readonly samples: { readonly id: string; readonly sample: SyncSample }[];
 }
 
-/** A library message in the CLI's terms: one line, flags instead of option names. */
+/**
+ * A library message in the CLI's terms: one line, flags instead of option names.
+ * @internal
+ */
 export function cliWords(message: string): string {
   return message.replace(/\s+/g, ' ').replace('as the `ca` option', 'with --nts-ca');
 }
 
-/** Why an exchange failed, in a few words. */
-function reasonOf(error: unknown): string {
-  if (error instanceof NtsKeyExchangeError) return `nts-ke: ${cliWords(error.message)}`;
-  if (error instanceof NtpTimeoutError) return 'timeout: no reply';
-  if (error instanceof NtpRejectedError) return `rejected: ${error.reason}`;
-  if (error instanceof SourceUnavailableError) return `unavailable: ${error.message}`;
-  return error instanceof Error ? error.message : String(error);
+/** Why a server gave no usable sample, in a few words. */
+function reasonOf(s: NtpServerStatus): string {
+  const r = s.lastRejection;
+  if (r === undefined) return 'interrupted';
+  if (r.reason === 'timeout') return 'timeout: no reply';
+  if (r.reason === 'unavailable') return `unavailable: ${r.message}`;
+  if (r.reason === 'nts-ke' || r.reason === 'nts') return `${r.reason}: ${cliWords(r.message)}`;
+  return `rejected: ${r.reason}`;
 }
 
-/** One server's outcome: its best exchange, or why it has none. */
-interface ServerOutcome {
-  readonly server: string;
-  readonly best: NtpExchange | undefined;
-  readonly lastError: unknown;
-}
-
-/** The report rows and the usable samples of the NTP or NTS servers asked. */
-function collected(results: readonly ServerOutcome[], kind: 'ntp' | 'nts'): Collected {
-  const reports: ServerReport[] = [];
-  const samples: Collected['samples'] = [];
-  for (const { server, best: x, lastError } of results) {
-    if (x === undefined) {
-      reports.push({
-        server,
-        kind,
-        offsetMs: null,
-        delayMs: null,
-        stratum: null,
-        errorMs: null,
-        accepted: false,
-        reason: reasonOf(lastError ?? 'interrupted'),
-      });
-      continue;
-    }
-    reports.push({
-      server,
-      kind,
-      offsetMs: x.systemOffsetMs ?? null,
-      delayMs: x.delayMs,
-      stratum: x.stratum,
-      errorMs: x.errorMs,
-      accepted: true,
-      reason: null,
-    });
-    samples.push({ id: server, sample: x });
-  }
-  return { reports, samples };
-}
-
-/** How `now` asks: exchanges per server, the pause between them, and when to give up. */
-export interface Burst {
-  readonly samples: number;
-  readonly intervalMs: number;
-  readonly timeoutMs: number;
-  readonly signal: AbortSignal;
-  /** Called as each server finishes, for the progress line. */
-  readonly onServerDone: () => void;
-}
-
-/**
- * Asks each server `samples` times, servers in parallel, and keeps each one's
- * best exchange by the clock filter. `ask` makes one exchange; an error for
- * which `isFinal` holds (DENY/RSTR, a failed key exchange) ends that server's burst.
- */
-async function burstAll(
-  servers: readonly HostPort[],
-  burst: Burst,
-  ask: (server: HostPort) => Promise<NtpExchange>,
-  isFinal: (error: unknown) => boolean,
-): Promise<ServerOutcome[]> {
-  return Promise.all(
-    servers.map(async (server) => {
-      const filter = new ClockFilter<NtpExchange>();
-      let lastError: unknown;
-      for (let i = 0; i < burst.samples && !burst.signal.aborted; i++) {
-        if (i > 0) await sleep(burst.intervalMs, burst.signal);
-        try {
-          filter.add(await ask(server));
-        } catch (error) {
-          lastError = error;
-          if (isFinal(error)) break;
-        }
-      }
-      burst.onServerDone();
-      const best = filter.best(systemMonotonic.now());
-      return { server: formatHostPort(server), best, lastError };
-    }),
-  );
-}
-
-/** The server asked this client to stop (kiss code DENY or RSTR). */
-function isKissOfDeath(error: unknown): boolean {
-  return error instanceof NtpRejectedError && error.reason === 'kiss-of-death';
-}
-
-/** Asks each NTP server `samples` times and keeps the best exchange. */
-export async function collectNtp(servers: readonly HostPort[], burst: Burst): Promise<Collected> {
-  const socket = new NtpSocket();
-  try {
-    const { timeoutMs, signal } = burst;
-    const results = await burstAll(
-      servers,
-      burst,
-      ({ host, port }) => socket.query({ host, port, timeoutMs, signal }),
-      isKissOfDeath,
-    );
-    return collected(results, 'ntp');
-  } finally {
-    await socket.close();
-  }
-}
-
-/**
- * Asks each NTS server `samples` times: NTS-KE, then authenticated exchanges on
- * the session it gave; keeps the best exchange. Nothing unauthenticated is ever used.
- */
-export async function collectNts(
-  servers: readonly HostPort[],
-  ca: string | undefined,
-  burst: Burst,
-): Promise<Collected & { readonly keFailure: string | undefined }> {
-  const sessions = new Map<HostPort, NtsSession>();
-  const { timeoutMs, signal } = burst;
-  const results = await burstAll(
-    servers,
-    burst,
-    async (server) => {
-      const session = sessions.get(server);
-      const x = await queryNts({
-        host: server.host,
-        port: server.port,
-        timeoutMs,
-        signal,
-        ...(ca === undefined ? {} : { ca }),
-        ...(session === undefined ? {} : { session }),
-      });
-      sessions.set(server, x.session);
-      return x;
-    },
-    // A key exchange that failed fails the same way again.
-    (error) => error instanceof NtsKeyExchangeError || isKissOfDeath(error),
-  );
-  const failedKe = results.find(
-    (r) => r.best === undefined && r.lastError instanceof NtsKeyExchangeError,
-  );
+/** The report row of one server, from the source's status at the end of its first round. */
+function reportOf(s: NtpServerStatus, kind: 'ntp' | 'nts'): ServerReport {
+  // A server stopped by DENY/RSTR casts no vote, whatever it answered before.
+  const x = s.state === 'stopped' ? undefined : s.best;
   return {
-    ...collected(results, 'nts'),
-    keFailure: failedKe === undefined ? undefined : (failedKe.lastError as Error).message,
+    server: s.server,
+    kind,
+    offsetMs: x?.systemOffsetMs ?? null,
+    delayMs: x?.delayMs ?? null,
+    stratum: x?.stratum ?? null,
+    errorMs: x?.errorMs ?? null,
+    accepted: x !== undefined,
+    reason: x === undefined ? reasonOf(s) : null,
   };
 }
 
+/**
+ * How `now` asks its NTP or NTS servers.
+ * @internal
+ */
+export interface Asking {
+  /** NTS: each server is an NTS-KE server; `ca` the only CA trusted, if given. */
+  readonly nts: boolean;
+  readonly ca: string | undefined;
+  /** Exchanges per server (the initial burst) and the pause between them (ms). */
+  readonly samples: number;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** Closes the source: the servers that had not finished are reported as they stand. */
+  readonly signal: AbortSignal;
+}
+
+/** What the NTP or NTS servers came to. */
+interface NtpCollected extends Collected {
+  /** The source's selection at the end of its first round; undefined if interrupted. */
+  readonly selection: Selection | undefined;
+  /** A failed NTS key exchange's message, when one failed. */
+  readonly keFailure: string | undefined;
+}
+
+/**
+ * Asks the servers through one `ntpSource` and waits for its first round: each
+ * server's burst of `samples` exchanges answered, or given up (a timeout, a
+ * refusal, a failed key exchange). Nothing unauthenticated is used with NTS.
+ */
+async function collectNtp(servers: readonly HostPort[], asking: Asking): Promise<NtpCollected> {
+  const { nts, ca } = asking;
+  const source = ntpSource({
+    servers: servers.map(({ host, port }) =>
+      nts ? { host, port, nts: ca === undefined ? true : { ca } } : { host, port },
+    ),
+    initialBurst: asking.samples,
+    sampleSpacingMs: asking.intervalMs,
+    timeoutMs: asking.timeoutMs,
+    signal: asking.signal,
+  });
+  const stop = source.subscribe(() => undefined, systemMonotonic);
+  let selection: Selection | undefined;
+  let statuses: readonly NtpServerStatus[];
+  try {
+    // Rejects only when the signal closed the source first (Ctrl-C).
+    selection = await source.firstRound().catch(() => undefined);
+    statuses = source.servers();
+  } finally {
+    stop();
+    await source.close();
+  }
+  const reports = statuses.map((s) => reportOf(s, nts ? 'nts' : 'ntp'));
+  const samples: Collected['samples'] = [];
+  for (const s of statuses) {
+    if (s.best !== undefined && s.state !== 'stopped')
+      samples.push({ id: s.server, sample: s.best });
+  }
+  const failedKe = statuses.find(
+    (s) => s.best === undefined && s.lastRejection?.reason === 'nts-ke',
+  );
+  return { reports, samples, selection, keFailure: failedKe?.lastRejection?.message };
+}
+
 /** Reads chronyd once: its first sample, or the problem it reported. */
-export async function collectChrony(
+async function collectChrony(
   target: HostPort,
   timeoutMs: number,
   signal: AbortSignal,
@@ -253,4 +192,95 @@ export async function collectChrony(
       ? 'timeout: no reply (is chronyd running, with cmdport open?)'
       : `${p.reason}: ${p.message}`;
   return { reports: [{ ...base, errorMs: null, accepted: false, reason }], samples: [] };
+}
+
+/** What the progress line says while `now` waits for its servers. */
+function waitingFor(servers: number, chrony: boolean, samples: number, intervalMs: number): string {
+  const parts: string[] = [];
+  if (servers > 0) {
+    const each = samples > 1 ? `, ${samples} exchanges each ${intervalMs / 1000} s apart` : '';
+    parts.push(`${servers} server${servers === 1 ? '' : 's'}${each}`);
+  }
+  if (chrony) parts.push('chronyd');
+  return parts.join(' and ');
+}
+
+/**
+ * What `now` asks: the NTP or NTS servers, and chronyd.
+ * @internal
+ */
+export interface Plan {
+  readonly servers: readonly HostPort[];
+  readonly asking: Asking;
+  /** The chronyd to ask: the one given, or the local one when no source was given. */
+  readonly chrony: HostPort | undefined;
+  readonly chronyTimeoutMs: number;
+  /** Whether any source was given (else the local chronyd is only tried). */
+  readonly explicit: boolean;
+}
+
+/**
+ * What the sources came to: a row per server and the selection to read from.
+ * @internal
+ */
+export interface Asked {
+  readonly reports: ServerReport[];
+  readonly selection: Selection | undefined;
+  /** A failed NTS key exchange's message, when one failed. */
+  readonly keFailure: string | undefined;
+}
+
+/**
+ * Asks the servers and chronyd at once, with a progress line on a terminal.
+ * @internal
+ */
+export async function ask(plan: Plan, io: CliIo): Promise<Asked> {
+  const { servers, asking, chrony } = plan;
+  // Only on a terminal: stdout and its JSON stay clean, and so do logs.
+  const progress = new Progress(io, 'silent');
+  const what = waitingFor(servers.length, chrony !== undefined, asking.samples, asking.intervalMs);
+  const total = servers.length + (chrony === undefined ? 0 : 1);
+  let finished = 0;
+  const show = (): void =>
+    progress.update(`chronobound now: asking ${what}… ${finished} of ${total} done`);
+  // The NTP servers finish together: the source's first round ends for all of them at once.
+  const done = (count: number) => (): void => {
+    finished += count;
+    show();
+  };
+  show();
+  const [ntp, chronyd] = await Promise.all([
+    servers.length === 0 ? undefined : collectNtp(servers, asking).finally(done(servers.length)),
+    chrony === undefined
+      ? undefined
+      : collectChrony(chrony, plan.chronyTimeoutMs, asking.signal).finally(done(1)),
+  ]).finally(() => progress.done());
+  return {
+    reports: [...(ntp?.reports ?? []), ...(chronyd?.reports ?? [])],
+    selection: select(plan, ntp, chronyd),
+    keFailure: ntp?.keFailure,
+  };
+}
+
+/**
+ * The selection to read from: the NTP servers' own (ntpSource's) when they are
+ * all that was asked; with chronyd, one across every usable sample, chronyd one
+ * more vote.
+ */
+function select(
+  plan: Plan,
+  ntp: NtpCollected | undefined,
+  chronyd: Collected | undefined,
+): Selection | undefined {
+  if (ntp !== undefined && chronyd === undefined) return ntp.selection;
+  const candidates = [...(ntp?.samples ?? []), ...(chronyd?.samples ?? [])];
+  if (candidates.length === 0) return undefined;
+  // Like ntpSource: the configured sources set how many may lie (f), so a silent one
+  // still counts towards f; a − f of the a answers must overlap. The local chronyd,
+  // only tried, counts only if it answered.
+  const configured = plan.explicit ? plan.servers.length + 1 : candidates.length;
+  return selectOffset(
+    candidates.map(({ id, sample }) => ({ id, ...sample })),
+    { atMonotonic: systemMonotonic.now(), configured },
+  );
 }

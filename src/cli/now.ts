@@ -2,9 +2,10 @@
  * `chronobound now`: one honest reading from NTP servers, chronyd, or — when
  * neither answers — the system clock, labelled `unsynchronized`.
  *
- * Every server is asked `--samples` times; the clock filter keeps each
- * server's lowest-delay exchange; Marzullo's intersection across servers
- * casts out falsetickers; the agreed offset and bound feed a `TrueClock`,
+ * The NTP servers are one `ntpSource`: its first round asks each `--samples`
+ * times, its clock filter keeps each server's best exchange, and its
+ * selection (Marzullo's intersection) casts out falsetickers. chronyd, when
+ * asked too, is one more vote. The agreed offset and bound feed a `TrueClock`,
  * whose `now()` is printed.
  *
  * @module
@@ -13,27 +14,17 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.js';
 import { formatUtcMicros } from '../truetime/format.js';
 import { NTS_KE_PORT } from '../ntp/nts/ke.js';
-import { selectOffset } from '../ntp/select.js';
 import { systemClockSource } from '../sources/system-clock-source.js';
-import { systemMonotonic } from '../clock/system.js';
 import type { TimeSource } from '../sources/types.js';
 import type { SyncSample } from '../clock/types.js';
 import type { TimeReading } from '../clock/types.js';
 import { TrueClock } from '../truetime/true-clock.js';
-import { hostPortFlag, intFlag, numberFlag } from './args.js';
+import { formatHostPort, hostPortFlag, intFlag, numberFlag } from './args.js';
 import { defineCommand, switchOptions, TIME_SOURCE_OPTIONS, valueOptions } from './command.js';
 import { ExitCode } from './errors.js';
 import { signedMs, table } from './format.js';
-import { Progress, type Command } from './io.js';
-import {
-  cliWords,
-  collectChrony,
-  collectNtp,
-  collectNts,
-  type Burst,
-  type Collected,
-  type ServerReport,
-} from './now-servers.js';
+import type { Command } from './io.js';
+import { ask, cliWords, type Asked, type ServerReport } from './now-servers.js';
 
 const OPTIONS = {
   ...TIME_SOURCE_OPTIONS,
@@ -59,10 +50,12 @@ Options:
   --nts-ca FILE            trust only this CA certificate (PEM) for NTS-KE, instead of
                            the system store (needs --nts)
   --chrony host[:port]     read chronyd's tracking report (default port 323)
-  --samples N              exchanges per NTP server; the lowest-delay one is kept (default 1)
+  --samples N              exchanges per NTP server; the clock filter keeps the best one
+                           (default 1); a server that does not answer is not asked again
   --interval-ms N          pause between exchanges with one server (default 1000; be polite
                            to public servers)
-  --timeout-ms N           per-exchange timeout (default 2000)
+  --timeout-ms N           per-exchange timeout (default 2000; an NTS key exchange gets
+                           at least 5000)
   --max-uncertainty-ms N   above this ε the reading is unsynchronized (default 50)
   --assumed-error-ms N     error assumed for the system clock fallback (default 1000)
   --json                   print one JSON object instead of text
@@ -185,15 +178,77 @@ function toJson(reading: TimeReading, source: string, servers: readonly ServerRe
   };
 }
 
-/** What the progress line says while `now` waits for its servers. */
-function waitingFor(servers: number, chrony: boolean, samples: number, intervalMs: number): string {
-  const parts: string[] = [];
-  if (servers > 0) {
-    const each = samples > 1 ? `, ${samples} exchanges each ${intervalMs / 1000} s apart` : '';
-    parts.push(`${servers} server${servers === 1 ? '' : 's'}${each}`);
+/** What the reading rests on: its name, the source that gives it and, if unsynchronized, why. */
+interface Basis {
+  /** The report rows, falsetickers marked, and the system clock's when it is used. */
+  readonly reports: readonly ServerReport[];
+  readonly sourceName: string;
+  readonly source: TimeSource;
+  readonly note: string | undefined;
+}
+
+/**
+ * The agreed sample, or the system clock with an assumed error and why; marks
+ * falsetickers (or, without a majority, every answer) in the report rows.
+ */
+function basis(asked: Asked, explicit: boolean, assumedErrorMs: number): Basis {
+  const { selection } = asked;
+  const reports = [...asked.reports];
+  if (selection?.ok === true) {
+    const falsetickers = new Set(selection.falsetickers);
+    for (const [i, r] of reports.entries()) {
+      if (falsetickers.has(r.server)) {
+        reports[i] = {
+          ...r,
+          accepted: false,
+          reason: 'falseticker: outside the majority’s interval',
+        };
+      }
+    }
+    const answered = selection.intervals.length;
+    const sourceName =
+      answered === 1
+        ? (selection.truechimers[0] ?? 'ntp')
+        : `${selection.truechimers.length} of ${answered} servers agree (Marzullo)`;
+    const { monotonicAt, offsetMs, errorMs } = selection;
+    const source = oneSample({ monotonicAt, offsetMs, errorMs, source: sourceName });
+    return { reports, sourceName, source, note: undefined };
   }
-  if (chrony) parts.push('chronyd');
-  return parts.join(' and ');
+  const answered = selection?.intervals.length ?? 0;
+  const noMajority =
+    selection?.ok !== false || selection.reason !== 'no-majority'
+      ? undefined
+      : answered <= selection.maxFalsetickers
+        ? `no majority: ${answered} of ${selection.configured} configured sources answered, and up to ${selection.maxFalsetickers} may be wrong`
+        : 'no majority: the answers do not overlap';
+  if (noMajority !== undefined) {
+    for (const [i, r] of reports.entries()) {
+      if (r.accepted) reports[i] = { ...r, accepted: false, reason: noMajority };
+    }
+  }
+  reports.push({
+    server: 'system clock',
+    kind: 'system',
+    offsetMs: 0,
+    delayMs: null,
+    stratum: null,
+    errorMs: assumedErrorMs,
+    accepted: false,
+    reason: 'assumed error, not measured',
+  });
+  const why = !explicit
+    ? 'no --server or --chrony given and no chronyd answered on 127.0.0.1:323'
+    : noMajority !== undefined
+      ? `no usable time server (${noMajority})`
+      : asked.keFailure !== undefined
+        ? `no usable time server: ${cliWords(asked.keFailure).replace(/\.$/, '')}`
+        : 'no usable time server: none answered with an acceptable reply';
+  return {
+    reports,
+    sourceName: `system clock (assumed ±${assumedErrorMs} ms)`,
+    source: systemClockSource({ assumedErrorMs, checkIntervalMs: 3_600_000 }),
+    note: `${why}; showing the system clock with an assumed ±${assumedErrorMs} ms, unsynchronized`,
+  };
 }
 
 /**
@@ -207,6 +262,9 @@ export const runNow: Command = defineCommand(
     const servers = (values.server ?? []).map((s) =>
       hostPortFlag('--server', s, nts ? NTS_KE_PORT : 123),
     );
+    const names = servers.map(formatHostPort);
+    const twice = names.find((name, i) => names.indexOf(name) !== i);
+    if (twice !== undefined) throw new InvalidArgumentError('--server', twice, 'each server once');
     if (nts && servers.length === 0) {
       throw new InvalidArgumentError('--nts', true, 'at least one --server (an NTS-KE server)');
     }
@@ -224,127 +282,18 @@ export const runNow: Command = defineCommand(
     );
     const assumedErrorMs = numberFlag('--assumed-error-ms', values['assumed-error-ms'], 1000, 0);
 
-    const reports: ServerReport[] = [];
-    const candidates: Collected['samples'] = [];
     const explicit = servers.length > 0 || chrony !== undefined;
-    // A line on stderr while the servers are asked (only on a terminal: stdout and
-    // its JSON stay clean, and so do logs).
-    const progress = new Progress(io, 'silent');
-    const askChrony = chrony !== undefined || !explicit;
-    const asking = waitingFor(servers.length, askChrony, samples, intervalMs);
-    const total = servers.length + (askChrony ? 1 : 0);
-    let finished = 0;
-    const showProgress = (): void =>
-      progress.update(`chronobound now: asking ${asking}… ${finished} of ${total} done`);
-    const oneDone = (): void => {
-      finished++;
-      showProgress();
-    };
-    showProgress();
-    const burst: Burst = {
-      samples,
-      intervalMs,
-      timeoutMs,
-      signal: io.signal,
-      onServerDone: oneDone,
-    };
-    const [ntp, chronyResult] = await Promise.all([
-      servers.length === 0
-        ? undefined
-        : nts
-          ? collectNts(servers, ca, burst)
-          : collectNtp(servers, burst),
-      explicit
-        ? chrony === undefined
-          ? undefined
-          : collectChrony(chrony, timeoutMs, io.signal).finally(oneDone)
-        : collectChrony(
-            { host: '127.0.0.1', port: 323 },
-            Math.min(timeoutMs, 1000),
-            io.signal,
-          ).finally(oneDone),
-    ]).finally(() => progress.done());
-    for (const c of [ntp, chronyResult]) {
-      if (c === undefined) continue;
-      reports.push(...c.reports);
-      candidates.push(...c.samples);
-    }
-
-    let sourceName: string;
-    let source: TimeSource;
-    let note: string | undefined;
-    // Like ntpSource: the configured servers set how many may lie (f), so a silent
-    // server still counts towards f; a − f of the a answers must overlap.
-    const configured = servers.length + (chrony === undefined ? (explicit ? 0 : 1) : 1);
-    const selection =
-      candidates.length === 0
-        ? undefined
-        : selectOffset(
-            candidates.map(({ id, sample }) => ({ id, ...sample })),
-            {
-              atMonotonic: systemMonotonic.now(),
-              configured: explicit ? configured : candidates.length,
-            },
-          );
-    if (selection?.ok === true) {
-      const falsetickers = new Set(selection.falsetickers);
-      for (let i = 0; i < reports.length; i++) {
-        const r = reports[i];
-        if (r !== undefined && falsetickers.has(r.server)) {
-          reports[i] = {
-            ...r,
-            accepted: false,
-            reason: 'falseticker: outside the majority’s interval',
-          };
-        }
-      }
-      const used = selection.truechimers.length;
-      sourceName =
-        candidates.length === 1
-          ? (candidates[0]?.id ?? 'ntp')
-          : `${used} of ${candidates.length} servers agree (Marzullo)`;
-      source = oneSample({
-        monotonicAt: selection.monotonicAt,
-        offsetMs: selection.offsetMs,
-        errorMs: selection.errorMs,
-        source: sourceName,
-      });
-    } else {
-      const noMajority =
-        selection === undefined
-          ? undefined
-          : candidates.length <= selection.maxFalsetickers
-            ? `no majority: ${candidates.length} of ${configured} configured sources answered, and up to ${selection.maxFalsetickers} may be wrong`
-            : 'no majority: the answers do not overlap';
-      if (noMajority !== undefined) {
-        for (let i = 0; i < reports.length; i++) {
-          const r = reports[i];
-          if (r?.accepted === true) reports[i] = { ...r, accepted: false, reason: noMajority };
-        }
-      }
-      sourceName = `system clock (assumed ±${assumedErrorMs} ms)`;
-      source = systemClockSource({ assumedErrorMs, checkIntervalMs: 3_600_000 });
-      reports.push({
-        server: 'system clock',
-        kind: 'system',
-        offsetMs: 0,
-        delayMs: null,
-        stratum: null,
-        errorMs: assumedErrorMs,
-        accepted: false,
-        reason: 'assumed error, not measured',
-      });
-      const keFailure = (ntp as { readonly keFailure?: string | undefined } | undefined)?.keFailure;
-      note = explicit
-        ? noMajority !== undefined
-          ? `no usable time server (${noMajority})`
-          : keFailure !== undefined
-            ? `no usable time server: ${cliWords(keFailure).replace(/\.$/, '')}`
-            : 'no usable time server: none answered with an acceptable reply'
-        : 'no --server or --chrony given and no chronyd answered on 127.0.0.1:323';
-      note += `; showing the system clock with an assumed ±${assumedErrorMs} ms, unsynchronized`;
-    }
-
+    const asked = await ask(
+      {
+        servers,
+        asking: { nts, ca, samples, intervalMs, timeoutMs, signal: io.signal },
+        chrony: explicit ? chrony : { host: '127.0.0.1', port: 323 },
+        chronyTimeoutMs: explicit ? timeoutMs : Math.min(timeoutMs, 1000),
+        explicit,
+      },
+      io,
+    );
+    const { reports, sourceName, source, note } = basis(asked, explicit, assumedErrorMs);
     const { reading, problem } = await readClock(source, maxUncertaintyMs);
     if (values.json === true) {
       io.stdout.write(`${JSON.stringify(toJson(reading, sourceName, reports))}\n`);
@@ -352,13 +301,12 @@ export const runNow: Command = defineCommand(
       io.stdout.write(human(reading, sourceName, reports));
     }
     if (reading.status === 'synchronized') return ExitCode.ok;
-    if (note === undefined) {
-      note =
-        reading.uncertaintyMs === Infinity && problem !== undefined
-          ? `not synchronized: ${problem}`
-          : `not synchronized: ε ${reading.uncertaintyMs.toFixed(3)} ms is above --max-uncertainty-ms ${maxUncertaintyMs}`;
-    }
-    io.stderr.write(`chronobound now: ${note}\n`);
+    const why =
+      note ??
+      (reading.uncertaintyMs === Infinity && problem !== undefined
+        ? `not synchronized: ${problem}`
+        : `not synchronized: ε ${reading.uncertaintyMs.toFixed(3)} ms is above --max-uncertainty-ms ${maxUncertaintyMs}`);
+    io.stderr.write(`chronobound now: ${why}\n`);
     return ExitCode.unsynchronized;
   },
 );

@@ -263,6 +263,40 @@ export interface NtpSource extends TimeSource, AsyncDisposable {
   servers(): readonly NtpServerStatus[];
   /** The latest selection across servers, if one ran. */
   lastSelection(): Selection | undefined;
+  /**
+   * Waits for the end of the first round: the first poll after the source
+   * started (its initial burst) has ended for every configured server — it
+   * answered its `initialBurst` exchanges, or stopped answering (an exchange
+   * timed out: a silent server costs one `timeoutMs`, not a hang), or refused
+   * (a rejected reply, a `DENY` or `RSTR` kiss code, a failed NTS key
+   * exchange). Resolves with the selection the round came to, as
+   * `lastSelection()` then returns it; with `{ ok: false, reason: 'no-candidates' }`
+   * when no server gave an accepted reply. `servers()` then shows what each server
+   * came to. For a one-shot reading (`chronobound now`) rather than a clock kept
+   * in sync.
+   *
+   * The source polls only while it has a subscriber: subscribe (or hand it to a
+   * `TrueClock`) for the round to run. Once the round has ended, every call
+   * resolves at once with the same selection; later polls do not change it.
+   * The round keeps a Node process alive while it runs (its exchanges and the
+   * waits between them), so `await source.firstRound()` in a script returns.
+   *
+   * @returns The selection at the end of the first round.
+   * @throws {SourceUnavailableError} (rejects) When the source is closed, or its
+   *   `signal` aborts, before the first round ended.
+   *
+   * @example
+   * ```ts
+   * const source = ntpSource({ servers: ['192.0.2.1', '192.0.2.2', '192.0.2.3'], initialBurst: 2 });
+   * const stop = source.subscribe(() => undefined, systemMonotonic);
+   * const selection = await source.firstRound(); // after the burst: 2 exchanges 2 s apart per server
+   * if (selection.ok) console.log(selection.offsetMs, selection.errorMs, selection.falsetickers); // e.g. 12.3 0.9 []
+   * else console.log(selection.reason); // 'no-candidates' (none answered) or 'no-majority'
+   * stop();
+   * await source.close();
+   * ```
+   */
+  firstRound(): Promise<Selection>;
   /** Same as `close()`, for `await using source = ntpSource(...)`. */
   [Symbol.asyncDispose](): Promise<void>;
 }

@@ -96,7 +96,9 @@ export function selectVotes(
   pollStart: number,
   env: SelectEnv,
 ): { readonly selection: Selection; readonly sample?: SyncSample; readonly fresh: boolean } {
-  const votes: NtpExchange[] = [];
+  // Votes go by the server's configured name: an NTS exchange names the NTP server
+  // the key exchange gave, not the NTS-KE server that was configured.
+  const named: { readonly id: string; readonly vote: NtpExchange }[] = [];
   const candidates: { id: string; monotonicAt: number; offsetMs: number; errorMs: number }[] = [];
   let evidenceFrom = Infinity;
   let fresh = true;
@@ -106,8 +108,8 @@ export function selectVotes(
     // A vote whose aged bound passed the limit is too stale to count.
     if (best === undefined || !(env.age(best, now).errorMs <= env.maxRootDistanceMs)) continue;
     const vote = narrowVote(s.filter.samples, best, now, env);
-    votes.push(best);
-    candidates.push({ id: best.server, monotonicAt: now, ...vote.bound });
+    named.push({ id: s.name, vote: best });
+    candidates.push({ id: s.name, monotonicAt: now, ...vote.bound });
     evidenceFrom = Math.min(evidenceFrom, vote.evidenceFrom);
     fresh &&= best.t1 >= pollStart;
   }
@@ -147,7 +149,8 @@ export function selectVotes(
     );
   }
   // Every vote shaped the hull, so the evidence is as old as the oldest request behind any vote.
-  const leapSecond = majorityLeap(votes.filter((v) => selection.truechimers.includes(v.server)));
+  const agreed = named.filter((n) => selection.truechimers.includes(n.id));
+  const leapSecond = majorityLeap(agreed.map((n) => n.vote));
   const sample: SyncSample = {
     monotonicAt: selection.monotonicAt,
     offsetMs: selection.offsetMs,

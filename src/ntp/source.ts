@@ -42,7 +42,8 @@ import {
   type ServerRecord,
 } from './source-server.js';
 import { ageVote, predictWith, selectVotes } from './source-select.js';
-import { pollRound, type RoundEnv } from './source-round.js';
+import { pollRound, sleepOn, type RoundEnv } from './source-round.js';
+import { FirstRound } from './source-first-round.js';
 
 export {
   type NtpServerSpec,
@@ -142,6 +143,9 @@ class NtpPoller implements NtpSource {
   #rebuilding = false;
   /** Aborts NTS key exchanges in flight when polling stops. */
   #keAbort = new AbortController();
+  readonly #firstRound: FirstRound;
+  /** The timer that starts the first poll after a start. */
+  #kick: unknown;
 
   constructor(options: NtpSourceOptions) {
     const o = resolveNtpOptions(options);
@@ -195,6 +199,7 @@ class NtpPoller implements NtpSource {
       record.filter = this.#newFilter(record);
       return record;
     });
+    this.#firstRound = new FirstRound(this.#name, this.#servers, this.#maxFalsetickers);
     const signal = options.signal;
     if (signal?.aborted) this.#closing = Promise.resolve();
     else signal?.addEventListener('abort', () => void this.close(), { once: true });
@@ -287,6 +292,7 @@ class NtpPoller implements NtpSource {
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      this.#firstRound.close();
       this.#subscribers.clear();
       await this.#stop();
       this.#monotonic = undefined;
@@ -301,6 +307,11 @@ class NtpPoller implements NtpSource {
 
   lastSelection(): Selection | undefined {
     return this.#selection;
+  }
+
+  firstRound(): Promise<Selection> {
+    if (this.#closing !== undefined) this.#firstRound.close();
+    return this.#firstRound.wait();
   }
 
   invalidate(monotonicAt: number): void {
@@ -440,7 +451,7 @@ class NtpPoller implements NtpSource {
       gridStart: this.#gridStart,
       exchange: (s, mono) => exchangeWith(s, mono, exchange),
       select: (mono, pollStart) => this.#select(mono, pollStart),
-      sleep: (ms, signal) => this.#sleep(ms, signal),
+      sleep: (ms, signal) => sleepOn(this.#scheduler, ms, signal),
       earliestPoll: (s) => this.#earliestPoll(s),
       age: (sample, at) => this.#age(sample, at),
       predict: (errorMs, elapsedMs) => this.#predict(errorMs, elapsedMs),
@@ -451,12 +462,16 @@ class NtpPoller implements NtpSource {
       nextDelayMs: () => this.#nextPollDelay(),
       onError: (error) => this.#problem('internal', `polling failed: ${String(error)}`, error),
       errorDelayMs: this.pollIntervalMs,
-      initialDelayMs: 0,
+      initialDelayMs: Infinity,
     });
+    // The first poll is work, not an idle wait: its timer keeps a process alive, as the
+    // exchanges and the waits within a poll do, so `await firstRound()` ends in a script.
+    this.#kick = this.#scheduler.setTimeout(() => this.#poller?.pollNow(), 0);
   }
 
   async #stop(): Promise<void> {
     this.#running = false;
+    this.#scheduler.clearTimeout(this.#kick);
     this.#poller?.stop();
     this.#poller = undefined;
     this.#keAbort.abort(new Error('the source is closing'));
@@ -480,6 +495,7 @@ class NtpPoller implements NtpSource {
       }
     }
     if (signal.aborted) return;
+    this.#firstRound.polled(due, this.#selection);
     if (this.#repollAll) {
       this.#repollAll = false;
       this.#burstAll();
@@ -575,22 +591,5 @@ class NtpPoller implements NtpSource {
         // A listener's bug must not stop polling.
       }
     }
-  }
-
-  /** Waits `ms` between the rounds of a poll, or less if polling stops. */
-  #sleep(ms: number, signal: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve) => {
-      if (signal.aborted) {
-        resolve();
-        return;
-      }
-      const wake = (): void => {
-        signal.removeEventListener('abort', wake);
-        this.#scheduler.clearTimeout(timer);
-        resolve();
-      };
-      const timer = this.#scheduler.setTimeout(wake, ms);
-      signal.addEventListener('abort', wake, { once: true });
-    });
   }
 }

@@ -175,6 +175,25 @@ describe('chronobound now against loopback NTP servers', () => {
     expect(j.servers.find((s) => s.server === good.address)?.accepted).toBe(true);
   });
 
+  it('with --chrony besides, chronyd is one more configured source: one of three answering is no majority (exit 1)', async () => {
+    // Without --chrony the two servers alone would do (f = 0, as above); with it f = 1.
+    const held = await Promise.all([createNtpServer(), createNtpServer()]);
+    const [ntpPort, chronyPort] = held.map((h) => h.port);
+    await Promise.all(held.map((h) => h.close()));
+    const r = await nowJson(
+      [good.address, `127.0.0.1:${ntpPort}`],
+      ...['--chrony', `127.0.0.1:${chronyPort}`, '--timeout-ms', '300'],
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /no majority: 1 of 3 configured sources answered, and up to 1 may be wrong/,
+    );
+    const j = JSON.parse(r.stdout) as NowJson;
+    expect(j.servers.map((s) => s.kind)).toEqual(['ntp', 'ntp', 'chrony', 'system']);
+    expect(j.servers[0]?.reason).toMatch(/^no majority/);
+    expect(j.servers[2]?.reason).toMatch(/^timeout/);
+  });
+
   it('three configured, one answering: it may be the one liar, so no majority (exit 1)', async () => {
     // Both bound at once, so the two dead ports differ.
     const held = await Promise.all([createNtpServer(), createNtpServer()]);
@@ -279,12 +298,13 @@ describe.skipIf(locateChronyd() === undefined)('chronobound now against a real c
   });
 });
 
-describe('chronobound now --nts: usage', () => {
-  it('refuses --nts without --server, and --nts-ca without --nts or with an unreadable file (exit 2)', async () => {
+describe('chronobound now: usage', () => {
+  it('refuses --nts without --server, --nts-ca without --nts or with an unreadable file, and a server given twice (exit 2)', async () => {
     for (const args of [
       ['now', '--nts'],
       ['now', '--nts-ca', '/nonexistent.pem', '--server', '127.0.0.1:4460'],
       ['now', '--nts', '--nts-ca', '/nonexistent.pem', '--server', '127.0.0.1:4460'],
+      ['now', '--server', '127.0.0.1:1123', '--server', '127.0.0.1:1123'],
     ]) {
       const r = await runCli(args);
       expect(r.code, args.join(' ')).toBe(2);
@@ -318,6 +338,8 @@ describe.skipIf(
     expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as NowJson;
     expect(j.status).toBe('synchronized');
+    // Named by the NTS-KE server given, not by the NTP port the key exchange negotiated.
+    expect(j.source).toBe(`127.0.0.1:${server.kePort}`);
     expect(j.servers[0]).toMatchObject({
       server: `127.0.0.1:${server.kePort}`,
       kind: 'nts',
