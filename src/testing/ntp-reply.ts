@@ -9,7 +9,13 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { epochMsToNtp } from '../ntp/era.js';
-import { NtpMode, encodeNtpPacket, referenceIdFromString, type NtpPacket } from '../ntp/packet.js';
+import {
+  NtpMode,
+  decodeNtpPacket,
+  encodeNtpPacket,
+  referenceIdFromString,
+  type NtpPacket,
+} from '../ntp/packet.js';
 
 /**
  * Misbehaviours the server can be told to show. Each makes a client refuse the
@@ -227,6 +233,36 @@ export class FaultPlan {
     if (this.#count <= 0) this.#fault = undefined;
     return taken;
   }
+}
+
+/**
+ * A request a server answers: the decoded client-mode packet and the fault to show for it.
+ * @internal
+ */
+export interface TakenRequest {
+  readonly request: NtpPacket;
+  readonly fault: NtpServerFault | undefined;
+  /** Send the valid reply after the faulty one. */
+  readonly thenValid: boolean;
+}
+
+/**
+ * What a server makes of a datagram that reached it: the request and the fault
+ * to show (taken from `faults`, so it counts towards the fault's `count`), or
+ * `undefined` when the server stays silent: the datagram is not NTP, not a
+ * client-mode request, or the fault is `'drop'`.
+ * @internal
+ */
+export function takeRequest(bytes: Uint8Array, faults: FaultPlan): TakenRequest | undefined {
+  let request: NtpPacket;
+  try {
+    request = decodeNtpPacket(bytes);
+  } catch {
+    return undefined; // not NTP: a real server stays silent
+  }
+  if (request.mode !== NtpMode.client) return undefined;
+  const { fault, thenValid } = faults.take();
+  return fault === 'drop' ? undefined : { request, fault, thenValid };
 }
 
 /**

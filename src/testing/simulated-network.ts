@@ -9,7 +9,6 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { mulberry32 } from '../_internals/prng.js';
-import { NtpMode, decodeNtpPacket, type NtpPacket } from '../ntp/packet.js';
 import type {
   DatagramFamily,
   DatagramHandlers,
@@ -23,6 +22,7 @@ import {
   defaultServerBehaviour,
   finite,
   mutatedDatagrams,
+  takeRequest,
   type NtpServerBehaviour,
   type NtpServerFault,
   type ServerBehaviour,
@@ -336,15 +336,9 @@ export function createSimulatedNtpNetwork(
   ): void => {
     if (!state.running) return;
     state.requests++;
-    let request: NtpPacket;
-    try {
-      request = decodeNtpPacket(bytes);
-    } catch {
-      return; // not NTP: a real server stays silent
-    }
-    if (request.mode !== NtpMode.client) return;
-    const { fault, thenValid } = state.faults.take();
-    if (fault === 'drop') return;
+    const taken = takeRequest(bytes, state.faults);
+    if (taken === undefined) return;
+    const { request, fault, thenValid } = taken;
     const b = { ...state.behaviour };
     // No processing time in virtual time: the reply leaves as the request arrives.
     const t2 = server.trueNow();

@@ -8,7 +8,6 @@
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../../errors.js';
-import { NtpMode, decodeNtpPacket, type NtpPacket } from '../../ntp/packet.js';
 import {
   FaultPlan,
   applyServerBehaviour,
@@ -16,6 +15,7 @@ import {
   defaultServerBehaviour,
   finite,
   mutatedDatagrams,
+  takeRequest,
   nonNegative,
   type NtpServerBehaviour,
   type NtpServerFault,
@@ -252,16 +252,10 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
   socket.on('message', (msg, rinfo) => {
     if (closed) return;
     requests++;
-    let request: NtpPacket;
-    try {
-      request = decodeNtpPacket(msg);
-    } catch {
-      return; // not NTP: a real server stays silent
-    }
-    if (request.mode !== NtpMode.client) return;
+    const taken = takeRequest(msg, faults);
+    if (taken === undefined) return;
+    const { request, fault: current, thenValid: alsoValid } = taken;
     const requestBytes = Uint8Array.from(msg);
-    const { fault: current, thenValid: alsoValid } = faults.take();
-    if (current === 'drop') return;
     const b = { ...behaviour };
     const jitter = (): number => (b.jitterMs > 0 ? random() * b.jitterMs : 0);
     later(b.requestDelayMs + jitter(), () => {
