@@ -111,11 +111,13 @@ export interface ServerBehaviour {
 }
 
 /**
- * A server's settings before any option: stratum 1, `LOCL`, precision −20, no delays.
+ * A server's settings: stratum 1, `LOCL`, precision −20, no delays, then what
+ * `options` set, validated.
+ * @throws {InvalidArgumentError} Naming the first setting out of range.
  * @internal
  */
-export function defaultServerBehaviour(): ServerBehaviour {
-  return {
+export function serverBehaviour(options: NtpServerBehaviour): ServerBehaviour {
+  const behaviour: ServerBehaviour = {
     requestDelayMs: 0,
     responseDelayMs: 0,
     jitterMs: 0,
@@ -128,6 +130,8 @@ export function defaultServerBehaviour(): ServerBehaviour {
     kissCode: undefined,
     mutateReply: undefined,
   };
+  applyServerBehaviour(behaviour, options);
+  return behaviour;
 }
 
 /**

@@ -19,9 +19,9 @@ import {
   FaultPlan,
   applyServerBehaviour,
   buildNtpReplies,
-  defaultServerBehaviour,
   finite,
   mutatedDatagrams,
+  serverBehaviour,
   takeRequest,
   type NtpServerBehaviour,
   type NtpServerFault,
@@ -412,10 +412,8 @@ export function createSimulatedNtpNetwork(
       if (name !== undefined && names.has(name)) {
         throw new InvalidArgumentError('name', name, 'a name no other server has');
       }
-      const behaviour = defaultServerBehaviour();
-      applyServerBehaviour(behaviour, serverOptions);
       const state: ServerState = {
-        behaviour,
+        behaviour: serverBehaviour(serverOptions),
         lossRate: probability('lossRate', serverOptions.lossRate ?? 0),
         offset: finite('offsetMs', serverOptions.offsetMs ?? 0),
         drift: finite('driftPpm', serverOptions.driftPpm ?? 0) * 1e-6,

@@ -12,14 +12,13 @@ import {
   FaultPlan,
   applyServerBehaviour,
   buildNtpReplies,
-  defaultServerBehaviour,
   finite,
   mutatedDatagrams,
-  takeRequest,
   nonNegative,
+  serverBehaviour,
+  takeRequest,
   type NtpServerBehaviour,
   type NtpServerFault,
-  type ServerBehaviour,
 } from '../ntp-reply.js';
 
 export type { NtpServerFault, NtpKissCode, NtpServerBehaviour } from '../ntp-reply.js';
@@ -165,8 +164,7 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
     throw new InvalidArgumentError('port', port, 'an integer in [0, 65535]');
   }
   const random = options.random ?? Math.random;
-  const behaviour: ServerBehaviour = defaultServerBehaviour();
-  applyServerBehaviour(behaviour, options);
+  const behaviour = serverBehaviour(options);
 
   // The clock: base + offset + drift·(p − driftOrigin), p = performance.now().
   const base = performance.timeOrigin;
