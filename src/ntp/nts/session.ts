@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../../errors.js';
+import { concatBytes } from '../../_internals/bytes.js';
 import { NTP_PACKET_SIZE, referenceIdFromString } from '../packet.js';
 import { AES_SIV_KEY_LENGTH, aeadAesSivCmac256Open, aeadAesSivCmac256Seal } from './aes-siv.js';
 import { CookieJar, NTS_MAX_COOKIES } from './cookies.js';
@@ -122,16 +123,6 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   let diff = 0;
   for (let i = 0; i < a.length; i++) diff |= (a[i] ?? 0) ^ (b[i] ?? 0);
   return diff === 0;
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /**
@@ -333,9 +324,12 @@ export class NtsSession {
       );
     }
     cookie.fill(0);
-    const associated = concat([header, ...fields]);
+    const associated = concatBytes([header, ...fields]);
     const sealed = aeadAesSivCmac256Seal(this.#c2s, nonce, associated, new Uint8Array(0));
-    const bytes = concat([associated, encodeAuthenticator(nonce, sealed, MIN_LAST_FIELD_LENGTH)]);
+    const bytes = concatBytes([
+      associated,
+      encodeAuthenticator(nonce, sealed, MIN_LAST_FIELD_LENGTH),
+    ]);
     this.#remember(hexOf(uniqueId), { state: 'pending', generation: this.#generation });
     return { bytes, uniqueId, cookiesRequested: wanted, generation: this.#generation };
   }
