@@ -16,6 +16,7 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../../errors.js';
+import { BoundedMap } from '../../_internals/bounded-map.js';
 import { concatBytes } from '../../_internals/bytes.js';
 import { NTP_PACKET_SIZE, referenceIdFromString } from '../packet.js';
 import { AES_SIV_KEY_LENGTH, aeadAesSivCmac256Open, aeadAesSivCmac256Seal } from './aes-siv.js';
@@ -139,7 +140,9 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 export class NtsSession {
   readonly #jar: CookieJar;
   readonly #random: (length: number) => Uint8Array;
-  readonly #requests = new Map<string, { state: RequestState; generation: number }>();
+  readonly #requests = new BoundedMap<string, { state: RequestState; generation: number }>(
+    HISTORY_SIZE,
+  );
   #c2s: Uint8Array = new Uint8Array(0);
   #s2c: Uint8Array = new Uint8Array(0);
   #ntpHost = '';
@@ -330,7 +333,7 @@ export class NtsSession {
       associated,
       encodeAuthenticator(nonce, sealed, MIN_LAST_FIELD_LENGTH),
     ]);
-    this.#remember(hexOf(uniqueId), { state: 'pending', generation: this.#generation });
+    this.#requests.remember(hexOf(uniqueId), { state: 'pending', generation: this.#generation });
     return { bytes, uniqueId, cookiesRequested: wanted, generation: this.#generation };
   }
 
@@ -477,14 +480,5 @@ export class NtsSession {
       throw new InvalidArgumentError('random', bytes, `${length} bytes`);
     }
     return new Uint8Array(bytes);
-  }
-
-  #remember(key: string, entry: { state: RequestState; generation: number }): void {
-    this.#requests.delete(key);
-    this.#requests.set(key, entry);
-    if (this.#requests.size > HISTORY_SIZE) {
-      const oldest = this.#requests.keys().next().value;
-      if (oldest !== undefined) this.#requests.delete(oldest);
-    }
   }
 }
