@@ -240,12 +240,8 @@ class ClockboundSourceImpl implements ClockboundSource {
     return this.#snapshot;
   }
 
-  subscribe(
-    onSample: SampleListener,
-    monotonic: MonotonicSource,
-    onProblem?: ProblemListener,
-    context?: SourceContext,
-  ): () => void {
+  // Typed by the TimeSource contract rather than restating its signature.
+  readonly subscribe: ClockboundSource['subscribe'] = (onSample, monotonic, onProblem, context) => {
     if (this.#closed) return () => undefined;
     const subscriber: Subscriber = {
       onSample,
@@ -260,7 +256,7 @@ class ClockboundSourceImpl implements ClockboundSource {
       this.#subscribers.delete(subscriber);
       if (this.#subscribers.size === 0) this.#stop();
     };
-  }
+  };
 
   invalidate(monotonicAt: number): void {
     const nowNs = monotonicNowNs();
