@@ -28,8 +28,8 @@ export {
   NtpKissOfDeathError,
   ChronyProtocolError,
   ChronyTimeoutError,
+  type ChronoboundErrorCode,
 } from './errors.js';
-export type { ChronoboundErrorCode } from './errors.js';
 export type {
   SourceProblem,
   SourceProblemReason,
@@ -49,22 +49,21 @@ export type {
   SyncSample,
   Scheduler,
   LeapSecond,
+  ClockStatus,
+  TimeReading,
 } from './clock/types.js';
 export { systemMonotonic, systemWall, systemScheduler } from './clock/system.js';
-export { calibrateWall } from './clock/calibrate.js';
-export type { WallCalibration } from './clock/calibrate.js';
-export { systemClockSource } from './sources/system-clock-source.js';
-export type { SystemClockSourceOptions } from './sources/system-clock-source.js';
-export { TrueClock } from './truetime/true-clock.js';
-export type {
-  TrueClockOptions,
-  ReadyOptions,
-  StatusListener,
-  ClockMetrics,
+export { calibrateWall, type WallCalibration } from './clock/calibrate.js';
+export { systemClockSource, type SystemClockSourceOptions } from './sources/system-clock-source.js';
+export {
+  TrueClock,
+  type TrueClockOptions,
+  type ReadyOptions,
+  type StatusListener,
+  type ClockMetrics,
 } from './truetime/true-clock.js';
 export type { WaitOptions, CommitWaitResult } from './truetime/sleep.js';
 export { intervalContains, toNanosBigInt, fromNanosBigInt } from './truetime/interval.js';
-export type { ClockStatus, TimeReading } from './clock/types.js';
 
 // Logical clocks: Lamport, hybrid logical, vector; node ids; encodings.
 export {
@@ -74,11 +73,21 @@ export {
   MAX_NODE_ID_LENGTH,
   NODE_ID_SEPARATORS,
 } from './logical/node-id.js';
-export { LamportClock, compareLamport, formatLamport, parseLamport } from './logical/lamport.js';
-export type { LamportTimestamp, LamportClockOptions } from './logical/lamport.js';
-export { HybridLogicalClock } from './logical/hlc.js';
+export {
+  LamportClock,
+  compareLamport,
+  formatLamport,
+  parseLamport,
+  type LamportTimestamp,
+  type LamportClockOptions,
+} from './logical/lamport.js';
+export {
+  HybridLogicalClock,
+  type HlcTimestamp,
+  type HlcUpperBound,
+  type HlcPersistence,
+} from './logical/hlc.js';
 export { HLC_MAX_COUNTER, HLC_MAX_WALL_MS } from './logical/hlc-range.js';
-export type { HlcTimestamp, HlcUpperBound, HlcPersistence } from './logical/hlc.js';
 export type {
   HlcOffsetMode,
   HlcOffsetPolicy,
@@ -96,61 +105,67 @@ export {
   hlcToBytes,
   hlcFromBytes,
 } from './logical/hlc-codec.js';
-export { VectorClock } from './logical/vector.js';
-export type { VectorOrder } from './logical/vector.js';
-export { sqlHlc, decodeHlc, receiveStamped, stampWrite } from './logical/stamp.js';
-export type {
-  EncodedHlc,
-  SqlHlc,
-  Stamped,
-  StampWriteOptions,
-  ReceivedStamp,
+export { VectorClock, type VectorOrder } from './logical/vector.js';
+export {
+  sqlHlc,
+  decodeHlc,
+  receiveStamped,
+  stampWrite,
+  type EncodedHlc,
+  type SqlHlc,
+  type Stamped,
+  type StampWriteOptions,
+  type ReceivedStamp,
 } from './logical/stamp.js';
-export { estimateExchange } from './sources/exchange.js';
-export type {
-  ExchangeTimestamps,
-  ExchangeBoundOptions,
-  ExchangeEstimate,
+export {
+  estimateExchange,
+  type ExchangeTimestamps,
+  type ExchangeBoundOptions,
+  type ExchangeEstimate,
 } from './sources/exchange.js';
-export { ClockFilter } from './sources/clock-filter.js';
-export type { FilterSample, ClockFilterOptions } from './sources/clock-filter.js';
+export { ClockFilter, type FilterSample, type ClockFilterOptions } from './sources/clock-filter.js';
 
 // Safety tools: leases, fencing tokens, skew monitor, pause detector, φ accrual.
-export { Lease } from './safety/lease.js';
-export type { LeaseClock, LeaseOptions, AcquireLeaseOptions } from './safety/lease.js';
-export { FencingTokenIssuer, FencingGuard } from './safety/fencing.js';
-export type { FencingTokenStore, FencingTokenIssuerOptions } from './safety/fencing.js';
-export { SkewMonitor, skewFromExchange } from './safety/skew-monitor.js';
-export type {
-  RpcTimestamps,
-  SkewSample,
-  PeerSkew,
-  SkewMonitorOptions,
+export {
+  Lease,
+  type LeaseClock,
+  type LeaseOptions,
+  type AcquireLeaseOptions,
+} from './safety/lease.js';
+export {
+  FencingTokenIssuer,
+  FencingGuard,
+  type FencingTokenStore,
+  type FencingTokenIssuerOptions,
+} from './safety/fencing.js';
+export {
+  SkewMonitor,
+  skewFromExchange,
+  type RpcTimestamps,
+  type SkewSample,
+  type PeerSkew,
+  type SkewMonitorOptions,
 } from './safety/skew-monitor.js';
-export { PauseDetector } from './safety/pause-detector.js';
-export type {
-  PauseEvent,
-  PauseDetectorOptions,
-  Invalidatable,
-  Disruptable,
+export {
+  PauseDetector,
+  type PauseEvent,
+  type PauseDetectorOptions,
+  type Invalidatable,
+  type Disruptable,
 } from './safety/pause-detector.js';
-export { PhiAccrualDetector } from './safety/phi-accrual.js';
-export type { PhiAccrualOptions } from './safety/phi-accrual.js';
-export { httpTimeSource } from './sources/http.js';
-export type {
-  HttpTimeSourceOptions,
-  FetchLike,
-  FetchResponseLike,
-  HttpTimeRequestInit,
+export { PhiAccrualDetector, type PhiAccrualOptions } from './safety/phi-accrual.js';
+export {
+  httpTimeSource,
+  type HttpTimeSourceOptions,
+  type FetchLike,
+  type FetchResponseLike,
+  type HttpTimeRequestInit,
 } from './sources/http.js';
-export { messageTimeSource } from './sources/message.js';
-export type { MessageTimeSourceOptions } from './sources/message.js';
+export { messageTimeSource, type MessageTimeSourceOptions } from './sources/message.js';
 export type { TimeExchangeOptions } from './sources/exchange-source.js';
 export type { TimeRequest, TimeReply, TimeRefusal } from './protocol/messages.js';
 
 // Serving time: the server side of httpTimeSource and messageTimeSource.
-export { answerTimeRequest } from './server/answer.js';
-export type { TimeServerClock } from './server/answer.js';
-export { createTimeHandler } from './server/time-handler.js';
-export type { TimeHandler } from './server/time-handler.js';
+export { answerTimeRequest, type TimeServerClock } from './server/answer.js';
+export { createTimeHandler, type TimeHandler } from './server/time-handler.js';
 export type { TimeHandlerOptions } from './server/http-answer.js';

@@ -47,3 +47,20 @@ export function requirePositive(name: string, value: number): number {
   }
   return value;
 }
+
+/**
+ * Throws unless `value` is an integer within [min, max].
+ * @internal
+ */
+export function requireInteger(
+  name: string,
+  value: number,
+  min: number,
+  max: number = Infinity,
+): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    const range = max === Infinity ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`;
+    throw new InvalidArgumentError(name, value, range);
+  }
+  return value;
+}

@@ -177,6 +177,28 @@ export function formatHostPort(address: HostPort): string {
 }
 
 /**
+ * Where the time comes from, parsed: the `--server` values (repeatable; port
+ * 123 by default) and the `--chrony` value (port 323 by default).
+ *
+ * @throws {InvalidArgumentError} Naming the first flag that is not `host[:port]`.
+ * @example
+ * ```ts
+ * timeSourceFlags({ server: ['10.0.0.1', '[::1]:1123'] });
+ * // { servers: [{ host: '10.0.0.1', port: 123 }, { host: '::1', port: 1123 }], chrony: undefined }
+ * ```
+ * @internal
+ */
+export function timeSourceFlags(values: {
+  readonly server?: readonly string[] | undefined;
+  readonly chrony?: string | undefined;
+}): { readonly servers: readonly HostPort[]; readonly chrony: HostPort | undefined } {
+  return {
+    servers: (values.server ?? []).map((s) => hostPortFlag('--server', s, 123)),
+    chrony: values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323),
+  };
+}
+
+/**
  * The flags of a command that keeps a clock (`watch`, `daemon`): poll interval,
  * timeout, drift bound and the ε above which the clock is unsynchronized.
  * @internal

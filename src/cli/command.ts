@@ -7,7 +7,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { guardUsage } from './args.js';
+import { CLOCK_FLAGS, guardUsage } from './args.js';
 import { ExitCode } from './errors.js';
 import type { CliIo, Command } from './io.js';
 
@@ -60,6 +60,30 @@ export const TIME_SOURCE_OPTIONS: {
   readonly server: { readonly type: 'string'; readonly multiple: true };
   readonly chrony: { readonly type: 'string' };
 } = { server: { type: 'string', multiple: true }, chrony: { type: 'string' } };
+
+/**
+ * The options of a command that keeps a clock (`watch`, `daemon`), in this
+ * order: where the time comes from ({@link TIME_SOURCE_OPTIONS}), the
+ * command's own value options `names`, then the clock's flags (`CLOCK_FLAGS`:
+ * poll interval, timeout, drift bound, uncertainty limit).
+ *
+ * @example
+ * ```ts
+ * Object.keys(clockCommandOptions('count'));
+ * // ['server', 'chrony', 'count', 'poll-ms', 'timeout-ms', 'max-drift-ppm', 'max-uncertainty-ms']
+ * ```
+ * @internal
+ */
+export function clockCommandOptions<const K extends string>(
+  ...names: readonly K[]
+): typeof TIME_SOURCE_OPTIONS & {
+  readonly [P in K | (typeof CLOCK_FLAGS)[number]]: { readonly type: 'string' };
+} {
+  return {
+    ...TIME_SOURCE_OPTIONS,
+    ...valueOptions<K | (typeof CLOCK_FLAGS)[number]>(...names, ...CLOCK_FLAGS),
+  };
+}
 
 /** Every command takes `-h`/`--help`. */
 const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;

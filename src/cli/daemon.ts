@@ -18,20 +18,19 @@ import { CLOCKBOUND_DEFAULT_PATH } from '../node/clockbound-segment.js';
 import { publishClockbound, type ClockboundPublisher } from '../node/clockbound-publisher.js';
 import { metricsEndpoint } from '../node/metrics.js';
 import {
-  CLOCK_FLAGS,
   clockFlags,
   formatHostPort,
   type HostPort,
   hostPortFlag,
   numberFlag,
+  timeSourceFlags,
 } from './args.js';
-import { defineCommand, switchOptions, TIME_SOURCE_OPTIONS, valueOptions } from './command.js';
+import { clockCommandOptions, defineCommand, switchOptions } from './command.js';
 import { ExitCode } from './errors.js';
 import { untilAborted, type Command } from './io.js';
 
 const OPTIONS = {
-  ...TIME_SOURCE_OPTIONS,
-  ...valueOptions('segment', 'metrics', 'update-ms', ...CLOCK_FLAGS),
+  ...clockCommandOptions('segment', 'metrics', 'update-ms'),
   ...switchOptions('no-metrics', 'json'),
 };
 
@@ -196,9 +195,7 @@ function closeServer(server: Server): Promise<void> {
 export const runDaemon: Command = defineCommand(
   { name: 'daemon', options: OPTIONS, help: HELP },
   async (values, io) => {
-    const servers = (values.server ?? []).map((s) => hostPortFlag('--server', s, 123));
-    const chrony =
-      values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323);
+    const { servers, chrony } = timeSourceFlags(values);
     if (servers.length > 0 && chrony !== undefined) {
       throw new InvalidArgumentError(
         '--chrony',

@@ -187,15 +187,20 @@ async function connectPostgres(url: string): Promise<import('pg').Client> {
 }
 
 /**
- * A PostgreSQL connection with the demo's table created: `close()` deletes the
- * rows whose keys were passed to `track()`, then disconnects.
+ * A PostgreSQL connection with the demo's table created. Statements take `?`
+ * placeholders, as SQLite's do; `close()` deletes the rows whose keys were
+ * written through `write()`, then disconnects.
  */
 interface PostgresTable {
-  readonly client: import('pg').Client;
   /** Server version and (redacted) URL, for the report. */
   readonly description: string;
-  /** Remembers a key whose rows `close()` removes. */
-  track(key: string): void;
+  /** Runs a statement that writes the rows of `key` (removed by `close()`); resolves whether it changed any. */
+  write(key: string, sql: string, params: unknown[]): Promise<boolean>;
+  /** Runs a query; resolves its first row, if any. */
+  first<R extends import('pg').QueryResultRow>(
+    sql: string,
+    params: unknown[],
+  ): Promise<R | undefined>;
   close(): Promise<void>;
 }
 
@@ -210,9 +215,19 @@ async function openPostgresTable(
   const version = await client.query<{ server_version: string }>('SHOW server_version');
   const keys = new Set<string>();
   return {
-    client,
     description: `PostgreSQL ${version.rows[0]?.server_version ?? '?'} at ${redact(url)}`,
-    track: (key) => void keys.add(key),
+    async write(key, sql, params) {
+      keys.add(key);
+      const result = await client.query(dollarParams(sql), params);
+      return (result.rowCount ?? 0) > 0;
+    },
+    async first<R extends import('pg').QueryResultRow>(
+      sql: string,
+      params: unknown[],
+    ): Promise<R | undefined> {
+      const result = await client.query<R>(dollarParams(sql), params);
+      return result.rows[0];
+    },
     async close() {
       try {
         for (const key of keys) {
@@ -233,28 +248,12 @@ async function openPostgresTable(
  */
 export async function openPostgres(url: string): Promise<DemoDb> {
   const pg = await openPostgresTable(url, CREATE_SQL, DEMO_TABLE, 'run');
-  const { client } = pg;
   return {
     description: pg.description,
-    async read(run, strategy, key) {
-      const result = await client.query<{ v: number; ts: string; node: string }>(
-        dollarParams(READ_SQL),
-        [run, strategy, key],
-      );
-      return result.rows[0];
-    },
-    async upsert(run, strategy, key, v, ts, node) {
-      pg.track(run);
-      const result = await client.query(dollarParams(UPSERT_SQL), [
-        run,
-        strategy,
-        key,
-        v,
-        ts.toString(),
-        node,
-      ]);
-      return (result.rowCount ?? 0) > 0;
-    },
+    read: (run, strategy, key) =>
+      pg.first<{ v: number; ts: string; node: string }>(READ_SQL, [run, strategy, key]),
+    upsert: (run, strategy, key, v, ts, node) =>
+      pg.write(run, UPSERT_SQL, [run, strategy, key, v, ts.toString(), node]),
     close: () => pg.close(),
   };
 }
@@ -320,24 +319,12 @@ export async function openFencedSqlite(): Promise<FencedDb> {
  */
 export async function openFencedPostgres(url: string): Promise<FencedDb> {
   const pg = await openPostgresTable(url, CREATE_FENCED_SQL, FENCED_TABLE, 'id');
-  const { client } = pg;
   return {
     description: pg.description,
-    async write(resource, value, token) {
-      pg.track(resource);
-      const result = await client.query(dollarParams(FENCED_WRITE_SQL), [
-        resource,
-        value,
-        token.toString(),
-      ]);
-      return (result.rowCount ?? 0) > 0;
-    },
+    write: (resource, value, token) =>
+      pg.write(resource, FENCED_WRITE_SQL, [resource, value, token.toString()]),
     async read(resource) {
-      const result = await client.query<{ value: string; fence: string }>(
-        dollarParams(FENCED_READ_SQL),
-        [resource],
-      );
-      const row = result.rows[0];
+      const row = await pg.first<{ value: string; fence: string }>(FENCED_READ_SQL, [resource]);
       return row === undefined ? undefined : { value: row.value, fence: BigInt(row.fence) };
     },
     close: () => pg.close(),

@@ -13,23 +13,15 @@ import type { TimeSource } from '../sources/types.js';
 import type { SyncSample } from '../clock/types.js';
 import type { TimeReading } from '../clock/types.js';
 import { TrueClock } from '../truetime/true-clock.js';
-import {
-  CLOCK_FLAGS,
-  clockFlags,
-  formatHostPort,
-  hostPortFlag,
-  intFlag,
-  numberFlag,
-} from './args.js';
-import { defineCommand, switchOptions, TIME_SOURCE_OPTIONS, valueOptions } from './command.js';
+import { clockFlags, formatHostPort, intFlag, numberFlag, timeSourceFlags } from './args.js';
+import { clockCommandOptions, defineCommand, switchOptions } from './command.js';
 import { ExitCode } from './errors.js';
 import { signedMs } from './format.js';
 import { sleep, type Command, type TextOut } from './io.js';
 import { mergedSource } from './merged-source.js';
 
 const OPTIONS = {
-  ...TIME_SOURCE_OPTIONS,
-  ...valueOptions('samples', 'interval-ms', 'count', ...CLOCK_FLAGS),
+  ...clockCommandOptions('samples', 'interval-ms', 'count'),
   ...switchOptions('json'),
 };
 
@@ -158,9 +150,7 @@ async function chooseSource(
   timeoutMs: number,
   maxDriftPpm: number,
 ): Promise<Setup> {
-  const servers = (values.server ?? []).map((s) => hostPortFlag('--server', s, 123));
-  const chrony =
-    values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323);
+  const { servers, chrony } = timeSourceFlags(values);
   let ntp: NtpSource | undefined;
   if (servers.length > 0) {
     ntp = ntpSource({

@@ -5,7 +5,7 @@
  * @module
  */
 import { ChronoboundError } from '../errors.js';
-import { describeValue, failureMessage, formatMs } from '../errors/describe.js';
+import { describeReason, describeValue, failureMessage, formatMs } from '../errors/describe.js';
 
 /**
  * Stable codes of the etcd errors, one per failure.
@@ -104,10 +104,9 @@ export class EtcdUnavailableError extends EtcdError {
     options?: { cause?: unknown },
   ) {
     const advice = 'Check that the endpoints are right and the cluster is up.';
-    const failed = describeFailures(failures);
     super(
       'ETCD_UNAVAILABLE',
-      failureMessage(`etcd ${operation} failed`, 'no member reachable', failed, advice),
+      noMemberMessage(operation, 'no member reachable', failures, advice),
       options,
     );
     this.failures = failures;
@@ -136,10 +135,9 @@ export class EtcdQuorumLostError extends EtcdError {
   ) {
     const advice =
       'No lease can be granted, renewed or revoked until a majority of members is back.';
-    const failed = `quorum lost; ${describeFailures(failures)}`;
     super(
       'ETCD_QUORUM_LOST',
-      failureMessage(`etcd ${operation} failed`, 'the cluster has no leader', failed, advice),
+      noMemberMessage(operation, 'the cluster has no leader', failures, advice, 'quorum lost; '),
       options,
     );
     this.failures = failures;
@@ -215,7 +213,7 @@ export class EtcdKeepAliveError extends EtcdError {
   constructor(leaseId: string, remainingMs: number, cause: unknown) {
     super(
       'ETCD_KEEPALIVE',
-      `Keep-alive of etcd lease ${leaseId} failed${describeCause(cause)}; ` +
+      `Keep-alive of etcd lease ${leaseId} failed${describeReason(cause)}; ` +
         `the lease is held for at most ${formatMs(remainingMs)} more unless a retry succeeds.`,
       { cause },
     );
@@ -319,12 +317,20 @@ export class EtcdRequestError extends EtcdError {
   }
 }
 
-function describeFailures(failures: readonly EtcdEndpointFailure[]): string {
-  if (failures.length === 0) return 'no endpoint tried';
-  return failures.map((f) => `${f.endpoint}: ${f.detail}`).join('; ');
-}
-
-function describeCause(cause: unknown): string {
-  if (cause instanceof Error) return `: ${cause.message}`;
-  return cause === undefined ? '' : `: ${describeValue(cause)}`;
+/**
+ * The message of a request no member could serve: `etcd <operation> failed: <what>
+ * (<detail>each endpoint's answer).`, then the advice.
+ */
+function noMemberMessage(
+  operation: string,
+  what: string,
+  failures: readonly EtcdEndpointFailure[],
+  advice: string,
+  detail = '',
+): string {
+  const answers =
+    failures.length === 0
+      ? 'no endpoint tried'
+      : failures.map((f) => `${f.endpoint}: ${f.detail}`).join('; ');
+  return failureMessage(`etcd ${operation} failed`, what, `${detail}${answers}`, advice);
 }

@@ -7,8 +7,13 @@
  *
  * @module chronobound/etcd
  */
-export { etcdElection } from './election.js';
-export type { EtcdElection, EtcdElectionOptions, EtcdLeader, CampaignOptions } from './election.js';
+export {
+  etcdElection,
+  type EtcdElection,
+  type EtcdElectionOptions,
+  type EtcdLeader,
+  type CampaignOptions,
+} from './election.js';
 export type { EtcdLease } from './held-lease.js';
 export type { EtcdFetch } from './gateway.js';
 export {
@@ -20,5 +25,7 @@ export {
   EtcdKeepAliveError,
   EtcdLeaseLostError,
   EtcdRequestError,
+  type EtcdErrorCode,
+  type EtcdEndpointFailure,
+  type EtcdLostReason,
 } from './errors.js';
-export type { EtcdErrorCode, EtcdEndpointFailure, EtcdLostReason } from './errors.js';

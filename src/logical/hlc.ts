@@ -262,14 +262,9 @@ export class HybridLogicalClock {
    */
   receive(remote: HlcTimestamp): HlcTimestamp {
     const pt = this.#read();
-    let ml = remote.wallMs;
-    let mc = remote.counter;
-    checkRemote(ml, mc, 'remote');
-    if (ml - pt > this.maxOffsetMs || ml > HLC_MAX_REMOTE_WALL_MS) {
-      ml = this.#offset(ml, pt, 'remote');
-      mc = 0;
-    }
-    return this.#merge(pt, ml, mc);
+    const { wallMs, counter } = remote;
+    const ml = this.#remoteWall(wallMs, counter, pt);
+    return this.#merge(pt, ml, ml === wallMs ? counter : 0);
   }
 
   /**
@@ -338,13 +333,9 @@ export class HybridLogicalClock {
    */
   update(remote: HlcTimestamp): void {
     const pt = this.#read();
-    let ml = remote.wallMs;
-    let mc = remote.counter;
-    checkRemote(ml, mc, 'remote');
-    if (ml - pt > this.maxOffsetMs || ml > HLC_MAX_REMOTE_WALL_MS) {
-      ml = this.#offset(ml, pt, 'remote');
-      mc = 0;
-    }
+    const { wallMs, counter } = remote;
+    const ml = this.#remoteWall(wallMs, counter, pt);
+    const mc = ml === wallMs ? counter : 0;
     if (ml > this.#l || (ml === this.#l && mc > this.#c)) {
       this.#l = ml;
       this.#c = mc;
@@ -446,6 +437,19 @@ export class HybridLogicalClock {
           'of 48-bit wall time for good. The clock was not changed; check the sender’s clock',
       );
     return w;
+  }
+
+  /**
+   * The wall time a single remote (`receive`, `update`) contributes, after checking its
+   * fields: its own, or — too far ahead or too large — what {@link #offset} makes of it.
+   * A clamped wall time is always below the remote's, and a clamped remote counts from
+   * 0, so the caller keeps the remote's counter exactly when the wall time is its own.
+   */
+  #remoteWall(wallMs: number, counter: number, pt: number): number {
+    checkRemote(wallMs, counter, 'remote');
+    return wallMs - pt > this.maxOffsetMs || wallMs > HLC_MAX_REMOTE_WALL_MS
+      ? this.#offset(wallMs, pt, 'remote')
+      : wallMs;
   }
 
   /** Admits a remote that is too far ahead or too large: throws, or reports and returns it clamped. */

@@ -7,6 +7,7 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { unrefTimer } from '../_internals/timers.js';
+import { requireInteger } from '../_internals/validate.js';
 import { systemScheduler } from '../clock/system.js';
 import type {
   ProblemListener,
@@ -246,10 +247,7 @@ class ClockboundSourceImpl implements ClockboundSource {
       86_400_000,
     );
     this.maxSampleGapMs = this.pollIntervalMs * 1.5;
-    const retries = options.maxRetries ?? 1000;
-    if (!Number.isInteger(retries) || retries < 0 || retries > 1e6) {
-      throw new InvalidArgumentError('maxRetries', retries, 'an integer from 0 to 1000000');
-    }
+    const retries = requireInteger('maxRetries', options.maxRetries ?? 1000, 0, 1e6);
     this.#reader = new SegmentReader(this.path, retries);
     this.#name = options.name ?? 'clockbound';
     this.#scheduler = options.scheduler ?? systemScheduler;
@@ -259,12 +257,8 @@ class ClockboundSourceImpl implements ClockboundSource {
     return this.#snapshot;
   }
 
-  subscribe(
-    onSample: SampleListener,
-    monotonic: MonotonicSource,
-    onProblem?: ProblemListener,
-    context?: SourceContext,
-  ): () => void {
+  // Typed by the TimeSource contract rather than restating its signature.
+  readonly subscribe: ClockboundSource['subscribe'] = (onSample, monotonic, onProblem, context) => {
     if (this.#closed) return () => undefined;
     const subscriber: Subscriber = {
       onSample,
@@ -279,7 +273,7 @@ class ClockboundSourceImpl implements ClockboundSource {
       this.#subscribers.delete(subscriber);
       if (this.#subscribers.size === 0) this.#stop();
     };
-  }
+  };
 
   invalidate(monotonicAt: number): void {
     const nowNs = monotonicNowNs();

@@ -8,26 +8,37 @@
  * @module chronobound/node
  */
 export { filePersistence } from './file-persistence.js';
-export { timeEndpoint } from './time-endpoint.js';
-export type { TimeEndpointOptions, TimeEndpointHandler } from './time-endpoint.js';
-export { watchProcessPauses } from './pause-watch.js';
-export type { ProcessPauseWatch } from './pause-watch.js';
+export {
+  timeEndpoint,
+  type TimeEndpointOptions,
+  type TimeEndpointHandler,
+} from './time-endpoint.js';
+export { watchProcessPauses, type ProcessPauseWatch } from './pause-watch.js';
 export {
   CLOCKBOUND_DEFAULT_PATH,
   CLOCKBOUND_SEGMENT_SIZE,
   CLOCKBOUND_VERSION,
+  type ClockboundData,
+  type ClockboundSnapshot,
+  type ClockboundStatus,
 } from './clockbound-segment.js';
-export type { ClockboundData, ClockboundSnapshot, ClockboundStatus } from './clockbound-segment.js';
 export { readClockboundSegment } from './clockbound-reader.js';
-export { ClockboundSegmentWriter } from './clockbound-writer.js';
-export type { ClockboundWriterOptions } from './clockbound-writer.js';
-export { clockboundSource } from './clockbound-source.js';
-export type { ClockboundSource, ClockboundSourceOptions } from './clockbound-source.js';
-export { publishClockbound } from './clockbound-publisher.js';
-export type { ClockboundPublisher, ClockboundPublisherOptions } from './clockbound-publisher.js';
-export { formatPrometheusMetrics, metricsEndpoint, PROMETHEUS_CONTENT_TYPE } from './metrics.js';
-export type {
-  ClockboundMetricsSource,
-  MetricsEndpointOptions,
-  PrometheusMetricsOptions,
+export { ClockboundSegmentWriter, type ClockboundWriterOptions } from './clockbound-writer.js';
+export {
+  clockboundSource,
+  type ClockboundSource,
+  type ClockboundSourceOptions,
+} from './clockbound-source.js';
+export {
+  publishClockbound,
+  type ClockboundPublisher,
+  type ClockboundPublisherOptions,
+} from './clockbound-publisher.js';
+export {
+  formatPrometheusMetrics,
+  metricsEndpoint,
+  PROMETHEUS_CONTENT_TYPE,
+  type ClockboundMetricsSource,
+  type MetricsEndpointOptions,
+  type PrometheusMetricsOptions,
 } from './metrics.js';

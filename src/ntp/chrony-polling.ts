@@ -11,10 +11,18 @@ import {
   ChronyTimeoutError,
   SourceUnavailableError,
 } from '../errors.js';
+import { requirePositive } from '../_internals/validate.js';
 import { startPoller, type Poller } from '../sources/poller.js';
+import { systemScheduler } from '../clock/system.js';
 import type { MonotonicSource, Scheduler } from '../clock/types.js';
 import type { ProblemListener, SourceProblem } from '../sources/types.js';
-import type { ChronyTarget } from './chrony-options.js';
+import {
+  DEFAULT_POLL_INTERVAL_MS,
+  DEFAULT_TIMEOUT_MS,
+  readChronyTarget,
+  type ChronyHostCorrectionOptions,
+  type ChronyTarget,
+} from './chrony-options.js';
 import { exchangeTracking, type TrackingExchange } from './chrony-transport.js';
 
 /**
@@ -51,16 +59,45 @@ export class PollerSet {
 export type PollOutcome<R> = { readonly value: R } | { readonly problem: SourceProblem };
 
 /**
- * What {@link startPolling} polls, how often, and where results go.
+ * What a source polls and how often: the part of {@link ChronyPollOptions} its
+ * options give, the same for every subscriber.
  * @internal
  */
-export interface ChronyPollOptions<T, R> {
+export interface ChronyPollSettings {
   readonly target: ChronyTarget;
   /** `chrony host:port`, the `source` of problems. */
   readonly name: string;
   readonly pollIntervalMs: number;
   readonly timeoutMs: number;
   readonly scheduler: Scheduler;
+}
+
+/**
+ * Validates the options `chronySource` and `chronyHostCorrection` share, in this
+ * order: `host` and `port` (defaults 127.0.0.1, 323), `pollIntervalMs` and
+ * `timeoutMs` (each > 0, default 1000); `scheduler` defaults to the platform's.
+ * @throws {InvalidArgumentError} Naming the first option out of range.
+ * @internal
+ */
+export function readPollSettings(options: ChronyHostCorrectionOptions): ChronyPollSettings {
+  const target = readChronyTarget(options.host, options.port);
+  return {
+    target,
+    name: `chrony ${target.label}`,
+    pollIntervalMs: requirePositive(
+      'pollIntervalMs',
+      options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
+    ),
+    timeoutMs: requirePositive('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
+    scheduler: options.scheduler ?? systemScheduler,
+  };
+}
+
+/**
+ * What {@link startPolling} polls, how often, and where results go.
+ * @internal
+ */
+export interface ChronyPollOptions<T, R> extends ChronyPollSettings {
   readonly monotonic: MonotonicSource;
   /** Runs synchronously right before the first send of each poll. */
   readonly beforeSend: () => T;

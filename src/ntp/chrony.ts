@@ -15,7 +15,6 @@ import type { HostCorrection, HostCorrectionSource } from '../sources/types.js';
 import type { SyncSample } from '../clock/types.js';
 import {
   DEFAULT_MAX_DRIFT_PPM,
-  DEFAULT_POLL_INTERVAL_MS,
   DEFAULT_TIMEOUT_MS,
   readChronyTarget,
   type ChronyHostCorrectionOptions,
@@ -23,7 +22,7 @@ import {
   type ChronySourceOptions,
   type ChronyTrackingOptions,
 } from './chrony-options.js';
-import { PollerSet, startPolling, type PollOutcome } from './chrony-polling.js';
+import { PollerSet, readPollSettings, startPolling, type PollOutcome } from './chrony-polling.js';
 import type { ChronyTracking } from './chrony-protocol.js';
 import { calibrateBest, trackingToSample } from './chrony-sample.js';
 import { exchangeTracking } from './chrony-transport.js';
@@ -92,12 +91,8 @@ export async function readChronyTracking(
  * ```
  */
 export function chronySource(options: ChronySourceOptions = {}): ChronySource {
-  const target = readChronyTarget(options.host, options.port);
-  const pollIntervalMs = requirePositive(
-    'pollIntervalMs',
-    options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
-  );
-  const timeoutMs = requirePositive('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const settings = readPollSettings(options);
+  const { pollIntervalMs, timeoutMs, name } = settings;
   // Without the option, a subscribing clock's own drift bound is used (see subscribe).
   const explicitDriftPpm =
     options.maxDriftPpm === undefined
@@ -108,8 +103,6 @@ export function chronySource(options: ChronySourceOptions = {}): ChronySource {
     throw new InvalidArgumentError('allowLocalReference', allowLocalReference, 'a boolean');
   }
   const wall = options.wall ?? systemWall;
-  const scheduler = options.scheduler ?? systemScheduler;
-  const name = `chrony ${target.label}`;
   const pollers = new PollerSet();
   let latest: ChronyTracking | undefined;
 
@@ -122,11 +115,7 @@ export function chronySource(options: ChronySourceOptions = {}): ChronySource {
     subscribe(onSample, monotonic, onProblem, context) {
       const maxDrift = (explicitDriftPpm ?? context?.maxDriftPpm ?? DEFAULT_MAX_DRIFT_PPM) * 1e-6;
       const poller = startPolling({
-        target,
-        name,
-        pollIntervalMs,
-        timeoutMs,
-        scheduler,
+        ...settings,
         monotonic,
         // Calibrate right before sending, so the mapping and the report are contemporary.
         beforeSend: () => calibrateBest(wall, monotonic),
@@ -208,14 +197,8 @@ export function chronySource(options: ChronySourceOptions = {}): ChronySource {
 export function chronyHostCorrection(
   options: ChronyHostCorrectionOptions = {},
 ): HostCorrectionSource {
-  const target = readChronyTarget(options.host, options.port);
-  const pollIntervalMs = requirePositive(
-    'pollIntervalMs',
-    options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS,
-  );
-  const timeoutMs = requirePositive('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  const scheduler = options.scheduler ?? systemScheduler;
-  const name = `chrony ${target.label}`;
+  const settings = readPollSettings(options);
+  const { name } = settings;
   const pollers = new PollerSet();
 
   return {
@@ -228,11 +211,7 @@ export function chronyHostCorrection(
         );
       }
       const poller = startPolling({
-        target,
-        name,
-        pollIntervalMs,
-        timeoutMs,
-        scheduler,
+        ...settings,
         monotonic,
         beforeSend: () => undefined,
         settle: ({ tracking, sentAt }): PollOutcome<HostCorrection> => ({

@@ -16,8 +16,8 @@ export {
   msToLog2Seconds,
   referenceIdToString,
   referenceIdFromString,
+  type NtpPacket,
 } from './packet.js';
-export type { NtpPacket } from './packet.js';
 export {
   NTP_UNIX_OFFSET_SECONDS,
   NTP_ERA_SECONDS,
@@ -29,31 +29,39 @@ export {
   ntpDifferenceMs,
   ntpTimestampEquals,
   isZeroNtpTimestamp,
+  type NtpTimestamp,
 } from './era.js';
-export type { NtpTimestamp } from './era.js';
-export { queryNtp } from './client.js';
-export type { QueryNtpOptions } from './client.js';
-export { validateNtpReply } from './reply-validation.js';
-export type { NtpExchange, NtpReplyContext, NtpRejectionReason } from './reply-validation.js';
+export { queryNtp, type QueryNtpOptions } from './client.js';
+export {
+  validateNtpReply,
+  type NtpExchange,
+  type NtpReplyContext,
+  type NtpRejectionReason,
+} from './reply-validation.js';
 export { NtpSocket } from './ntp-socket.js';
 export type { NtpAuthenticator, NtpQueryOptions, NtpSocketOptions } from './query-options.js';
-export { udpTransport } from './transport.js';
-export type {
-  DatagramTransport,
-  DatagramSocket,
-  DatagramHandlers,
-  DatagramPeer,
-  DatagramFamily,
+export {
+  udpTransport,
+  type DatagramTransport,
+  type DatagramSocket,
+  type DatagramHandlers,
+  type DatagramPeer,
+  type DatagramFamily,
 } from './transport.js';
-export { selectOffset } from './select.js';
-export type { Selection, SelectionCandidate, SelectionInterval, SelectOptions } from './select.js';
-export { ntpSource } from './source.js';
-export type {
-  NtpSource,
-  NtpSourceOptions,
-  NtpServerSpec,
-  NtpServerStatus,
-  NtpServerState,
+export {
+  selectOffset,
+  type Selection,
+  type SelectionCandidate,
+  type SelectionInterval,
+  type SelectOptions,
+} from './select.js';
+export {
+  ntpSource,
+  type NtpSource,
+  type NtpSourceOptions,
+  type NtpServerSpec,
+  type NtpServerStatus,
+  type NtpServerState,
 } from './source.js';
 export {
   NtpPacketError,
@@ -76,8 +84,8 @@ export {
   encodeChronyFloat,
   encodeChronyTrackingRequest,
   decodeChronyTrackingReply,
+  type ChronyTracking,
 } from './chrony-protocol.js';
-export type { ChronyTracking } from './chrony-protocol.js';
 export { ChronyProtocolError, ChronyTimeoutError } from '../errors.js';
 
 // NTS (RFC 8915): key exchange, AES-SIV, authenticated exchanges.

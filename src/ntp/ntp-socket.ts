@@ -18,6 +18,7 @@ import {
   NtpTimeoutError,
   SourceUnavailableError,
 } from '../errors.js';
+import { BoundedMap } from '../_internals/bounded-map.js';
 import { systemMonotonic, systemScheduler, systemWall } from '../clock/system.js';
 import type { MonotonicSource, Scheduler, WallSource } from '../clock/types.js';
 import type { NtpTimestamp } from './era.js';
@@ -106,7 +107,7 @@ export class NtpSocket {
   readonly #transport: DatagramTransport;
   readonly #slots = new Map<DatagramFamily, Slot>();
   readonly #pending = new Map<string, Pending>();
-  readonly #history = new Map<string, { state: HistoryState; target: Target }>();
+  readonly #history = new BoundedMap<string, { state: HistoryState; target: Target }>(HISTORY_SIZE);
   readonly #lastTransmit = new Map<string, NtpTimestamp>();
   #closed = false;
 
@@ -247,7 +248,7 @@ export class NtpSocket {
           if (!this.#pending.delete(key)) return;
           scheduler.clearTimeout(timer);
           signal?.removeEventListener('abort', onAbort);
-          this.#remember(key, { state: error ? 'abandoned' : 'answered', target });
+          this.#history.remember(key, { state: error ? 'abandoned' : 'answered', target });
           this.#refreshRef();
           if (error) {
             try {
@@ -510,15 +511,6 @@ export class NtpSocket {
     const targets = to ? [to] : [...this.#pending.values()];
     for (const p of targets) safeCall(p.options.onRejected, rejection);
     safeCall(this.#onRejected, rejection);
-  }
-
-  #remember(key: string, entry: { state: HistoryState; target: Target }): void {
-    this.#history.delete(key);
-    this.#history.set(key, entry);
-    if (this.#history.size > HISTORY_SIZE) {
-      const oldest = this.#history.keys().next().value;
-      if (oldest !== undefined) this.#history.delete(oldest);
-    }
   }
 
   /** Keeps the process alive only while an exchange is pending. */

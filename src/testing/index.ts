@@ -6,53 +6,57 @@
  *
  * @module chronobound/testing
  */
-export { SimulatedClock } from './simulated-clock.js';
-export type { SimulatedClockOptions } from './simulated-clock.js';
-export { ManualClock } from './manual-clock.js';
-export type { ManualClockOptions } from './manual-clock.js';
-export { manualSource, truthfulSample } from './manual-source.js';
-export type { ManualSource } from './manual-source.js';
-export { happenedBefore } from './history.js';
-export type { CausalHistory, HistoryEvent, HistoryEventKind } from './history.js';
+export { SimulatedClock, type SimulatedClockOptions } from './simulated-clock.js';
+export { ManualClock, type ManualClockOptions } from './manual-clock.js';
+export { manualSource, truthfulSample, type ManualSource } from './manual-source.js';
+export {
+  happenedBefore,
+  type CausalHistory,
+  type HistoryEvent,
+  type HistoryEventKind,
+} from './history.js';
 export {
   replayHistory,
   checkCausalOrder,
   checkStrongClockConsistency,
   checkMonotonic,
+  type CheckResult,
+  type CheckOptions,
+  type ReplayHandlers,
+  type CausalViolation,
+  type CausalRelation,
+  type RelationViolation,
+  type MonotonicViolation,
+  type MonotonicOptions,
 } from './checkers.js';
-export type {
-  CheckResult,
-  CheckOptions,
-  ReplayHandlers,
-  CausalViolation,
-  CausalRelation,
-  RelationViolation,
-  MonotonicViolation,
-  MonotonicOptions,
-} from './checkers.js';
-export { ClusterSimulator } from './cluster.js';
-export type { ClusterOptions, TraceEntry } from './cluster.js';
-export { ClusterNode } from './cluster-node.js';
-export type { ClusterNodeOptions } from './cluster-node.js';
+export { ClusterSimulator, type ClusterOptions, type TraceEntry } from './cluster.js';
+export { ClusterNode, type ClusterNodeOptions } from './cluster-node.js';
 export type { NetworkOptions, Partition, Message, MessageHandler } from './cluster-network.js';
-export { scenarioClock, applyScenario, applyScenarioAsync } from './scenario.js';
-export type { ClockScenario, ClockScenarioEvent, ApplyScenarioOptions } from './scenario.js';
-export { checkIntervalsContainTruth, checkLinearizableRegister } from './truth-checkers.js';
-export type {
-  TruthReading,
-  IntervalViolation,
-  IntervalCheckOptions,
-  RegisterOp,
-  RegisterViolation,
-  RegisterCheckOptions,
+export {
+  scenarioClock,
+  applyScenario,
+  applyScenarioAsync,
+  type ClockScenario,
+  type ClockScenarioEvent,
+  type ApplyScenarioOptions,
+} from './scenario.js';
+export {
+  checkIntervalsContainTruth,
+  checkLinearizableRegister,
+  type TruthReading,
+  type IntervalViolation,
+  type IntervalCheckOptions,
+  type RegisterOp,
+  type RegisterViolation,
+  type RegisterCheckOptions,
 } from './truth-checkers.js';
 export type { NtpServerBehaviour, NtpServerFault, NtpKissCode } from './ntp-reply.js';
-export { createSimulatedNtpNetwork } from './simulated-network.js';
-export type {
-  SimulatedNtpNetwork,
-  SimulatedNtpNetworkOptions,
-  SimulatedNtpServer,
-  SimulatedNtpServerOptions,
-  SimulatedNtpServerBehaviour,
-  SimulatedDatagram,
+export {
+  createSimulatedNtpNetwork,
+  type SimulatedNtpNetwork,
+  type SimulatedNtpNetworkOptions,
+  type SimulatedNtpServer,
+  type SimulatedNtpServerOptions,
+  type SimulatedNtpServerBehaviour,
+  type SimulatedDatagram,
 } from './simulated-network.js';

@@ -9,7 +9,13 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { epochMsToNtp } from '../ntp/era.js';
-import { NtpMode, encodeNtpPacket, referenceIdFromString, type NtpPacket } from '../ntp/packet.js';
+import {
+  NtpMode,
+  decodeNtpPacket,
+  encodeNtpPacket,
+  referenceIdFromString,
+  type NtpPacket,
+} from '../ntp/packet.js';
 
 /**
  * Misbehaviours the server can be told to show. Each makes a client refuse the
@@ -143,11 +149,13 @@ export interface ServerBehaviour {
 }
 
 /**
- * A server's settings before any option: stratum 1, `LOCL`, precision −20, no delays.
+ * A server's settings: stratum 1, `LOCL`, precision −20, no delays, then what
+ * `options` set, validated.
+ * @throws {InvalidArgumentError} Naming the first setting out of range.
  * @internal
  */
-export function defaultServerBehaviour(): ServerBehaviour {
-  return {
+export function serverBehaviour(options: NtpServerBehaviour): ServerBehaviour {
+  const behaviour: ServerBehaviour = {
     requestDelayMs: 0,
     responseDelayMs: 0,
     jitterMs: 0,
@@ -160,6 +168,8 @@ export function defaultServerBehaviour(): ServerBehaviour {
     kissCode: undefined,
     mutateReply: undefined,
   };
+  applyServerBehaviour(behaviour, options);
+  return behaviour;
 }
 
 /**
@@ -265,6 +275,36 @@ export class FaultPlan {
     if (this.#count <= 0) this.#fault = undefined;
     return taken;
   }
+}
+
+/**
+ * A request a server answers: the decoded client-mode packet and the fault to show for it.
+ * @internal
+ */
+export interface TakenRequest {
+  readonly request: NtpPacket;
+  readonly fault: NtpServerFault | undefined;
+  /** Send the valid reply after the faulty one. */
+  readonly thenValid: boolean;
+}
+
+/**
+ * What a server makes of a datagram that reached it: the request and the fault
+ * to show (taken from `faults`, so it counts towards the fault's `count`), or
+ * `undefined` when the server stays silent: the datagram is not NTP, not a
+ * client-mode request, or the fault is `'drop'`.
+ * @internal
+ */
+export function takeRequest(bytes: Uint8Array, faults: FaultPlan): TakenRequest | undefined {
+  let request: NtpPacket;
+  try {
+    request = decodeNtpPacket(bytes);
+  } catch {
+    return undefined; // not NTP: a real server stays silent
+  }
+  if (request.mode !== NtpMode.client) return undefined;
+  const { fault, thenValid } = faults.take();
+  return fault === 'drop' ? undefined : { request, fault, thenValid };
 }
 
 /**

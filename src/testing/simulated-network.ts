@@ -9,7 +9,6 @@
  */
 import { InvalidArgumentError } from '../errors.js';
 import { mulberry32 } from '../_internals/prng.js';
-import { NtpMode, decodeNtpPacket, type NtpPacket } from '../ntp/packet.js';
 import type {
   DatagramFamily,
   DatagramHandlers,
@@ -20,9 +19,10 @@ import {
   FaultPlan,
   applyServerBehaviour,
   buildNtpReplies,
-  defaultServerBehaviour,
   finite,
   mutatedDatagrams,
+  serverBehaviour,
+  takeRequest,
   type NtpServerBehaviour,
   type NtpServerFault,
   type ServerBehaviour,
@@ -371,15 +371,9 @@ export function createSimulatedNtpNetwork(
   ): void => {
     if (!state.running) return;
     state.requests++;
-    let request: NtpPacket;
-    try {
-      request = decodeNtpPacket(bytes);
-    } catch {
-      return; // not NTP: a real server stays silent
-    }
-    if (request.mode !== NtpMode.client) return;
-    const { fault, thenValid } = state.faults.take();
-    if (fault === 'drop') return;
+    const taken = takeRequest(bytes, state.faults);
+    if (taken === undefined) return;
+    const { request, fault, thenValid } = taken;
     const b = { ...state.behaviour };
     // No processing time in virtual time: the reply leaves as the request arrives.
     const t2 = server.trueNow();
@@ -453,10 +447,8 @@ export function createSimulatedNtpNetwork(
       if (name !== undefined && names.has(name)) {
         throw new InvalidArgumentError('name', name, 'a name no other server has');
       }
-      const behaviour = defaultServerBehaviour();
-      applyServerBehaviour(behaviour, serverOptions);
       const state: ServerState = {
-        behaviour,
+        behaviour: serverBehaviour(serverOptions),
         lossRate: probability('lossRate', serverOptions.lossRate ?? 0),
         offset: finite('offsetMs', serverOptions.offsetMs ?? 0),
         drift: finite('driftPpm', serverOptions.driftPpm ?? 0) * 1e-6,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { InvalidArgumentError } from '../../errors.js';
+import { requireInteger } from '../../_internals/validate.js';
 
 /**
  * How many cookies a session keeps, and a fresh key exchange hands out (RFC 8915
@@ -69,10 +69,7 @@ export class CookieJar {
    * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} When `capacity` is not an integer ≥ 1.
    */
   constructor(capacity: number = NTS_MAX_COOKIES) {
-    if (!Number.isInteger(capacity) || capacity < 1) {
-      throw new InvalidArgumentError('capacity', capacity, 'an integer ≥ 1');
-    }
-    this.#capacity = capacity;
+    this.#capacity = requireInteger('capacity', capacity, 1);
   }
 
   /**

@@ -52,6 +52,11 @@ function ntsCode(code: NtsErrorCode): ChronoboundErrorCode {
   return code as unknown as ChronoboundErrorCode;
 }
 
+/** `NTS-KE with <server> refused: <what>.`, the message of a key exchange the client refuses. */
+function keRefused(server: string, what: string): string {
+  return `NTS-KE with ${server} refused: ${what}.`;
+}
+
 /**
  * Base class of every NTS key-exchange (NTS-KE) failure. `server` is the
  * key-exchange server as `host:port`. Nothing is learned from a failed exchange:
@@ -120,8 +125,11 @@ export class NtsKeTlsError extends NtsKeyExchangeError {
       'NTS_KE_TLS',
       server,
       certificate
-        ? `NTS-KE with ${server} refused: the server's certificate is not trusted (${tlsCode}: ${why}); ` +
-            'pass the issuing CA as the `ca` option or fix the certificate.'
+        ? keRefused(
+            server,
+            `the server's certificate is not trusted (${tlsCode}: ${why}); ` +
+              'pass the issuing CA as the `ca` option or fix the certificate',
+          )
         : `NTS-KE with ${server} failed: TLS 1.3 handshake failed (${tlsCode}: ${why}).`,
       options,
     );
@@ -147,8 +155,11 @@ export class NtsKeAlpnError extends NtsKeyExchangeError {
     super(
       'NTS_KE_ALPN',
       server,
-      `NTS-KE with ${server} refused: the server did not negotiate ALPN "ntske/1" ` +
-        `(got ${negotiated === false ? 'none' : JSON.stringify(negotiated)}); it is not an NTS-KE server.`,
+      keRefused(
+        server,
+        'the server did not negotiate ALPN "ntske/1" ' +
+          `(got ${negotiated === false ? 'none' : JSON.stringify(negotiated)}); it is not an NTS-KE server`,
+      ),
       options,
     );
     this.negotiated = negotiated;
@@ -223,11 +234,11 @@ export class NtsKeNegotiationError extends NtsKeyExchangeError {
   readonly what: 'protocol' | 'aead';
 
   constructor(server: string, what: 'protocol' | 'aead', why: string) {
-    super(
-      'NTS_KE_NEGOTIATION',
-      server,
-      `NTS-KE with ${server} refused: no agreed ${what === 'aead' ? 'AEAD algorithm (offered AEAD_AES_SIV_CMAC_256, 15)' : 'next protocol (offered NTPv4, 0)'}: ${why}.`,
-    );
+    const offered =
+      what === 'aead'
+        ? 'AEAD algorithm (offered AEAD_AES_SIV_CMAC_256, 15)'
+        : 'next protocol (offered NTPv4, 0)';
+    super('NTS_KE_NEGOTIATION', server, keRefused(server, `no agreed ${offered}: ${why}`));
     this.what = what;
   }
 }
@@ -245,13 +256,9 @@ export class NtsKeNoCookiesError extends NtsKeyExchangeError {
   readonly unusable: number;
 
   constructor(server: string, unusable: number) {
-    super(
-      'NTS_KE_NO_COOKIES',
-      server,
-      `NTS-KE with ${server} refused: the response carries no usable cookie` +
-        (unusable > 0 ? ` (${unusable} unusable)` : '') +
-        '.',
-    );
+    const count = unusable > 0 ? ` (${unusable} unusable)` : '';
+    const message = keRefused(server, `the response carries no usable cookie${count}`);
+    super('NTS_KE_NO_COOKIES', server, message);
     this.unusable = unusable;
   }
 }
@@ -268,7 +275,7 @@ export class NtsKeNoCookiesError extends NtsKeyExchangeError {
  */
 export class NtsKeProtocolError extends NtsKeyExchangeError {
   constructor(server: string, why: string, options?: { cause?: unknown }) {
-    super('NTS_KE_PROTOCOL', server, `NTS-KE with ${server} refused: ${why}.`, options);
+    super('NTS_KE_PROTOCOL', server, keRefused(server, why), options);
   }
 }
 

@@ -22,12 +22,10 @@ export {
   encodeExtensionField,
   encodeAuthenticator,
   decodeAuthenticator,
-} from './extension-fields.js';
-export type {
-  ExtensionField,
-  ParseExtensionFieldsOptions,
-  EncodeExtensionFieldOptions,
-  NtsAuthenticator,
+  type ExtensionField,
+  type ParseExtensionFieldsOptions,
+  type EncodeExtensionFieldOptions,
+  type NtsAuthenticator,
 } from './extension-fields.js';
 export {
   NtsKeRecordType,
@@ -37,26 +35,33 @@ export {
   encodeKeRecords,
   parseKeRecords,
   uint16Body,
+  type NtsKeRecord,
+  type ParsedKeRecords,
 } from './ke-records.js';
-export type { NtsKeRecord, ParsedKeRecords } from './ke-records.js';
-export { encodeKeRequest, interpretKeResponse } from './ke-messages.js';
-export type { NtsKeResponse } from './ke-messages.js';
+export { encodeKeRequest, interpretKeResponse, type NtsKeResponse } from './ke-messages.js';
 export {
   NTS_KE_PORT,
   NTS_KE_ALPN,
   NTS_EXPORTER_LABEL,
   ntsExporterContext,
   ntsKeyExchange,
+  type NtsKeyExchangeOptions,
+  type NtsKeyExchangeResult,
 } from './ke.js';
-export type { NtsKeyExchangeOptions, NtsKeyExchangeResult } from './ke.js';
-export { NtsSession } from './session.js';
-export type { NtsSessionKeys, NtsSessionOptions, NtsRequest, NtsVerifiedReply } from './session.js';
-export { validateNtsReply, queryNts } from './exchange.js';
-export type {
-  NtsReplyContext,
-  NtsAuthenticatedExchange,
-  QueryNtsOptions,
-  NtsExchange,
+export {
+  NtsSession,
+  type NtsSessionKeys,
+  type NtsSessionOptions,
+  type NtsRequest,
+  type NtsVerifiedReply,
+} from './session.js';
+export {
+  validateNtsReply,
+  queryNts,
+  type NtsReplyContext,
+  type NtsAuthenticatedExchange,
+  type QueryNtsOptions,
+  type NtsExchange,
 } from './exchange.js';
 export {
   NtsKeyExchangeError,
@@ -72,5 +77,6 @@ export {
   NtsExtensionFieldError,
   NtsNoCookiesError,
   NtsRejectedError,
+  type NtsErrorCode,
+  type NtsRejectionReason,
 } from './errors.js';
-export type { NtsErrorCode, NtsRejectionReason } from './errors.js';

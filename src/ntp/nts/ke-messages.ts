@@ -102,6 +102,34 @@ function readUint16(record: NtsKeRecord, server: string, what: string): number {
 }
 
 /**
+ * Checks that the server chose the one value offered for `what` (the client
+ * offers a single protocol and a single AEAD algorithm).
+ * @throws {NtsKeNegotiationError} When the `record` is missing, empty (the server
+ *   supports none of them) or names anything else.
+ */
+function checkChosen(
+  server: string,
+  what: 'protocol' | 'aead',
+  chosen: readonly number[] | undefined,
+  offered: number,
+  record: string,
+): void {
+  if (chosen === undefined) {
+    throw new NtsKeNegotiationError(server, what, `the response has no ${record} record`);
+  }
+  if (chosen.length === 0) {
+    throw new NtsKeNegotiationError(server, what, 'the server supports none of them');
+  }
+  if (chosen.length !== 1 || chosen[0] !== offered) {
+    throw new NtsKeNegotiationError(
+      server,
+      what,
+      `the server chose ${chosen.join(', ')}, which was not offered`,
+    );
+  }
+}
+
+/**
  * Interprets the records of a complete NTS-KE response (RFC 8915 §4.1). Pure.
  *
  * Refused, each with its error: an Error record ({@link NtsKeServerError}), an
@@ -198,32 +226,8 @@ export function interpretKeResponse(
     }
   }
   if (!ended) throw new NtsKeProtocolError(server, 'the response has no End of Message record');
-  if (protocols === undefined) {
-    throw new NtsKeNegotiationError(server, 'protocol', 'the response has no Next Protocol record');
-  }
-  if (protocols.length === 0) {
-    throw new NtsKeNegotiationError(server, 'protocol', 'the server supports none of them');
-  }
-  if (protocols.length !== 1 || protocols[0] !== NTS_PROTOCOL_NTPV4) {
-    throw new NtsKeNegotiationError(
-      server,
-      'protocol',
-      `the server chose ${protocols.join(', ')}, which was not offered`,
-    );
-  }
-  if (algorithms === undefined) {
-    throw new NtsKeNegotiationError(server, 'aead', 'the response has no AEAD Algorithm record');
-  }
-  if (algorithms.length === 0) {
-    throw new NtsKeNegotiationError(server, 'aead', 'the server supports none of them');
-  }
-  if (algorithms.length !== 1 || algorithms[0] !== AEAD_AES_SIV_CMAC_256) {
-    throw new NtsKeNegotiationError(
-      server,
-      'aead',
-      `the server chose ${algorithms.join(', ')}, which was not offered`,
-    );
-  }
+  checkChosen(server, 'protocol', protocols, NTS_PROTOCOL_NTPV4, 'Next Protocol');
+  checkChosen(server, 'aead', algorithms, AEAD_AES_SIV_CMAC_256, 'AEAD Algorithm');
   if (cookies.length === 0) throw new NtsKeNoCookiesError(server, unusable);
   return {
     cookies,

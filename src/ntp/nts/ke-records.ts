@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidArgumentError } from '../../errors.js';
+import { concatBytes } from '../../_internals/bytes.js';
 
 /**
  * NTS-KE record types (RFC 8915 §4.1, §7.6).
@@ -114,14 +115,7 @@ export function encodeKeRecord(record: NtsKeRecord): Uint8Array {
  * ```
  */
 export function encodeKeRecords(records: readonly NtsKeRecord[]): Uint8Array {
-  const parts = records.map(encodeKeRecord);
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes(records.map(encodeKeRecord));
 }
 
 /**

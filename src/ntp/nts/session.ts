@@ -16,6 +16,8 @@
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../../errors.js';
+import { BoundedMap } from '../../_internals/bounded-map.js';
+import { concatBytes } from '../../_internals/bytes.js';
 import { NTP_PACKET_SIZE, referenceIdFromString } from '../packet.js';
 import { AES_SIV_KEY_LENGTH, aeadAesSivCmac256Open, aeadAesSivCmac256Seal } from './aes-siv.js';
 import { CookieJar, NTS_MAX_COOKIES } from './cookies.js';
@@ -138,16 +140,6 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
 /**
  * Keys, cookies and request bookkeeping for NTS-protected NTP with one server.
  *
@@ -162,7 +154,9 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 export class NtsSession {
   readonly #jar: CookieJar;
   readonly #random: (length: number) => Uint8Array;
-  readonly #requests = new Map<string, { state: RequestState; generation: number }>();
+  readonly #requests = new BoundedMap<string, { state: RequestState; generation: number }>(
+    HISTORY_SIZE,
+  );
   #c2s: Uint8Array = new Uint8Array(0);
   #s2c: Uint8Array = new Uint8Array(0);
   #ntpHost = '';
@@ -347,10 +341,13 @@ export class NtsSession {
       );
     }
     cookie.fill(0);
-    const associated = concat([header, ...fields]);
+    const associated = concatBytes([header, ...fields]);
     const sealed = aeadAesSivCmac256Seal(this.#c2s, nonce, associated, new Uint8Array(0));
-    const bytes = concat([associated, encodeAuthenticator(nonce, sealed, MIN_LAST_FIELD_LENGTH)]);
-    this.#remember(hexOf(uniqueId), { state: 'pending', generation: this.#generation });
+    const bytes = concatBytes([
+      associated,
+      encodeAuthenticator(nonce, sealed, MIN_LAST_FIELD_LENGTH),
+    ]);
+    this.#requests.remember(hexOf(uniqueId), { state: 'pending', generation: this.#generation });
     return { bytes, uniqueId, cookiesRequested: wanted, generation: this.#generation };
   }
 
@@ -497,14 +494,5 @@ export class NtsSession {
       throw new InvalidArgumentError('random', bytes, `${length} bytes`);
     }
     return new Uint8Array(bytes);
-  }
-
-  #remember(key: string, entry: { state: RequestState; generation: number }): void {
-    this.#requests.delete(key);
-    this.#requests.set(key, entry);
-    if (this.#requests.size > HISTORY_SIZE) {
-      const oldest = this.#requests.keys().next().value;
-      if (oldest !== undefined) this.#requests.delete(oldest);
-    }
   }
 }

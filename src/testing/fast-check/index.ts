@@ -12,13 +12,10 @@ export {
   lamportTimestamp,
   vectorClock,
   causalHistory,
+  type NodeIdArbitraryOptions,
+  type HlcTimestampArbitraryOptions,
+  type LamportTimestampArbitraryOptions,
+  type VectorClockArbitraryOptions,
+  type CausalHistoryOptions,
 } from './arbitraries.js';
-export type {
-  NodeIdArbitraryOptions,
-  HlcTimestampArbitraryOptions,
-  LamportTimestampArbitraryOptions,
-  VectorClockArbitraryOptions,
-  CausalHistoryOptions,
-} from './arbitraries.js';
-export { clockScenario } from './clock-scenario.js';
-export type { ClockScenarioOptions } from './clock-scenario.js';
+export { clockScenario, type ClockScenarioOptions } from './clock-scenario.js';

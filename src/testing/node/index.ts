@@ -5,11 +5,11 @@
  *
  * @module chronobound/testing/node
  */
-export { createNtpServer } from './ntp-server.js';
-export type {
-  LoopbackNtpServer,
-  NtpServerOptions,
-  NtpServerBehaviour,
-  NtpServerFault,
-  NtpKissCode,
+export {
+  createNtpServer,
+  type LoopbackNtpServer,
+  type NtpServerOptions,
+  type NtpServerBehaviour,
+  type NtpServerFault,
+  type NtpKissCode,
 } from './ntp-server.js';

@@ -8,18 +8,17 @@
 import dgram from 'node:dgram';
 import { isIP } from 'node:net';
 import { InvalidArgumentError } from '../../errors.js';
-import { NtpMode, decodeNtpPacket, type NtpPacket } from '../../ntp/packet.js';
 import {
   FaultPlan,
   applyServerBehaviour,
   buildNtpReplies,
-  defaultServerBehaviour,
   finite,
   mutatedDatagrams,
   nonNegative,
+  serverBehaviour,
+  takeRequest,
   type NtpServerBehaviour,
   type NtpServerFault,
-  type ServerBehaviour,
 } from '../ntp-reply.js';
 
 export type { NtpServerFault, NtpKissCode, NtpServerBehaviour } from '../ntp-reply.js';
@@ -196,8 +195,7 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
     throw new InvalidArgumentError('port', port, 'an integer in [0, 65535]');
   }
   const random = options.random ?? Math.random;
-  const behaviour: ServerBehaviour = defaultServerBehaviour();
-  applyServerBehaviour(behaviour, options);
+  const behaviour = serverBehaviour(options);
 
   // The clock: base + offset + drift·(p − driftOrigin), p = performance.now().
   const base = performance.timeOrigin;
@@ -283,16 +281,10 @@ export async function createNtpServer(options: NtpServerOptions = {}): Promise<L
   socket.on('message', (msg, rinfo) => {
     if (closed) return;
     requests++;
-    let request: NtpPacket;
-    try {
-      request = decodeNtpPacket(msg);
-    } catch {
-      return; // not NTP: a real server stays silent
-    }
-    if (request.mode !== NtpMode.client) return;
+    const taken = takeRequest(msg, faults);
+    if (taken === undefined) return;
+    const { request, fault: current, thenValid: alsoValid } = taken;
     const requestBytes = Uint8Array.from(msg);
-    const { fault: current, thenValid: alsoValid } = faults.take();
-    if (current === 'drop') return;
     const b = { ...behaviour };
     const jitter = (): number => (b.jitterMs > 0 ? random() * b.jitterMs : 0);
     later(b.requestDelayMs + jitter(), () => {
