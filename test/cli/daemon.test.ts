@@ -10,6 +10,7 @@ import { monotonicNowNs } from '../../src/node/host-clocks.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { locatePromtool, promtoolCheck } from '../node/promtool.js';
 import { CLI, endsWithOneLineError, isOneLineError, runCli, startCli } from './run-cli.js';
+import { performanceAtMonotonicNs } from '../support/host-clocks.js';
 
 const promtool = locatePromtool();
 
@@ -28,18 +29,6 @@ interface Reading {
   latest: number;
   status: string;
   eps: number;
-}
-
-/** performance.now() at a CLOCK_MONOTONIC reading (ns), via one bracketed pair of reads. */
-function perfAt(): (ns: bigint) => number {
-  let best = { mid: 0, ns: 0n, width: Infinity };
-  for (let i = 0; i < 5; i++) {
-    const a = performance.now();
-    const ns = monotonicNowNs();
-    const b = performance.now();
-    if (b - a < best.width) best = { mid: (a + b) / 2, ns, width: b - a };
-  }
-  return (ns) => best.mid + Number(ns - best.ns) / 1e6;
 }
 
 /** Runs a reader process: a TrueClock on clockboundSource, printing readings bracketed by hrtime. */
@@ -127,7 +116,7 @@ describe('chronobound daemon', () => {
 
       // Another process reads the segment through clockboundSource + TrueClock.
       const readings = await readInAnotherProcess(segment, 20);
-      const at = perfAt();
+      const at = performanceAtMonotonicNs();
       for (const r of readings) {
         // Trusted either way; free-running only if a loaded machine delayed the polls.
         expect(['synchronized', 'free-running']).toContain(r.status);

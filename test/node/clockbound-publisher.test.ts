@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TrueClock, calibrateWall, systemMonotonic, systemWall } from '../../src/index.js';
+import { TrueClock } from '../../src/index.js';
 import { publishClockbound, readClockboundSegment } from '../../src/node/index.js';
 import { monotonicNowNs } from '../../src/node/host-clocks.js';
 import { manualSource, type ManualSource } from '../../src/testing/index.js';
+import { tightestWallCalibration } from '../support/host-clocks.js';
 
 let dir: string;
 let path: string;
@@ -19,11 +20,7 @@ beforeEach(() => {
   path = join(dir, 'shm0');
   source = manualSource(60_000);
   clock = new TrueClock({ source, watchdogIntervalMs: 0, maxDriftPpm: 100 });
-  let best = calibrateWall(systemWall, systemMonotonic);
-  for (let i = 0; i < 4; i++) {
-    const next = calibrateWall(systemWall, systemMonotonic);
-    if (next.errorMs < best.errorMs) best = next;
-  }
+  const best = tightestWallCalibration();
   wallOffsetMs = best.offsetMs;
   wallErrorMs = best.errorMs;
 });

@@ -39,10 +39,10 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TrueClock } from '../../src/index.js';
-import { monotonicNowNs } from '../../src/node/host-clocks.js';
 import { publishClockbound, type ClockboundPublisher } from '../../src/node/index.js';
 import { ntpSource, udpTransport, type DatagramTransport } from '../../src/ntp/index.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
+import { performanceAtMonotonicNs } from '../support/host-clocks.js';
 
 const WORKERS = 3;
 const CHILDREN = 3;
@@ -188,18 +188,6 @@ function startChild(segment: string): Reader {
   );
 }
 
-/** performance.now() at a CLOCK_MONOTONIC reading (ns), via the tightest of a few bracketed pairs. */
-function perfAt(): (ns: bigint) => number {
-  let best = { mid: 0, ns: 0n, width: Infinity };
-  for (let i = 0; i < 5; i++) {
-    const a = performance.now();
-    const ns = monotonicNowNs();
-    const b = performance.now();
-    if (b - a < best.width) best = { mid: (a + b) / 2, ns, width: b - a };
-  }
-  return (ns) => best.mid + Number(ns - best.ns) / 1e6;
-}
-
 let dir: string;
 let segment: string;
 let ntp: LoopbackNtpServer;
@@ -267,7 +255,7 @@ describe('one writer, many readers on one host', () => {
       for (const r of readers) r.go();
       const results = await Promise.all(readers.map((r) => r.done));
 
-      const at = perfAt();
+      const at = performanceAtMonotonicNs();
       let checked = 0;
       for (const [i, result] of results.entries()) {
         const kind = readers[i]?.kind;

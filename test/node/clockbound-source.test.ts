@@ -6,14 +6,11 @@ import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   TrueClock,
-  calibrateWall,
   systemMonotonic,
-  systemWall,
   type Scheduler,
   type SourceContext,
   type SourceProblem,
   type SyncSample,
-  type WallCalibration,
 } from '../../src/index.js';
 import {
   ClockboundSegmentWriter,
@@ -26,6 +23,7 @@ import {
   encodeClockboundSegment,
 } from '../../src/node/clockbound-segment.js';
 import { monotonicNowNs } from '../../src/node/host-clocks.js';
+import { tightestWallCalibration } from '../support/host-clocks.js';
 
 const MS = 1_000_000n;
 
@@ -72,16 +70,6 @@ function attach(source: ClockboundSource, ctx: SourceContext = context): Harness
   return { samples, problems, stop };
 }
 
-/** The tightest of a few edge calibrations of Date.now() onto performance.now(). */
-function calibration(): WallCalibration {
-  let best = calibrateWall(systemWall, systemMonotonic);
-  for (let i = 0; i < 4; i++) {
-    const next = calibrateWall(systemWall, systemMonotonic);
-    if (next.errorMs < best.errorMs) best = next;
-  }
-  return best;
-}
-
 function data(overrides: Partial<ClockboundData> = {}): ClockboundData {
   const now = monotonicNowNs();
   return {
@@ -118,7 +106,7 @@ describe('clockboundSource', () => {
     expect(h.problems).toEqual([]);
     expect(h.samples).toHaveLength(1);
     const s = h.samples[0] as SyncSample;
-    const cal = calibration();
+    const cal = tightestWallCalibration();
     // The sample says "true time = REALTIME ± error"; REALTIME − performance.now() is cal.offsetMs.
     // errorMs is the 2 ms bound, 50 ppm over ~100 ms of age (5 µs), and the errors of mapping
     // the clocks (µs-level; more under load), which must cover the difference.
@@ -142,7 +130,7 @@ describe('clockboundSource', () => {
 
   it('feeds a TrueClock whose readings contain the system clock (the segment’s truth)', async () => {
     writer.write(data());
-    const cal = calibration();
+    const cal = tightestWallCalibration();
     const clock = new TrueClock({
       source: clockboundSource({ path, pollIntervalMs: 20 }),
       maxUncertaintyMs: 50,
