@@ -9,7 +9,8 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { locateEtcd, startEtcdCluster } from '../integration/helpers/etcd.js';
 import { freePort, locatePostgres, startPostgres } from '../integration/helpers/postgres.js';
-import { postgresRowCount, suiteFixture } from './fixtures.js';
+import { suiteFixture } from '../support/suite-fixture.js';
+import { postgresRowCount } from './fixtures.js';
 import { endsWithOneLineError, isOneLineError, runCli } from './run-cli.js';
 
 interface EtcdDemoJson {

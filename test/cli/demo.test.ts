@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { locatePostgres, startPostgres } from '../integration/helpers/postgres.js';
 import type { ChildProcess } from 'node:child_process';
-import { postgresRowCount, suiteFixture } from './fixtures.js';
+import { suiteFixture } from '../support/suite-fixture.js';
+import { postgresRowCount } from './fixtures.js';
 import { isOneLineError, runCli, startCli } from './run-cli.js';
 
 /** Resolves with the first stderr line matching `pattern`; rejects if the process exits first. */

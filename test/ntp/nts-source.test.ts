@@ -17,10 +17,11 @@ import { NtsRejectedError } from '../../src/ntp/nts/errors.js';
 import { ntpSource } from '../../src/ntp/source.js';
 import { udpTransport, type DatagramTransport } from '../../src/ntp/transport.js';
 import type { SourceProblem } from '../../src/sources/types.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
+import { createNtpServer } from '../../src/testing/node/index.js';
 import { TrueClock } from '../../src/truetime/true-clock.js';
 import { locateOpenssl, makeCertificate } from '../integration/helpers/nts-server.js';
 import { startPlainNtsServer, type PlainNtsServer } from '../support/plain-nts-server.js';
+import { suiteFixture } from '../support/suite-fixture.js';
 import { until } from './_helpers.js';
 
 const openssl = locateOpenssl();
@@ -153,13 +154,7 @@ describe.skipIf(openssl === undefined)('ntpSource with an NTS server', () => {
 });
 
 describe('NtpSocket.query with an authenticate hook', () => {
-  let server: LoopbackNtpServer;
-  beforeAll(async () => {
-    server = await createNtpServer();
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const ntp = suiteFixture(createNtpServer);
 
   it('sends what build returns and validates the header verify returns', async () => {
     const socket = new NtpSocket();
@@ -167,7 +162,7 @@ describe('NtpSocket.query with an authenticate hook', () => {
     try {
       const x = await socket.query({
         host: '127.0.0.1',
-        port: server.port,
+        port: ntp().port,
         timeoutMs: 10_000,
         authenticate: {
           build: (header) => header,
@@ -193,7 +188,7 @@ describe('NtpSocket.query with an authenticate hook', () => {
       const error = await socket
         .query({
           host: '127.0.0.1',
-          port: server.port,
+          port: ntp().port,
           timeoutMs: 30_000,
           onRejected: (e) => reported.push(e),
           authenticate: {
@@ -239,14 +234,14 @@ describe('NtpSocket.query with an authenticate hook', () => {
       await expect(
         socket.query({
           host: '127.0.0.1',
-          port: server.port,
+          port: ntp().port,
           authenticate: { build: (h: Uint8Array) => h } as never,
         }),
       ).rejects.toThrow(InvalidArgumentError);
       await expect(
         socket.query({
           host: '127.0.0.1',
-          port: server.port,
+          port: ntp().port,
           version: 3,
           authenticate: { build: (h) => h, verify: (r) => r },
         }),
