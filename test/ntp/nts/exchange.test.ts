@@ -20,6 +20,7 @@ import { ntsKeyExchange } from '../../../src/ntp/nts/ke.js';
 import { NtsSession } from '../../../src/ntp/nts/session.js';
 import { locateOpenssl } from '../../integration/helpers/nts-server.js';
 import { startPlainNtsServer, type PlainNtsServer } from '../../support/plain-nts-server.js';
+import { failure } from '../_helpers.js';
 
 const openssl = locateOpenssl();
 
@@ -40,15 +41,6 @@ describe.skipIf(openssl === undefined)('queryNts', () => {
     await server?.close();
     await new Promise<void>((resolve) => stranger?.close(() => resolve()));
   });
-
-  async function failure(promise: Promise<unknown>): Promise<Error> {
-    try {
-      await promise;
-    } catch (e) {
-      return e as Error;
-    }
-    throw new Error('expected queryNts to fail');
-  }
 
   /** A session from the key exchange, so that the timed part below is the NTP exchange alone. */
   const session = async (): Promise<NtsSession> =>

@@ -16,18 +16,9 @@ import {
   parseExtensionFields,
 } from '../../../src/ntp/nts/extension-fields.js';
 import { fcParams } from '../../support/fc.js';
+import { concat } from '../_helpers.js';
 
 const header = encodeNtpPacket({ version: 4, mode: 3 });
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 function expectFieldError(f: () => unknown, pattern: RegExp): void {
   let thrown: unknown;

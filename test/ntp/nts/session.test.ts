@@ -32,18 +32,9 @@ import {
 } from '../../../src/ntp/nts/extension-fields.js';
 import { NtsSession, type NtsRequest } from '../../../src/ntp/nts/session.js';
 import { fcParams } from '../../support/fc.js';
+import { concat } from '../_helpers.js';
 
 const COOKIE_LENGTH = 100;
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 const freshCookie = (): Uint8Array => new Uint8Array(randomBytes(COOKIE_LENGTH));
 
