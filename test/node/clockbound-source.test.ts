@@ -7,7 +7,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   TrueClock,
   systemMonotonic,
-  type Scheduler,
   type SourceContext,
   type SourceProblem,
   type SyncSample,
@@ -24,28 +23,9 @@ import {
 } from '../../src/node/clockbound-segment.js';
 import { monotonicNowNs } from '../../src/node/host-clocks.js';
 import { tightestWallCalibration } from '../support/host-clocks.js';
+import { StepScheduler } from '../support/step-scheduler.js';
 
 const MS = 1_000_000n;
-
-/** Runs timers only when told: every poll of the source is an explicit step. */
-class StepScheduler implements Scheduler {
-  #pending = new Map<number, () => void>();
-  #next = 1;
-  setTimeout(callback: () => void): unknown {
-    const id = this.#next++;
-    this.#pending.set(id, callback);
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#pending.delete(handle as number);
-  }
-  /** Runs the pending timers (one poll). */
-  step(): void {
-    const due = [...this.#pending.values()];
-    this.#pending.clear();
-    for (const run of due) run();
-  }
-}
 
 interface Harness {
   readonly samples: SyncSample[];

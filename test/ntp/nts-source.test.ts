@@ -15,37 +15,16 @@ import { InvalidArgumentError, NtpRejectedError, NtpTimeoutError } from '../../s
 import { NtpSocket } from '../../src/ntp/ntp-socket.js';
 import { NtsRejectedError } from '../../src/ntp/nts/errors.js';
 import { ntpSource } from '../../src/ntp/source.js';
-import { udpTransport, type DatagramTransport } from '../../src/ntp/transport.js';
 import type { SourceProblem } from '../../src/sources/types.js';
 import { createNtpServer } from '../../src/testing/node/index.js';
 import { TrueClock } from '../../src/truetime/true-clock.js';
 import { locateOpenssl, makeCertificate } from '../integration/helpers/nts-server.js';
 import { startPlainNtsServer, type PlainNtsServer } from '../support/plain-nts-server.js';
+import { recordingUdpTransport } from '../support/recording-transport.js';
 import { suiteFixture } from '../support/suite-fixture.js';
 import { until } from './_helpers.js';
 
 const openssl = locateOpenssl();
-
-/** A transport that counts what goes through it (and otherwise is `udpTransport`). */
-function countingTransport(): DatagramTransport & { sent: Uint8Array[] } {
-  const sent: Uint8Array[] = [];
-  return {
-    sent,
-    async open(family, handlers) {
-      const socket = await udpTransport.open(family, handlers);
-      return {
-        ...socket,
-        send: (bytes: Uint8Array, address: string, port: number) => {
-          sent.push(new Uint8Array(bytes));
-          return socket.send(bytes, address, port);
-        },
-        close: () => socket.close(),
-        ...(socket.ref === undefined ? {} : { ref: () => socket.ref?.() }),
-        ...(socket.unref === undefined ? {} : { unref: () => socket.unref?.() }),
-      };
-    },
-  };
-}
 
 describe('ntpSource server entries in object form', () => {
   it('accepts strings and objects side by side, NTS defaulting to port 4460', () => {
@@ -100,7 +79,7 @@ describe.skipIf(openssl === undefined)('ntpSource with an NTS server', () => {
 
   it('sends NTS-protected requests and refuses plain replies (no downgrade): unsynchronized', async () => {
     server.requests.length = 0;
-    const transport = countingTransport();
+    const transport = recordingUdpTransport();
     const source = ntpSource({
       servers: [{ host: '127.0.0.1', port: kePort, nts: { ca } }],
       transport,
@@ -137,7 +116,7 @@ describe.skipIf(openssl === undefined)('ntpSource with an NTS server', () => {
         new RegExp(`127\\.0\\.0\\.1:${deadPort}`),
       ],
     ] as const) {
-      const transport = countingTransport();
+      const transport = recordingUdpTransport();
       const source = ntpSource({ servers: [server], transport, timeoutMs: 10_000 });
       const clock = new TrueClock({ source, watchdogIntervalMs: 0 });
       try {
