@@ -33,15 +33,15 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   distUrl,
   startClockboundWriter,
   truthBracket,
   type BracketedReading,
-  type ClockboundWriter,
 } from '../support/clockbound-host.js';
 import { performanceAtMonotonicNs } from '../support/host-clocks.js';
+import { suiteFixture } from '../support/suite-fixture.js';
 
 const WORKERS = 3;
 const CHILDREN = 3;
@@ -175,20 +175,15 @@ function startChild(segment: string): Reader {
   );
 }
 
-let writer: ClockboundWriter;
-
-beforeAll(async () => {
-  writer = await startClockboundWriter(SERVER_OFFSET_MS);
-  // ready() resolves on the sample; the status change it causes is published at once.
-  expect(writer.publisher.last?.status).toBe('synchronized');
-});
-
-afterAll(async () => {
-  await writer?.close();
-});
-
 describe('one writer, many readers on one host', () => {
+  const writerFixture = suiteFixture(async () => {
+    const writer = await startClockboundWriter(SERVER_OFFSET_MS);
+    // ready() resolves on the sample; the status change it causes is published at once.
+    expect(writer.publisher.last?.status).toBe('synchronized');
+    return writer;
+  });
   it('worker threads and child processes all read the one clock: every reading contains the server’s truth, and the server hears one client', async () => {
+    const writer = writerFixture();
     const { ntp, path: segment } = writer;
     const requestsBefore = ntp.stats.requests;
     const sentBefore = writer.sent();

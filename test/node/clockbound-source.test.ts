@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -16,12 +15,14 @@ import {
   clockboundSource,
   type ClockboundData,
   type ClockboundSource,
+  type ClockboundSourceOptions,
 } from '../../src/node/index.js';
 import {
   encodeClockboundHeader,
   encodeClockboundSegment,
 } from '../../src/node/clockbound-segment.js';
 import { monotonicNowNs } from '../../src/node/host-clocks.js';
+import { tempSegment, type TempSegment } from '../support/clockbound-host.js';
 import { tightestWallCalibration } from '../support/host-clocks.js';
 import { StepScheduler } from '../support/step-scheduler.js';
 
@@ -50,6 +51,16 @@ function attach(source: ClockboundSource, ctx: SourceContext = context): Harness
   return { samples, problems, stop };
 }
 
+/**
+ * A source on the test's segment whose polls run one `scheduler.step()` at a
+ * time, with a harness attached.
+ */
+function steppedSource(options: Omit<ClockboundSourceOptions, 'path' | 'scheduler'> = {}) {
+  const scheduler = new StepScheduler();
+  const source = clockboundSource({ path, scheduler, ...options });
+  return { scheduler, source, h: attach(source) };
+}
+
 function data(overrides: Partial<ClockboundData> = {}): ClockboundData {
   const now = monotonicNowNs();
   return {
@@ -63,25 +74,23 @@ function data(overrides: Partial<ClockboundData> = {}): ClockboundData {
   };
 }
 
-let dir: string;
+let segment: TempSegment;
 let path: string;
 let writer: ClockboundSegmentWriter;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'chronobound-cbs-'));
-  path = join(dir, 'shm0');
+  segment = tempSegment();
+  ({ path } = segment);
   writer = ClockboundSegmentWriter.open(path);
 });
 afterEach(() => {
   writer.close();
-  rmSync(dir, { recursive: true, force: true });
+  segment.remove();
 });
 
 describe('clockboundSource', () => {
   it('turns a synchronized segment into samples: CLOCK_REALTIME ± bound + drift × age', async () => {
     writer.write(data({ asOfNs: monotonicNowNs() - 100n * MS }));
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, source, h } = steppedSource();
     scheduler.step();
     expect(h.problems).toEqual([]);
     expect(h.samples).toHaveLength(1);
@@ -176,9 +185,7 @@ describe('clockboundSource', () => {
   ])('refuses with %s and delivers nothing', async (reason, prepare) => {
     writer.close();
     prepare(path);
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler, maxRetries: 20 });
-    const h = attach(source);
+    const { scheduler, source, h } = steppedSource({ maxRetries: 20 });
     scheduler.step();
     scheduler.step();
     expect(h.samples).toEqual([]);
@@ -189,9 +196,7 @@ describe('clockboundSource', () => {
   });
 
   it('honours the 1 µs causality tolerance only: as_of just written passes', () => {
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, h } = steppedSource();
     writer.write(data({ asOfNs: monotonicNowNs() }));
     scheduler.step();
     expect(h.problems).toEqual([]);
@@ -202,9 +207,7 @@ describe('clockboundSource', () => {
   it('recovers when the file appears or is fixed (it reopens the path)', () => {
     writer.close();
     rmSync(path);
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, h } = steppedSource();
     scheduler.step();
     expect(h.problems.map((p) => p.reason)).toEqual(['segment-missing']);
     writer = ClockboundSegmentWriter.open(path);
@@ -216,9 +219,7 @@ describe('clockboundSource', () => {
 
   it('a disruption marker change: "disrupted", then nothing from before it, then fresh data', async () => {
     writer.write(data({ disruptionMarker: 1n }));
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, source, h } = steppedSource();
     scheduler.step();
     expect(h.samples).toHaveLength(1);
 
@@ -271,9 +272,7 @@ describe('clockboundSource', () => {
   it('a disrupted status refuses the data behind it even after the status clears', () => {
     const asOf = monotonicNowNs() - 5n * MS;
     writer.write(data({ asOfNs: asOf, status: 'disrupted' }));
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, h } = steppedSource();
     scheduler.step();
     writer.write(data({ asOfNs: asOf, status: 'synchronized' }));
     scheduler.step();
@@ -287,9 +286,7 @@ describe('clockboundSource', () => {
 
   it('invalidate(): refuses data from before the given moment and polls at once', () => {
     writer.write(data({ asOfNs: monotonicNowNs() - 2n * MS }));
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, source, h } = steppedSource();
     scheduler.step();
     expect(h.samples).toHaveLength(1);
     source.invalidate(performance.now());
@@ -304,9 +301,7 @@ describe('clockboundSource', () => {
   it('free-running (or synchronized past the 5 s grace): a sample only when as_of moves', () => {
     const asOf = monotonicNowNs() - 2n * MS;
     writer.write(data({ asOfNs: asOf, status: 'free-running' }));
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, h } = steppedSource();
     scheduler.step();
     scheduler.step();
     expect(h.samples).toHaveLength(1);
@@ -326,9 +321,7 @@ describe('clockboundSource', () => {
 
   it('a segment drift bound above the clock’s: reported once, and covered for one poll gap', () => {
     writer.write(data({ maxDriftPpb: 500_000 }));
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler, pollIntervalMs: 1000 });
-    const h = attach(source);
+    const { scheduler, h } = steppedSource({ pollIntervalMs: 1000 });
     scheduler.step();
     scheduler.step();
     expect(h.problems.map((p) => p.reason)).toEqual(['drift-bound']);
@@ -349,9 +342,7 @@ describe('clockboundSource', () => {
 
   it('costs microseconds per poll (measured)', () => {
     writer.write(data());
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, h } = steppedSource();
     scheduler.step(); // the first poll calibrates the wall clock (a spin of up to ~1 ms)
     const costs: number[] = [];
     for (let i = 0; i < 2000; i++) {

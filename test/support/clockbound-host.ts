@@ -21,6 +21,30 @@ import { recordingUdpTransport } from './recording-transport.js';
 export const distUrl = (entry: string): string =>
   pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', entry)).href;
 
+/** A segment path in a fresh temp directory. */
+export interface TempSegment {
+  /** `<temp dir>/shm0`, not created yet. */
+  readonly path: string;
+  /** Removes the directory and all in it. */
+  remove(): void;
+}
+
+/**
+ * A fresh temp directory for one segment.
+ *
+ * @example
+ * ```ts
+ * const segment = tempSegment();
+ * const writer = ClockboundSegmentWriter.open(segment.path);
+ * // …
+ * segment.remove();
+ * ```
+ */
+export function tempSegment(): TempSegment {
+  const dir = mkdtempSync(join(tmpdir(), 'chronobound-segment-'));
+  return { path: join(dir, 'shm0'), remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
 /** What {@link startClockboundWriter} runs. */
 export interface ClockboundWriter {
   /** The segment's path, in a temp directory that {@link ClockboundWriter.close} removes. */
@@ -48,8 +72,8 @@ export interface ClockboundWriter {
  * @throws Error when the clock is not ready within 30 s.
  */
 export async function startClockboundWriter(serverOffsetMs: number): Promise<ClockboundWriter> {
-  const dir = mkdtempSync(join(tmpdir(), 'chronobound-clockbound-'));
-  const path = join(dir, 'shm0');
+  const segment = tempSegment();
+  const { path } = segment;
   const ntp = await createNtpServer({ offsetMs: serverOffsetMs });
   const transport = recordingUdpTransport();
   const clock = new TrueClock({
@@ -68,7 +92,7 @@ export async function startClockboundWriter(serverOffsetMs: number): Promise<Clo
     await publisher.close();
     await clock.close();
     await ntp.close();
-    rmSync(dir, { recursive: true, force: true });
+    segment.remove();
   };
   try {
     await clock.ready({ timeoutMs: 30_000 });
