@@ -58,11 +58,5 @@ export async function failure(promise: Promise<unknown>): Promise<Error> {
 
 /** `parts` joined into one new array (a packet header and its extension fields, say). */
 export function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return new Uint8Array(Buffer.concat(parts));
 }
