@@ -24,79 +24,31 @@
  *
  *   npx vitest bench --run bench/clockbound.bench.ts
  */
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, bench, describe } from 'vitest';
-import { TrueClock, type Scheduler } from '../src/index.js';
-import { monotonicNowNs } from '../src/node/host-clocks.js';
-import { clockboundSource, publishClockbound } from '../src/node/index.js';
-import { ntpSource, udpTransport, type DatagramTransport } from '../src/ntp/index.js';
+import { TrueClock } from '../src/index.js';
+import { clockboundSource } from '../src/node/index.js';
 import { manualSource } from '../src/testing/index.js';
-import { createNtpServer } from '../src/testing/node/index.js';
+import {
+  readSegmentInAnotherProcess,
+  startClockboundWriter,
+  truthBracket,
+} from '../test/support/clockbound-host.js';
+import { performanceAtMonotonicNs } from '../test/support/host-clocks.js';
+import { StepScheduler } from '../test/support/step-scheduler.js';
 
 const READERS = 64;
 const READS_PER_READER = 5;
 /** Read rates (reads per second per process) for the amortized cost. */
 const RATES = [100, 1_000, 10_000];
 
-/** Runs timers only when told: each step is one poll of the source. */
-class StepScheduler implements Scheduler {
-  #pending = new Map<number, () => void>();
-  #next = 1;
-  setTimeout(callback: () => void): unknown {
-    const id = this.#next++;
-    this.#pending.set(id, callback);
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#pending.delete(handle as number);
-  }
-  step(): void {
-    const due = [...this.#pending.values()];
-    this.#pending.clear();
-    for (const run of due) run();
-  }
-}
-
 // The writer: one TrueClock on a loopback server, published every 100 ms. Its
 // NTP client counts what it sends; one exchange to start, then one a minute.
-const dir = mkdtempSync(join(tmpdir(), 'chronobound-bench-cb-'));
-const path = join(dir, 'shm0');
-const ntp = await createNtpServer({ offsetMs: 25 });
-let sent = 0;
-const counting: DatagramTransport = {
-  async open(family, handlers) {
-    const socket = await udpTransport.open(family, handlers);
-    return {
-      send: (bytes, address, port) => {
-        sent++;
-        return socket.send(bytes, address, port);
-      },
-      ref: () => socket.ref?.(),
-      unref: () => socket.unref?.(),
-      close: () => socket.close(),
-    };
-  },
-};
-const writerClock = new TrueClock({
-  source: ntpSource({
-    servers: [ntp.address],
-    transport: counting,
-    initialBurst: 1,
-    pollIntervalMs: 60_000,
-    maxPollIntervalMs: 60_000,
-  }),
-  maxUncertaintyMs: 1000,
-});
-const publisher = publishClockbound(writerClock, {
-  path,
-  updateMs: 100,
-  maxUncertaintyMs: 1000,
-});
-await writerClock.ready({ timeoutMs: 30_000 });
+const writer = await startClockboundWriter(25);
+const { ntp, path } = writer;
 
 // The readers in this process.
 const reader = new TrueClock({ source: clockboundSource({ path }), maxUncertaintyMs: 1000 });
@@ -146,62 +98,6 @@ function pollCost(polls = 2000): { meanUs: number; medianUs: number; p99Us: numb
   };
 }
 
-interface ProcessReport {
-  readonly readyMs: number;
-  readonly readings: { h1: string; h2: string; earliest: number; latest: number; status: string }[];
-}
-
-const dist = (p: string): string =>
-  pathToFileURL(fileURLToPath(new URL(`../dist/${p}`, import.meta.url))).href;
-
-const CHILD = `
-import { TrueClock } from ${JSON.stringify(dist('index.js'))};
-import { clockboundSource } from ${JSON.stringify(dist('node/index.js'))};
-const t0 = performance.now();
-const clock = new TrueClock({ source: clockboundSource({ path: process.argv[1] }), maxUncertaintyMs: 1000 });
-await clock.ready({ timeoutMs: 60000 });
-const readyMs = performance.now() - t0;
-const readings = [];
-for (let i = 0; i < ${READS_PER_READER}; i++) {
-  const h1 = process.hrtime.bigint();
-  const r = clock.now();
-  const h2 = process.hrtime.bigint();
-  readings.push({ h1: String(h1), h2: String(h2), earliest: r.earliest, latest: r.latest, status: r.status });
-}
-await clock.close();
-console.log(JSON.stringify({ readyMs, readings }));
-`;
-
-function runReaderProcess(): Promise<ProcessReport> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', CHILD, path], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) reject(new Error(`reader exited ${code}: ${err}`));
-      else resolve(JSON.parse(out) as ProcessReport);
-    });
-  });
-}
-
-/** performance.now() at a CLOCK_MONOTONIC reading (ns): `process.hrtime.bigint()` is one clock for every process. */
-function perfAt(): (ns: bigint) => number {
-  let best = { mid: 0, ns: 0n, width: Infinity };
-  for (let i = 0; i < 5; i++) {
-    const a = performance.now();
-    const ns = monotonicNowNs();
-    const b = performance.now();
-    if (b - a < best.width) best = { mid: (a + b) / 2, ns, width: b - a };
-  }
-  return (ns) => best.mid + Number(ns - best.ns) / 1e6;
-}
-
 let table = '';
 
 beforeAll(async () => {
@@ -213,13 +109,17 @@ beforeAll(async () => {
   const poll = pollCost();
 
   const requestsBefore = ntp.stats.requests;
-  const sentBefore = sent;
+  const sentBefore = writer.sent();
   const started = performance.now();
-  const reports = await Promise.all(Array.from({ length: READERS }, () => runReaderProcess()));
+  const reports = await Promise.all(
+    Array.from({ length: READERS }, () =>
+      readSegmentInAnotherProcess(path, { readings: READS_PER_READER, timeoutMs: 120_000 }),
+    ),
+  );
   const wallS = (performance.now() - started) / 1000;
   const requestsDuring = ntp.stats.requests - requestsBefore;
-  const sentDuring = sent - sentBefore;
-  const at = perfAt();
+  const sentDuring = writer.sent() - sentBefore;
+  const at = performanceAtMonotonicNs();
   let readings = 0;
   let outside = 0;
   let untrusted = 0;
@@ -227,8 +127,7 @@ beforeAll(async () => {
     for (const r of report.readings) {
       readings++;
       if (r.status !== 'synchronized' && r.status !== 'free-running') untrusted++;
-      const low = ntp.trueAt(at(BigInt(r.h1))) - 0.01;
-      const high = ntp.trueAt(at(BigInt(r.h2))) + 0.01;
+      const { low, high } = truthBracket(ntp, at, r);
       if (r.earliest > high || r.latest < low) outside++;
     }
   }
@@ -272,7 +171,7 @@ beforeAll(async () => {
       `${reports.length} of ${READERS} reported in ${wallS.toFixed(1)} s; ready after median ${readyMs[Math.floor(readyMs.length / 2)]?.toFixed(0)} ms, ` +
       `max ${readyMs[readyMs.length - 1]?.toFixed(0)} ms; ${readings} readings, ${outside} outside the server's truth, ${untrusted} untrusted; ` +
       `NTP requests at the server during their run: ${requestsDuring} (the writer sent ${sentDuring}); ` +
-      `since the start: ${ntp.stats.requests} (the writer sent ${sent}).`,
+      `since the start: ${ntp.stats.requests} (the writer sent ${writer.sent()}).`,
   ].join('\n');
   console.log(`\n${table}\n`);
   const root = fileURLToPath(new URL('..', import.meta.url));
@@ -286,10 +185,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await reader.close();
   await manualClock.close();
-  await publisher.close();
-  await writerClock.close();
-  await ntp.close();
-  rmSync(dir, { recursive: true, force: true });
+  await writer.close();
 });
 
 describe('reading the host clock', () => {

@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, transform, type BuildFailure, type Metafile } from 'esbuild';
+import { transform, type BuildFailure } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -20,15 +20,14 @@ import {
   compareHlc,
   formatHlc,
   parseHlc,
-  systemMonotonic,
   type HlcTimestamp,
 } from '../../src/index.js';
 import { timeEndpoint } from '../../src/node/index.js';
-import { manualSource } from '../../src/testing/index.js';
+import { bundleForBrowser } from '../support/browser-bundle.js';
+import { referenceClock, serverTruth } from '../support/server-truth.js';
 import type { PageApi } from './fixtures/page.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const root = resolve(here, '../..');
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 const LAUNCH_ARGS = [
@@ -48,31 +47,12 @@ const OFFSET_MS = 5_000;
 const SERVER_SAMPLE_ERROR_MS = 1;
 const READINGS = 60;
 
-/**
- * The server's truth, by definition: Node's monotonic clock plus a fixed offset
- * that puts it 5 s ahead of the wall clock. Its TrueClock is fed exactly that.
- */
-const truthOffset = Date.now() - performance.now() + OFFSET_MS;
-const serverTruth = (): number => performance.now() + truthOffset;
-
-async function buildBrowserBundle(entry: string): Promise<{ code: string; metafile: Metafile }> {
-  const result = await build({
-    entryPoints: [entry],
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    write: false,
-    metafile: true,
-    logLevel: 'silent',
-  });
-  return { code: result.outputFiles[0]?.text ?? '', metafile: result.metafile };
-}
+/** The server's truth: Node's monotonic clock plus an offset 5 s ahead of the wall clock. */
+const truth = serverTruth(OFFSET_MS);
 
 describe('browser build of the core', () => {
   it('bundles src/index.ts for platform "browser" with only core sources', async () => {
-    const { code, metafile } = await buildBrowserBundle(resolve(root, 'src/index.ts'));
-    const inputs = Object.keys(metafile.inputs);
+    const { text: code, inputs } = await bundleForBrowser('src/index.ts');
     expect(inputs.length).toBeGreaterThan(5);
     for (const input of inputs) {
       expect(input).toMatch(/^src\//);
@@ -83,7 +63,7 @@ describe('browser build of the core', () => {
   });
 
   it('fails when a Node built-in sneaks in', async () => {
-    const failure = await buildBrowserBundle(resolve(here, 'fixtures/node-builtin-entry.ts')).then(
+    const failure = await bundleForBrowser(resolve(here, 'fixtures/node-builtin-entry.ts')).then(
       () => undefined,
       (e: unknown) => e as BuildFailure,
     );
@@ -123,30 +103,21 @@ const measured: Measured[] = [];
   let browser: Browser;
   let server: Server;
   let base: string;
+  let reference: ReturnType<typeof referenceClock>;
   let serverClock: TrueClock;
-  let refresh: ReturnType<typeof setInterval>;
   let nodeHlc: HybridLogicalClock;
   const received: { remote: HlcTimestamp; local: HlcTimestamp; truth: number }[] = [];
   const replies: HlcTimestamp[] = [];
 
   beforeAll(async () => {
     const [bundle, pageSource] = await Promise.all([
-      buildBrowserBundle(resolve(root, 'src/index.ts')),
+      bundleForBrowser('src/index.ts'),
       readFile(resolve(here, 'fixtures/page.ts'), 'utf8'),
     ]);
     const page = await transform(pageSource, { loader: 'ts', format: 'esm', target: 'es2022' });
 
-    const source = manualSource(250);
-    serverClock = new TrueClock({ source, monotonic: systemMonotonic });
-    const sync = (): void =>
-      source.push({
-        monotonicAt: performance.now(),
-        offsetMs: truthOffset,
-        errorMs: SERVER_SAMPLE_ERROR_MS,
-        source: 'reference',
-      });
-    sync();
-    refresh = setInterval(sync, 250);
+    reference = referenceClock(truth, SERVER_SAMPLE_ERROR_MS);
+    serverClock = reference.clock;
     nodeHlc = new HybridLogicalClock({
       node: 'server',
       physical: () => serverClock.now().estimate,
@@ -183,7 +154,7 @@ const measured: Measured[] = [];
       }
       const stamps = (JSON.parse(body) as string[]).map(parseHlc);
       for (const remote of stamps) {
-        received.push({ remote, local: nodeHlc.receive(remote), truth: serverTruth() });
+        received.push({ remote, local: nodeHlc.receive(remote), truth: truth.now() });
       }
       const reply = nodeHlc.now();
       replies.push(reply);
@@ -198,7 +169,7 @@ const measured: Measured[] = [];
         } else if (req.method === 'GET' && path === '/page.js') {
           send(res, 200, 'text/javascript', page.code, isolated);
         } else if (req.method === 'GET' && path === '/chronobound.js') {
-          send(res, 200, 'text/javascript', bundle.code, isolated);
+          send(res, 200, 'text/javascript', bundle.text, isolated);
         } else if (req.method === 'POST' && path === '/events') {
           events(req, res).catch((e: unknown) => send(res, 400, 'text/plain', String(e), false));
         } else {
@@ -212,11 +183,10 @@ const measured: Measured[] = [];
   }, 60_000);
 
   afterAll(async () => {
-    clearInterval(refresh);
     await browser?.close();
     server?.closeAllConnections();
     await new Promise((r) => server?.close(r));
-    await serverClock?.close();
+    await reference?.close();
     if (measured.length > 0) {
       // The figures docs/browser.md quotes; set CHRONOBOUND_BROWSER_REPORT to keep them.
       console.log(`browser sync widths: ${JSON.stringify(measured, null, 2)}`);
@@ -270,9 +240,9 @@ const measured: Measured[] = [];
         const errors: number[] = [];
         let sampleErrorMs = 0;
         for (let i = 0; i < READINGS; i++) {
-          const before = serverTruth();
+          const before = truth.now();
           const { reading, dateNow, sampleErrorMs: e, sampleSource } = await p.read();
-          const after = serverTruth();
+          const after = truth.now();
           // The reading happened between `before` and `after`; true time then was in
           // that bracket, so an honest interval must reach into it.
           expect(reading.status).toBe('synchronized');
@@ -323,11 +293,11 @@ const measured: Measured[] = [];
     try {
       const p = api(page);
       await p.ready();
-      const start = serverTruth();
+      const start = truth.now();
       received.length = 0;
       replies.length = 0;
       const texts = await p.stampAndSend(5, 40);
-      const end = serverTruth();
+      const end = truth.now();
       expect(texts.map(parseHlc)).toEqual(replies);
       expect(received).toHaveLength(200);
       for (let i = 0; i < received.length; i++) {

@@ -1,15 +1,15 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readClockboundSegment } from '../../src/node/index.js';
 import { monotonicNowNs } from '../../src/node/host-clocks.js';
 import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
 import { locatePromtool, promtoolCheck } from '../node/promtool.js';
 import { CLI, endsWithOneLineError, isOneLineError, runCli, startCli } from './run-cli.js';
+import { readSegmentInAnotherProcess, truthBracket } from '../support/clockbound-host.js';
+import { performanceAtMonotonicNs } from '../support/host-clocks.js';
 
 const promtool = locatePromtool();
 
@@ -19,67 +19,6 @@ interface Started {
   metrics: string | null;
   source: string;
   updateMs: number;
-}
-
-interface Reading {
-  h1: string;
-  h2: string;
-  earliest: number;
-  latest: number;
-  status: string;
-  eps: number;
-}
-
-/** performance.now() at a CLOCK_MONOTONIC reading (ns), via one bracketed pair of reads. */
-function perfAt(): (ns: bigint) => number {
-  let best = { mid: 0, ns: 0n, width: Infinity };
-  for (let i = 0; i < 5; i++) {
-    const a = performance.now();
-    const ns = monotonicNowNs();
-    const b = performance.now();
-    if (b - a < best.width) best = { mid: (a + b) / 2, ns, width: b - a };
-  }
-  return (ns) => best.mid + Number(ns - best.ns) / 1e6;
-}
-
-/** Runs a reader process: a TrueClock on clockboundSource, printing readings bracketed by hrtime. */
-function readInAnotherProcess(segment: string, count: number): Promise<Reading[]> {
-  const dist = (p: string): string =>
-    pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', p)).href;
-  const code = `
-    import { TrueClock } from ${JSON.stringify(dist('index.js'))};
-    import { clockboundSource } from ${JSON.stringify(dist('node/index.js'))};
-    const clock = new TrueClock({ source: clockboundSource({ path: process.argv[1], pollIntervalMs: 50 }), maxUncertaintyMs: 1000 });
-    await clock.ready({ timeoutMs: 30000 });
-    for (let i = 0; i < ${count}; i++) {
-      const h1 = process.hrtime.bigint();
-      const r = clock.now();
-      const h2 = process.hrtime.bigint();
-      console.log(JSON.stringify({ h1: String(h1), h2: String(h2), earliest: r.earliest, latest: r.latest, status: r.status, eps: r.uncertaintyMs }));
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    await clock.close();`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', code, segment], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      if (code !== 0) reject(new Error(`reader exited ${code}: ${err}`));
-      else
-        resolve(
-          out
-            .trim()
-            .split('\n')
-            .map((l) => JSON.parse(l) as Reading),
-        );
-    });
-  });
 }
 
 /** `chronobound daemon` polling a port nobody answers on, publishing at `segment`. */
@@ -126,15 +65,19 @@ describe('chronobound daemon', () => {
       await daemon.line(/"status":"synchronized"/, 30_000);
 
       // Another process reads the segment through clockboundSource + TrueClock.
-      const readings = await readInAnotherProcess(segment, 20);
-      const at = perfAt();
+      const { readings } = await readSegmentInAnotherProcess(segment, {
+        readings: 20,
+        pollIntervalMs: 50,
+        gapMs: 20,
+      });
+      expect(readings).toHaveLength(20);
+      const at = performanceAtMonotonicNs();
       for (const r of readings) {
         // Trusted either way; free-running only if a loaded machine delayed the polls.
         expect(['synchronized', 'free-running']).toContain(r.status);
-        const truthLow = ntp.trueAt(at(BigInt(r.h1))) - 0.01;
-        const truthHigh = ntp.trueAt(at(BigInt(r.h2))) + 0.01;
-        expect(r.earliest).toBeLessThanOrEqual(truthHigh);
-        expect(r.latest).toBeGreaterThanOrEqual(truthLow);
+        const truth = truthBracket(ntp, at, r);
+        expect(r.earliest).toBeLessThanOrEqual(truth.high);
+        expect(r.latest).toBeGreaterThanOrEqual(truth.low);
         // The bound covers the system clock's 25 ms error (ClockBound bounds CLOCK_REALTIME).
         expect(r.eps).toBeGreaterThan(20);
       }

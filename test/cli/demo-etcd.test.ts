@@ -9,8 +9,9 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { locateEtcd, startEtcdCluster } from '../integration/helpers/etcd.js';
 import { freePort, locatePostgres, startPostgres } from '../integration/helpers/postgres.js';
-import { postgresRowCount, suiteFixture } from './fixtures.js';
-import { endsWithOneLineError, isOneLineError, runCli } from './run-cli.js';
+import { suiteFixture } from '../support/suite-fixture.js';
+import { postgresRowCount } from './fixtures.js';
+import { endsWithOneLineError, isOneLineError, jsonOfSuccess, runCli } from './run-cli.js';
 
 interface EtcdDemoJson {
   mode: 'etcd';
@@ -93,8 +94,7 @@ describe.skipIf(etcdBinary === undefined)('chronobound demo --etcd', () => {
       cwd: dir,
       timeoutMs: 90_000,
     });
-    expect(r.code, r.stderr).toBe(0);
-    const j = JSON.parse(r.stdout) as EtcdDemoJson;
+    const j = jsonOfSuccess<EtcdDemoJson>(r);
     checkRun(j, 3);
     expect(j.etcd.endpoints).toEqual(etcd().endpoints);
     expect(j.database).toMatch(/^SQLite [\d.]+ \(better-sqlite3\), temporary file /);
@@ -128,8 +128,7 @@ describe.skipIf(etcdBinary === undefined)('chronobound demo --etcd', () => {
       env: { ...process.env, PATH: dirname(etcdBinary!) },
       timeoutMs: 90_000,
     });
-    expect(r.code, r.stderr).toBe(0);
-    const j = JSON.parse(r.stdout) as EtcdDemoJson;
+    const j = jsonOfSuccess<EtcdDemoJson>(r);
     checkRun(j, 0);
     expect(j.etcd.description).toMatch(
       /^http:\/\/127\.0\.0\.1:\d+, etcd 3\.[\d.]+ started for this demo from .*etcd \(removed afterwards\)$/,
@@ -154,8 +153,7 @@ describe.skipIf(etcdBinary === undefined)('chronobound demo --etcd', () => {
         ],
         { timeoutMs: 90_000 },
       );
-      expect(r.code, r.stderr).toBe(0);
-      const j = JSON.parse(r.stdout) as EtcdDemoJson;
+      const j = jsonOfSuccess<EtcdDemoJson>(r);
       expect(j.database).toMatch(/^PostgreSQL \d+/);
       checkRun(j, 1);
       expect(await postgresRowCount(pg().connectionString, 'chronobound_demo_fenced')).toBe(0);

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { locatePostgres, startPostgres } from '../integration/helpers/postgres.js';
 import type { ChildProcess } from 'node:child_process';
-import { postgresRowCount, suiteFixture } from './fixtures.js';
-import { isOneLineError, runCli, startCli } from './run-cli.js';
+import { suiteFixture } from '../support/suite-fixture.js';
+import { postgresRowCount } from './fixtures.js';
+import { isOneLineError, jsonOfSuccess, runCli, startCli } from './run-cli.js';
 
 /** Resolves with the first stderr line matching `pattern`; rejects if the process exits first. */
 function stderrLine(child: ChildProcess, pattern: RegExp): Promise<string> {
@@ -104,8 +105,7 @@ describe('chronobound demo (SQLite)', () => {
         timeoutMs: 60_000,
       },
     );
-    expect(r.code, r.stderr).toBe(0);
-    const j = JSON.parse(r.stdout) as DemoJson;
+    const j = jsonOfSuccess<DemoJson>(r);
     checkResults(j, 15);
     // With ±300 ms skews and pauses under 120 ms, every hand-over to a node that is behind loses.
     expect(j.results.lww.lost).toBeGreaterThan(0);
@@ -132,8 +132,7 @@ describe('chronobound demo (SQLite)', () => {
     const r = await runCli(['demo', '--rounds', '3', '--plot', 'out/../custom.svg', '--json'], {
       cwd: dir,
     });
-    expect(r.code, r.stderr).toBe(0);
-    const j = JSON.parse(r.stdout) as DemoJson;
+    const j = jsonOfSuccess<DemoJson>(r);
     expect(j.plot).toBe(join(dir, 'custom.svg'));
     expect(readFileSync(join(dir, 'custom.svg'), 'utf8')).toContain('</svg>');
   }, 60_000);
@@ -181,8 +180,7 @@ describe.skipIf(locatePostgres() === undefined)('chronobound demo --postgres', (
         timeoutMs: 60_000,
       },
     );
-    expect(r.code, r.stderr).toBe(0);
-    const j = JSON.parse(r.stdout) as DemoJson;
+    const j = jsonOfSuccess<DemoJson>(r);
     expect(j.database).toMatch(/^PostgreSQL \d+/);
     checkResults(j, 12);
     expect(await postgresRowCount(pg().connectionString, 'chronobound_demo')).toBe(0);

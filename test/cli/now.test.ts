@@ -14,7 +14,7 @@ import {
   type Certificate,
   type NtsServerHandle,
 } from '../integration/helpers/nts-server.js';
-import { suiteFixture } from './fixtures.js';
+import { suiteFixture } from '../support/suite-fixture.js';
 import { CLI, isOneLineError, runCli, type CliResult } from './run-cli.js';
 
 /** `chronobound now --json`, asking each of `servers`, with `flags` besides. */

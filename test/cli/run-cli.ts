@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
 
 export const CLI: string = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
@@ -54,6 +55,12 @@ export function runCli(args: readonly string[], options: RunOptions = {}): Promi
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   return collect(child, started, options.timeoutMs ?? 30_000);
+}
+
+/** `r`'s stdout parsed as JSON, once it is known to have exited 0 (else the test fails, showing stderr). */
+export function jsonOfSuccess<T>(r: CliResult): T {
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as T;
 }
 
 /** A running CLI process whose output can be awaited line by line. */

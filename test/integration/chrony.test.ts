@@ -13,9 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ClockUnsynchronizedError,
   TrueClock,
-  calibrateWall,
   systemMonotonic,
-  systemWall,
   type HostCorrection,
   type TimeReading,
   type WallCalibration,
@@ -37,6 +35,7 @@ import {
   waitForTracking,
   type ChronydHandle,
 } from './helpers/chronyd.js';
+import { tightestWallCalibration } from '../support/host-clocks.js';
 
 // Throws under CI when chronyd is missing: there it is a failure, never a skip.
 const chronyd = locateChronyd();
@@ -46,16 +45,6 @@ if (chronyd === undefined || chronyc === undefined) {
 }
 
 const CHRONY_OFFSET_S = 2.5;
-
-/** The tightest of a few edge calibrations of Date.now() onto performance.now(). */
-function calibration(): WallCalibration {
-  let best = calibrateWall(systemWall, systemMonotonic);
-  for (let i = 0; i < 5; i++) {
-    const next = calibrateWall(systemWall, systemMonotonic);
-    if (next.errorMs < best.errorMs) best = next;
-  }
-  return best;
-}
 
 /**
  * Reads the clock between two monotonic reads and checks that the interval
@@ -106,7 +95,7 @@ describe.skipIf(chronyd === undefined || chronyc === undefined)('real chronyd', 
     await clock.ready({ timeoutMs: 5000 });
     expect(source.tracking?.refId).toBe(CHRONY_LOCAL_REFERENCE_ID);
     for (let i = 0; i < 5; i++) {
-      const { reading } = expectContains(clock, calibration(), 0);
+      const { reading } = expectContains(clock, tightestWallCalibration(), 0);
       expect(reading.status).toBe('synchronized');
       // chronyd reports no delay or dispersion for its own clock: what is left is 200 ppm
       // over the age of the reference time (refreshed about once a minute for a local
@@ -164,7 +153,7 @@ describe.skipIf(chronyd === undefined || chronyc === undefined)('real chronyd', 
     await using clock = new TrueClock({ source, maxUncertaintyMs: 10_000 });
     await clock.ready({ timeoutMs: 5000 });
     for (let i = 0; i < 3; i++) {
-      const cal = calibration();
+      const cal = tightestWallCalibration();
       const { reading, target } = expectContains(clock, cal, CHRONY_OFFSET_S * 1000);
       expectContains(clock, cal, 0);
       expect(reading.status).toBe('synchronized');
@@ -244,7 +233,7 @@ describe.skipIf(chronyd === undefined || chronyc === undefined)('real chronyd', 
     await using clock = new TrueClock({ source });
     await clock.ready({ timeoutMs: 5000 });
     for (let i = 0; i < 5; i++) {
-      const { reading } = expectContains(clock, calibration(), 0);
+      const { reading } = expectContains(clock, tightestWallCalibration(), 0);
       expect(reading.status).toBe('synchronized');
       await sleep(60);
     }
@@ -260,7 +249,7 @@ describe.skipIf(chronyd === undefined || chronyc === undefined)('real chronyd', 
         ]);
         // The server's clock is performance.timeOrigin + performance.now() + offset,
         // which is not exactly Date.now() + offset: compare with the true difference.
-        const cal = calibration();
+        const cal = tightestWallCalibration();
         const p = systemMonotonic.now();
         const expectedMs = server.trueAt(p) - (p + cal.offsetMs);
         expect(Math.abs(expectedMs - offsetMs)).toBeLessThan(50);

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TrueClock, calibrateWall, systemMonotonic, systemWall } from '../../src/index.js';
+import { TrueClock } from '../../src/index.js';
 import {
   ClockboundSegmentWriter,
   publishClockbound,
@@ -25,6 +25,7 @@ import {
 import { encodeClockboundSegment } from '../../src/node/clockbound-segment.js';
 import { monotonicNowNs } from '../../src/node/host-clocks.js';
 import { manualSource } from '../../src/testing/index.js';
+import { tightestWallCalibration } from '../support/host-clocks.js';
 
 const run = promisify(execFile);
 const SOURCE = fileURLToPath(new URL('./fixtures/clockbound-reader.c', import.meta.url));
@@ -227,11 +228,7 @@ describe.skipIf(gcc === undefined)('a C reader of our ClockBound segment', () =>
 
   it('ClockBound’s client computation accepts what publishClockbound writes: no causality breach, truth inside', async () => {
     // A clock that knows true time is 3 ms ahead of the system clock, within 0.5 ms.
-    let cal = calibrateWall(systemWall, systemMonotonic);
-    for (let k = 0; k < 4; k++) {
-      const next = calibrateWall(systemWall, systemMonotonic);
-      if (next.errorMs < cal.errorMs) cal = next;
-    }
+    const cal = tightestWallCalibration();
     const source = manualSource(60_000);
     const clock = new TrueClock({ source, watchdogIntervalMs: 0 });
     source.push({

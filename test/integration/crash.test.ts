@@ -23,6 +23,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HybridLogicalClock, hlcToBigInt, stampWrite } from '../../src/index.js';
 import { mulberry32 } from '../../src/_internals/prng.js';
 import { seed } from '../support/fc.js';
+import {
+  HISTORY_INSERT,
+  KV_UPSERT,
+  PG_SCHEMA,
+  SQLITE_SCHEMA,
+  dollarParams,
+} from './fixtures/crash-sql.mjs';
 import { locatePostgres, startPostgres, type PostgresCluster } from './helpers/postgres.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/crash-writer.mjs', import.meta.url));
@@ -44,6 +51,27 @@ interface WriterEnv {
   WRITER_HLC: string;
   WRITER_NODE: string;
   WRITER_KEYS: string;
+}
+
+/**
+ * The environment of writer `name` against `target` (a SQLite file or a
+ * PostgreSQL connection string): its log and, when it persists, its clock's
+ * file in the test's directory.
+ */
+function writerEnv(
+  db: WriterEnv['WRITER_DB'],
+  target: string,
+  name: string,
+  options: { keys: number; persist: boolean },
+): WriterEnv {
+  return {
+    WRITER_DB: db,
+    WRITER_TARGET: target,
+    WRITER_LOG: join(dir, `${name}.log`),
+    WRITER_HLC: options.persist ? join(dir, `${name}-hlc.json`) : '',
+    WRITER_NODE: name,
+    WRITER_KEYS: String(options.keys),
+  };
 }
 
 /**
@@ -153,11 +181,6 @@ function checkDatabase(state: DbState, log: LogCheck): void {
   }
 }
 
-const SQLITE_SCHEMA = `
-  CREATE TABLE history (id INTEGER PRIMARY KEY AUTOINCREMENT, stamp INTEGER NOT NULL,
-    node TEXT NOT NULL, k TEXT NOT NULL, v INTEGER NOT NULL);
-  CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL, hlc INTEGER NOT NULL, node TEXT NOT NULL);`;
-
 function createSqlite(path: string): void {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
@@ -224,10 +247,7 @@ describe('kill -9 and restart with filePersistence', () => {
     cluster = await startPostgres();
     client = new pg.Client({ connectionString: cluster.connectionString });
     await client.connect();
-    await client.query(`
-      CREATE TABLE history (id BIGSERIAL PRIMARY KEY, stamp BIGINT NOT NULL,
-        node TEXT NOT NULL, k TEXT NOT NULL, v INTEGER NOT NULL, UNIQUE (stamp, node));
-      CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL, hlc BIGINT NOT NULL, node TEXT NOT NULL);`);
+    await client.query(PG_SCHEMA);
   });
   afterAll(async () => {
     await client?.end();
@@ -237,25 +257,11 @@ describe('kill -9 and restart with filePersistence', () => {
   it('never reissues a stamp and loses or regresses no committed row (SQLite ×60, PostgreSQL ×20)', async () => {
     const sqlitePath = join(dir, 'crash.db');
     createSqlite(sqlitePath);
-    const sqliteEnv: WriterEnv = {
-      WRITER_DB: 'sqlite',
-      WRITER_TARGET: sqlitePath,
-      WRITER_LOG: join(dir, 'sqlite.log'),
-      WRITER_HLC: join(dir, 'sqlite-hlc.json'),
-      WRITER_NODE: 'sqlite-writer',
-      WRITER_KEYS: '8',
-    };
+    const sqliteEnv = writerEnv('sqlite', sqlitePath, 'sqlite-writer', { keys: 8, persist: true });
     const runs: Array<Promise<void>> = [runCycles(sqliteEnv, 60 * SCALE, mulberry32(seed), 60)];
     let pgEnv: WriterEnv | undefined;
     if (cluster) {
-      pgEnv = {
-        WRITER_DB: 'pg',
-        WRITER_TARGET: cluster.connectionString,
-        WRITER_LOG: join(dir, 'pg.log'),
-        WRITER_HLC: join(dir, 'pg-hlc.json'),
-        WRITER_NODE: 'pg-writer',
-        WRITER_KEYS: '8',
-      };
+      pgEnv = writerEnv('pg', cluster.connectionString, 'pg-writer', { keys: 8, persist: true });
       runs.push(runCycles(pgEnv, 20 * SCALE, mulberry32(seed + 1), 200));
     }
     await Promise.all(runs);
@@ -283,14 +289,7 @@ describe('kill -9 and restart with filePersistence', () => {
   it('control: without persistence, the same restart does reissue old stamps', async () => {
     const path = join(dir, 'control.db');
     createSqlite(path);
-    const env: WriterEnv = {
-      WRITER_DB: 'sqlite',
-      WRITER_TARGET: path,
-      WRITER_LOG: join(dir, 'control.log'),
-      WRITER_HLC: '',
-      WRITER_NODE: 'forgetful',
-      WRITER_KEYS: '4',
-    };
+    const env = writerEnv('sqlite', path, 'forgetful', { keys: 4, persist: false });
     await killCycle(env, 0, 1000, 0, false, 20);
     await killCycle(env, -2000, 1000, 0, false, 20);
     const log = readLog(env.WRITER_LOG);
@@ -319,10 +318,7 @@ describe.runIf(binDir !== undefined)('PostgreSQL restart during a run', () => {
     const admin = new pg.Client({ connectionString: cluster.connectionString });
     try {
       await admin.connect();
-      await admin.query(`
-        CREATE TABLE history (id BIGSERIAL PRIMARY KEY, stamp BIGINT NOT NULL,
-          node TEXT NOT NULL, k TEXT NOT NULL, v INTEGER NOT NULL, UNIQUE (stamp, node));
-        CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER NOT NULL, hlc BIGINT NOT NULL, node TEXT NOT NULL);`);
+      await admin.query(PG_SCHEMA);
       await admin.end();
 
       const pool = new pg.Pool({
@@ -336,6 +332,9 @@ describe.runIf(binDir !== undefined)('PostgreSQL restart during a run', () => {
       // So does a FATAL that arrives between two statements of a checked-out connection.
       pool.on('connect', (client) => client.on('error', (e) => errors.push(e)));
 
+      // A retry of a write that did commit (its reply lost) is not appended twice.
+      const retriedHistoryInsert = `${dollarParams(HISTORY_INSERT)} ON CONFLICT (stamp, node) DO NOTHING`;
+      const kvUpsert = dollarParams(KV_UPSERT);
       let stop = false;
       const acked: Array<{ node: string; stamp: bigint; k: string; v: number; at: number }> = [];
       const writer = async (node: string) => {
@@ -352,17 +351,8 @@ describe.runIf(binDir !== undefined)('PostgreSQL restart during a run', () => {
               const c = await pool.connect();
               try {
                 await c.query('BEGIN');
-                await c.query(
-                  `INSERT INTO history (stamp, node, k, v) VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (stamp, node) DO NOTHING`,
-                  [stamp, node, k, v],
-                );
-                await c.query(
-                  `INSERT INTO kv (k, v, hlc, node) VALUES ($1, $2, $3, $4)
-                   ON CONFLICT (k) DO UPDATE SET v = excluded.v, hlc = excluded.hlc, node = excluded.node
-                   WHERE (excluded.hlc, excluded.node) > (kv.hlc, kv.node)`,
-                  [k, v, stamp, node],
-                );
+                await c.query(retriedHistoryInsert, [stamp, node, k, v]);
+                await c.query(kvUpsert, [k, v, stamp, node]);
                 await c.query('COMMIT');
                 c.release();
               } catch (e) {

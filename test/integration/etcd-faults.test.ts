@@ -15,28 +15,30 @@
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TrueClock, systemClockSource } from '../../src/index.js';
+import type { TrueClock } from '../../src/index.js';
 import {
   EtcdKeepAliveError,
   EtcdLeaseLostError,
   EtcdQuorumLostError,
   EtcdUnavailableError,
   etcdElection,
+  type EtcdElectionOptions,
   type EtcdLease,
 } from '../../src/etcd/index.js';
-import { checkMonotonic } from '../../src/testing/index.js';
 import {
   FENCED_SCHEMA,
+  expectTokensInCommitOrder,
   fencedWrite,
   locateEtcd,
-  readLog,
   startDelayProxy,
   startEtcdCluster,
+  startFencedStorage,
   waitFor,
   type DelayProxy,
   type EtcdCluster,
+  type FencedStorage,
 } from './helpers/etcd.js';
-import { locatePostgres, startPostgres, type PostgresCluster } from './helpers/postgres.js';
+import { locatePostgres } from './helpers/postgres.js';
 
 // Under CI both locate* throw when the binary is missing: a failure, never a skip.
 const runnable =
@@ -71,24 +73,19 @@ function writer(db: pg.Client, name: string, lease: EtcdLease, clock: TrueClock,
 }
 
 describe.skipIf(!runnable)('etcd leases under faults (real cluster, PostgreSQL)', () => {
-  let postgres: PostgresCluster;
+  let storage: FencedStorage;
   let db: pg.Client;
   let clock: TrueClock;
   let cluster: EtcdCluster;
   const proxies: DelayProxy[] = [];
 
   beforeAll(async () => {
-    postgres = await startPostgres();
-    db = new pg.Client({ connectionString: postgres.connectionString });
-    await db.connect();
-    clock = new TrueClock({ source: systemClockSource({ assumedErrorMs: 5, trusted: true }) });
-    await clock.ready({ timeoutMs: 5_000 });
+    storage = await startFencedStorage();
+    ({ db, clock } = storage);
   });
 
   afterAll(async () => {
-    await clock?.close();
-    await db?.end();
-    await postgres?.stop();
+    await storage?.stop();
   });
 
   beforeEach(async () => {
@@ -101,15 +98,13 @@ describe.skipIf(!runnable)('etcd leases under faults (real cluster, PostgreSQL)'
     await cluster?.stop();
   });
 
-  async function checkLogOrder(): Promise<void> {
-    const log = await readLog(db);
-    const order = checkMonotonic(
-      log.map((l) => l.token),
-      (a, b) => (a < b ? -1 : a > b ? 1 : 0),
-      { strict: false },
-    );
-    expect(order.ok, order.ok ? '' : order.message).toBe(true);
-  }
+  /** A contender `value` for '/lock' on the suite's clock, through the cluster's own endpoints unless told. */
+  const contender = (
+    value: string,
+    ttlMs: number,
+    options: Partial<Pick<EtcdElectionOptions, 'endpoints' | 'requestTimeoutMs'>> = {},
+  ) =>
+    etcdElection({ endpoints: cluster.endpoints, key: '/lock', ttlMs, clock, value, ...options });
 
   it('one member killed (the leader the holder talks to): quorum kept, the lease goes on', async () => {
     const leader = await cluster.leaderIndex();
@@ -118,7 +113,7 @@ describe.skipIf(!runnable)('etcd leases under faults (real cluster, PostgreSQL)'
       cluster.endpoints[leader]!,
       ...cluster.endpoints.filter((_, i) => i !== leader),
     ];
-    const election = etcdElection({ endpoints, key: '/lock', ttlMs: 5_000, clock, value: 'a' });
+    const election = contender('a', 5_000, { endpoints });
     const lease = await election.campaign();
     const errors: EtcdKeepAliveError[] = [];
     lease.onKeepAliveError((e) => errors.push(e));
@@ -145,26 +140,13 @@ describe.skipIf(!runnable)('etcd leases under faults (real cluster, PostgreSQL)'
         `${Math.min(...errors.map((e) => e.remainingMs), lease.remainingMs()).toFixed(0)} ms of ${lease.ttlMs - lease.marginMs}`,
     );
     await election.close();
-    await checkLogOrder();
+    await expectTokensInCommitOrder(db);
   }, 120_000);
 
   it('two members killed: quorum lost — typed errors, the holder stops at its deadline, nobody writes', async () => {
     const ttlMs = 3_000;
-    const a = etcdElection({
-      endpoints: cluster.endpoints,
-      key: '/lock',
-      ttlMs,
-      clock,
-      value: 'a',
-    });
-    const b = etcdElection({
-      endpoints: cluster.endpoints,
-      key: '/lock',
-      ttlMs,
-      clock,
-      value: 'b',
-      requestTimeoutMs: 1_000,
-    });
+    const a = contender('a', ttlMs);
+    const b = contender('b', ttlMs, { requestTimeoutMs: 1_000 });
     const lease = await a.campaign();
     const errors: EtcdKeepAliveError[] = [];
     lease.onKeepAliveError((e) => errors.push(e));
@@ -215,7 +197,7 @@ describe.skipIf(!runnable)('etcd leases under faults (real cluster, PostgreSQL)'
         `${(performance.now() - restoredAt).toFixed(0)} ms, tokens ${lease.token} → ${leaseB.token}`,
     );
     await Promise.all([a.close(), b.close()]);
-    await checkLogOrder();
+    await expectTokensInCommitOrder(db);
   }, 180_000);
 
   it('network delay between holder and etcd: validity shrinks by the round trips; beyond the TTL the holder stops first', async () => {
@@ -224,20 +206,8 @@ describe.skipIf(!runnable)('etcd leases under faults (real cluster, PostgreSQL)'
       proxies.push(await startDelayProxy({ host: '127.0.0.1', port: member.clientPort }, oneWayMs));
     }
     const ttlMs = 3_000;
-    const a = etcdElection({
-      endpoints: proxies.map((p) => p.url),
-      key: '/lock',
-      ttlMs,
-      clock,
-      value: 'a',
-    });
-    const b = etcdElection({
-      endpoints: cluster.endpoints,
-      key: '/lock',
-      ttlMs,
-      clock,
-      value: 'b',
-    });
+    const a = contender('a', ttlMs, { endpoints: proxies.map((p) => p.url) });
+    const b = contender('b', ttlMs);
 
     const lease = await a.campaign();
     // t₀ was taken before the grant left: the grant and the transaction (two round trips
@@ -277,6 +247,6 @@ describe.skipIf(!runnable)('etcd leases under faults (real cluster, PostgreSQL)'
         `and b's t₀ came ${(startB - limit).toFixed(0)} ms after a's limit; tokens ${lease.token} → ${leaseB.token}`,
     );
     await Promise.all([a.close(), b.close()]);
-    await checkLogOrder();
+    await expectTokensInCommitOrder(db);
   }, 120_000);
 });

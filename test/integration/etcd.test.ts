@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { TrueClock, systemClockSource } from '../../src/index.js';
+import type { TrueClock } from '../../src/index.js';
 import { EtcdCompactedError, etcdElection, type EtcdLease } from '../../src/etcd/index.js';
 import {
   checkLinearizableRegister,
@@ -31,15 +31,19 @@ import {
 import {
   FENCED_SCHEMA,
   etcdPost,
+  expectTokensInCommitOrder,
   fencedWrite,
   locateEtcd,
   readLog,
   readRegister,
   startEtcdCluster,
+  startFencedStorage,
   waitFor,
   type EtcdCluster,
+  type FencedStorage,
 } from './helpers/etcd.js';
-import { locatePostgres, startPostgres, type PostgresCluster } from './helpers/postgres.js';
+import { nextMessage } from './helpers/child-messages.js';
+import { locatePostgres, type PostgresCluster } from './helpers/postgres.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/etcd-holder.mjs', import.meta.url));
 const built = ['../../dist/index.js', '../../dist/etcd/index.js'].every((p) =>
@@ -69,44 +73,14 @@ type ChildMessage =
       resumedEarliest: number;
       writeAccepted: boolean;
       keepAliveErrors: string[];
-    }
-  | { type: 'error'; message: string };
+    };
 
-function next<T extends ChildMessage['type']>(
-  proc: ChildProcess,
-  type: T,
-  timeoutMs = 30_000,
-): Promise<Extract<ChildMessage, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new Error(`no '${type}' from the child within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onMessage = (m: ChildMessage): void => {
-      if (m.type === 'error') {
-        cleanup();
-        reject(new Error(`child failed: ${m.message}`));
-      } else if (m.type === type) {
-        cleanup();
-        resolve(m as Extract<ChildMessage, { type: T }>);
-      }
-    };
-    const onExit = (code: number | null): void => {
-      cleanup();
-      reject(new Error(`child exited (${code}) before '${type}'`));
-    };
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      proc.off('message', onMessage);
-      proc.off('exit', onExit);
-    };
-    proc.on('message', onMessage);
-    proc.once('exit', onExit);
-  });
-}
+const next = <T extends ChildMessage['type']>(proc: ChildProcess, type: T) =>
+  nextMessage<ChildMessage, T>(proc, type);
 
 describe.skipIf(!runnable)('etcd leases on a real 3-member cluster, fenced in PostgreSQL', () => {
   let cluster: EtcdCluster;
+  let storage: FencedStorage;
   let postgres: PostgresCluster;
   let db: pg.Client;
   let clock: TrueClock;
@@ -117,17 +91,12 @@ describe.skipIf(!runnable)('etcd leases on a real 3-member cluster, fenced in Po
   let ops: RegisterOp<string>[] = [];
 
   beforeAll(async () => {
-    [cluster, postgres] = await Promise.all([startEtcdCluster(), startPostgres()]);
-    db = new pg.Client({ connectionString: postgres.connectionString });
-    await db.connect();
-    clock = new TrueClock({ source: systemClockSource({ assumedErrorMs: 5, trusted: true }) });
-    await clock.ready({ timeoutMs: 5_000 });
+    [cluster, storage] = await Promise.all([startEtcdCluster(), startFencedStorage()]);
+    ({ postgres, db, clock } = storage);
   });
 
   afterAll(async () => {
-    await clock?.close();
-    await db?.end();
-    await Promise.all([cluster?.stop(), postgres?.stop()]);
+    await Promise.all([cluster?.stop(), storage?.stop()]);
   });
 
   beforeEach(async () => {
@@ -164,14 +133,8 @@ describe.skipIf(!runnable)('etcd leases on a real 3-member cluster, fenced in Po
   /** The checks every scenario ends with. */
   async function checkHistory(acknowledged: string[]): Promise<void> {
     await read('final');
-    const log = await readLog(db);
     // No two holders' writes interleave: in commit order, tokens never go back.
-    const order = checkMonotonic(
-      log.map((l) => l.token),
-      (a, b) => (a < b ? -1 : a > b ? 1 : 0),
-      { strict: false },
-    );
-    expect(order.ok, order.ok ? '' : order.message).toBe(true);
+    const log = await expectTokensInCommitOrder(db);
     // Nothing acknowledged is lost: every acknowledged write is in the log, and nothing else is.
     expect(log.map((l) => l.value).sort()).toEqual([...acknowledged].sort());
     // And the register, as the clients saw it, is linearizable.

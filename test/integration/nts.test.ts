@@ -21,15 +21,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AbortError,
-  NtpRejectedError,
-  TrueClock,
-  calibrateWall,
-  systemMonotonic,
-  systemWall,
-  type WallCalibration,
-} from '../../src/index.js';
+import { AbortError, NtpRejectedError, TrueClock } from '../../src/index.js';
 import {
   NtsKeTlsError,
   NtsRejectedError,
@@ -47,21 +39,12 @@ import {
   startNtsServer,
   type NtsServerHandle,
 } from './helpers/nts-server.js';
+import { tightestWallCalibration } from '../support/host-clocks.js';
 
 // Each throws under CI when missing: there it is a failure, never a skip.
 const available =
   locateChronyd() !== undefined && locateChronyc() !== undefined && locateOpenssl() !== undefined;
 if (!available) console.warn('chronyd/chronyc/openssl not installed: skipping the NTS tests.');
-
-/** The tightest of a few edge calibrations of Date.now() onto performance.now(). */
-function calibration(): WallCalibration {
-  let best = calibrateWall(systemWall, systemMonotonic);
-  for (let i = 0; i < 5; i++) {
-    const next = calibrateWall(systemWall, systemMonotonic);
-    if (next.errorMs < best.errorMs) best = next;
-  }
-  return best;
-}
 
 /** Resolves once `condition()` holds, checking every 20 ms; fails after `timeoutMs`. */
 async function waitFor(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -140,7 +123,7 @@ describe.skipIf(!available)('NTS with a real chronyd 4.3 server', () => {
   it("queryNts: an authenticated exchange whose interval contains chronyd's time; chronyd counts it", async () => {
     const before = await server.serverStats();
     const x = await queryNts({ ...ke(), timeoutMs: 15_000 });
-    const cal = calibration();
+    const cal = tightestWallCalibration();
     const after = await server.serverStats();
 
     expect(x.authenticated).toBe(true);

@@ -32,9 +32,10 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as core from '../../src/index.js';
-import { TrueClock, httpTimeSource, systemMonotonic, type TimeSource } from '../../src/index.js';
+import { TrueClock, httpTimeSource } from '../../src/index.js';
 import { timeEndpoint } from '../../src/node/index.js';
-import { manualSource } from '../../src/testing/index.js';
+import { referenceClock, serverTruth } from '../support/server-truth.js';
+import { watchBurst } from './fixtures/runtimes/burst.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../..');
@@ -69,8 +70,7 @@ const installed = JSON.parse(
 ) as Partial<Record<RuntimeName, string>>;
 
 /** The server's truth, by definition: Node's monotonic clock plus a fixed offset. */
-const truthOffset = Date.now() - performance.now() + OFFSET_MS;
-const serverTruth = (): number => performance.now() + truthOffset;
+const truth = serverTruth(OFFSET_MS);
 
 interface Reading {
   readonly earliest: number;
@@ -195,8 +195,7 @@ async function stop(child: ChildProcess): Promise<void> {
 let app: string;
 let server: Server;
 let base: string;
-let serverClock: TrueClock;
-let refresh: ReturnType<typeof setInterval>;
+let reference: ReturnType<typeof referenceClock>;
 
 /** An app directory that depends on chronobound (a link to this repository). */
 function makeApp(): string {
@@ -213,23 +212,13 @@ function makeApp(): string {
 
 beforeAll(async () => {
   app = makeApp();
-  const source = manualSource(250);
-  serverClock = new TrueClock({ source, monotonic: systemMonotonic });
-  const sync = (): void =>
-    source.push({
-      monotonicAt: performance.now(),
-      offsetMs: truthOffset,
-      errorMs: SERVER_SAMPLE_ERROR_MS,
-      source: 'reference',
-    });
-  sync();
-  refresh = setInterval(sync, 250);
-  const time = timeEndpoint(serverClock);
+  reference = referenceClock(truth, SERVER_SAMPLE_ERROR_MS);
+  const time = timeEndpoint(reference.clock);
   server = createServer((req, res) =>
     time(req, res, () => {
       if (req.method === 'GET' && req.url === '/truth') {
         res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
-        res.end(JSON.stringify({ truth: serverTruth() }));
+        res.end(JSON.stringify({ truth: truth.now() }));
       } else {
         res.writeHead(404).end();
       }
@@ -240,8 +229,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  clearInterval(refresh);
-  await serverClock?.close();
+  await reference?.close();
   await new Promise((r) => server?.close(r));
   if (app) rmSync(app, { recursive: true, force: true });
 });
@@ -385,42 +373,6 @@ for (const runtime of RUNTIMES) {
  * client's readings must contain Node's truth. Runs once src/index.ts exports
  * createTimeHandler.
  */
-/**
- * Passes `inner` on, with `burstDone`, which resolves once the first BURST
- * exchanges have ended and the clock has taken each outcome (the first exchange
- * also pays for the connection, so its bound is wide: read after the burst). Each
- * exchange ends in one sample or one problem; 'inconsistent-sample' comes with a
- * sample.
- */
-function watchBurst(inner: TimeSource): { source: TimeSource; burstDone: Promise<void> } {
-  let outcomes = 0;
-  let done = (): void => {};
-  const burstDone = new Promise<void>((r) => (done = r));
-  const ended = (): void => {
-    if (++outcomes === BURST) done();
-  };
-  const source: TimeSource = {
-    ...(inner.pollIntervalMs === undefined ? {} : { pollIntervalMs: inner.pollIntervalMs }),
-    ...(inner.maxSampleGapMs === undefined ? {} : { maxSampleGapMs: inner.maxSampleGapMs }),
-    invalidate: (monotonicAt) => inner.invalidate?.(monotonicAt),
-    close: () => inner.close(),
-    subscribe: (onSample, monotonic, onProblem, context) =>
-      inner.subscribe(
-        (sample) => {
-          onSample(sample);
-          ended();
-        },
-        monotonic,
-        (problem) => {
-          onProblem?.(problem);
-          if (problem.reason !== 'inconsistent-sample') ended();
-        },
-        context,
-      ),
-  };
-  return { source, burstDone };
-}
-
 const handlerLanded = typeof (core as Record<string, unknown>)['createTimeHandler'] === 'function';
 
 for (const runtime of ['deno', 'bun'] as const) {
@@ -449,14 +401,15 @@ for (const runtime of ['deno', 'bun'] as const) {
           samples: BURST,
           pollIntervalMs: 60_000,
         }),
+        BURST,
       );
       client = new TrueClock({ source });
       await client.ready({ timeoutMs: 20_000 });
       await burstDone;
       for (let i = 0; i < 10; i++) {
-        const before = serverTruth();
+        const before = truth.now();
         const reading = client.now();
-        const after = serverTruth();
+        const after = truth.now();
         expectHonest(reading, before, after);
         expect(Math.abs(reading.estimate - Date.now() - OFFSET_MS)).toBeLessThan(1000);
       }

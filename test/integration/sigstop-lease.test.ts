@@ -22,6 +22,7 @@ import {
   TrueClock,
   systemClockSource,
 } from '../../src/index.js';
+import { nextMessage } from './helpers/child-messages.js';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/lease-holder.mjs', import.meta.url));
 const built = ['../../dist/index.js', '../../dist/node/index.js'].every((p) =>
@@ -49,23 +50,8 @@ afterEach(() => {
   if (child?.exitCode === null) child.kill('SIGKILL');
 });
 
-function next<T extends ChildMessage['type']>(
-  proc: ChildProcess,
-  type: T,
-  timeoutMs = 10_000,
-): Promise<Extract<ChildMessage, { type: T }>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${type}' from the child`)), timeoutMs);
-    const onMessage = (m: ChildMessage) => {
-      if (m.type !== type) return;
-      clearTimeout(timer);
-      proc.off('message', onMessage);
-      resolve(m as Extract<ChildMessage, { type: T }>);
-    };
-    proc.on('message', onMessage);
-    proc.once('exit', (code) => reject(new Error(`child exited (${code}) before '${type}'`)));
-  });
-}
+const next = <T extends ChildMessage['type']>(proc: ChildProcess, type: T) =>
+  nextMessage<ChildMessage, T>(proc, type, 10_000);
 
 describe.skipIf(!runnable)('SIGSTOP / SIGCONT of a lease holder', () => {
   it('the resumed holder knows its lease is gone before writing, and its stale token is rejected', async () => {

@@ -1,13 +1,14 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TrueClock, calibrateWall, systemMonotonic, systemWall } from '../../src/index.js';
+import { TrueClock } from '../../src/index.js';
 import { publishClockbound, readClockboundSegment } from '../../src/node/index.js';
 import { monotonicNowNs } from '../../src/node/host-clocks.js';
 import { manualSource, type ManualSource } from '../../src/testing/index.js';
+import { tempSegment, type TempSegment } from '../support/clockbound-host.js';
+import { tightestWallCalibration } from '../support/host-clocks.js';
 
-let dir: string;
+let segment: TempSegment;
 let path: string;
 let source: ManualSource;
 let clock: TrueClock;
@@ -15,21 +16,17 @@ let wallOffsetMs: number;
 let wallErrorMs: number;
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'chronobound-cbp-'));
-  path = join(dir, 'shm0');
+  segment = tempSegment();
+  ({ path } = segment);
   source = manualSource(60_000);
   clock = new TrueClock({ source, watchdogIntervalMs: 0, maxDriftPpm: 100 });
-  let best = calibrateWall(systemWall, systemMonotonic);
-  for (let i = 0; i < 4; i++) {
-    const next = calibrateWall(systemWall, systemMonotonic);
-    if (next.errorMs < best.errorMs) best = next;
-  }
+  const best = tightestWallCalibration();
   wallOffsetMs = best.offsetMs;
   wallErrorMs = best.errorMs;
 });
 afterEach(async () => {
   await clock.close();
-  rmSync(dir, { recursive: true, force: true });
+  segment.remove();
 });
 
 /** A sample saying true time is the system clock plus `aheadMs`, within `errorMs`. */

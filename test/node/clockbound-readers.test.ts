@@ -32,17 +32,16 @@
  * readings), never by sleeping; timeouts are generous for a loaded 2-core machine.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TrueClock } from '../../src/index.js';
-import { monotonicNowNs } from '../../src/node/host-clocks.js';
-import { publishClockbound, type ClockboundPublisher } from '../../src/node/index.js';
-import { ntpSource, udpTransport, type DatagramTransport } from '../../src/ntp/index.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
+import { describe, expect, it } from 'vitest';
+import {
+  distUrl,
+  startClockboundWriter,
+  truthBracket,
+  type BracketedReading,
+} from '../support/clockbound-host.js';
+import { performanceAtMonotonicNs } from '../support/host-clocks.js';
+import { suiteFixture } from '../support/suite-fixture.js';
 
 const WORKERS = 3;
 const CHILDREN = 3;
@@ -52,25 +51,13 @@ const SERVER_OFFSET_MS = 25;
 /** Slack for mapping CLOCK_MONOTONIC onto performance.now() (ms). */
 const SLACK_MS = 0.01;
 
-interface Reading {
-  readonly h1: string;
-  readonly h2: string;
-  readonly earliest: number;
-  readonly latest: number;
-  readonly status: string;
-  readonly eps: number;
-}
-
 interface Done {
   readonly type: 'done';
-  readonly readings: Reading[];
+  readonly readings: BracketedReading[];
   readonly samplesAccepted: number;
 }
 
 type Message = { readonly type: 'ready' } | Done | { readonly type: 'error'; message: string };
-
-const dist = (p: string): string =>
-  pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', p)).href;
 
 /**
  * The reader, as CommonJS-compatible script text (a worker's `eval` code is a
@@ -79,8 +66,8 @@ const dist = (p: string): string =>
  */
 const READER = `
 (async () => {
-  const { TrueClock } = await import(${JSON.stringify(dist('index.js'))});
-  const { clockboundSource } = await import(${JSON.stringify(dist('node/index.js'))});
+  const { TrueClock } = await import(${JSON.stringify(distUrl('index.js'))});
+  const { clockboundSource } = await import(${JSON.stringify(distUrl('node/index.js'))});
   const clock = new TrueClock({
     source: clockboundSource({ path: SEGMENT, pollIntervalMs: 50 }),
     maxUncertaintyMs: 1000,
@@ -188,73 +175,18 @@ function startChild(segment: string): Reader {
   );
 }
 
-/** performance.now() at a CLOCK_MONOTONIC reading (ns), via the tightest of a few bracketed pairs. */
-function perfAt(): (ns: bigint) => number {
-  let best = { mid: 0, ns: 0n, width: Infinity };
-  for (let i = 0; i < 5; i++) {
-    const a = performance.now();
-    const ns = monotonicNowNs();
-    const b = performance.now();
-    if (b - a < best.width) best = { mid: (a + b) / 2, ns, width: b - a };
-  }
-  return (ns) => best.mid + Number(ns - best.ns) / 1e6;
-}
-
-let dir: string;
-let segment: string;
-let ntp: LoopbackNtpServer;
-let clock: TrueClock;
-let publisher: ClockboundPublisher;
-/** Datagrams the writer's NTP client has sent. */
-let sent = 0;
-
-const counting: DatagramTransport = {
-  async open(family, handlers) {
-    const socket = await udpTransport.open(family, handlers);
-    return {
-      send: (bytes, address, port) => {
-        sent++;
-        return socket.send(bytes, address, port);
-      },
-      ref: () => socket.ref?.(),
-      unref: () => socket.unref?.(),
-      close: () => socket.close(),
-    };
-  },
-};
-
-beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'chronobound-readers-'));
-  segment = join(dir, 'shm0');
-  ntp = await createNtpServer({ offsetMs: SERVER_OFFSET_MS });
-  clock = new TrueClock({
-    // One exchange to start, then one a minute: no poll falls inside the test.
-    source: ntpSource({
-      servers: [ntp.address],
-      transport: counting,
-      initialBurst: 1,
-      pollIntervalMs: 60_000,
-      maxPollIntervalMs: 60_000,
-    }),
-    maxUncertaintyMs: 1000,
-  });
-  publisher = publishClockbound(clock, { path: segment, updateMs: 100, maxUncertaintyMs: 1000 });
-  await clock.ready({ timeoutMs: 30_000 });
-  // ready() resolves on the sample; the status change it causes is published at once.
-  expect(publisher.last?.status).toBe('synchronized');
-});
-
-afterAll(async () => {
-  await publisher?.close();
-  await clock?.close();
-  await ntp?.close();
-  if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
-});
-
 describe('one writer, many readers on one host', () => {
+  const writerFixture = suiteFixture(async () => {
+    const writer = await startClockboundWriter(SERVER_OFFSET_MS);
+    // ready() resolves on the sample; the status change it causes is published at once.
+    expect(writer.publisher.last?.status).toBe('synchronized');
+    return writer;
+  });
   it('worker threads and child processes all read the one clock: every reading contains the server’s truth, and the server hears one client', async () => {
+    const writer = writerFixture();
+    const { ntp, path: segment } = writer;
     const requestsBefore = ntp.stats.requests;
-    const sentBefore = sent;
+    const sentBefore = writer.sent();
     expect(requestsBefore).toBeGreaterThan(0);
     expect(requestsBefore).toBeLessThanOrEqual(sentBefore);
 
@@ -267,7 +199,7 @@ describe('one writer, many readers on one host', () => {
       for (const r of readers) r.go();
       const results = await Promise.all(readers.map((r) => r.done));
 
-      const at = perfAt();
+      const at = performanceAtMonotonicNs();
       let checked = 0;
       for (const [i, result] of results.entries()) {
         const kind = readers[i]?.kind;
@@ -277,10 +209,9 @@ describe('one writer, many readers on one host', () => {
         for (const r of result.readings) {
           // Trusted either way; free-running only if a loaded machine delayed the polls.
           expect(['synchronized', 'free-running'], kind).toContain(r.status);
-          const truthLow = ntp.trueAt(at(BigInt(r.h1))) - SLACK_MS;
-          const truthHigh = ntp.trueAt(at(BigInt(r.h2))) + SLACK_MS;
-          expect(r.earliest, kind).toBeLessThanOrEqual(truthHigh);
-          expect(r.latest, kind).toBeGreaterThanOrEqual(truthLow);
+          const truth = truthBracket(ntp, at, r, SLACK_MS);
+          expect(r.earliest, kind).toBeLessThanOrEqual(truth.high);
+          expect(r.latest, kind).toBeGreaterThanOrEqual(truth.low);
           // The bound covers the host clock's 25 ms error (ClockBound bounds CLOCK_REALTIME).
           expect(r.eps, kind).toBeGreaterThan(SERVER_OFFSET_MS - 5);
           checked++;
@@ -293,6 +224,7 @@ describe('one writer, many readers on one host', () => {
 
     // Six clocks read the host's time, and the server heard only the writer.
     const requests = ntp.stats.requests;
+    const sent = writer.sent();
     expect(requests).toBeLessThanOrEqual(sent);
     expect(requests - requestsBefore).toBeLessThanOrEqual(sent - sentBefore);
     // One exchange to start, a poll a minute: a few at most, even with retries on a loaded machine.

@@ -1,24 +1,20 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   TrueClock,
-  calibrateWall,
   systemMonotonic,
-  systemWall,
-  type Scheduler,
   type SourceContext,
   type SyncSample,
-  type WallCalibration,
 } from '../../src/index.js';
 import {
   ClockboundSegmentWriter,
   clockboundSource,
   type ClockboundData,
   type ClockboundSource,
+  type ClockboundSourceOptions,
 } from '../../src/node/index.js';
 import {
   encodeClockboundHeader,
@@ -26,28 +22,11 @@ import {
 } from '../../src/node/clockbound-segment.js';
 import { monotonicNowNs } from '../../src/node/host-clocks.js';
 import { collectSamples, type CollectedSamples } from '../support/source-samples.js';
+import { tempSegment, type TempSegment } from '../support/clockbound-host.js';
+import { tightestWallCalibration } from '../support/host-clocks.js';
+import { StepScheduler } from '../support/step-scheduler.js';
 
 const MS = 1_000_000n;
-
-/** Runs timers only when told: every poll of the source is an explicit step. */
-class StepScheduler implements Scheduler {
-  #pending = new Map<number, () => void>();
-  #next = 1;
-  setTimeout(callback: () => void): unknown {
-    const id = this.#next++;
-    this.#pending.set(id, callback);
-    return id;
-  }
-  clearTimeout(handle: unknown): void {
-    this.#pending.delete(handle as number);
-  }
-  /** Runs the pending timers (one poll). */
-  step(): void {
-    const due = [...this.#pending.values()];
-    this.#pending.clear();
-    for (const run of due) run();
-  }
-}
 
 type Harness = CollectedSamples;
 
@@ -60,14 +39,14 @@ function attach(source: ClockboundSource, ctx: SourceContext = context): Harness
   return collectSamples(source, systemMonotonic, ctx);
 }
 
-/** The tightest of a few edge calibrations of Date.now() onto performance.now(). */
-function calibration(): WallCalibration {
-  let best = calibrateWall(systemWall, systemMonotonic);
-  for (let i = 0; i < 4; i++) {
-    const next = calibrateWall(systemWall, systemMonotonic);
-    if (next.errorMs < best.errorMs) best = next;
-  }
-  return best;
+/**
+ * A source on the test's segment whose polls run one `scheduler.step()` at a
+ * time, with a harness attached.
+ */
+function steppedSource(options: Omit<ClockboundSourceOptions, 'path' | 'scheduler'> = {}) {
+  const scheduler = new StepScheduler();
+  const source = clockboundSource({ path, scheduler, ...options });
+  return { scheduler, source, h: attach(source) };
 }
 
 function data(overrides: Partial<ClockboundData> = {}): ClockboundData {
@@ -83,30 +62,28 @@ function data(overrides: Partial<ClockboundData> = {}): ClockboundData {
   };
 }
 
-let dir: string;
+let segment: TempSegment;
 let path: string;
 let writer: ClockboundSegmentWriter;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'chronobound-cbs-'));
-  path = join(dir, 'shm0');
+  segment = tempSegment();
+  ({ path } = segment);
   writer = ClockboundSegmentWriter.open(path);
 });
 afterEach(() => {
   writer.close();
-  rmSync(dir, { recursive: true, force: true });
+  segment.remove();
 });
 
 describe('clockboundSource', () => {
   it('turns a synchronized segment into samples: CLOCK_REALTIME ± bound + drift × age', async () => {
     writer.write(data({ asOfNs: monotonicNowNs() - 100n * MS }));
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, source, h } = steppedSource();
     scheduler.step();
     expect(h.problems).toEqual([]);
     expect(h.samples).toHaveLength(1);
     const s = h.samples[0] as SyncSample;
-    const cal = calibration();
+    const cal = tightestWallCalibration();
     // The sample says "true time = REALTIME ± error"; REALTIME − performance.now() is cal.offsetMs.
     // errorMs is the 2 ms bound, 50 ppm over ~100 ms of age (5 µs), and the errors of mapping
     // the clocks (µs-level; more under load), which must cover the difference.
@@ -130,7 +107,7 @@ describe('clockboundSource', () => {
 
   it('feeds a TrueClock whose readings contain the system clock (the segment’s truth)', async () => {
     writer.write(data());
-    const cal = calibration();
+    const cal = tightestWallCalibration();
     const clock = new TrueClock({
       source: clockboundSource({ path, pollIntervalMs: 20 }),
       maxUncertaintyMs: 50,
@@ -196,9 +173,7 @@ describe('clockboundSource', () => {
   ])('refuses with %s and delivers nothing', async (reason, prepare) => {
     writer.close();
     prepare(path);
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler, maxRetries: 20 });
-    const h = attach(source);
+    const { scheduler, source, h } = steppedSource({ maxRetries: 20 });
     scheduler.step();
     scheduler.step();
     expect(h.samples).toEqual([]);
@@ -209,9 +184,7 @@ describe('clockboundSource', () => {
   });
 
   it('honours the 1 µs causality tolerance only: as_of just written passes', () => {
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, h } = steppedSource();
     writer.write(data({ asOfNs: monotonicNowNs() }));
     scheduler.step();
     expect(h.problems).toEqual([]);
@@ -222,9 +195,7 @@ describe('clockboundSource', () => {
   it('recovers when the file appears or is fixed (it reopens the path)', () => {
     writer.close();
     rmSync(path);
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, h } = steppedSource();
     scheduler.step();
     expect(h.problems.map((p) => p.reason)).toEqual(['segment-missing']);
     writer = ClockboundSegmentWriter.open(path);
@@ -236,9 +207,7 @@ describe('clockboundSource', () => {
 
   it('a disruption marker change: "disrupted", then nothing from before it, then fresh data', async () => {
     writer.write(data({ disruptionMarker: 1n }));
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, source, h } = steppedSource();
     scheduler.step();
     expect(h.samples).toHaveLength(1);
 
@@ -291,9 +260,7 @@ describe('clockboundSource', () => {
   it('a disrupted status refuses the data behind it even after the status clears', () => {
     const asOf = monotonicNowNs() - 5n * MS;
     writer.write(data({ asOfNs: asOf, status: 'disrupted' }));
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, h } = steppedSource();
     scheduler.step();
     writer.write(data({ asOfNs: asOf, status: 'synchronized' }));
     scheduler.step();
@@ -307,9 +274,7 @@ describe('clockboundSource', () => {
 
   it('invalidate(): refuses data from before the given moment and polls at once', () => {
     writer.write(data({ asOfNs: monotonicNowNs() - 2n * MS }));
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, source, h } = steppedSource();
     scheduler.step();
     expect(h.samples).toHaveLength(1);
     source.invalidate(performance.now());
@@ -324,9 +289,7 @@ describe('clockboundSource', () => {
   it('free-running (or synchronized past the 5 s grace): a sample only when as_of moves', () => {
     const asOf = monotonicNowNs() - 2n * MS;
     writer.write(data({ asOfNs: asOf, status: 'free-running' }));
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, h } = steppedSource();
     scheduler.step();
     scheduler.step();
     expect(h.samples).toHaveLength(1);
@@ -346,9 +309,7 @@ describe('clockboundSource', () => {
 
   it('a segment drift bound above the clock’s: reported once, and covered for one poll gap', () => {
     writer.write(data({ maxDriftPpb: 500_000 }));
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler, pollIntervalMs: 1000 });
-    const h = attach(source);
+    const { scheduler, h } = steppedSource({ pollIntervalMs: 1000 });
     scheduler.step();
     scheduler.step();
     expect(h.problems.map((p) => p.reason)).toEqual(['drift-bound']);
@@ -369,9 +330,7 @@ describe('clockboundSource', () => {
 
   it('costs microseconds per poll (measured)', () => {
     writer.write(data());
-    const scheduler = new StepScheduler();
-    const source = clockboundSource({ path, scheduler });
-    const h = attach(source);
+    const { scheduler, h } = steppedSource();
     scheduler.step(); // the first poll calibrates the wall clock (a spin of up to ~1 ms)
     const costs: number[] = [];
     for (let i = 0; i < 2000; i++) {

@@ -14,6 +14,7 @@ import { timeEndpoint, type TimeEndpointOptions } from '../../src/node/index.js'
 import { SimulatedClock, manualSource, truthfulSample } from '../../src/testing/index.js';
 import { trueClockOn } from '../support/clock.js';
 import { expectInvalidArgument } from '../support/errors.js';
+import { serverTruth } from '../support/server-truth.js';
 import {
   BAD_TIME_QUERIES,
   BAD_TIME_SERVER_OPTIONS,
@@ -30,8 +31,7 @@ const OFFSET_MS = 5_000;
  * 5 s ahead of this machine's wall clock. Its TrueClock is synced to exactly
  * that, claiming ±2 ms.
  */
-const truthOffset = Date.now() - performance.now() + OFFSET_MS;
-const serverTruth = (): number => performance.now() + truthOffset;
+const truth = serverTruth(OFFSET_MS);
 
 const servers: Server[] = [];
 const clocks: TrueClock[] = [];
@@ -54,8 +54,7 @@ function syncedServerClock(): TrueClock {
   const source = manualSource(1000);
   const clock = new TrueClock({ source, monotonic: systemMonotonic, freeRunningAfterMs: Infinity });
   clocks.push(clock);
-  const m = performance.now();
-  source.push({ monotonicAt: m, offsetMs: truthOffset, errorMs: 2, source: 'reference' });
+  source.push(truth.sample(2));
   return clock;
 }
 
@@ -89,10 +88,10 @@ afterAll(async () => {
 
 describe('timeEndpoint over node:http', () => {
   it('answers GET /time?nonce=… with a fixed 256-byte JSON reply, no-store', async () => {
-    const before = serverTruth();
+    const before = truth.now();
     const wallBefore = Date.now();
     const res = await fetch(`${base}/time?nonce=${NONCE}`);
-    const after = serverTruth();
+    const after = truth.now();
     const wallAfter = Date.now();
     // ε only grows between samples, so the clock's ε now bounds the one it sent.
     const epsilonAfter = serverClock.now().uncertaintyMs;
@@ -135,9 +134,9 @@ describe('timeEndpoint over node:http', () => {
       // The truth is read just before and just after the reading: under load the
       // process can stall between any two statements, so the interval must reach
       // into that bracket rather than contain one instant read after it.
-      const truthBefore = serverTruth();
+      const truthBefore = truth.now();
       const r = client.now();
-      const truthAfter = serverTruth();
+      const truthAfter = truth.now();
       expect(r.status).toBe('synchronized');
       expect(r.latest).toBeGreaterThanOrEqual(truthBefore);
       expect(r.earliest).toBeLessThanOrEqual(truthAfter);
@@ -214,12 +213,7 @@ describe('timeEndpoint over node:http', () => {
     expect(refused.headers.get('retry-after')).toBe('1');
     expect(refused.headers.get('cache-control')).toBe('no-store');
     expect(await refused.text()).toBe('clock unsynchronized\n');
-    source.push({
-      monotonicAt: performance.now(),
-      offsetMs: truthOffset,
-      errorMs: 1,
-      source: 'reference',
-    });
+    source.push(truth.sample(1));
     expect((await fetch(`${url}/time?nonce=${NONCE}`)).status).toBe(200);
   });
 
@@ -228,20 +222,9 @@ describe('timeEndpoint over node:http', () => {
     const clock = new TrueClock({ source, monotonic: systemMonotonic, maxUncertaintyMs: 10 });
     clocks.push(clock);
     const url = await serve(clock);
-    source.push({
-      monotonicAt: performance.now(),
-      offsetMs: truthOffset,
-      errorMs: 1,
-      source: 'os',
-      assumed: true,
-    });
+    source.push({ ...truth.sample(1, 'os'), assumed: true });
     expect((await fetch(`${url}/time?nonce=${NONCE}`)).status).toBe(503);
-    source.push({
-      monotonicAt: performance.now(),
-      offsetMs: truthOffset,
-      errorMs: 11,
-      source: 'far',
-    });
+    source.push(truth.sample(11, 'far'));
     expect((await fetch(`${url}/time?nonce=${NONCE}`)).status).toBe(503);
   });
 

@@ -9,8 +9,6 @@ import {
   SourceUnavailableError,
   TrueClock,
   systemMonotonic,
-  systemWall,
-  calibrateWall,
 } from '../../src/index.js';
 import type { HostCorrection, SourceProblem, SyncSample } from '../../src/index.js';
 import {
@@ -28,6 +26,7 @@ import {
 } from '../../src/ntp/index.js';
 import { trackingToSample } from '../../src/ntp/chrony-sample.js';
 import { fcParams } from '../support/fc.js';
+import { tightestWallCalibration } from '../support/host-clocks.js';
 
 // ---------------------------------------------------------------- fixtures
 
@@ -532,16 +531,6 @@ describe('tracking → sample', () => {
 
 // ---------------------------------------------------------------- client against a fake chronyd
 
-/** The tightest of a few edge calibrations (one can be stretched by preemption). */
-function bestCalibration(): ReturnType<typeof calibrateWall> {
-  let best = calibrateWall(systemWall, systemMonotonic);
-  for (let i = 0; i < 5; i++) {
-    const next = calibrateWall(systemWall, systemMonotonic);
-    if (next.errorMs < best.errorMs) best = next;
-  }
-  return best;
-}
-
 interface FakeChronyd {
   port: number;
   requests: Uint8Array[];
@@ -633,11 +622,18 @@ async function startFake(respond: Parameters<typeof fakeChronyd>[0]): Promise<Fa
   return fake;
 }
 
+/** How a fake chronyd answers every request: with these reply fields (`{}`: a healthy reply), or never. */
+type Answer = Partial<ReplyFields> | 'silent';
+
+function startAnswering(answer: Answer): Promise<FakeChronyd> {
+  return startFake((request, reply) => {
+    if (answer !== 'silent') reply(buildReply({ sequence: sequenceOf(request), ...answer }));
+  });
+}
+
 describe('readChronyTracking', () => {
   it('asks with a padded request and decodes the answer', async () => {
-    const fake = await startFake((request, reply) => {
-      reply(buildReply({ sequence: sequenceOf(request), correction: -0.25 }));
-    });
+    const fake = await startAnswering({ correction: -0.25 });
     const t = await readChronyTracking({ port: fake.port });
     expect(t.currentCorrectionMs).toBeCloseTo(-250, 4);
     expect(fake.requests[0]?.length).toBe(104);
@@ -670,7 +666,7 @@ describe('readChronyTracking', () => {
   });
 
   it('times out cleanly when nothing answers', async () => {
-    const fake = await startFake(() => undefined);
+    const fake = await startAnswering('silent');
     const started = performance.now();
     await expect(readChronyTracking({ port: fake.port, timeoutMs: 150 })).rejects.toBeInstanceOf(
       NtpTimeoutError,
@@ -683,7 +679,7 @@ describe('readChronyTracking', () => {
   });
 
   it('reports a timeout as ChronyTimeoutError (code CHRONY_TIMEOUT), still an NtpTimeoutError', async () => {
-    const fake = await startFake(() => undefined);
+    const fake = await startAnswering('silent');
     const error: unknown = await readChronyTracking({ port: fake.port, timeoutMs: 100 }).catch(
       (e: unknown) => e,
     );
@@ -701,16 +697,14 @@ describe('readChronyTracking', () => {
   });
 
   it('rejects chronyd’s refusal at once, naming cmdallow', async () => {
-    const fake = await startFake((request, reply) =>
-      reply(buildReply({ sequence: sequenceOf(request), status: 2 })),
-    );
+    const fake = await startAnswering({ status: 2 });
     const error: unknown = await readChronyTracking({ port: fake.port }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ChronyProtocolError);
     expect((error as ChronyProtocolError).message).toMatch(/not authorised.*cmdallow/);
   });
 
   it('aborts', async () => {
-    const fake = await startFake(() => undefined);
+    const fake = await startAnswering('silent');
     const ac = new AbortController();
     const pending = readChronyTracking({ port: fake.port, signal: ac.signal, timeoutMs: 5000 });
     ac.abort();
@@ -756,7 +750,7 @@ describe('chronySource', () => {
     const source = chronySource({ port: fake.port, pollIntervalMs: 50 });
     const clock = new TrueClock({ source, watchdogIntervalMs: 0 });
     await clock.ready({ timeoutMs: 2000 });
-    const cal = bestCalibration();
+    const cal = tightestWallCalibration();
     const before = systemMonotonic.now();
     const r = clock.now();
     const after = systemMonotonic.now();
@@ -794,16 +788,13 @@ describe('chronySource', () => {
   });
 
   it('reports unsynchronised chronyd, timeouts and refusals as problems, never samples', async () => {
-    const cases: [Partial<ReplyFields> | 'silent', string][] = [
+    const cases: [Answer, string][] = [
       [{ leap: 3, stratum: 0, refId: 0 }, 'chrony-unsynchronized'],
       ['silent', 'timeout'],
       [{ status: 2 }, 'chrony-protocol'],
     ];
-    for (const [behaviour, reason] of cases) {
-      const fake = await startFake((request, reply) => {
-        if (behaviour !== 'silent')
-          reply(buildReply({ sequence: sequenceOf(request), ...behaviour }));
-      });
+    for (const [answer, reason] of cases) {
+      const fake = await startAnswering(answer);
       const source = chronySource({ port: fake.port, pollIntervalMs: 1000, timeoutMs: 100 });
       const samples: SyncSample[] = [];
       const problem = await new Promise<SourceProblem>((resolve) => {
@@ -817,9 +808,7 @@ describe('chronySource', () => {
   });
 
   it('invalidate polls again at once, for every subscriber', async () => {
-    const fake = await startFake((request, reply) =>
-      reply(buildReply({ sequence: sequenceOf(request) })),
-    );
+    const fake = await startAnswering({});
     // The poll interval is far longer than the test: only invalidate can cause a second poll.
     const source = chronySource({ port: fake.port, pollIntervalMs: 600_000, timeoutMs: 5000 });
     cleanups.push(() => source.close());
@@ -891,9 +880,7 @@ describe('chronyHostCorrection', () => {
   });
 
   it('reports chronyd’s remaining correction and frequency, stamped at the request', async () => {
-    const fake = await startFake((request, reply) =>
-      reply(buildReply({ sequence: sequenceOf(request), correction: -0.0025, frequency: 17.25 })),
-    );
+    const fake = await startAnswering({ correction: -0.0025, frequency: 17.25 });
     const source = chronyHostCorrection({ port: fake.port, pollIntervalMs: 50 });
     cleanups.push(() => source.close());
     const corrections = recorder<HostCorrection>();
@@ -914,15 +901,12 @@ describe('chronyHostCorrection', () => {
   });
 
   it('turns timeouts and refusals into problems, never a hang or a throw', async () => {
-    const cases: [Partial<ReplyFields> | 'silent', string][] = [
+    const cases: [Answer, string][] = [
       ['silent', 'timeout'],
       [{ status: 2 }, 'chrony-protocol'],
     ];
-    for (const [behaviour, reason] of cases) {
-      const fake = await startFake((request, reply) => {
-        if (behaviour !== 'silent')
-          reply(buildReply({ sequence: sequenceOf(request), ...behaviour }));
-      });
+    for (const [answer, reason] of cases) {
+      const fake = await startAnswering(answer);
       const source = chronyHostCorrection({
         port: fake.port,
         pollIntervalMs: 600_000,
@@ -943,9 +927,7 @@ describe('chronyHostCorrection', () => {
   });
 
   it('a throwing listener becomes a problem and polling goes on', async () => {
-    const fake = await startFake((request, reply) =>
-      reply(buildReply({ sequence: sequenceOf(request) })),
-    );
+    const fake = await startAnswering({});
     const source = chronyHostCorrection({ port: fake.port, pollIntervalMs: 20 });
     cleanups.push(() => source.close());
     const problems = recorder<SourceProblem>();

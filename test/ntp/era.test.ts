@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/index.js';
 import {
   NTP_ERA1_EPOCH_MS,
@@ -10,8 +10,9 @@ import {
   ntpToEpochMs,
   queryNtp,
 } from '../../src/ntp/index.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
+import { createNtpServer } from '../../src/testing/node/index.js';
 import { fcParams } from '../support/fc.js';
+import { suiteFixture } from '../support/suite-fixture.js';
 
 const ROLLOVER = Date.UTC(2036, 1, 7, 6, 28, 16);
 const YEAR_MS = 365.25 * 86_400_000;
@@ -90,18 +91,13 @@ describe('NTP eras', () => {
 });
 
 describe('a real exchange across the 2036 rollover', () => {
-  let server: LoopbackNtpServer;
-  beforeAll(async () => {
-    server = await createNtpServer();
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const ntp = suiteFixture(createNtpServer);
 
   // The server's clock sits just before, at, and after the rollover; the client's
   // wall clock (the era pivot) is today's, ten years earlier.
   for (const around of [-2000, -0.5, -0.001, 0, 0.001, 3, 86_400_000 * 365 * 4]) {
     it(`server at rollover ${around >= 0 ? '+' : ''}${around} ms: offset within the bound`, async () => {
+      const server = ntp();
       const stepBefore = ROLLOVER + around - server.trueNow();
       server.step(stepBefore);
       const x = await queryNtp({ host: server.host, port: server.port, timeoutMs: 1000 });
@@ -113,6 +109,7 @@ describe('a real exchange across the 2036 rollover', () => {
   }
 
   it('with the client pivot already in era 1, a server still in era 0 is read correctly', async () => {
+    const server = ntp();
     server.step(ROLLOVER - 50 - server.trueNow());
     const x = await queryNtp({
       host: server.host,

@@ -106,14 +106,38 @@ async function probe(
 }
 
 /**
+ * Once `clock` is ready, probes it for `forMs` against `server`'s truth and
+ * expects no trusted miss and a synchronized clock at the end.
+ */
+async function expectSynchronizedOnTruth(
+  clock: TrueClock,
+  server: LoopbackNtpServer,
+  forMs: number,
+): Promise<{ readings: number; misses: number }> {
+  await clock.ready({ timeoutMs: 10_000 });
+  const result = await probe(
+    clock,
+    (p) => server.trueAt(p),
+    (_, elapsed) => elapsed < forMs,
+  );
+  expect(result.misses).toBe(0);
+  expect(clock.now().status).toBe('synchronized');
+  return result;
+}
+
+/**
  * Emulates a 5 s suspend (the servers' truth and the client's wall clock jump, the
  * monotonic clock does not), runs `atResume`, then probes until the clock is
- * synchronized again and for one more second.
+ * synchronized again and for one more second. No trusted reading may miss and
+ * the clock must resynchronize; the row goes to the fault table with
+ * `outcome(resynchronizedAtMs)`.
  */
-async function suspendAndProbe(
+async function suspendProbeAndRecord(
   list: readonly LoopbackNtpServer[],
   clock: TrueClock,
   shiftWall: (ms: number) => void,
+  scenario: string,
+  outcome: (resynchronizedAtMs: string) => string,
   atResume: () => void = () => undefined,
 ) {
   for (const s of list) s.step(5_000);
@@ -128,7 +152,17 @@ async function suspendAndProbe(
       return resynchronizedAt === null ? elapsed < 20_000 : elapsed < resynchronizedAt + 1_000;
     },
   );
-  return { ...result, resynchronizedAt: resynchronizedAt as number | null };
+  expect(result.misses).toBe(0);
+  expect(resynchronizedAt).not.toBeNull();
+  recordFault({
+    scenario,
+    readings: result.readings,
+    misses: result.misses,
+    detectionMs: result.firstUntrustedMs,
+    outcome: outcome(((resynchronizedAt as number | null) ?? NaN).toFixed(0)),
+    time: 'real UDP',
+  });
+  return result;
 }
 
 describe('a suspend with three servers', () => {
@@ -142,25 +176,22 @@ describe('a suspend with three servers', () => {
     // Let every server's filter fill with a few exchanges.
     const before = list.map((s) => s.stats.requests);
     await until(() => list.every((s, i) => s.stats.requests >= (before[i] ?? 0) + 3), 20_000);
-    const result = await suspendAndProbe(list, clock, shiftWall, () => {
-      // Two servers miss their first request after the resume, so the first fresh answer
-      // comes alone and would be outvoted by their pre-suspend exchanges if those counted.
-      list[1]?.setFault('drop', { count: 1 });
-      list[2]?.setFault('drop', { count: 1 });
-    });
-    const { resynchronizedAt } = result;
-    expect(result.misses).toBe(0);
+    const result = await suspendProbeAndRecord(
+      list,
+      clock,
+      shiftWall,
+      'suspend 5 s, three servers (pre-suspend votes in the filters)',
+      (ms) =>
+        `disrupted on the first reading; synchronized again after ${ms} ms on post-suspend exchanges only`,
+      () => {
+        // Two servers miss their first request after the resume, so the first fresh answer
+        // comes alone and would be outvoted by their pre-suspend exchanges if those counted.
+        list[1]?.setFault('drop', { count: 1 });
+        list[2]?.setFault('drop', { count: 1 });
+      },
+    );
     // The very first reading after the resume already refuses trust.
     expect(result.firstUntrustedReading).toBe(0);
-    expect(resynchronizedAt).not.toBeNull();
-    recordFault({
-      scenario: 'suspend 5 s, three servers (pre-suspend votes in the filters)',
-      readings: result.readings,
-      misses: result.misses,
-      detectionMs: result.firstUntrustedMs,
-      outcome: `disrupted on the first reading; synchronized again after ${(resynchronizedAt ?? NaN).toFixed(0)} ms on post-suspend exchanges only`,
-      time: 'real UDP',
-    });
   });
 
   it('with replies in flight across it: replies to requests sent before it are not evidence', async () => {
@@ -174,18 +205,13 @@ describe('a suspend with three servers', () => {
     // Wait for the moment every server has stamped a new request.
     const seen = list.map((s) => s.stats.requests);
     await until(() => list.every((s, i) => s.stats.requests > (seen[i] ?? 0)), 20_000);
-    const result = await suspendAndProbe(list, clock, shiftWall);
-    const { resynchronizedAt } = result;
-    expect(result.misses).toBe(0);
-    expect(resynchronizedAt).not.toBeNull();
-    recordFault({
-      scenario: 'suspend 5 s while three replies are in flight',
-      readings: result.readings,
-      misses: result.misses,
-      detectionMs: result.firstUntrustedMs,
-      outcome: `in-flight replies dropped; synchronized again after ${(resynchronizedAt ?? NaN).toFixed(0)} ms`,
-      time: 'real UDP',
-    });
+    await suspendProbeAndRecord(
+      list,
+      clock,
+      shiftWall,
+      'suspend 5 s while three replies are in flight',
+      (ms) => `in-flight replies dropped; synchronized again after ${ms} ms`,
+    );
   });
 });
 
@@ -200,14 +226,7 @@ describe('a liar beside a silent server', () => {
       (liar as LoopbackNtpServer).address,
       await deadAddress(),
     ]);
-    await clock.ready({ timeoutMs: 10_000 });
-    const result = await probe(
-      clock,
-      (p) => h.trueAt(p),
-      (_, elapsed) => elapsed < 1_500,
-    );
-    expect(result.misses).toBe(0);
-    expect(clock.now().status).toBe('synchronized');
+    const result = await expectSynchronizedOnTruth(clock, h, 1_500);
     recordFault({
       scenario: 'one liar (overlapping) + one silent server of three',
       readings: result.readings,
@@ -222,14 +241,7 @@ describe('a liar beside a silent server', () => {
     const [good] = await servers(1, { offsetMs: -75, driftSinceMs: 0 });
     const g = good as LoopbackNtpServer;
     const { clock } = clockOn([g.address, await deadAddress()]);
-    await clock.ready({ timeoutMs: 10_000 });
-    const result = await probe(
-      clock,
-      (p) => g.trueAt(p),
-      (_, elapsed) => elapsed < 500,
-    );
-    expect(result.misses).toBe(0);
-    expect(clock.now().status).toBe('synchronized');
+    await expectSynchronizedOnTruth(clock, g, 500);
   });
 });
 

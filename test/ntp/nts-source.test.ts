@@ -1,7 +1,7 @@
 /**
- * `ntpSource` with NTS servers, without chronyd: a TLS NTS-KE server written
- * here negotiates the port of a plain UDP NTP responder written here (it
- * answers the header and ignores NTS). The source runs the key exchange, sends
+ * `ntpSource` with NTS servers, without chronyd: the TLS NTS-KE server of
+ * test/support/plain-nts-server.ts negotiates the port of a plain UDP NTP
+ * responder (it answers the header and ignores NTS). The source runs the key exchange, sends
  * NTS-protected requests (through the injected transport), and refuses every
  * plain reply as `nts-unauthenticated`: no downgrade, no sample. A key exchange
  * that fails (nothing listening; an untrusted certificate) is a problem named
@@ -9,54 +9,22 @@
  * are validated. `NtpSocket.query`'s `authenticate` hook is exercised on its own
  * against the loopback NTP server.
  */
-import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createServer, type Server } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InvalidArgumentError, NtpRejectedError, NtpTimeoutError } from '../../src/errors.js';
 import { NtpSocket } from '../../src/ntp/ntp-socket.js';
-import { epochMsToNtp } from '../../src/ntp/era.js';
-import { decodeNtpPacket, encodeNtpPacket } from '../../src/ntp/packet.js';
 import { NtsRejectedError } from '../../src/ntp/nts/errors.js';
-import {
-  NtsKeRecordType as R,
-  encodeKeRecords,
-  parseKeRecords,
-  uint16Body,
-} from '../../src/ntp/nts/ke-records.js';
 import { ntpSource } from '../../src/ntp/source.js';
-import { udpTransport, type DatagramTransport } from '../../src/ntp/transport.js';
 import type { SourceProblem } from '../../src/sources/types.js';
-import { createNtpServer, type LoopbackNtpServer } from '../../src/testing/node/index.js';
+import { createNtpServer } from '../../src/testing/node/index.js';
 import { TrueClock } from '../../src/truetime/true-clock.js';
 import { locateOpenssl, makeCertificate } from '../integration/helpers/nts-server.js';
+import { startPlainNtsServer, type PlainNtsServer } from '../support/plain-nts-server.js';
+import { recordingUdpTransport } from '../support/recording-transport.js';
+import { suiteFixture } from '../support/suite-fixture.js';
 import { until } from './_helpers.js';
 
 const openssl = locateOpenssl();
-
-/** A transport that counts what goes through it (and otherwise is `udpTransport`). */
-function countingTransport(): DatagramTransport & { sent: Uint8Array[] } {
-  const sent: Uint8Array[] = [];
-  return {
-    sent,
-    async open(family, handlers) {
-      const socket = await udpTransport.open(family, handlers);
-      return {
-        ...socket,
-        send: (bytes: Uint8Array, address: string, port: number) => {
-          sent.push(new Uint8Array(bytes));
-          return socket.send(bytes, address, port);
-        },
-        close: () => socket.close(),
-        ...(socket.ref === undefined ? {} : { ref: () => socket.ref?.() }),
-        ...(socket.unref === undefined ? {} : { unref: () => socket.unref?.() }),
-      };
-    },
-  };
-}
 
 describe('ntpSource server entries in object form', () => {
   it('accepts strings and objects side by side, NTS defaulting to port 4460', () => {
@@ -94,77 +62,24 @@ describe('ntpSource server entries in object form', () => {
 });
 
 describe.skipIf(openssl === undefined)('ntpSource with an NTS server', () => {
-  let dir: string;
+  let server: PlainNtsServer;
   let ca: string;
   let otherCa: string;
-  let ke: Server;
   let kePort = 0;
-  let udp: Socket;
-  const requests: Buffer[] = [];
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'chronobound-nts-source-'));
-    const cert = await makeCertificate(dir);
-    ca = cert.certPem;
-    otherCa = (await makeCertificate(dir, { name: 'other' })).certPem;
-
-    // A plain NTP responder: a correct reply to the header, and nothing of NTS.
-    udp = createSocket('udp4');
-    await new Promise<void>((resolve) => udp.bind(0, '127.0.0.1', resolve));
-    udp.on('message', (msg, rinfo) => {
-      requests.push(msg);
-      const request = decodeNtpPacket(msg);
-      const now = epochMsToNtp(Date.now());
-      const reply = encodeNtpPacket({
-        version: 4,
-        mode: 4,
-        stratum: 2,
-        precision: -20,
-        originTimestamp: request.transmitTimestamp,
-        receiveTimestamp: now,
-        transmitTimestamp: now,
-      });
-      udp.send(reply, rinfo.port, rinfo.address);
-    });
-    const ntpPort = udp.address().port;
-    ke = createServer(
-      { key: readFileSync(cert.keyPath), cert: cert.certPem, ALPNProtocols: ['ntske/1'] },
-      (socket) => {
-        socket.on('error', () => undefined);
-        let got = Buffer.alloc(0);
-        socket.on('data', (chunk: Buffer) => {
-          got = Buffer.concat([got, chunk]);
-          if (!parseKeRecords(got).complete) return;
-          socket.end(
-            encodeKeRecords([
-              { critical: true, type: R.nextProtocol, body: uint16Body(0) },
-              { critical: true, type: R.aeadAlgorithm, body: uint16Body(15) },
-              { critical: true, type: R.ntpPort, body: uint16Body(ntpPort) },
-              ...Array.from({ length: 8 }, () => ({
-                critical: false,
-                type: R.newCookie,
-                body: new Uint8Array(64).fill(3),
-              })),
-              { critical: true, type: R.endOfMessage, body: new Uint8Array(0) },
-            ]),
-          );
-        });
-      },
-    );
-    ke.on('tlsClientError', () => undefined);
-    await new Promise<void>((resolve) => ke.listen(0, '127.0.0.1', resolve));
-    kePort = (ke.address() as AddressInfo).port;
+    server = await startPlainNtsServer();
+    ({ ca, kePort } = server);
+    otherCa = (await makeCertificate(server.dir, { name: 'other' })).certPem;
   });
 
   afterAll(async () => {
-    await new Promise<void>((resolve) => ke?.close(() => resolve()));
-    await new Promise<void>((resolve) => udp?.close(() => resolve()));
-    rmSync(dir, { recursive: true, force: true });
+    await server?.close();
   });
 
   it('sends NTS-protected requests and refuses plain replies (no downgrade): unsynchronized', async () => {
-    requests.length = 0;
-    const transport = countingTransport();
+    server.requests.length = 0;
+    const transport = recordingUdpTransport();
     const source = ntpSource({
       servers: [{ host: '127.0.0.1', port: kePort, nts: { ca } }],
       transport,
@@ -180,7 +95,7 @@ describe.skipIf(openssl === undefined)('ntpSource with an NTS server', () => {
       // What went out carried NTS extension fields (header + UID + cookie + … + authenticator).
       expect(transport.sent.length).toBeGreaterThan(0);
       expect(transport.sent.every((d) => d.length > 48)).toBe(true);
-      expect(requests.length).toBeGreaterThan(0);
+      expect(server.requests.length).toBeGreaterThan(0);
       expect(clock.now().status).toBe('unsynchronized');
       expect(source.servers()[0]?.lastRejection?.reason).toMatch(/^nts-/);
     } finally {
@@ -201,7 +116,7 @@ describe.skipIf(openssl === undefined)('ntpSource with an NTS server', () => {
         new RegExp(`127\\.0\\.0\\.1:${deadPort}`),
       ],
     ] as const) {
-      const transport = countingTransport();
+      const transport = recordingUdpTransport();
       const source = ntpSource({ servers: [server], transport, timeoutMs: 10_000 });
       const clock = new TrueClock({ source, watchdogIntervalMs: 0 });
       try {
@@ -218,13 +133,7 @@ describe.skipIf(openssl === undefined)('ntpSource with an NTS server', () => {
 });
 
 describe('NtpSocket.query with an authenticate hook', () => {
-  let server: LoopbackNtpServer;
-  beforeAll(async () => {
-    server = await createNtpServer();
-  });
-  afterAll(async () => {
-    await server.close();
-  });
+  const ntp = suiteFixture(createNtpServer);
 
   it('sends what build returns and validates the header verify returns', async () => {
     const socket = new NtpSocket();
@@ -232,7 +141,7 @@ describe('NtpSocket.query with an authenticate hook', () => {
     try {
       const x = await socket.query({
         host: '127.0.0.1',
-        port: server.port,
+        port: ntp().port,
         timeoutMs: 10_000,
         authenticate: {
           build: (header) => header,
@@ -258,7 +167,7 @@ describe('NtpSocket.query with an authenticate hook', () => {
       const error = await socket
         .query({
           host: '127.0.0.1',
-          port: server.port,
+          port: ntp().port,
           timeoutMs: 30_000,
           onRejected: (e) => reported.push(e),
           authenticate: {
@@ -304,14 +213,14 @@ describe('NtpSocket.query with an authenticate hook', () => {
       await expect(
         socket.query({
           host: '127.0.0.1',
-          port: server.port,
+          port: ntp().port,
           authenticate: { build: (h: Uint8Array) => h } as never,
         }),
       ).rejects.toThrow(InvalidArgumentError);
       await expect(
         socket.query({
           host: '127.0.0.1',
-          port: server.port,
+          port: ntp().port,
           version: 3,
           authenticate: { build: (h) => h, verify: (r) => r },
         }),

@@ -4,9 +4,6 @@
  * delays as configured, lose and stop as told, all in virtual time; and the module
  * is browser-safe.
  */
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../src/index.js';
@@ -22,10 +19,9 @@ import {
   createSimulatedNtpNetwork,
   type NtpServerFault,
 } from '../../src/testing/index.js';
+import { bundleForBrowser } from '../support/browser-bundle.js';
 import { fcParams } from '../support/fc.js';
 import { clocksOf, settle } from '../support/clock.js';
-
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 describe('createSimulatedNtpNetwork', () => {
   it('property: an exchange’s θ ± λ contains the server clock, whatever its offset, drift and the path', () =>
@@ -188,22 +184,12 @@ describe('createSimulatedNtpNetwork', () => {
   });
 
   it('is browser-safe: bundles for the browser with no Node built-in and no Node-only NTP code', async () => {
-    const result = await build({
-      entryPoints: [resolve(root, 'src/testing/simulated-network.ts')],
-      bundle: true,
-      platform: 'browser',
-      format: 'esm',
-      target: 'es2022',
-      write: false,
-      metafile: true,
-      logLevel: 'silent',
-    });
-    const inputs = Object.keys(result.metafile.inputs);
+    const { text, inputs } = await bundleForBrowser('src/testing/simulated-network.ts');
     expect(inputs).toContain('src/testing/ntp-reply.ts');
     for (const input of inputs) {
       expect(input).toMatch(/^src\//);
       expect(input).not.toMatch(/^src\/ntp\/(client|transport|source)\.ts$/);
     }
-    expect(result.outputFiles[0]?.text ?? '').not.toMatch(/["']node:/);
+    expect(text).not.toMatch(/["']node:/);
   });
 });

@@ -7,8 +7,9 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Plugin } from 'esbuild';
+import type { Plugin } from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { bundleForBrowser, type BrowserBundle } from '../support/browser-bundle.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -22,26 +23,9 @@ const noFastCheck: Plugin = {
   },
 };
 
-async function bundleForBrowser(entry: string): Promise<{ text: string; inputs: string[] }> {
-  const result = await build({
-    entryPoints: [entry],
-    absWorkingDir: root,
-    bundle: true,
-    platform: 'browser',
-    format: 'esm',
-    target: 'es2022',
-    write: false,
-    metafile: true,
-    logLevel: 'silent',
-    plugins: [noFastCheck],
-  });
-  return {
-    text: result.outputFiles.map((f) => f.text).join('\n'),
-    inputs: Object.keys(result.metafile.inputs),
-  };
-}
+const bundle = (entry: string): Promise<BrowserBundle> => bundleForBrowser(entry, [noFastCheck]);
 
-function expectBrowserSafe(bundle: { text: string; inputs: string[] }): void {
+function expectBrowserSafe(bundle: BrowserBundle): void {
   expect(bundle.inputs.filter((i) => /node_modules|fast-check\//.test(i))).toEqual([]);
   expect(bundle.text).not.toMatch(/fast-check|dgram|["']node:|require\(/);
   // It is the toolkit, not an empty shell.
@@ -51,21 +35,21 @@ function expectBrowserSafe(bundle: { text: string; inputs: string[] }): void {
 
 describe('chronobound/testing in a browser bundle', () => {
   it('bundles from the sources with platform browser, without fast-check or Node modules', async () => {
-    const bundle = await bundleForBrowser('src/testing/index.ts');
-    expect(bundle.inputs).toContain('src/testing/cluster.ts');
-    expectBrowserSafe(bundle);
+    const fromSources = await bundle('src/testing/index.ts');
+    expect(fromSources.inputs).toContain('src/testing/cluster.ts');
+    expectBrowserSafe(fromSources);
   });
 
   it('bundles from the built package (dist/testing/index.js) the same way', async () => {
     const built = join(root, 'dist/testing/index.js');
     expect(existsSync(built), 'the test setup builds dist/').toBe(true);
-    expectBrowserSafe(await bundleForBrowser(built));
+    expectBrowserSafe(await bundle(built));
   });
 
   it('the check is real: the arbitraries need fast-check, the loopback server needs Node', async () => {
-    await expect(bundleForBrowser('src/testing/fast-check/index.ts')).rejects.toThrow(
+    await expect(bundle('src/testing/fast-check/index.ts')).rejects.toThrow(
       /fast-check is not installed/,
     );
-    await expect(bundleForBrowser('src/testing/node/index.ts')).rejects.toThrow(/node:dgram/);
+    await expect(bundle('src/testing/node/index.ts')).rejects.toThrow(/node:dgram/);
   });
 });

@@ -2,7 +2,9 @@
  * A throwaway chronyd for integration tests: run in the foreground (`-d`)
  * without touching the system clock (`-x`), on free loopback ports, with a
  * private configuration, pid file, drift file and log directory in a temp
- * directory that {@link ChronydHandle.stop} removes.
+ * directory that {@link ChronydHandle.stop} removes. {@link superviseChronyd}
+ * is the one supervisor (spawn, kill on exit, poll until ready, stop) that the
+ * NTS server in nts-server.ts runs on too.
  *
  * Where chronyd is missing the suites skip locally, but under CI
  * (`process.env.CI`) {@link locateChronyd} throws: a missing chronyd is a
@@ -21,15 +23,26 @@ const run = promisify(execFile);
 const CHRONYD_CANDIDATES = ['/usr/sbin/chronyd', '/usr/local/sbin/chronyd', '/sbin/chronyd'];
 const CHRONYC_CANDIDATES = ['/usr/bin/chronyc', '/usr/local/bin/chronyc', '/bin/chronyc'];
 
-function locate(name: string, envVar: string, candidates: readonly string[]): string | undefined {
+/**
+ * The first of `$envVar` and `candidates` that exists, or `undefined` where none
+ * does (local runs skip); under CI (`process.env.CI`) it throws instead, saying
+ * which tests need it and how to install it.
+ *
+ * @throws Error under CI when the tool is missing.
+ */
+export function locateTool(
+  name: string,
+  envVar: string,
+  candidates: readonly string[],
+  install: string,
+): string | undefined {
   const fromEnv = process.env[envVar];
   const all = fromEnv ? [fromEnv, ...candidates] : candidates;
   const found = all.find((path) => existsSync(path));
   if (found !== undefined) return found;
   if (process.env['CI']) {
     throw new Error(
-      `${name} not found in ${all.join(', ')}; CI must run the chrony integration tests ` +
-        `(apt-get install -y chrony, or set ${envVar}).`,
+      `${name} not found in ${all.join(', ')}; CI must run the tests that need it (${install}, or set ${envVar}).`,
     );
   }
   return undefined;
@@ -40,28 +53,12 @@ function locate(name: string, envVar: string, candidates: readonly string[]): st
  * Under CI it throws instead.
  */
 export function locateChronyd(): string | undefined {
-  return locate('chronyd', 'CHRONYD', CHRONYD_CANDIDATES);
+  return locateTool('chronyd', 'CHRONYD', CHRONYD_CANDIDATES, 'apt-get install -y chrony');
 }
 
 /** Path of chronyc, or `undefined` (throws under CI), like {@link locateChronyd}. */
 export function locateChronyc(): string | undefined {
-  return locate('chronyc', 'CHRONYC', CHRONYC_CANDIDATES);
-}
-
-/** Running chronyds, killed if the test process exits without stopping them. */
-const live = new Map<ChildProcess, string>();
-let exitHookInstalled = false;
-
-function track(child: ChildProcess, dir: string): void {
-  live.set(child, dir);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const [orphan, orphanDir] of live) {
-      orphan.kill('SIGKILL');
-      rmSync(orphanDir, { recursive: true, force: true });
-    }
-  });
+  return locateTool('chronyc', 'CHRONYC', CHRONYC_CANDIDATES, 'apt-get install -y chrony');
 }
 
 /** chronyd refuses to start as non-root unless told (-U); as root it drops to _chrony unless told (-u root). */
@@ -83,22 +80,21 @@ export interface StartChronydOptions {
   readonly startTimeoutMs?: number;
 }
 
-/** A running chronyd. */
-export interface ChronydHandle {
+/** A running chronyd as the tests use it, whichever way it serves. */
+export interface ChronydProcess extends SupervisedChronyd {
+  /** The temp directory holding chrony.conf, pid, logs and the rest. */
+  readonly dir: string;
+  /** Runs chronyc against this chronyd's command port or socket and returns its stdout. */
+  chronyc(...args: string[]): Promise<string>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** A running chronyd with a UDP command port. */
+export interface ChronydHandle extends ChronydProcess {
   /** UDP port serving NTP on 127.0.0.1 (0 when `serveNtp: false`). */
   readonly ntpPort: number;
   /** UDP cmdmon port on 127.0.0.1 (what `chronyc -h 127.0.0.1 -p` and `chronySource` talk to). */
   readonly cmdPort: number;
-  /** The temp directory holding chrony.conf, pid, drift and logs. */
-  readonly dir: string;
-  readonly pid: number;
-  /** chronyd's stderr/stdout so far, for failure messages. */
-  log(): string;
-  /** Runs `chronyc -h 127.0.0.1 -p cmdPort ...args` and returns its stdout. */
-  chronyc(...args: string[]): Promise<string>;
-  /** SIGTERM, then SIGKILL after 2 s; removes the directory. Idempotent. */
-  stop(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** A UDP port on 127.0.0.1 that was free a moment ago. */
@@ -144,7 +140,7 @@ function configuration(
   ntpPort: number,
   cmdPort: number,
   options: StartChronydOptions,
-): string {
+): string[] {
   const lines = [
     `port ${ntpPort}`,
     `cmdport ${cmdPort}`,
@@ -162,7 +158,23 @@ function configuration(
   const stratum = options.localStratum ?? 8;
   if (stratum !== false) lines.push(`local stratum ${stratum}`);
   lines.push(...(options.extraConfig ?? []));
-  return `${lines.join('\n')}\n`;
+  return lines;
+}
+
+/** Running chronyds, killed if the test process exits without stopping them. */
+const live = new Map<ChildProcess, string>();
+let exitHookInstalled = false;
+
+function track(child: ChildProcess, dir: string): void {
+  live.set(child, dir);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const [orphan, orphanDir] of live) {
+      orphan.kill('SIGKILL');
+      rmSync(orphanDir, { recursive: true, force: true });
+    }
+  });
 }
 
 function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
@@ -176,28 +188,57 @@ function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-async function start(
+/** How {@link superviseChronyd} runs one chronyd. */
+export interface ChronydLaunch {
+  /** A fresh temp directory: chrony.conf goes there, and stopping removes it. */
+  readonly dir: string;
+  /** The lines of chrony.conf. */
+  readonly config: readonly string[];
+  /** Arguments after those every test chronyd gets (`-d -x`, the privilege flag, `-f chrony.conf`). */
+  readonly args?: readonly string[];
+  /** Whether chronyd serves what the test needs yet; asked every 50 ms until it says yes. */
+  ready(): Promise<boolean>;
+  /** `Date.now()` past which it gives up waiting for `ready`. */
+  readonly deadline: number;
+  /** What was not ready, for the error, e.g. `cmdport 4711`. */
+  readonly what: string;
+}
+
+/** A chronyd that {@link superviseChronyd} started and watches. */
+export interface SupervisedChronyd {
+  readonly pid: number;
+  /** chronyd's stderr/stdout so far, for failure messages. */
+  readonly log: () => string;
+  /** SIGTERM, then SIGKILL after 2 s; removes the directory. Idempotent. */
+  readonly stop: () => Promise<void>;
+}
+
+/**
+ * Runs `binary` in the foreground (`-d`) without touching the system clock
+ * (`-x`) on `launch.config`, kills it if the test process exits first, and
+ * waits until `launch.ready()` holds.
+ *
+ * @throws Error with chronyd's output when it exits during start or is not ready by the deadline (it is stopped then).
+ */
+export async function superviseChronyd(
   binary: string,
-  options: StartChronydOptions,
-  deadline: number,
-): Promise<ChronydHandle> {
-  const serveNtp = options.serveNtp ?? true;
-  const ntpPort = serveNtp ? await freeUdpPort() : 0;
-  let cmdPort = await freeUdpPort();
-  while (cmdPort === ntpPort) cmdPort = await freeUdpPort();
-  const dir = mkdtempSync(join(tmpdir(), 'chronobound-chronyd-'));
-  const conf = join(dir, 'chrony.conf');
-  writeFileSync(conf, configuration(dir, ntpPort, cmdPort, options));
+  launch: ChronydLaunch,
+): Promise<SupervisedChronyd> {
+  const conf = join(launch.dir, 'chrony.conf');
+  writeFileSync(conf, `${launch.config.join('\n')}\n`);
   const child = spawn(
     binary,
-    ['-d', '-x', ...privilegeArgs(), '-f', conf, ...(options.args ?? [])],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    ['-d', '-x', ...privilegeArgs(), '-f', conf, ...(launch.args ?? [])],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  track(child, dir);
+  let spawnError: Error | undefined;
+  child.once('error', (error) => (spawnError = error));
+  track(child, launch.dir);
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
@@ -208,14 +249,55 @@ async function start(
       await waitForExit(child, 2000);
     }
     live.delete(child);
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(launch.dir, { recursive: true, force: true });
   };
-  const handle: ChronydHandle = {
+  for (;;) {
+    if (spawnError !== undefined || child.exitCode !== null || child.signalCode !== null) {
+      await stop();
+      throw new Error(
+        `chronyd exited during start (${spawnError?.message ?? `code ${child.exitCode}`}):\n${output}`,
+      );
+    }
+    if (await launch.ready()) return { pid: child.pid ?? -1, log: () => output, stop };
+    if (Date.now() > launch.deadline) {
+      await stop();
+      throw new Error(`chronyd is not ready (${launch.what}):\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function start(
+  binary: string,
+  options: StartChronydOptions,
+  deadline: number,
+): Promise<ChronydHandle> {
+  const serveNtp = options.serveNtp ?? true;
+  const ntpPort = serveNtp ? await freeUdpPort() : 0;
+  let cmdPort = await freeUdpPort();
+  while (cmdPort === ntpPort) cmdPort = await freeUdpPort();
+  const dir = mkdtempSync(join(tmpdir(), 'chronobound-chronyd-'));
+  // Ready when cmdmon answers and, if it serves NTP, the NTP port does too.
+  const ready = async (): Promise<boolean> =>
+    (await readChronyTracking({ port: cmdPort, timeoutMs: 200 }).then(
+      () => true,
+      () => false,
+    )) &&
+    (!serveNtp || (await ntpAnswers(ntpPort)));
+  const chronyd = await superviseChronyd(binary, {
+    dir,
+    config: configuration(dir, ntpPort, cmdPort, options),
+    args: options.args ?? [],
+    ready,
+    deadline,
+    what: `cmdport ${cmdPort} / port ${ntpPort}`,
+  });
+  return {
     ntpPort,
     cmdPort,
     dir,
-    pid: child.pid ?? -1,
-    log: () => output,
+    pid: chronyd.pid,
+    log: chronyd.log,
     chronyc: async (...args: string[]) => {
       const chronyc = locateChronyc();
       if (chronyc === undefined) throw new Error('chronyc is not installed');
@@ -224,31 +306,9 @@ async function start(
       });
       return stdout;
     },
-    stop,
-    [Symbol.asyncDispose]: stop,
+    stop: chronyd.stop,
+    [Symbol.asyncDispose]: chronyd.stop,
   };
-
-  // Ready when cmdmon answers and, if it serves NTP, the NTP port does too.
-  for (;;) {
-    const exited = child.exitCode !== null || child.signalCode !== null;
-    const failed = await Promise.race([spawnError, Promise.resolve(undefined)]);
-    if (failed !== undefined || exited) {
-      await stop();
-      throw new Error(
-        `chronyd exited during start (${failed?.message ?? `code ${child.exitCode}`}):\n${output}`,
-      );
-    }
-    const cmdReady = await readChronyTracking({ port: cmdPort, timeoutMs: 200 }).then(
-      () => true,
-      () => false,
-    );
-    if (cmdReady && (!serveNtp || (await ntpAnswers(ntpPort)))) return handle;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`chronyd did not answer on cmdport ${cmdPort} / port ${ntpPort}:\n${output}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /**

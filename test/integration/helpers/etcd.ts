@@ -2,7 +2,8 @@
  * Throwaway etcd clusters for integration tests: `etcd` (Debian `etcd-server`,
  * 3.4) members on free loopback ports, data and logs in a temp directory that
  * {@link EtcdCluster.stop} removes; and a TCP proxy that delays traffic between
- * a client and a member.
+ * a client and a member; and the fenced register in PostgreSQL that the lease
+ * holders write to.
  *
  * Where the binary is missing the suites skip locally, but under CI
  * (`process.env.CI`) {@link locateEtcd} throws: a missing etcd is a failure
@@ -14,7 +15,11 @@ import { readFile } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './postgres.js';
+import pg from 'pg';
+import { expect } from 'vitest';
+import { TrueClock, systemClockSource } from '../../../src/index.js';
+import { checkMonotonic } from '../../../src/testing/index.js';
+import { freePort, startPostgres, type PostgresCluster } from './postgres.js';
 
 function candidates(): string[] {
   const list: string[] = [];
@@ -445,4 +450,55 @@ export async function readLog(
     holder: String(r['holder']),
     value: String(r['value']),
   }));
+}
+
+/** What {@link startFencedStorage} starts. */
+export interface FencedStorage {
+  readonly postgres: PostgresCluster;
+  /** A client connected to it; run {@link FENCED_SCHEMA} to reset the register. */
+  readonly db: pg.Client;
+  /** The lease holders' clock: the system clock, trusted within ±5 ms. */
+  readonly clock: TrueClock;
+  stop(): Promise<void>;
+}
+
+/**
+ * The etcd tests' storage and clock: a throwaway PostgreSQL, a client on it,
+ * and a ready `TrueClock` for the lease holders.
+ *
+ * @throws Error when PostgreSQL does not start or the clock is not ready in 5 s.
+ */
+export async function startFencedStorage(): Promise<FencedStorage> {
+  const postgres = await startPostgres();
+  const db = new pg.Client({ connectionString: postgres.connectionString });
+  await db.connect();
+  const clock = new TrueClock({ source: systemClockSource({ assumedErrorMs: 5, trusted: true }) });
+  await clock.ready({ timeoutMs: 5_000 });
+  return {
+    postgres,
+    db,
+    clock,
+    stop: async () => {
+      await clock.close();
+      await db.end();
+      await postgres.stop();
+    },
+  };
+}
+
+/**
+ * Reads the log of accepted writes and checks that no two holders' writes
+ * interleave: in commit order, tokens never go back.
+ */
+export async function expectTokensInCommitOrder(
+  db: Queryable,
+): Promise<Awaited<ReturnType<typeof readLog>>> {
+  const log = await readLog(db);
+  const order = checkMonotonic(
+    log.map((l) => l.token),
+    (a, b) => (a < b ? -1 : a > b ? 1 : 0),
+    { strict: false },
+  );
+  expect(order.ok, order.ok ? '' : order.message).toBe(true);
+  return log;
 }

@@ -11,13 +11,21 @@
  * Where chronyd or openssl is missing the suites skip locally; under CI
  * (`process.env.CI`) a missing one throws.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freeUdpPort, locateChronyc, locateChronyd, ntpAnswers } from './chronyd.js';
+import {
+  freeUdpPort,
+  locateChronyc,
+  locateChronyd,
+  locateTool,
+  ntpAnswers,
+  superviseChronyd,
+  type ChronydProcess,
+} from './chronyd.js';
 
 const run = promisify(execFile);
 
@@ -25,14 +33,7 @@ const OPENSSL_CANDIDATES = ['/usr/bin/openssl', '/usr/local/bin/openssl', '/bin/
 
 /** Path of openssl, or `undefined` when it is not installed; under CI it throws instead. */
 export function locateOpenssl(): string | undefined {
-  const fromEnv = process.env['OPENSSL'];
-  const all = fromEnv ? [fromEnv, ...OPENSSL_CANDIDATES] : OPENSSL_CANDIDATES;
-  const found = all.find((path) => existsSync(path));
-  if (found !== undefined) return found;
-  if (process.env['CI']) {
-    throw new Error(`openssl not found in ${all.join(', ')}; CI must run the NTS tests.`);
-  }
-  return undefined;
+  return locateTool('openssl', 'OPENSSL', OPENSSL_CANDIDATES, 'apt-get install -y openssl');
 }
 
 /** A certificate and its key, as files and as PEM text. */
@@ -167,8 +168,8 @@ export interface StartNtsServerOptions {
   readonly startTimeoutMs?: number;
 }
 
-/** A running chronyd NTS server. */
-export interface NtsServerHandle {
+/** A running chronyd NTS server; `chronyc` talks to its Unix command socket. */
+export interface NtsServerHandle extends ChronydProcess {
   /** NTS-KE TCP port on 127.0.0.1. */
   readonly kePort: number;
   /** NTP UDP port on 127.0.0.1 (what the key exchange negotiates). */
@@ -177,45 +178,8 @@ export interface NtsServerHandle {
   readonly certificate: Certificate;
   /** chronyd's Unix command socket. */
   readonly socketPath: string;
-  /** The temp directory holding everything. */
-  readonly dir: string;
-  readonly pid: number;
-  /** chronyd's output so far, for failure messages. */
-  log(): string;
-  /** Runs `chronyc -h <socket> ...args` and returns its stdout. */
-  chronyc(...args: string[]): Promise<string>;
   /** `chronyc serverstats`, parsed. */
   serverStats(): Promise<ServerStats>;
-  /** SIGTERM, then SIGKILL after 2 s; removes the directory. Idempotent. */
-  stop(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-/** Running chronyds, killed if the test process exits without stopping them. */
-const live = new Map<ChildProcess, string>();
-let exitHookInstalled = false;
-
-function track(child: ChildProcess, dir: string): void {
-  live.set(child, dir);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const [orphan, orphanDir] of live) {
-      orphan.kill('SIGKILL');
-      rmSync(orphanDir, { recursive: true, force: true });
-    }
-  });
-}
-
-function waitForExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
 }
 
 /**
@@ -242,88 +206,53 @@ export async function startNtsServer(
   const ntpPort = await freeUdpPort();
   const kePort = await freeTcpPort();
   const socketPath = join(dir, 'chronyd.sock');
-  const conf = join(dir, 'chrony.conf');
-  const lines = [
-    `port ${ntpPort}`,
-    `ntsport ${kePort}`,
-    'bindaddress 127.0.0.1',
-    `bindcmdaddress ${socketPath}`,
-    'cmdport 0',
-    'allow 127.0.0.1',
-    'local stratum 1',
-    `ntsserverkey ${certificate.keyPath}`,
-    `ntsservercert ${certificate.certPath}`,
-    `ntsdumpdir ${join(dir, 'nts')}`,
-    // Key exchanges in the main process: no helper processes to clean up.
-    'ntsprocesses 0',
-    `pidfile ${join(dir, 'chronyd.pid')}`,
-    `logdir ${dir}`,
-    ...(options.extraConfig ?? []),
-  ];
-  writeFileSync(conf, `${lines.join('\n')}\n`);
-  // As root chronyd would drop to _chrony (which cannot read the temp dir) unless told.
-  const privilege = process.getuid?.() === 0 ? ['-u', 'root'] : ['-U'];
-  const child = spawn(binary, ['-4', '-x', '-d', ...privilege, '-f', conf], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  let spawnError: Error | undefined;
-  child.once('error', (error) => (spawnError = error));
-  track(child, dir);
-
-  let stopped = false;
-  const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
-    child.kill('SIGTERM');
-    if (!(await waitForExit(child, 2000))) {
-      child.kill('SIGKILL');
-      await waitForExit(child, 2000);
-    }
-    live.delete(child);
-    rmSync(dir, { recursive: true, force: true });
-  };
   const runChronyc = async (...args: string[]): Promise<string> => {
     const { stdout } = await run(chronyc, ['-h', socketPath, ...args], { timeout: 5000 });
     return stdout;
   };
-  const handle: NtsServerHandle = {
+  const serverStats = async (): Promise<ServerStats> =>
+    parseServerStats(await runChronyc('serverstats'));
+  const chronyd = await superviseChronyd(binary, {
+    dir,
+    config: [
+      `port ${ntpPort}`,
+      `ntsport ${kePort}`,
+      'bindaddress 127.0.0.1',
+      `bindcmdaddress ${socketPath}`,
+      'cmdport 0',
+      'allow 127.0.0.1',
+      'local stratum 1',
+      `ntsserverkey ${certificate.keyPath}`,
+      `ntsservercert ${certificate.certPath}`,
+      `ntsdumpdir ${join(dir, 'nts')}`,
+      // Key exchanges in the main process: no helper processes to clean up.
+      'ntsprocesses 0',
+      `pidfile ${join(dir, 'chronyd.pid')}`,
+      `logdir ${dir}`,
+      ...(options.extraConfig ?? []),
+    ],
+    args: ['-4'],
+    ready: async () =>
+      (await tcpAccepts(kePort, 300)) &&
+      (await ntpAnswers(ntpPort, 300)) &&
+      (await serverStats().then(
+        () => true,
+        () => false,
+      )),
+    deadline,
+    what: `NTS-KE ${kePort}, NTP ${ntpPort}`,
+  });
+  return {
     kePort,
     ntpPort,
     certificate,
     socketPath,
     dir,
-    pid: child.pid ?? -1,
-    log: () => output,
+    pid: chronyd.pid,
+    log: chronyd.log,
     chronyc: runChronyc,
-    serverStats: async () => parseServerStats(await runChronyc('serverstats')),
-    stop,
-    [Symbol.asyncDispose]: stop,
+    serverStats,
+    stop: chronyd.stop,
+    [Symbol.asyncDispose]: chronyd.stop,
   };
-
-  for (;;) {
-    if (spawnError !== undefined || child.exitCode !== null || child.signalCode !== null) {
-      await stop();
-      throw new Error(
-        `chronyd exited during start (${spawnError?.message ?? `code ${child.exitCode}`}):\n${output}`,
-      );
-    }
-    const ready =
-      (await tcpAccepts(kePort, 300)) &&
-      (await ntpAnswers(ntpPort, 300)) &&
-      (await handle.serverStats().then(
-        () => true,
-        () => false,
-      ));
-    if (ready) return handle;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(
-        `chronyd NTS server not ready (NTS-KE ${kePort}, NTP ${ntpPort}):\n${output}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }

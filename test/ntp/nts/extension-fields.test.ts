@@ -16,26 +16,13 @@ import {
   parseExtensionFields,
 } from '../../../src/ntp/nts/extension-fields.js';
 import { fcParams } from '../../support/fc.js';
+import { catchError } from '../../support/errors.js';
+import { concat } from '../_helpers.js';
 
 const header = encodeNtpPacket({ version: 4, mode: 3 });
 
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 function expectFieldError(f: () => unknown, pattern: RegExp): void {
-  let thrown: unknown;
-  try {
-    f();
-  } catch (e) {
-    thrown = e;
-  }
+  const thrown = catchError(f);
   expect(thrown).toBeInstanceOf(NtsExtensionFieldError);
   expect((thrown as NtsExtensionFieldError).code).toBe('NTS_EXTENSION_FIELD');
   expect((thrown as Error).message).toMatch(pattern);

@@ -39,6 +39,7 @@ import {
   makeCertificate,
   type Certificate,
 } from '../../integration/helpers/nts-server.js';
+import { failure } from '../_helpers.js';
 
 const eom: NtsKeRecord = { critical: true, type: R.endOfMessage, body: new Uint8Array(0) };
 const ntpv4: NtsKeRecord = { critical: true, type: R.nextProtocol, body: uint16Body(0) };
@@ -285,15 +286,6 @@ describe.skipIf(openssl === undefined)('ntsKeyExchange over TLS 1.3', () => {
         extra ? Buffer.concat([encodeKeRecords(records), extra]) : encodeKeRecords(records),
       );
     };
-
-  async function failure(promise: Promise<unknown>): Promise<Error> {
-    try {
-      await promise;
-    } catch (e) {
-      return e as Error;
-    }
-    throw new Error('expected the key exchange to fail');
-  }
 
   it('derives the same C2S/S2C keys as the server and takes cookies, server and port', async () => {
     const fake = await fakeServer(

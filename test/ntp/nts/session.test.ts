@@ -32,18 +32,10 @@ import {
 } from '../../../src/ntp/nts/extension-fields.js';
 import { NtsSession, type NtsRequest } from '../../../src/ntp/nts/session.js';
 import { fcParams } from '../../support/fc.js';
+import { catchError } from '../../support/errors.js';
+import { concat } from '../_helpers.js';
 
 const COOKIE_LENGTH = 100;
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
 
 const freshCookie = (): Uint8Array => new Uint8Array(randomBytes(COOKIE_LENGTH));
 
@@ -428,8 +420,7 @@ describe('validateNtsReply: NTS first, then exactly the plain header checks', ()
       }),
     ).toThrow(NtpKissOfDeathError);
     const spoof = exchange({ origin: { seconds: 1, fraction: 2 } });
-    let error: unknown;
-    try {
+    const error = catchError(() =>
       validateNtsReply(spoof.reply, {
         server: 's',
         nonce: spoof.nonce,
@@ -437,10 +428,8 @@ describe('validateNtsReply: NTS first, then exactly the plain header checks', ()
         t4: 1,
         session: spoof.session,
         request: spoof.request,
-      });
-    } catch (e) {
-      error = e;
-    }
+      }),
+    );
     expect(error).toBeInstanceOf(NtpRejectedError);
     expect((error as NtpRejectedError).reason).toBe('origin-mismatch');
   });
