@@ -18,6 +18,9 @@ import type { HlcTimestamp } from './hlc.js';
 import { isValidNodeId, nodeIdProblem, validateNodeId, MAX_NODE_ID_LENGTH } from './node-id.js';
 
 const PREFIX = 16;
+/** Shortest and longest valid string stamps: 16 digits, `@`, a node id of 1–64 characters. */
+const MIN_TEXT = PREFIX + 2;
+const MAX_TEXT = PREFIX + 1 + MAX_NODE_ID_LENGTH;
 const AT = 0x40;
 const TWO_16 = 0x10000;
 const MAX_BIGINT = (1n << 64n) - 1n;
@@ -165,57 +168,120 @@ let formattedWallHex = '';
  * ```
  */
 export function parseHlc(text: string): HlcTimestamp {
+  return decodeCanonicalHlc(text) ?? parseHlcStrict(text);
+}
+
+/**
+ * The fast path of {@link parseHlc}: the timestamp in `text` if `text` is a
+ * valid stamp, else `undefined` (it never throws, and never says why). One pass
+ * of char-code reads validates and decodes the 16 digits; the node id comes
+ * from the cache of recent ids when it is there.
+ *
+ * It accepts exactly what {@link parseHlcStrict} accepts and decodes it to the
+ * same timestamp (a property test checks both on arbitrary strings).
+ *
+ * @internal
+ */
+export function decodeCanonicalHlc(text: unknown): HlcTimestamp | undefined {
+  if (typeof text !== 'string') return undefined;
+  const n = text.length;
+  if (n < MIN_TEXT || n > MAX_TEXT || text.charCodeAt(PREFIX) !== AT) return undefined;
+  // Two digits per step: the pair table maps the low 7 bits of both char codes
+  // to their byte, −1 for a pair that is not two lowercase hex digits. `chars`
+  // ORs every char code together, so one test rejects anything above 0x7f (whose
+  // low 7 bits could otherwise pass for a digit); `bytes` ORs the looked-up
+  // bytes, negative if any pair was not hex. The bytes are folded into the
+  // wall time's high and low 24 bits and the counter as they are read, so few
+  // values stay live.
+  const p = HEX_PAIR;
+  let c = text.charCodeAt(0);
+  let d = text.charCodeAt(1);
+  let chars = c | d;
+  let b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
+  let bytes = b;
+  let high = b;
+  c = text.charCodeAt(2);
+  d = text.charCodeAt(3);
+  chars |= c | d;
+  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
+  bytes |= b;
+  high = (high << 8) | b;
+  c = text.charCodeAt(4);
+  d = text.charCodeAt(5);
+  chars |= c | d;
+  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
+  bytes |= b;
+  high = (high << 8) | b;
+  c = text.charCodeAt(6);
+  d = text.charCodeAt(7);
+  chars |= c | d;
+  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
+  bytes |= b;
+  let low = b;
+  c = text.charCodeAt(8);
+  d = text.charCodeAt(9);
+  chars |= c | d;
+  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
+  bytes |= b;
+  low = (low << 8) | b;
+  c = text.charCodeAt(10);
+  d = text.charCodeAt(11);
+  chars |= c | d;
+  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
+  bytes |= b;
+  low = (low << 8) | b;
+  c = text.charCodeAt(12);
+  d = text.charCodeAt(13);
+  chars |= c | d;
+  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
+  bytes |= b;
+  let counter = b;
+  c = text.charCodeAt(14);
+  d = text.charCodeAt(15);
+  chars |= c | d;
+  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
+  bytes |= b;
+  counter = (counter << 8) | b;
+  if ((bytes | (0x7f - chars)) < 0) return undefined;
+  const node = suffixNode(text, PREFIX + 1);
+  if (node === undefined) return undefined;
+  return { wallMs: high * 0x1000000 + low, counter, node };
+}
+
+/**
+ * The reference parser behind {@link parseHlc}: checks the shape, each digit
+ * and the node id in turn, and throws the {@link HlcParseError} that names the
+ * first problem. {@link parseHlc} calls it only for what its fast path refused.
+ *
+ * @throws {@link HlcParseError} naming the input unless it is exactly 16
+ *   lowercase hex digits, `@` and a valid node id.
+ * @internal
+ */
+export function parseHlcStrict(text: string): HlcTimestamp {
   if (typeof text !== 'string') throw new HlcParseError(text, 'expected a string');
   const n = text.length;
-  if (n < PREFIX + 2 || n > PREFIX + 1 + MAX_NODE_ID_LENGTH || text.charCodeAt(PREFIX) !== AT)
+  if (n < MIN_TEXT || n > MAX_TEXT || text.charCodeAt(PREFIX) !== AT)
     throw new HlcParseError(
       text,
       `expected 16 lowercase hex digits, '@' and a node id of 1–${MAX_NODE_ID_LENGTH} characters`,
     );
-  // Unrolled: this is the hot path of every receive that arrives as text. Char
-  // codes are OR-ed together to reject anything above 0x7f in one test; the
-  // pair table maps the low 7 bits of two digits to a byte, −1 for non-digits.
-  const c0 = text.charCodeAt(0);
-  const c1 = text.charCodeAt(1);
-  const c2 = text.charCodeAt(2);
-  const c3 = text.charCodeAt(3);
-  const c4 = text.charCodeAt(4);
-  const c5 = text.charCodeAt(5);
-  const c6 = text.charCodeAt(6);
-  const c7 = text.charCodeAt(7);
-  const c8 = text.charCodeAt(8);
-  const c9 = text.charCodeAt(9);
-  const c10 = text.charCodeAt(10);
-  const c11 = text.charCodeAt(11);
-  const c12 = text.charCodeAt(12);
-  const c13 = text.charCodeAt(13);
-  const c14 = text.charCodeAt(14);
-  const c15 = text.charCodeAt(15);
-  const p = HEX_PAIR;
-  const b0 = p[((c0 & 0x7f) << 7) | (c1 & 0x7f)] as number;
-  const b1 = p[((c2 & 0x7f) << 7) | (c3 & 0x7f)] as number;
-  const b2 = p[((c4 & 0x7f) << 7) | (c5 & 0x7f)] as number;
-  const b3 = p[((c6 & 0x7f) << 7) | (c7 & 0x7f)] as number;
-  const b4 = p[((c8 & 0x7f) << 7) | (c9 & 0x7f)] as number;
-  const b5 = p[((c10 & 0x7f) << 7) | (c11 & 0x7f)] as number;
-  const b6 = p[((c12 & 0x7f) << 7) | (c13 & 0x7f)] as number;
-  const b7 = p[((c14 & 0x7f) << 7) | (c15 & 0x7f)] as number;
-  if (
-    (b0 | b1 | b2 | b3 | b4 | b5 | b6 | b7) < 0 ||
-    (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15) > 0x7f
-  )
-    throw new HlcParseError(text, badDigitWhy(text));
-  const node = suffixNode(text, PREFIX + 1);
-  if (node === undefined)
-    throw new HlcParseError(
-      text,
-      `invalid node id: ${nodeIdProblem(text.slice(PREFIX + 1)) ?? 'invalid'}`,
-    );
-  return {
-    wallMs: ((b0 << 16) | (b1 << 8) | b2) * 0x1000000 + ((b3 << 16) | (b4 << 8) | b5),
-    counter: (b6 << 8) | b7,
-    node,
-  };
+  const digits: number[] = [];
+  for (let i = 0; i < PREFIX; i++) {
+    const c = text.charCodeAt(i);
+    const digit = c < 0x80 ? (HEX[c] as number) : -1;
+    if (digit < 0)
+      throw new HlcParseError(
+        text,
+        `character ${i} (${JSON.stringify(text[i])}) is not a lowercase hex digit`,
+      );
+    digits.push(digit);
+  }
+  const node = text.slice(PREFIX + 1);
+  const problem = nodeIdProblem(node);
+  if (problem !== undefined) throw new HlcParseError(text, `invalid node id: ${problem}`);
+  const value = (from: number, to: number): number =>
+    digits.slice(from, to).reduce((sum, digit) => sum * 16 + digit, 0);
+  return { wallMs: value(0, 12), counter: value(12, 16), node };
 }
 
 /**
@@ -269,15 +335,6 @@ function bytesNode(bytes: Uint8Array): string {
   recentNodes[recentSlot] = node;
   recentSlot = (recentSlot + 1) & 3;
   return node;
-}
-
-function badDigitWhy(text: string): string {
-  for (let i = 0; i < PREFIX; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 128 || (HEX[c] as number) < 0)
-      return `character ${i} (${JSON.stringify(text[i])}) is not a lowercase hex digit`;
-  }
-  return 'malformed hex digits';
 }
 
 /**
