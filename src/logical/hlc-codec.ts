@@ -291,16 +291,26 @@ export function parseHlcStrict(text: string): HlcTimestamp {
  */
 const recentNodes: string[] = ['', '', '', ''];
 let recentSlot = 0;
+/** The slot where {@link suffixNode} last found or put a node: tried first. */
+let lastNodeSlot = 0;
 
 /** The node id at `text[start..]` if valid (interned in the cache), else `undefined`. */
 function suffixNode(text: string, start: number): string | undefined {
   const length = text.length - start;
+  // Successive stamps mostly come from the peer of the previous one; trying its
+  // slot first spares a comparison with every other cached id of the same length.
+  const last = recentNodes[lastNodeSlot] as string;
+  if (last.length === length && text.endsWith(last)) return last;
   for (let k = 0; k < 4; k++) {
     const r = recentNodes[k] as string;
-    if (r.length === length && text.endsWith(r)) return r;
+    if (k !== lastNodeSlot && r.length === length && text.endsWith(r)) {
+      lastNodeSlot = k;
+      return r;
+    }
   }
   const node = text.slice(start);
   if (!isValidNodeId(node)) return undefined;
+  lastNodeSlot = recentSlot;
   recentNodes[recentSlot] = node;
   recentSlot = (recentSlot + 1) & 3;
   return node;

@@ -249,6 +249,14 @@ describe('decoders reject bad input with HlcParseError naming it', () => {
     expect(parseHlc(`${good.slice(0, 17)}xabc`).node).toBe('xabc');
   });
 
+  it('the node cache tells apart ids of the same length, in any order of arrival', () => {
+    const nodes = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'];
+    const order = [...nodes, ...nodes.slice().reverse(), 'node-2', 'node-2', 'node-5', 'node-1'];
+    const stamps = order.map((node, i) => ({ wallMs: 1_700_000_000_000 + i, counter: i, node }));
+    const texts = stamps.map(formatHlc);
+    for (let round = 0; round < 3; round++) expect(texts.map(parseHlc)).toEqual(stamps);
+  });
+
   it('parseHlc names the first problem, with the same messages for every kind of input', () => {
     const shape = "expected 16 lowercase hex digits, '@' and a node id of 1–64 characters";
     const cases: Array<[unknown, string]> = [
