@@ -186,66 +186,34 @@ export function decodeCanonicalHlc(text: unknown): HlcTimestamp | undefined {
   if (typeof text !== 'string') return undefined;
   const n = text.length;
   if (n < MIN_TEXT || n > MAX_TEXT || text.charCodeAt(PREFIX) !== AT) return undefined;
-  // Two digits per step: the pair table maps the low 7 bits of both char codes
-  // to their byte, −1 for a pair that is not two lowercase hex digits. `chars`
-  // ORs every char code together, so one test rejects anything above 0x7f (whose
-  // low 7 bits could otherwise pass for a digit); `bytes` ORs the looked-up
-  // bytes, negative if any pair was not hex. The bytes are folded into the
-  // wall time's high and low 24 bits and the counter as they are read, so few
-  // values stay live.
-  const p = HEX_PAIR;
-  let c = text.charCodeAt(0);
-  let d = text.charCodeAt(1);
-  let chars = c | d;
-  let b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
-  let bytes = b;
-  let high = b;
-  c = text.charCodeAt(2);
-  d = text.charCodeAt(3);
-  chars |= c | d;
-  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
-  bytes |= b;
-  high = (high << 8) | b;
-  c = text.charCodeAt(4);
-  d = text.charCodeAt(5);
-  chars |= c | d;
-  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
-  bytes |= b;
-  high = (high << 8) | b;
-  c = text.charCodeAt(6);
-  d = text.charCodeAt(7);
-  chars |= c | d;
-  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
-  bytes |= b;
-  let low = b;
-  c = text.charCodeAt(8);
-  d = text.charCodeAt(9);
-  chars |= c | d;
-  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
-  bytes |= b;
-  low = (low << 8) | b;
-  c = text.charCodeAt(10);
-  d = text.charCodeAt(11);
-  chars |= c | d;
-  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
-  bytes |= b;
-  low = (low << 8) | b;
-  c = text.charCodeAt(12);
-  d = text.charCodeAt(13);
-  chars |= c | d;
-  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
-  bytes |= b;
-  let counter = b;
-  c = text.charCodeAt(14);
-  d = text.charCodeAt(15);
-  chars |= c | d;
-  b = p[((c & 0x7f) << 7) | (d & 0x7f)] as number;
-  bytes |= b;
-  counter = (counter << 8) | b;
-  if ((bytes | (0x7f - chars)) < 0) return undefined;
+  // Four digits per call, a byte per lookup in the pair table; anything but
+  // four lowercase hex digits gives a negative number, so one test of the OR
+  // of all four rejects them all.
+  const q0 = hexQuadAt(text, 0);
+  const q1 = hexQuadAt(text, 4);
+  const q2 = hexQuadAt(text, 8);
+  const counter = hexQuadAt(text, 12);
+  if ((q0 | q1 | q2 | counter) < 0) return undefined;
   const node = suffixNode(text, PREFIX + 1);
   if (node === undefined) return undefined;
-  return { wallMs: high * 0x1000000 + low, counter, node };
+  return { wallMs: q0 * 0x100000000 + q1 * 0x10000 + q2, counter, node };
+}
+
+/**
+ * The 16-bit value of the four hex digits at `text[i..i + 3]`, or a negative
+ * number if they are not four lowercase hex digits.
+ */
+function hexQuadAt(text: string, i: number): number {
+  const c0 = text.charCodeAt(i);
+  const c1 = text.charCodeAt(i + 1);
+  const c2 = text.charCodeAt(i + 2);
+  const c3 = text.charCodeAt(i + 3);
+  // The pair table is indexed by the low 7 bits of two codes and holds −1 for
+  // a pair that is not two digits, which makes the value negative; the last
+  // term is −1 (all bits set) when any code is above 0x7f, else 0.
+  const high = HEX_PAIR[((c0 & 0x7f) << 7) | (c1 & 0x7f)] as number;
+  const low = HEX_PAIR[((c2 & 0x7f) << 7) | (c3 & 0x7f)] as number;
+  return (high << 8) | low | ((0x7f - (c0 | c1 | c2 | c3)) >> 31);
 }
 
 /**
