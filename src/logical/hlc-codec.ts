@@ -18,6 +18,9 @@ import type { HlcTimestamp } from './hlc.js';
 import { isValidNodeId, nodeIdProblem, validateNodeId, MAX_NODE_ID_LENGTH } from './node-id.js';
 
 const PREFIX = 16;
+/** Shortest and longest valid string stamps: 16 digits, `@`, a node id of 1–64 characters. */
+const MIN_TEXT = PREFIX + 2;
+const MAX_TEXT = PREFIX + 1 + MAX_NODE_ID_LENGTH;
 const AT = 0x40;
 const TWO_16 = 0x10000;
 const MAX_BIGINT = (1n << 64n) - 1n;
@@ -165,57 +168,88 @@ let formattedWallHex = '';
  * ```
  */
 export function parseHlc(text: string): HlcTimestamp {
+  return decodeCanonicalHlc(text) ?? parseHlcStrict(text);
+}
+
+/**
+ * The fast path of {@link parseHlc}: the timestamp in `text` if `text` is a
+ * valid stamp, else `undefined` (it never throws, and never says why). One pass
+ * of char-code reads validates and decodes the 16 digits; the node id comes
+ * from the cache of recent ids when it is there.
+ *
+ * It accepts exactly what {@link parseHlcStrict} accepts and decodes it to the
+ * same timestamp (a property test checks both on arbitrary strings).
+ *
+ * @internal
+ */
+export function decodeCanonicalHlc(text: unknown): HlcTimestamp | undefined {
+  if (typeof text !== 'string') return undefined;
+  const n = text.length;
+  if (n < MIN_TEXT || n > MAX_TEXT || text.charCodeAt(PREFIX) !== AT) return undefined;
+  // Four digits per call, a byte per lookup in the pair table; anything but
+  // four lowercase hex digits gives a negative number, so one test of the OR
+  // of all four rejects them all.
+  const q0 = hexQuadAt(text, 0);
+  const q1 = hexQuadAt(text, 4);
+  const q2 = hexQuadAt(text, 8);
+  const counter = hexQuadAt(text, 12);
+  if ((q0 | q1 | q2 | counter) < 0) return undefined;
+  const node = suffixNode(text, PREFIX + 1);
+  if (node === undefined) return undefined;
+  return { wallMs: q0 * 0x100000000 + q1 * 0x10000 + q2, counter, node };
+}
+
+/**
+ * The 16-bit value of the four hex digits at `text[i..i + 3]`, or a negative
+ * number if they are not four lowercase hex digits.
+ */
+function hexQuadAt(text: string, i: number): number {
+  const c0 = text.charCodeAt(i);
+  const c1 = text.charCodeAt(i + 1);
+  const c2 = text.charCodeAt(i + 2);
+  const c3 = text.charCodeAt(i + 3);
+  // The pair table is indexed by the low 7 bits of two codes and holds −1 for
+  // a pair that is not two digits, which makes the value negative; the last
+  // term is −1 (all bits set) when any code is above 0x7f, else 0.
+  const high = HEX_PAIR[((c0 & 0x7f) << 7) | (c1 & 0x7f)] as number;
+  const low = HEX_PAIR[((c2 & 0x7f) << 7) | (c3 & 0x7f)] as number;
+  return (high << 8) | low | ((0x7f - (c0 | c1 | c2 | c3)) >> 31);
+}
+
+/**
+ * The reference parser behind {@link parseHlc}: checks the shape, each digit
+ * and the node id in turn, and throws the {@link HlcParseError} that names the
+ * first problem. {@link parseHlc} calls it only for what its fast path refused.
+ *
+ * @throws {@link HlcParseError} naming the input unless it is exactly 16
+ *   lowercase hex digits, `@` and a valid node id.
+ * @internal
+ */
+export function parseHlcStrict(text: string): HlcTimestamp {
   if (typeof text !== 'string') throw new HlcParseError(text, 'expected a string');
   const n = text.length;
-  if (n < PREFIX + 2 || n > PREFIX + 1 + MAX_NODE_ID_LENGTH || text.charCodeAt(PREFIX) !== AT)
+  if (n < MIN_TEXT || n > MAX_TEXT || text.charCodeAt(PREFIX) !== AT)
     throw new HlcParseError(
       text,
       `expected 16 lowercase hex digits, '@' and a node id of 1–${MAX_NODE_ID_LENGTH} characters`,
     );
-  // Unrolled: this is the hot path of every receive that arrives as text. Char
-  // codes are OR-ed together to reject anything above 0x7f in one test; the
-  // pair table maps the low 7 bits of two digits to a byte, −1 for non-digits.
-  const c0 = text.charCodeAt(0);
-  const c1 = text.charCodeAt(1);
-  const c2 = text.charCodeAt(2);
-  const c3 = text.charCodeAt(3);
-  const c4 = text.charCodeAt(4);
-  const c5 = text.charCodeAt(5);
-  const c6 = text.charCodeAt(6);
-  const c7 = text.charCodeAt(7);
-  const c8 = text.charCodeAt(8);
-  const c9 = text.charCodeAt(9);
-  const c10 = text.charCodeAt(10);
-  const c11 = text.charCodeAt(11);
-  const c12 = text.charCodeAt(12);
-  const c13 = text.charCodeAt(13);
-  const c14 = text.charCodeAt(14);
-  const c15 = text.charCodeAt(15);
-  const p = HEX_PAIR;
-  const b0 = p[((c0 & 0x7f) << 7) | (c1 & 0x7f)] as number;
-  const b1 = p[((c2 & 0x7f) << 7) | (c3 & 0x7f)] as number;
-  const b2 = p[((c4 & 0x7f) << 7) | (c5 & 0x7f)] as number;
-  const b3 = p[((c6 & 0x7f) << 7) | (c7 & 0x7f)] as number;
-  const b4 = p[((c8 & 0x7f) << 7) | (c9 & 0x7f)] as number;
-  const b5 = p[((c10 & 0x7f) << 7) | (c11 & 0x7f)] as number;
-  const b6 = p[((c12 & 0x7f) << 7) | (c13 & 0x7f)] as number;
-  const b7 = p[((c14 & 0x7f) << 7) | (c15 & 0x7f)] as number;
-  if (
-    (b0 | b1 | b2 | b3 | b4 | b5 | b6 | b7) < 0 ||
-    (c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7 | c8 | c9 | c10 | c11 | c12 | c13 | c14 | c15) > 0x7f
-  )
-    throw new HlcParseError(text, badDigitWhy(text));
-  const node = suffixNode(text, PREFIX + 1);
-  if (node === undefined)
-    throw new HlcParseError(
-      text,
-      `invalid node id: ${nodeIdProblem(text.slice(PREFIX + 1)) ?? 'invalid'}`,
-    );
-  return {
-    wallMs: ((b0 << 16) | (b1 << 8) | b2) * 0x1000000 + ((b3 << 16) | (b4 << 8) | b5),
-    counter: (b6 << 8) | b7,
-    node,
-  };
+  const digits: number[] = [];
+  for (let i = 0; i < PREFIX; i++) {
+    const c = text.charCodeAt(i);
+    const digit = c < 0x80 ? (HEX[c] as number) : -1;
+    if (digit < 0)
+      throw new HlcParseError(
+        text,
+        `character ${i} (${JSON.stringify(text[i])}) is not a lowercase hex digit`,
+      );
+    digits.push(digit);
+  }
+  const node = text.slice(PREFIX + 1);
+  const problem = nodeIdProblem(node);
+  if (problem !== undefined) throw new HlcParseError(text, `invalid node id: ${problem}`);
+  const value = (from: number, to: number): number =>
+    digits.slice(from, to).reduce((sum, digit) => sum * 16 + digit, 0);
+  return { wallMs: value(0, 12), counter: value(12, 16), node };
 }
 
 /**
@@ -225,16 +259,26 @@ export function parseHlc(text: string): HlcTimestamp {
  */
 const recentNodes: string[] = ['', '', '', ''];
 let recentSlot = 0;
+/** The slot where {@link suffixNode} last found or put a node: tried first. */
+let lastNodeSlot = 0;
 
 /** The node id at `text[start..]` if valid (interned in the cache), else `undefined`. */
 function suffixNode(text: string, start: number): string | undefined {
   const length = text.length - start;
+  // Successive stamps mostly come from the peer of the previous one; trying its
+  // slot first spares a comparison with every other cached id of the same length.
+  const last = recentNodes[lastNodeSlot] as string;
+  if (last.length === length && text.endsWith(last)) return last;
   for (let k = 0; k < 4; k++) {
     const r = recentNodes[k] as string;
-    if (r.length === length && text.endsWith(r)) return r;
+    if (k !== lastNodeSlot && r.length === length && text.endsWith(r)) {
+      lastNodeSlot = k;
+      return r;
+    }
   }
   const node = text.slice(start);
   if (!isValidNodeId(node)) return undefined;
+  lastNodeSlot = recentSlot;
   recentNodes[recentSlot] = node;
   recentSlot = (recentSlot + 1) & 3;
   return node;
@@ -269,15 +313,6 @@ function bytesNode(bytes: Uint8Array): string {
   recentNodes[recentSlot] = node;
   recentSlot = (recentSlot + 1) & 3;
   return node;
-}
-
-function badDigitWhy(text: string): string {
-  for (let i = 0; i < PREFIX; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 128 || (HEX[c] as number) < 0)
-      return `character ${i} (${JSON.stringify(text[i])}) is not a lowercase hex digit`;
-  }
-  return 'malformed hex digits';
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   parseHlc,
   type HlcTimestamp,
 } from '../../src/index.js';
+import { decodeCanonicalHlc, parseHlcStrict } from '../../src/logical/hlc-codec.js';
 import { hlcTimestamp } from '../../src/testing/fast-check/index.js';
 import { fcParams } from '../support/fc.js';
 import { assertCanonicalDecoder, textNear } from '../support/decoder-fuzz.js';
@@ -246,6 +247,69 @@ describe('decoders reject bad input with HlcParseError naming it', () => {
     expect(() => parseHlc(`${good.slice(0, 17)}ab `)).toThrow(HlcParseError);
     expect(parseHlc(`${good.slice(0, 17)}xabc`).node).toBe('xabc');
   });
+
+  it('the node cache tells apart ids of the same length, in any order of arrival', () => {
+    const nodes = ['node-1', 'node-2', 'node-3', 'node-4', 'node-5'];
+    const order = [...nodes, ...nodes.slice().reverse(), 'node-2', 'node-2', 'node-5', 'node-1'];
+    const stamps = order.map((node, i) => ({ wallMs: 1_700_000_000_000 + i, counter: i, node }));
+    const texts = stamps.map(formatHlc);
+    for (let round = 0; round < 3; round++) expect(texts.map(parseHlc)).toEqual(stamps);
+  });
+
+  it('parseHlc names the first problem, with the same messages for every kind of input', () => {
+    const shape = "expected 16 lowercase hex digits, '@' and a node id of 1–64 characters";
+    const cases: Array<[unknown, string]> = [
+      ['', `"": ${shape}`],
+      [good.slice(0, 16), `"018bcfe568000007": ${shape}`],
+      [`${good.slice(0, 16)}@`, `"018bcfe568000007@": ${shape}`],
+      [good.replace('@', '#'), `"018bcfe568000007#n1": ${shape}`],
+      [
+        `${good.slice(0, 17)}${'x'.repeat(65)}`,
+        `"018bcfe568000007@${'x'.repeat(47)}"… (82 characters): ${shape}`,
+      ],
+      [
+        'NaN0000000000000@a',
+        `"NaN0000000000000@a": character 0 ("N") is not a lowercase hex digit`,
+      ],
+      [
+        `${good.slice(0, 3)}İ${good.slice(4)}`,
+        `"018İcfe568000007@n1": character 3 ("İ") is not a lowercase hex digit`,
+      ],
+      [
+        `${good.slice(0, 15)}\ud83d@n1`,
+        `"018bcfe56800000\\ud83d@n1": character 15 ("\\ud83d") is not a lowercase hex digit`,
+      ],
+      [
+        `${good.slice(0, 17)}a=b`,
+        `"018bcfe568000007@a=b": invalid node id: character "=" at index 1 is a separator of the string encodings`,
+      ],
+      [
+        `${good.slice(0, 17)}é`,
+        `"018bcfe568000007@é": invalid node id: character "é" at index 0 is not printable ASCII`,
+      ],
+      [null, 'null: expected a string'],
+      [1n, '1n: expected a string'],
+    ];
+    for (const [input, why] of cases) {
+      const err = catchError(() => parseHlc(input as string));
+      expect(err).toBeInstanceOf(HlcParseError);
+      expect((err as Error).message).toBe(`Cannot parse timestamp ${why}.`);
+    }
+  });
+
+  it('parseHlc refuses a bad digit in every position, including chars whose low 7 bits are a digit', () => {
+    // 'İ' is U+0130, '°' U+00B0 and 'š' U+0161: their low 7 bits are '0', '0' and 'a'.
+    for (const bad of ['g', 'A', ' ', '/', ':', '`', 'İ', '°', 'š', '\ud83d', '\u0000']) {
+      for (let i = 0; i < 16; i++) {
+        const input = `${good.slice(0, i)}${bad}${good.slice(i + 1)}`;
+        const err = catchError(() => parseHlc(input));
+        expect(err).toBeInstanceOf(HlcParseError);
+        expect((err as Error).message).toBe(
+          `Cannot parse timestamp ${JSON.stringify(input)}: character ${i} (${JSON.stringify(bad)}) is not a lowercase hex digit.`,
+        );
+      }
+    }
+  });
 });
 
 describe('decoder fuzzing: only HlcParseError, and accepted input is canonical', () => {
@@ -277,6 +341,30 @@ describe('decoder fuzzing: only HlcParseError, and accepted input is canonical',
   it('parseHlc', () => {
     // Anything accepted is exactly what formatHlc would produce.
     assertCanonicalDecoder(anyText, parseHlc, formatHlc, HlcParseError, 20_000);
+  });
+
+  it('the fast path of parseHlc accepts exactly what the reference parser accepts, with the same result', () => {
+    fc.assert(
+      fc.property(fc.oneof(validText, anyText), (s) => {
+        const fast = decodeCanonicalHlc(s);
+        let reference: HlcTimestamp;
+        try {
+          reference = parseHlcStrict(s);
+        } catch (e) {
+          expect(e).toBeInstanceOf(HlcParseError);
+          expect(fast).toBeUndefined();
+          // parseHlc then throws the reference parser's error, message and all.
+          const err = catchError(() => parseHlc(s));
+          expect(err).toBeInstanceOf(HlcParseError);
+          expect((err as Error).message).toBe((e as Error).message);
+          return;
+        }
+        expect(fast).toEqual(reference);
+        expect(Object.keys(fast ?? {})).toEqual(['wallMs', 'counter', 'node']);
+        expect(parseHlc(s)).toEqual(reference);
+      }),
+      fcParams(20_000),
+    );
   });
 
   it('hlcFromBytes', () => {
