@@ -15,9 +15,12 @@ import { estimateExchange } from '../sources/exchange.js';
  *
  * @example
  * ```ts
+ * // One reading, then monotonic time: a new sample arriving mid-call moves
+ * // `now().estimate`, and two readings could even put t4 before t1.
+ * const sent = performance.now();
  * const t1 = clock.now().estimate;
  * const { receivedAt: t2, sentAt: t3 } = await rpc(peer, 'ping');
- * monitor.record(peer, { t1, t2, t3, t4: clock.now().estimate });
+ * monitor.record(peer, { t1, t2, t3, t4: t1 + (performance.now() - sent) });
  * ```
  */
 export interface RpcTimestamps {
