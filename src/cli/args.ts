@@ -180,7 +180,7 @@ export function formatHostPort(address: HostPort): string {
  * Where the time comes from, parsed: the `--server` values (repeatable; port
  * 123 by default) and the `--chrony` value (port 323 by default).
  *
- * @throws {InvalidArgumentError} Naming the first flag that is not `host[:port]`.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} Naming the first flag that is not `host[:port]`.
  * @example
  * ```ts
  * timeSourceFlags({ server: ['10.0.0.1', '[::1]:1123'] });

@@ -76,7 +76,7 @@ export interface ChronyPollSettings {
  * Validates the options `chronySource` and `chronyHostCorrection` share, in this
  * order: `host` and `port` (defaults 127.0.0.1, 323), `pollIntervalMs` and
  * `timeoutMs` (each > 0, default 1000); `scheduler` defaults to the platform's.
- * @throws {InvalidArgumentError} Naming the first option out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} Naming the first option out of range.
  * @internal
  */
 export function readPollSettings(options: ChronyHostCorrectionOptions): ChronyPollSettings {

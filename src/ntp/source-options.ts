@@ -282,7 +282,7 @@ export interface NtpSource extends TimeSource, AsyncDisposable {
    * waits between them), so `await source.firstRound()` in a script returns.
    *
    * @returns The selection at the end of the first round.
-   * @throws {SourceUnavailableError} (rejects) When the source is closed, or its
+   * @throws {@link chronobound!SourceUnavailableError | SourceUnavailableError} (rejects) When the source is closed, or its
    *   `signal` aborts, before the first round ended.
    *
    * @example

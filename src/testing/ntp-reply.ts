@@ -151,7 +151,7 @@ export interface ServerBehaviour {
 /**
  * A server's settings: stratum 1, `LOCL`, precision −20, no delays, then what
  * `options` set, validated.
- * @throws {InvalidArgumentError} Naming the first setting out of range.
+ * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} Naming the first setting out of range.
  * @internal
  */
 export function serverBehaviour(options: NtpServerBehaviour): ServerBehaviour {

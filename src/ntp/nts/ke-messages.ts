@@ -104,7 +104,7 @@ function readUint16(record: NtsKeRecord, server: string, what: string): number {
 /**
  * Checks that the server chose the one value offered for `what` (the client
  * offers a single protocol and a single AEAD algorithm).
- * @throws {NtsKeNegotiationError} When the `record` is missing, empty (the server
+ * @throws {@link NtsKeNegotiationError} When the `record` is missing, empty (the server
  *   supports none of them) or names anything else.
  */
 function checkChosen(
