@@ -84,6 +84,39 @@ export interface EtcdEndpointFailure {
 }
 
 /**
+ * No etcd member could serve an operation: either none could be reached
+ * ({@link EtcdUnavailableError}) or those reached have no leader
+ * ({@link EtcdQuorumLostError}). Both are worth a retry later with the same
+ * request, so catch this base class to treat them alike; `failures` says what each
+ * endpoint answered.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await election.campaign();
+ * } catch (e) {
+ *   if (e instanceof EtcdNotServedError) retryLater(e.failures.length); // unreachable or no leader
+ *   else throw e;
+ * }
+ * ```
+ */
+export class EtcdNotServedError extends EtcdError {
+  /** One entry per endpoint tried. */
+  readonly failures: readonly EtcdEndpointFailure[];
+
+  /** @internal Built by its two subclasses only. */
+  constructor(
+    code: 'ETCD_UNAVAILABLE' | 'ETCD_QUORUM_LOST',
+    message: string,
+    failures: readonly EtcdEndpointFailure[],
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, options);
+    this.failures = failures;
+  }
+}
+
+/**
  * No etcd member could be reached: every endpoint refused the connection, reset
  * it or did not answer within the request timeout, and none said it had lost
  * its leader. Nothing was done (or, after a timeout, nothing is known to have
@@ -94,22 +127,15 @@ export interface EtcdEndpointFailure {
  * if (e instanceof EtcdUnavailableError) console.error(e.failures.map((f) => `${f.endpoint}: ${f.detail}`));
  * ```
  */
-export class EtcdUnavailableError extends EtcdError {
-  /** One entry per endpoint tried. */
-  readonly failures: readonly EtcdEndpointFailure[];
-
+export class EtcdUnavailableError extends EtcdNotServedError {
   constructor(
     operation: string,
     failures: readonly EtcdEndpointFailure[],
     options?: { cause?: unknown },
   ) {
     const advice = 'Check that the endpoints are right and the cluster is up.';
-    super(
-      'ETCD_UNAVAILABLE',
-      noMemberMessage(operation, 'no member reachable', failures, advice),
-      options,
-    );
-    this.failures = failures;
+    const message = noMemberMessage(operation, 'no member reachable', failures, advice);
+    super('ETCD_UNAVAILABLE', message, failures, options);
   }
 }
 
@@ -124,10 +150,7 @@ export class EtcdUnavailableError extends EtcdError {
  * lease.onKeepAliveError((e) => { if (e.cause instanceof EtcdQuorumLostError) page('etcd quorum lost'); });
  * ```
  */
-export class EtcdQuorumLostError extends EtcdError {
-  /** One entry per endpoint tried. */
-  readonly failures: readonly EtcdEndpointFailure[];
-
+export class EtcdQuorumLostError extends EtcdNotServedError {
   constructor(
     operation: string,
     failures: readonly EtcdEndpointFailure[],
@@ -135,12 +158,9 @@ export class EtcdQuorumLostError extends EtcdError {
   ) {
     const advice =
       'No lease can be granted, renewed or revoked until a majority of members is back.';
-    super(
-      'ETCD_QUORUM_LOST',
-      noMemberMessage(operation, 'the cluster has no leader', failures, advice, 'quorum lost; '),
-      options,
-    );
-    this.failures = failures;
+    const what = 'the cluster has no leader';
+    const message = noMemberMessage(operation, what, failures, advice, 'quorum lost; ');
+    super('ETCD_QUORUM_LOST', message, failures, options);
   }
 }
 

@@ -18,6 +18,7 @@ export type { EtcdLease } from './held-lease.js';
 export type { EtcdFetch } from './gateway.js';
 export {
   EtcdError,
+  EtcdNotServedError,
   EtcdUnavailableError,
   EtcdQuorumLostError,
   EtcdLeaseExpiredError,

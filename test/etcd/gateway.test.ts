@@ -4,10 +4,11 @@
  * member cannot serve (connection refused, timeout, no leader).
  */
 import { describe, expect, it } from 'vitest';
-import { ChronoboundError } from '../../src/index.js';
+import { ChronoboundError, isChronoboundError } from '../../src/index.js';
 import {
   EtcdCompactedError,
   EtcdLeaseExpiredError,
+  EtcdNotServedError,
   EtcdQuorumLostError,
   EtcdRequestError,
   EtcdUnavailableError,
@@ -142,6 +143,24 @@ describe('error mapping', () => {
     expect(error).toBeInstanceOf(EtcdUnavailableError);
     expect((error as EtcdUnavailableError).code).toBe('ETCD_UNAVAILABLE');
     expect((error as EtcdUnavailableError).failures.map((f) => f.endpoint)).toEqual([A, B, C]);
+  });
+
+  it('unreachable and leaderless share EtcdNotServedError; no other etcd error is one', async () => {
+    const fake = new FakeEtcd();
+    fake.fault('*', '/v3/lease/grant', 'refuse', 3);
+    fake.fault('*', '/v3/kv/range', () => grpcError(503, 14, 'etcdserver: no leader'), 3);
+    const unreachable = await rejection(gateway(fake).grant(2));
+    const leaderless = await rejection(gateway(fake).range('/k'));
+    expect(unreachable).toBeInstanceOf(EtcdUnavailableError);
+    expect(leaderless).toBeInstanceOf(EtcdQuorumLostError);
+    for (const e of [unreachable, leaderless]) {
+      expect(e).toBeInstanceOf(EtcdNotServedError);
+      expect(isChronoboundError(e, EtcdNotServedError)).toBe(true);
+      expect((e as EtcdNotServedError).failures).toHaveLength(3);
+    }
+    const expired = new EtcdLeaseExpiredError('7', 'TTL 0');
+    expect(expired).not.toBeInstanceOf(EtcdNotServedError);
+    expect(isChronoboundError(expired, EtcdNotServedError)).toBe(false);
   });
 
   it('other error replies are authoritative: EtcdRequestError, no failover', async () => {
