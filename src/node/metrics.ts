@@ -121,6 +121,11 @@ class Exposition {
     }
   }
 
+  /** A family of one sample without labels. */
+  single(name: string, type: 'gauge' | 'counter', help: string, v: number): void {
+    this.family(name, type, help, [[{}, v]]);
+  }
+
   text(): string {
     return `${this.#lines.join('\n')}\n`;
   }
@@ -178,29 +183,29 @@ export function formatPrometheusMetrics(
     'The clock status: 1 for the current one (synchronized, free-running, unsynchronized, disrupted).',
     CLOCK_STATUSES.map((s) => [{ status: s }, metrics.status === s ? 1 : 0]),
   );
-  out.family(
+  out.single(
     'chronobound_uncertainty_seconds',
     'gauge',
     'Half-width of the interval [earliest, latest] now (+Inf without a sample).',
-    [[{}, seconds(metrics.uncertaintyMs)]],
+    seconds(metrics.uncertaintyMs),
   );
-  out.family(
+  out.single(
     'chronobound_system_clock_offset_seconds',
     'gauge',
     'The clock estimate minus the system wall clock (Date.now()).',
-    [[{}, seconds(metrics.offsetFromWallMs)]],
+    seconds(metrics.offsetFromWallMs),
   );
-  out.family(
+  out.single(
     'chronobound_sample_age_seconds',
     'gauge',
     'Age of the sync sample the bound rests on (monotonic).',
-    [[{}, seconds(metrics.sampleAgeMs)]],
+    seconds(metrics.sampleAgeMs),
   );
-  out.family(
+  out.single(
     'chronobound_sample_error_seconds',
     'gauge',
     "The current sync sample's own error bound.",
-    [[{}, seconds(metrics.sampleErrorMs)]],
+    seconds(metrics.sampleErrorMs),
   );
   out.family(
     'chronobound_sample_source_info',
@@ -220,26 +225,29 @@ export function formatPrometheusMetrics(
           [{ bound: 'high' }, rate.high],
         ],
   );
-  out.family(
+  out.single(
     'chronobound_max_drift_ppm',
     'gauge',
     "The configured bound on the monotonic clock's rate error, in ppm.",
-    [[{}, metrics.maxDriftPpm]],
+    metrics.maxDriftPpm,
   );
-  out.family(
+  out.single(
     'chronobound_host_correction_seconds',
     'gauge',
     "The host time daemon's outstanding correction counted in the uncertainty.",
-    [[{}, seconds(metrics.hostCorrectionMs)]],
+    seconds(metrics.hostCorrectionMs),
   );
-  out.family('chronobound_samples_accepted_total', 'counter', 'Sync samples accepted.', [
-    [{}, metrics.samplesAccepted],
-  ]);
-  out.family(
+  out.single(
+    'chronobound_samples_accepted_total',
+    'counter',
+    'Sync samples accepted.',
+    metrics.samplesAccepted,
+  );
+  out.single(
     'chronobound_disruptions_total',
     'counter',
     'Disruptions seen (suspend, VM pause or migration, clock step, reported pause).',
-    [[{}, metrics.disruptions]],
+    metrics.disruptions,
   );
   out.family(
     'chronobound_problems_total',
@@ -301,18 +309,18 @@ function ntpFamilies(out: Exposition, servers: readonly NtpServerStatus[]): void
 }
 
 function clockboundFamilies(out: Exposition, facts: ClockboundMetricsSource): void {
-  out.family(
+  out.single(
     'chronobound_clockbound_writes_total',
     'counter',
     'Updates written to the ClockBound segment.',
-    [[{}, facts.writes]],
+    facts.writes,
   );
   const last = facts.last;
-  out.family(
+  out.single(
     'chronobound_clockbound_bound_seconds',
     'gauge',
     'The bound last published in the ClockBound segment (around the system wall clock).',
-    [[{}, last === undefined ? Number.NaN : Number(last.boundNs) / 1e9]],
+    last === undefined ? Number.NaN : Number(last.boundNs) / 1e9,
   );
   out.family(
     'chronobound_clockbound_status',
