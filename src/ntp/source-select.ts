@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { EPOCH_ROUNDING } from '../_internals/rounding.js';
 import { agedBound } from '../sources/exchange.js';
 import type {
   AgeableSample,
@@ -106,8 +107,10 @@ export function selectVotes(
     if (s.stopped) continue;
     const best = s.filter.best(now);
     // A vote whose aged bound passed the limit is too stale to count.
-    if (best === undefined || !(env.age(best, now).errorMs <= env.maxRootDistanceMs)) continue;
-    const vote = narrowVote(s.filter.samples, best, now, env);
+    if (best === undefined) continue;
+    const bestAged = env.age(best, now);
+    if (!(bestAged.errorMs <= env.maxRootDistanceMs)) continue;
+    const vote = narrowVote(s.filter.samples, best, now, env, bestAged);
     named.push({ id: s.name, vote: best });
     candidates.push({ id: s.name, monotonicAt: now, ...vote.bound });
     evidenceFrom = Math.min(evidenceFrom, vote.evidenceFrom);
@@ -162,9 +165,6 @@ export function selectVotes(
   return { selection, sample, fresh };
 }
 
-/** Relative rounding of an epoch-scale double, with room for a few operations. */
-const ROUNDING = 2 ** -50;
-
 /**
  * A server's vote at `now`: the intersection of all its kept replies, each aged
  * to `now` as the clock ages them. Each aged reply holds the true offset
@@ -173,6 +173,7 @@ const ROUNDING = 2 ** -50;
  * request and the reply leg each have their own luckiest exchange). Replies
  * whose aged bounds do not all overlap mean the model failed somewhere between
  * them: the vote is then the best reply alone, as the RFC 5905 filter picks it.
+ * `bestAged` is `best` aged to `now`, when the caller has it already.
  * @internal
  */
 export function narrowVote(
@@ -180,14 +181,15 @@ export function narrowVote(
   best: NtpExchange,
   now: number,
   env: Pick<SelectEnv, 'age'>,
+  bestAged: AgedSample = env.age(best, now),
 ): { readonly bound: AgedSample; readonly evidenceFrom: number } {
-  const alone = { bound: env.age(best, now), evidenceFrom: best.t1 };
+  const alone = { bound: bestAged, evidenceFrom: best.t1 };
   let low = -Infinity;
   let high = Infinity;
   let evidenceFrom = Infinity;
   for (const reply of kept) {
     if (reply.monotonicAt > now) continue;
-    const aged = env.age(reply, now);
+    const aged = reply === best ? bestAged : env.age(reply, now);
     const replyLow = aged.offsetMs - aged.errorMs;
     const replyHigh = aged.offsetMs + aged.errorMs;
     // A reply that does not narrow the vote is no part of its evidence.
@@ -199,6 +201,6 @@ export function narrowVote(
   if (!(low <= high)) return alone;
   const offsetMs = (low + high) / 2;
   // Epoch-scale offsets: the ends and the midpoint round, by a few ulps of the offset.
-  const errorMs = (high - low) / 2 + Math.abs(offsetMs) * ROUNDING;
+  const errorMs = (high - low) / 2 + Math.abs(offsetMs) * EPOCH_ROUNDING;
   return errorMs < alone.bound.errorMs ? { bound: { offsetMs, errorMs }, evidenceFrom } : alone;
 }

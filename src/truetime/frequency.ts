@@ -34,6 +34,7 @@
  * @module
  * @internal
  */
+import { EPOCH_ROUNDING } from '../_internals/rounding.js';
 
 /** What the model learns from: an accepted sample. @internal */
 export interface RatePoint {
@@ -44,9 +45,6 @@ export interface RatePoint {
 
 /** How many samples the model keeps (the pairs among them bound the rate). */
 const MAX_POINTS = 32;
-
-/** Relative rounding of an epoch-scale double, with room for a few operations. */
-const ROUNDING = 2 ** -50;
 
 /** ∫ₐᵇ |s − c| ds for a ≤ b. */
 function absIntegral(a: number, b: number, c: number): number {
@@ -191,7 +189,7 @@ export class FrequencyModel {
         const change = b.offsetMs - a.offsetMs;
         // Offsets are epoch-scale doubles: their difference carries their rounding.
         const slack =
-          a.errorMs + b.errorMs + (Math.abs(a.offsetMs) + Math.abs(b.offsetMs)) * ROUNDING;
+          a.errorMs + b.errorMs + (Math.abs(a.offsetMs) + Math.abs(b.offsetMs)) * EPOCH_ROUNDING;
         low = Math.max(low, (change - slack) / span - widen);
         high = Math.min(high, (change + slack) / span + widen);
       }
