@@ -5,6 +5,8 @@
  *
  * @module
  */
+import { sleepOn } from '../clock/sleep.js';
+import { systemScheduler } from '../clock/system.js';
 
 /**
  * A writable text stream (process.stdout / process.stderr, or a test buffer).
@@ -44,19 +46,7 @@ export type Command = (argv: readonly string[], io: CliIo) => Promise<number>;
  * @internal
  */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+  return sleepOn(systemScheduler, ms, signal);
 }
 
 /**

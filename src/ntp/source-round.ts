@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { MonotonicSource, Scheduler } from '../clock/types.js';
+import type { MonotonicSource } from '../clock/types.js';
 import type { AgeableSample, AgedSample } from '../sources/types.js';
 import {
   GRID_SLACK_MS,
@@ -259,25 +259,4 @@ function meanPredicted(errorMs: number, intervalMs: number, env: RoundEnv): numb
   return (
     (errorMs + 4 * env.predict(errorMs, intervalMs / 2) + env.predict(errorMs, intervalMs)) / 6
   );
-}
-
-/**
- * Waits `ms` on `scheduler` between the rounds of a poll, or less if `signal`
- * aborts (polling stops); never rejects.
- * @internal
- */
-export function sleepOn(scheduler: Scheduler, ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const wake = (): void => {
-      signal.removeEventListener('abort', wake);
-      scheduler.clearTimeout(timer);
-      resolve();
-    };
-    const timer = scheduler.setTimeout(wake, ms);
-    signal.addEventListener('abort', wake, { once: true });
-  });
 }

@@ -42,7 +42,8 @@ import {
   type ServerRecord,
 } from './source-server.js';
 import { ageVote, predictWith, selectVotes } from './source-select.js';
-import { pollRound, sleepOn, type RoundEnv } from './source-round.js';
+import { sleepOn } from '../clock/sleep.js';
+import { pollRound, type RoundEnv } from './source-round.js';
 import { FirstRound } from './source-first-round.js';
 
 export {
