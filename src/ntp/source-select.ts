@@ -113,6 +113,7 @@ export function selectVotes(
     const vote = narrowVote(s.filter.samples, best, now, env, bestAged);
     named.push({ id: s.name, vote: best });
     candidates.push({ id: s.name, monotonicAt: now, ...vote.bound });
+    // Every vote shapes the hull, so the evidence is as old as the oldest request behind any vote.
     evidenceFrom = Math.min(evidenceFrom, vote.evidenceFrom);
     fresh &&= best.t1 >= pollStart;
   }
@@ -151,7 +152,7 @@ export function selectVotes(
       `cast out ${selection.falsetickers.join(', ')}: outside the majority's range`,
     );
   }
-  // Every vote shaped the hull, so the evidence is as old as the oldest request behind any vote.
+  // A leap second counts when more than half of the truechimers announce it.
   const agreed = named.filter((n) => selection.truechimers.includes(n.id));
   const leapSecond = majorityLeap(agreed.map((n) => n.vote));
   const sample: SyncSample = {

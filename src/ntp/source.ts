@@ -11,6 +11,7 @@ import { agedBound } from '../sources/exchange.js';
 import { ClockFilter, type FilterSample } from '../sources/clock-filter.js';
 import { startPoller, type Poller } from '../sources/poller.js';
 import { systemScheduler, systemWall } from '../clock/system.js';
+import { sleepOn } from '../clock/sleep.js';
 import type {
   AgeableSample,
   AgedSample,
@@ -42,7 +43,6 @@ import {
   type ServerRecord,
 } from './source-server.js';
 import { ageVote, predictWith, selectVotes } from './source-select.js';
-import { sleepOn } from '../clock/sleep.js';
 import { pollRound, type RoundEnv } from './source-round.js';
 import { FirstRound } from './source-first-round.js';
 
@@ -202,8 +202,10 @@ class NtpPoller implements NtpSource {
     });
     this.#firstRound = new FirstRound(this.#name, this.#servers, this.#maxFalsetickers);
     const signal = options.signal;
-    if (signal?.aborted) this.#closing = Promise.resolve();
-    else signal?.addEventListener('abort', () => void this.close(), { once: true });
+    if (signal?.aborted) {
+      this.#closing = Promise.resolve();
+      this.#firstRound.close();
+    } else signal?.addEventListener('abort', () => void this.close(), { once: true });
   }
 
   /**
@@ -311,7 +313,6 @@ class NtpPoller implements NtpSource {
   }
 
   firstRound(): Promise<Selection> {
-    if (this.#closing !== undefined) this.#firstRound.close();
     return this.#firstRound.wait();
   }
 
