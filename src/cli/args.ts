@@ -178,7 +178,10 @@ export function formatHostPort(address: HostPort): string {
 
 /**
  * Where the time comes from, parsed: the `--server` values (repeatable; port
- * 123 by default) and the `--chrony` value (port 323 by default).
+ * `serverPort` by default) and the `--chrony` value (port 323 by default).
+ *
+ * @param values - The parsed `--server` and `--chrony` flags.
+ * @param serverPort - The port of a `--server` that names none (4460 for NTS-KE).
  *
  * @throws {@link chronobound!InvalidArgumentError | InvalidArgumentError} Naming the first flag that is not `host[:port]`.
  * @example
@@ -188,12 +191,15 @@ export function formatHostPort(address: HostPort): string {
  * ```
  * @internal
  */
-export function timeSourceFlags(values: {
-  readonly server?: readonly string[] | undefined;
-  readonly chrony?: string | undefined;
-}): { readonly servers: readonly HostPort[]; readonly chrony: HostPort | undefined } {
+export function timeSourceFlags(
+  values: {
+    readonly server?: readonly string[] | undefined;
+    readonly chrony?: string | undefined;
+  },
+  serverPort = 123,
+): { readonly servers: readonly HostPort[]; readonly chrony: HostPort | undefined } {
   return {
-    servers: (values.server ?? []).map((s) => hostPortFlag('--server', s, 123)),
+    servers: (values.server ?? []).map((s) => hostPortFlag('--server', s, serverPort)),
     chrony: values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323),
   };
 }

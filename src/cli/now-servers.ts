@@ -61,10 +61,14 @@ function reasonOf(s: NtpServerStatus): string {
   return `rejected: ${r.reason}`;
 }
 
+/** A server's vote: its best exchange, unless DENY/RSTR stopped it (whatever it answered before). */
+function voteOf(s: NtpServerStatus): NtpServerStatus['best'] {
+  return s.state === 'stopped' ? undefined : s.best;
+}
+
 /** The report row of one server, from the source's status at the end of its first round. */
 function reportOf(s: NtpServerStatus, kind: 'ntp' | 'nts'): ServerReport {
-  // A server stopped by DENY/RSTR casts no vote, whatever it answered before.
-  const x = s.state === 'stopped' ? undefined : s.best;
+  const x = voteOf(s);
   return {
     server: s.server,
     kind,
@@ -131,8 +135,8 @@ async function collectNtp(servers: readonly HostPort[], asking: Asking): Promise
   const reports = statuses.map((s) => reportOf(s, nts ? 'nts' : 'ntp'));
   const samples: Collected['samples'] = [];
   for (const s of statuses) {
-    if (s.best !== undefined && s.state !== 'stopped')
-      samples.push({ id: s.server, sample: s.best });
+    const vote = voteOf(s);
+    if (vote !== undefined) samples.push({ id: s.server, sample: vote });
   }
   const failedKe = statuses.find(
     (s) => s.best === undefined && s.lastRejection?.reason === 'nts-ke',

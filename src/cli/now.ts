@@ -19,7 +19,7 @@ import type { TimeSource } from '../sources/types.js';
 import type { SyncSample } from '../clock/types.js';
 import type { TimeReading } from '../clock/types.js';
 import { TrueClock } from '../truetime/true-clock.js';
-import { formatHostPort, hostPortFlag, intFlag, numberFlag } from './args.js';
+import { formatHostPort, intFlag, numberFlag, timeSourceFlags } from './args.js';
 import { defineCommand, switchOptions, TIME_SOURCE_OPTIONS, valueOptions } from './command.js';
 import { ExitCode } from './errors.js';
 import { signedMs, table } from './format.js';
@@ -259,9 +259,7 @@ export const runNow: Command = defineCommand(
   { name: 'now', options: OPTIONS, help: HELP },
   async (values, io) => {
     const nts = values.nts === true;
-    const servers = (values.server ?? []).map((s) =>
-      hostPortFlag('--server', s, nts ? NTS_KE_PORT : 123),
-    );
+    const { servers, chrony } = timeSourceFlags(values, nts ? NTS_KE_PORT : 123);
     const names = servers.map(formatHostPort);
     const twice = names.find((name, i) => names.indexOf(name) !== i);
     if (twice !== undefined) throw new InvalidArgumentError('--server', twice, 'each server once');
@@ -269,8 +267,6 @@ export const runNow: Command = defineCommand(
       throw new InvalidArgumentError('--nts', true, 'at least one --server (an NTS-KE server)');
     }
     const ca = readCa(values['nts-ca'], nts);
-    const chrony =
-      values.chrony === undefined ? undefined : hostPortFlag('--chrony', values.chrony, 323);
     const samples = intFlag('--samples', values.samples, 1, 1, 64);
     const intervalMs = numberFlag('--interval-ms', values['interval-ms'], 1000, 0, 3_600_000);
     const timeoutMs = numberFlag('--timeout-ms', values['timeout-ms'], 2000, 1, 600_000);
