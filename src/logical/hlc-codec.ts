@@ -20,7 +20,8 @@ import { isValidNodeId, nodeIdProblem, validateNodeId, MAX_NODE_ID_LENGTH } from
 const PREFIX = 16;
 /** Shortest and longest valid string stamps: 16 digits, `@`, a node id of 1–64 characters. */
 const MIN_TEXT = PREFIX + 2;
-const MAX_TEXT = PREFIX + 1 + MAX_NODE_ID_LENGTH;
+/** @internal */
+export const MAX_TEXT: number = PREFIX + 1 + MAX_NODE_ID_LENGTH;
 const AT = 0x40;
 const TWO_16 = 0x10000;
 const MAX_BIGINT = (1n << 64n) - 1n;

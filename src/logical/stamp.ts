@@ -12,8 +12,8 @@
 import { HlcParseError } from '../errors.js';
 import { HLC_MAX_COUNTER, isHlcCounter, isHlcWallMs } from './hlc-range.js';
 import type { HybridLogicalClock, HlcTimestamp } from './hlc.js';
-import { formatHlc, hlcFromBigInt, hlcToBigInt, parseHlc } from './hlc-codec.js';
-import { MAX_NODE_ID_LENGTH, isValidNodeId, nodeIdProblem } from './node-id.js';
+import { formatHlc, hlcFromBigInt, hlcToBigInt, MAX_TEXT, parseHlc } from './hlc-codec.js';
+import { isValidNodeId, nodeIdProblem } from './node-id.js';
 
 /**
  * A stamp as it arrives from outside: a {@link formatHlc} string, a `bigint`
@@ -102,8 +102,6 @@ export interface ReceivedStamp {
 }
 
 const DECIMAL = /^(0|[1-9][0-9]{0,19})$/;
-/** Longest valid text stamp: a {@link formatHlc} string (the decimal form has at most 20 digits). */
-const MAX_TEXT_LENGTH = 16 + 1 + MAX_NODE_ID_LENGTH;
 
 /**
  * The SQL-ready encodings of a timestamp.
@@ -160,10 +158,10 @@ export function decodeHlc(encoded: EncodedHlc, node?: string): HlcTimestamp {
       }
       return hlcFromBigInt(BigInt(encoded), requireNode(encoded, node));
     case 'string':
-      if (encoded.length > MAX_TEXT_LENGTH)
+      if (encoded.length > MAX_TEXT)
         throw new HlcParseError(
           encoded,
-          `longer than any stamp (${MAX_TEXT_LENGTH} characters: 16 hex digits, '@' and a node id ` +
+          `longer than any stamp (${MAX_TEXT} characters: 16 hex digits, '@' and a node id ` +
             'of at most 64, or a decimal BIGINT of at most 20 digits)',
         );
       if (DECIMAL.test(encoded)) return hlcFromBigInt(BigInt(encoded), requireNode(encoded, node));
