@@ -16,7 +16,8 @@ export function formatMs(ms: number): string {
 }
 
 /**
- * `: <reason>` for an abort message, or nothing when there is no reason.
+ * `: <reason>` for an abort or failure message (an abort reason, the cause of a
+ * failed etcd keep-alive), or nothing when there is no reason.
  * @internal
  */
 export function describeReason(reason: unknown): string {
