@@ -16,6 +16,7 @@ import {
 import { EtcdGateway } from '../../src/etcd/gateway.js';
 import { decodeBase64, encodeBase64 } from '../../src/etcd/gateway-json.js';
 import { FakeEtcd, grpcError, streamError } from './fake-etcd.js';
+import { catchRejection } from '../support/errors.js';
 
 const A = 'http://127.0.0.1:1001';
 const B = 'http://127.0.0.1:1002';
@@ -23,15 +24,6 @@ const C = 'http://127.0.0.1:1003';
 
 function gateway(fake: FakeEtcd, requestTimeoutMs = 1_000): EtcdGateway {
   return new EtcdGateway({ endpoints: [A, B, C], fetch: fake.fetch, requestTimeoutMs });
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('base64 of keys and values', () => {
@@ -48,7 +40,7 @@ describe('error mapping', () => {
   it('a read at a compacted revision: EtcdCompactedError naming the revision', async () => {
     const fake = new FakeEtcd();
     fake.compact(10n);
-    const error = await rejection(gateway(fake).range('/k', { revision: 3n }));
+    const error = await catchRejection(gateway(fake).range('/k', { revision: 3n }));
     expect(error).toBeInstanceOf(EtcdCompactedError);
     expect(error).toBeInstanceOf(ChronoboundError);
     expect((error as EtcdCompactedError).code).toBe('ETCD_COMPACTED');
@@ -61,7 +53,7 @@ describe('error mapping', () => {
   it('a watch from a compacted revision: EtcdCompactedError with the compact revision', async () => {
     const fake = new FakeEtcd();
     fake.compact(10n);
-    const error = await rejection(
+    const error = await catchRejection(
       (async () => {
         for await (const _ of gateway(fake).watch('/k', 3n)) void _;
       })(),
@@ -74,15 +66,15 @@ describe('error mapping', () => {
   it('a lease etcd does not know: EtcdLeaseExpiredError (revoke, keep-alive TTL 0, txn)', async () => {
     const fake = new FakeEtcd();
     const gw = gateway(fake);
-    const revoke = await rejection(gw.revoke('42'));
+    const revoke = await catchRejection(gw.revoke('42'));
     expect(revoke).toBeInstanceOf(EtcdLeaseExpiredError);
     expect((revoke as EtcdLeaseExpiredError).leaseId).toBe('42');
     expect((revoke as EtcdLeaseExpiredError).code).toBe('ETCD_LEASE_EXPIRED');
     // etcd answers a keep-alive of an unknown lease with no TTL field (TTL 0).
-    const keepAlive = await rejection(gw.keepAlive('42'));
+    const keepAlive = await catchRejection(gw.keepAlive('42'));
     expect(keepAlive).toBeInstanceOf(EtcdLeaseExpiredError);
-    expect((keepAlive as Error).message).toMatch(/TTL 0/);
-    const txn = await rejection(gw.createIfAbsent('/k', 'v', '42'));
+    expect(keepAlive.message).toMatch(/TTL 0/);
+    const txn = await catchRejection(gw.createIfAbsent('/k', 'v', '42'));
     expect(txn).toBeInstanceOf(EtcdLeaseExpiredError);
   });
 
@@ -92,7 +84,7 @@ describe('error mapping', () => {
     fake.fault(A, '/v3/lease/keepalive', () => streamError(14, 503, 'etcdserver: no leader'));
     fake.fault(B, '/v3/lease/keepalive', () => grpcError(503, 14, 'etcdserver: request timed out'));
     fake.fault(C, '/v3/lease/keepalive', 'refuse');
-    const error = await rejection(gateway(fake).keepAlive('7'));
+    const error = await catchRejection(gateway(fake).keepAlive('7'));
     expect(error).toBeInstanceOf(EtcdQuorumLostError);
     const e = error as EtcdQuorumLostError;
     expect(e.code).toBe('ETCD_QUORUM_LOST');
@@ -118,7 +110,7 @@ describe('error mapping', () => {
     );
     fake.fault(B, '/v3/maintenance/status', 'refuse');
     fake.fault(C, '/v3/maintenance/status', 'refuse');
-    const error = await rejection(gateway(fake, 50).range('/k'));
+    const error = await catchRejection(gateway(fake, 50).range('/k'));
     expect(error).toBeInstanceOf(EtcdQuorumLostError);
     expect((error as EtcdQuorumLostError).failures.map((f) => f.kind)).toEqual([
       'no-leader',
@@ -131,7 +123,7 @@ describe('error mapping', () => {
     const fake = new FakeEtcd();
     fake.fault('*', '/v3/lease/grant', () => grpcError(500, 2, 'context deadline exceeded'), 3);
     // Members answer status with a leader: slow, not leaderless.
-    const error = await rejection(gateway(fake).grant(2));
+    const error = await catchRejection(gateway(fake).grant(2));
     expect(error).toBeInstanceOf(EtcdUnavailableError);
     expect((error as EtcdUnavailableError).failures.every((f) => f.kind === 'timeout')).toBe(true);
   });
@@ -139,7 +131,7 @@ describe('error mapping', () => {
   it('nothing reachable: EtcdUnavailableError', async () => {
     const fake = new FakeEtcd();
     fake.fault('*', '/v3/lease/grant', 'refuse', 3);
-    const error = await rejection(gateway(fake).grant(2));
+    const error = await catchRejection(gateway(fake).grant(2));
     expect(error).toBeInstanceOf(EtcdUnavailableError);
     expect((error as EtcdUnavailableError).code).toBe('ETCD_UNAVAILABLE');
     expect((error as EtcdUnavailableError).failures.map((f) => f.endpoint)).toEqual([A, B, C]);
@@ -149,8 +141,8 @@ describe('error mapping', () => {
     const fake = new FakeEtcd();
     fake.fault('*', '/v3/lease/grant', 'refuse', 3);
     fake.fault('*', '/v3/kv/range', () => grpcError(503, 14, 'etcdserver: no leader'), 3);
-    const unreachable = await rejection(gateway(fake).grant(2));
-    const leaderless = await rejection(gateway(fake).range('/k'));
+    const unreachable = await catchRejection(gateway(fake).grant(2));
+    const leaderless = await catchRejection(gateway(fake).range('/k'));
     expect(unreachable).toBeInstanceOf(EtcdUnavailableError);
     expect(leaderless).toBeInstanceOf(EtcdQuorumLostError);
     for (const e of [unreachable, leaderless]) {
@@ -166,7 +158,7 @@ describe('error mapping', () => {
   it('other error replies are authoritative: EtcdRequestError, no failover', async () => {
     const fake = new FakeEtcd();
     fake.fault(A, '/v3/kv/range', () => grpcError(403, 7, 'etcdserver: permission denied'));
-    const error = await rejection(gateway(fake).range('/k'));
+    const error = await catchRejection(gateway(fake).range('/k'));
     expect(error).toBeInstanceOf(EtcdRequestError);
     expect((error as EtcdRequestError).grpcCode).toBe(7);
     expect((error as EtcdRequestError).httpStatus).toBe(403);
@@ -177,7 +169,7 @@ describe('error mapping', () => {
   it('a 200 that is not JSON is a protocol error; a non-JSON 502 fails over', async () => {
     const fake = new FakeEtcd();
     fake.fault(A, '/v3/kv/range', { status: 200, body: '<html>' });
-    expect(await rejection(gateway(fake).range('/k'))).toBeInstanceOf(EtcdRequestError);
+    expect(await catchRejection(gateway(fake).range('/k'))).toBeInstanceOf(EtcdRequestError);
     const fake2 = new FakeEtcd();
     fake2.fault(A, '/v3/kv/range', { status: 502, body: 'Bad Gateway' });
     await expect(gateway(fake2).range('/k')).resolves.toMatchObject({ kv: undefined });

@@ -1,7 +1,6 @@
 /**
- * Shared helpers for the NTP tests: counting open sockets (to catch leaks),
- * waiting for a condition without sleeping longer than needed, taking the
- * error a promise rejects with, and joining packet bytes.
+ * Shared helpers for the NTP tests: counting open sockets (to catch leaks) and
+ * waiting for a condition without sleeping longer than needed.
  */
 import { readdirSync, readlinkSync } from 'node:fs';
 
@@ -44,19 +43,4 @@ export async function settleSockets(expected: number, timeoutMs = 1000): Promise
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return openSockets();
-}
-
-/** What `promise` rejects with, to inspect it; fails the test when it resolves. */
-export async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected a rejection, but the promise resolved');
-}
-
-/** `parts` joined into one new array (a packet header and its extension fields, say). */
-export function concat(...parts: Uint8Array[]): Uint8Array {
-  return new Uint8Array(Buffer.concat(parts));
 }

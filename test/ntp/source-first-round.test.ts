@@ -5,7 +5,6 @@
  * closes first. In virtual time on the simulated network, except for the NTS
  * key exchange, which is real TCP to a port where nothing listens.
  */
-import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SourceUnavailableError, systemMonotonic, type Scheduler } from '../../src/index.js';
 import {
@@ -22,6 +21,7 @@ import {
   type SimulatedNtpServerOptions,
 } from '../../src/testing/index.js';
 import { mulberry32 } from '../../src/_internals/prng.js';
+import { freeTcpPort } from '../integration/helpers/nts-server.js';
 
 const S = 1000;
 /** The source's defaults: a burst of 4 exchanges 2 s apart, each with a 1 s timeout. */
@@ -241,10 +241,7 @@ describe('NtpSource.firstRound()', () => {
   });
 
   it('counts a failed NTS key exchange as that server’s end of the round', async () => {
-    const listener = createTcpServer();
-    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
-    const deadPort = (listener.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => listener.close(() => resolve()));
+    const deadPort = await freeTcpPort();
     const source = ntpSource({ servers: [{ host: '127.0.0.1', port: deadPort, nts: true }] });
     const off = source.subscribe(() => undefined, systemMonotonic);
     cleanups.push(async () => {

@@ -24,7 +24,7 @@ import {
   testServerClock as serverClock,
 } from '../support/time-servers.js';
 import { trueClockOn } from '../support/clock.js';
-import { collectSamples, expectOnlyProblems } from '../support/source-samples.js';
+import { collectUntilTestEnds, expectOnlyProblems } from '../support/source-samples.js';
 
 const ORIGIN = 'https://time.example';
 
@@ -268,8 +268,7 @@ describe('createTimeHandler ↔ httpTimeSource', () => {
       samples: 2,
       fetch: fetchThrough(sim, createTimeHandler(server), () => ({ upMs: 1, downMs: 1 })),
     });
-    const { samples, problems, stop } = collectSamples(source, sim.monotonic);
-    onTestFinished(stop);
+    const { samples, problems } = collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(10);
     for (const p of expectOnlyProblems(samples, problems, ['status', 'status']))
       expect(p.message).toMatch(/HTTP 503/);

@@ -22,7 +22,7 @@ import { SimulatedClock, type SimulatedClockOptions } from '../../src/testing/in
 import { fcParams } from '../support/fc.js';
 import { trueClockOn } from '../support/clock.js';
 import { expectInvalidArgument } from '../support/errors.js';
-import { collectSamples, expectOnlyProblems } from '../support/source-samples.js';
+import { collectUntilTestEnds, expectOnlyProblems } from '../support/source-samples.js';
 import { centredReading } from '../support/readings.js';
 import { TEST_NONCE } from '../support/time-servers.js';
 
@@ -99,13 +99,6 @@ function recordingMonotonic(
   };
 }
 
-/** What `source` delivers on the `mono` timescale, collected until the test ends. */
-function collect(source: TimeSource, mono: MonotonicSource) {
-  const collected = collectSamples(source, mono);
-  onTestFinished(collected.stop);
-  return collected;
-}
-
 /** A leg as long each way, with no hold at the server. */
 const symmetric = (ms: number): Leg => ({ upMs: ms, holdMs: 0, downMs: ms });
 
@@ -148,7 +141,7 @@ function pollExactServer(
 describe('httpTimeSource: the exchange', () => {
   it('sends GET <url>?nonce=<32 hex> with cache: no-store, a fresh nonce each time', async () => {
     const { sim, source, log } = pollExactServer(1, () => symmetric(5), { samples: 3 });
-    const { samples, problems } = collect(source, sim.monotonic);
+    const { samples, problems } = collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(100);
     expect(problems).toEqual([]);
     expect(samples).toHaveLength(3);
@@ -172,7 +165,7 @@ describe('httpTimeSource: the exchange', () => {
       maxDriftPpm: 100,
     });
     const mono = recordingMonotonic(sim);
-    const { samples } = collect(source, mono);
+    const { samples } = collectUntilTestEnds(source, mono);
     const t1 = sim.monotonic.now();
     await sim.advanceAsync(60);
     expect(samples).toHaveLength(1);
@@ -194,7 +187,7 @@ describe('httpTimeSource: the exchange', () => {
       (n) => ({ upMs: delays[n] ?? 1, holdMs: 0, downMs: 1 }),
       { samples: 4 },
     );
-    const { samples } = collect(source, sim.monotonic);
+    const { samples } = collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(400);
     expect(samples).toHaveLength(4);
     const errors = samples.map((s) => s.errorMs);
@@ -211,7 +204,7 @@ describe('httpTimeSource: the exchange', () => {
       pollIntervalMs: 10_000,
     });
     expect(source.pollIntervalMs).toBe(10_000);
-    collect(source, sim.monotonic);
+    collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(9_000);
     expect(log).toHaveLength(2);
     await sim.advanceAsync(2_000);
@@ -255,7 +248,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
       fetch: respond,
       ...options,
     });
-    return { sim, source, ...collect(source, sim.monotonic) };
+    return { sim, source, ...collectUntilTestEnds(source, sim.monotonic) };
   }
 
   async function expectProblem(
@@ -408,7 +401,7 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
 
   it('close() aborts the exchange in flight, cancels timers and delivers nothing more', async () => {
     const { sim, source, aborted } = pollExactServer(1, () => symmetric(50));
-    const { samples, problems } = collect(source, sim.monotonic);
+    const { samples, problems } = collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(20);
     await source.close();
     await source.close();
@@ -423,8 +416,8 @@ describe('httpTimeSource: failures are typed problems and yield no sample', () =
       samples: 1,
       pollIntervalMs: 1000,
     });
-    const a = collect(source, sim.monotonic);
-    const b = collect(source, sim.monotonic);
+    const a = collectUntilTestEnds(source, sim.monotonic);
+    const b = collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(10);
     a.stop();
     await sim.advanceAsync(5_000);
@@ -639,7 +632,7 @@ describe('httpTimeSource: evidence, consistency and invalidation', () => {
       (n) => ({ upMs: 9 - 4 * n, holdMs: 1, downMs: 3 }),
       { samples: 2 },
     );
-    const { samples } = collect(source, sim.monotonic);
+    const { samples } = collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(100);
     expect(samples).toHaveLength(2);
     expect(samples.map((s) => s.evidenceFrom)).toEqual(sentAt);
@@ -661,7 +654,7 @@ describe('httpTimeSource: evidence, consistency and invalidation', () => {
       pollIntervalMs: 10_000,
     });
     const mono = recordingMonotonic(sim);
-    const { samples, problems } = collect(source, mono);
+    const { samples, problems } = collectUntilTestEnds(source, mono);
     await sim.advanceAsync(100);
     expect(samples).toHaveLength(1);
     // 5 % fast for a while: ≈ 470 ms gained, where 200 ppm allows 2 ms.
@@ -689,7 +682,7 @@ describe('httpTimeSource: evidence, consistency and invalidation', () => {
       (n) => symmetric(n === 1 ? 40 : 2),
       { samples: 2, pollIntervalMs: 30_000 },
     );
-    const { samples, problems } = collect(source, sim.monotonic);
+    const { samples, problems } = collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(10); // the first exchange is done, the second in flight
     expect(samples).toHaveLength(1);
     expect(sentAt).toHaveLength(2);

@@ -21,7 +21,7 @@ import {
   testServerClock as serverClock,
 } from '../support/time-servers.js';
 import { trueClockOn } from '../support/clock.js';
-import { collectSamples, expectOnlyProblems } from '../support/source-samples.js';
+import { collectUntilTestEnds, expectOnlyProblems } from '../support/source-samples.js';
 
 /** The two legs of one exchange: request to the server, reply back. */
 interface Legs {
@@ -74,13 +74,6 @@ function channel(
   };
 }
 
-/** What `source` delivers on `sim`'s monotonic clock, collected until the test ends. */
-function collect(source: TimeSource, sim: SimulatedClock) {
-  const collected = collectSamples(source, sim.monotonic);
-  onTestFinished(collected.stop);
-  return collected;
-}
-
 /**
  * A message source over a {@link channel} with these delays to a server clock
  * synced to ±1 ms (unless `synced: false`), in a fresh virtual universe, and
@@ -101,7 +94,7 @@ function overChannel(
     scheduler: sim,
     ...tuning,
   });
-  return { sim, ch, source, ...collect(source, sim) };
+  return { sim, ch, source, ...collectUntilTestEnds(source, sim.monotonic) };
 }
 
 describe('messageTimeSource', () => {
@@ -208,7 +201,7 @@ describe('messageTimeSource', () => {
       scheduler: sim,
       samples: 1,
     });
-    const { samples, problems } = collect(source, sim);
+    const { samples, problems } = collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(1);
     expect(sent?.nonce).toMatch(/^[0-9a-f]{32}$/);
     for (const l of listeners)
@@ -233,7 +226,7 @@ describe('messageTimeSource', () => {
       scheduler: sim,
       samples: 1,
     });
-    const { samples, problems } = collect(source, sim);
+    const { samples, problems } = collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(1);
     expectOnlyProblems(samples, problems, ['network']);
     expect(problems[0]?.message).toMatch(/CLOSED/);
@@ -258,7 +251,7 @@ describe('messageTimeSource', () => {
       pollIntervalMs: 30_000,
     });
     const start = sim.monotonic.now();
-    const { samples, problems } = collect(source, sim);
+    const { samples, problems } = collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(3_500);
     expect(sentAt.map((t) => t - start)).toEqual([0, 1000, 3000]);
     expect(problems.map((p) => p.reason)).toEqual(['network', 'network', 'network']);
@@ -281,7 +274,7 @@ describe('messageTimeSource', () => {
       samples: 2,
       timeoutMs: 300,
     });
-    const { samples, problems } = collect(source, sim);
+    const { samples, problems } = collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(700);
     expectOnlyProblems(samples, problems, ['timeout', 'timeout']);
     // …and retried a second later (at 1.6 s, timing out at 1.9 s), not after the full poll interval.
@@ -383,7 +376,7 @@ describe('messageTimeSource: evidence, consistency and invalidation', () => {
       scheduler: sim,
       ...options,
     });
-    return { sim, step, sentAt, source, ...collect(source, sim) };
+    return { sim, step, sentAt, source, ...collectUntilTestEnds(source, sim.monotonic) };
   }
 
   it('every sample carries evidenceFrom: the T1 of its exchange', async () => {
@@ -536,7 +529,7 @@ describe('messageTimeSource: evidence, consistency and invalidation', () => {
       samples: 1,
       pollIntervalMs: 30_000,
     });
-    const other = collect(source, sim);
+    const other = collectUntilTestEnds(source, sim.monotonic);
     await sim.advanceAsync(100);
     expect(sentAt).toHaveLength(2);
     invalidate(source, sim.monotonic.now() - 1);
@@ -573,14 +566,13 @@ describe('the drift bound comes from the subscribing clock', () => {
         scheduler: sim,
         ...options,
       });
-      const { samples, stop } = collectSamples(
+      const { samples } = collectUntilTestEnds(
         source,
         sim.monotonic,
         contextPpm === undefined
           ? undefined
           : { maxDriftPpm: contextPpm, predictUncertaintyMs: (e, t) => e + contextPpm * 1e-6 * t },
       );
-      onTestFinished(stop);
       await sim.advanceAsync(2_500);
       expect(samples).toHaveLength(1);
       return (samples[0] as SyncSample).errorMs;

@@ -20,6 +20,24 @@ export function catchError(f: () => unknown): unknown {
 }
 
 /**
+ * What `promise` rejects with, to inspect a typed error's fields; fails the test
+ * when it resolves instead. The async twin of {@link catchError}.
+ *
+ * @example
+ * ```ts
+ * expect(await catchRejection(gateway.range('/k'))).toBeInstanceOf(EtcdCompactedError);
+ * ```
+ */
+export async function catchRejection(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected a rejection, but the promise resolved');
+}
+
+/**
  * Asserts that `f` throws an `InvalidArgumentError` naming `argument`, and
  * returns it for further checks.
  *

@@ -2,7 +2,7 @@
  * Subscribing to a time source in a test: what the subscription delivered
  * (samples and problems, in order) and the function that stops it.
  */
-import { expect } from 'vitest';
+import { expect, onTestFinished } from 'vitest';
 import type {
   MonotonicSource,
   SourceContext,
@@ -42,6 +42,21 @@ export function collectSamples(
     context,
   );
   return { samples, problems, stop };
+}
+
+/**
+ * {@link collectSamples}, stopped when the running test finishes.
+ *
+ * @example
+ * ```ts
+ * const { samples, problems } = collectUntilTestEnds(source, sim.monotonic);
+ * await sim.advanceAsync(100);
+ * ```
+ */
+export function collectUntilTestEnds(...args: Parameters<typeof collectSamples>): CollectedSamples {
+  const collected = collectSamples(...args);
+  onTestFinished(collected.stop);
+  return collected;
 }
 
 /**

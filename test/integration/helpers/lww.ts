@@ -61,11 +61,8 @@ ON CONFLICT (run, k) DO UPDATE
 SET v = excluded.v, hlc = excluded.hlc, node = excluded.node, wid = excluded.wid
 WHERE (excluded.hlc, excluded.node) > (${LWW_TABLE}.hlc, ${LWW_TABLE}.node)`;
 
-/** Numbers `?` placeholders `$1, $2, …` for PostgreSQL. */
-export function dollarParams(sql: string): string {
-  let i = 0;
-  return sql.replace(/\?/g, () => `$${++i}`);
-}
+/** Numbers `?` placeholders `$1, $2, …` for PostgreSQL (shared with the crash tests' forked writer). */
+export { dollarParams } from '../fixtures/crash-sql.mjs';
 
 export type Step =
   | {

@@ -20,7 +20,7 @@ import { ntsKeyExchange } from '../../../src/ntp/nts/ke.js';
 import { NtsSession } from '../../../src/ntp/nts/session.js';
 import { locateOpenssl } from '../../integration/helpers/nts-server.js';
 import { startPlainNtsServer, type PlainNtsServer } from '../../support/plain-nts-server.js';
-import { failure } from '../_helpers.js';
+import { catchRejection } from '../../support/errors.js';
 
 const openssl = locateOpenssl();
 
@@ -51,7 +51,7 @@ describe.skipIf(openssl === undefined)('queryNts', () => {
     // Every reply is reported and ignored; the first refusal ends this run.
     const refusals: NtpRejectedError[] = [];
     const ac = new AbortController();
-    const first = await failure(
+    const first = await catchRejection(
       queryNts({
         host: '127.0.0.1',
         port: kePort,
@@ -68,7 +68,7 @@ describe.skipIf(openssl === undefined)('queryNts', () => {
     expect(refusals.map((e) => e.reason)).toEqual(['nts-unauthenticated']);
     expect(refusals[0]).toBeInstanceOf(NtsRejectedError);
     // Left to its timeout, the query fails with the refusal, not a timeout.
-    const error = await failure(
+    const error = await catchRejection(
       queryNts({ host: '127.0.0.1', port: kePort, ca, session: await session(), timeoutMs: 1000 }),
     );
     expect(error).toBeInstanceOf(NtsRejectedError);
@@ -77,7 +77,7 @@ describe.skipIf(openssl === undefined)('queryNts', () => {
 
   it('times out on a silent NTP server', async () => {
     server.silent = true;
-    const error = await failure(
+    const error = await catchRejection(
       queryNts({ host: '127.0.0.1', port: kePort, ca, session: await session(), timeoutMs: 500 }),
     );
     expect(error).toBeInstanceOf(NtpTimeoutError);
@@ -102,7 +102,7 @@ describe.skipIf(openssl === undefined)('queryNts', () => {
     // Our request reaches the silent server; answer it from a stranger's socket.
     const { port } = await server.nextRequest();
     stranger.send(new Uint8Array(48), port, '127.0.0.1');
-    expect(await failure(pending)).toBeInstanceOf(AbortError);
+    expect(await catchRejection(pending)).toBeInstanceOf(AbortError);
     expect(refusals.map((e) => e.reason)).toEqual(['unexpected-address']);
   });
 
@@ -111,7 +111,7 @@ describe.skipIf(openssl === undefined)('queryNts', () => {
     const ac = new AbortController();
     const pending = queryNts({ host: '127.0.0.1', port: kePort, ca, signal: ac.signal });
     ac.abort(new Error('stop'));
-    expect(await failure(pending)).toBeInstanceOf(AbortError);
+    expect(await catchRejection(pending)).toBeInstanceOf(AbortError);
     await expect(queryNts({ host: '' })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(queryNts({ host: 'x', port: 0 })).rejects.toBeInstanceOf(InvalidArgumentError);
     await expect(queryNts({ host: 'x', timeoutMs: -1 })).rejects.toBeInstanceOf(

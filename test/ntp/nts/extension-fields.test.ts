@@ -17,7 +17,7 @@ import {
 } from '../../../src/ntp/nts/extension-fields.js';
 import { fcParams } from '../../support/fc.js';
 import { catchError } from '../../support/errors.js';
-import { concat } from '../_helpers.js';
+import { concatBytes } from '../../../src/_internals/bytes.js';
 
 const header = encodeNtpPacket({ version: 4, mode: 3 });
 
@@ -49,7 +49,7 @@ describe('encodeExtensionField / parseExtensionFields', () => {
     fc.assert(
       fc.property(fc.array(field, { maxLength: 10 }), (fields) => {
         const encoded = fields.map((f) => encodeExtensionField(f.type, f.body));
-        const parsed = parseExtensionFields(concat(header, ...encoded));
+        const parsed = parseExtensionFields(concatBytes([header, ...encoded]));
         expect(parsed.length).toBe(fields.length);
         let offset = 48;
         parsed.forEach((p, i) => {
@@ -70,21 +70,21 @@ describe('encodeExtensionField / parseExtensionFields', () => {
   it('refuses each malformation with NtsExtensionFieldError', () => {
     const good = encodeExtensionField(0x0104, new Uint8Array(32));
     expectFieldError(
-      () => parseExtensionFields(concat(header, good, Uint8Array.of(0, 1))),
+      () => parseExtensionFields(concatBytes([header, good, Uint8Array.of(0, 1)])),
       /left over/,
     );
     const short = new Uint8Array(good);
     short[3] = 12; // below 16
-    expectFieldError(() => parseExtensionFields(concat(header, short)), /below the minimum/);
+    expectFieldError(() => parseExtensionFields(concatBytes([header, short])), /below the minimum/);
     const odd = new Uint8Array(good);
     odd[3] = 34;
-    expectFieldError(() => parseExtensionFields(concat(header, odd)), /multiple of 4/);
+    expectFieldError(() => parseExtensionFields(concatBytes([header, odd])), /multiple of 4/);
     const long = new Uint8Array(good);
     long[3] = 40;
-    expectFieldError(() => parseExtensionFields(concat(header, long)), /runs past the end/);
+    expectFieldError(() => parseExtensionFields(concatBytes([header, long])), /runs past the end/);
     expectFieldError(() => parseExtensionFields(new Uint8Array(20)), /ends before byte 48/);
     expectFieldError(
-      () => parseExtensionFields(concat(header, good, good), { maxFields: 1 }),
+      () => parseExtensionFields(concatBytes([header, good, good]), { maxFields: 1 }),
       /more than 1 fields/,
     );
   });
@@ -116,12 +116,12 @@ describe('encodeExtensionField / parseExtensionFields', () => {
   });
 
   it('fuzz: mutated valid packets never throw anything but NtsExtensionFieldError', () => {
-    const valid = concat(
+    const valid = concatBytes([
       header,
       encodeExtensionField(0x0104, new Uint8Array(32).fill(7)),
       encodeExtensionField(0x0204, new Uint8Array(100).fill(9)),
       encodeAuthenticator(new Uint8Array(16).fill(1), new Uint8Array(16).fill(2)),
-    );
+    ]);
     fc.assert(
       fc.property(
         fc.array(fc.tuple(fc.nat(valid.length - 1), fc.integer({ min: 0, max: 255 })), {
@@ -161,7 +161,7 @@ describe('NTS authenticator field (RFC 8915 §5.6)', () => {
         fc.integer({ min: 4, max: 200 }),
         (nonce, ciphertext, minLength) => {
           const field = encodeAuthenticator(nonce, ciphertext, minLength);
-          const [parsed] = parseExtensionFields(concat(header, field));
+          const [parsed] = parseExtensionFields(concatBytes([header, field]));
           expect(parsed?.type).toBe(NtsExtensionFieldType.authenticator);
           const decoded = decodeAuthenticator(parsed!.body);
           expect(Array.from(decoded.nonce)).toEqual(Array.from(nonce));

@@ -39,7 +39,7 @@ import {
   makeCertificate,
   type Certificate,
 } from '../../integration/helpers/nts-server.js';
-import { failure } from '../_helpers.js';
+import { catchRejection } from '../../support/errors.js';
 
 const eom: NtsKeRecord = { critical: true, type: R.endOfMessage, body: new Uint8Array(0) };
 const ntpv4: NtsKeRecord = { critical: true, type: R.nextProtocol, body: uint16Body(0) };
@@ -324,7 +324,7 @@ describe.skipIf(openssl === undefined)('ntsKeyExchange over TLS 1.3', () => {
   it('refuses a certificate from another CA, and one not in the system store', async () => {
     const fake = await fakeServer(reply(goodResponse()));
     for (const ca of [otherCa.certPem, undefined]) {
-      const error = await failure(
+      const error = await catchRejection(
         ntsKeyExchange({ host: '127.0.0.1', port: fake.port, ...(ca ? { ca } : {}) }),
       );
       expect(error).toBeInstanceOf(NtsKeTlsError);
@@ -337,7 +337,7 @@ describe.skipIf(openssl === undefined)('ntsKeyExchange over TLS 1.3', () => {
 
   it('refuses a certificate not issued for the name asked for', async () => {
     const fake = await fakeServer(reply(goodResponse()));
-    const error = await failure(
+    const error = await catchRejection(
       ntsKeyExchange({
         host: '127.0.0.1',
         port: fake.port,
@@ -352,13 +352,13 @@ describe.skipIf(openssl === undefined)('ntsKeyExchange over TLS 1.3', () => {
 
   it('refuses a server that negotiates no ALPN, or another protocol', async () => {
     const none = await fakeServer(reply(goodResponse()), {});
-    const e1 = await failure(
+    const e1 = await catchRejection(
       ntsKeyExchange({ host: '127.0.0.1', port: none.port, ca: cert.certPem }),
     );
     expect(e1).toBeInstanceOf(NtsKeAlpnError);
     expect((e1 as NtsKeAlpnError).negotiated).toBe(false);
     const http = await fakeServer(reply(goodResponse()), { ALPNProtocols: ['http/1.1'] });
-    const e2 = await failure(
+    const e2 = await catchRejection(
       ntsKeyExchange({ host: '127.0.0.1', port: http.port, ca: cert.certPem }),
     );
     expect(e2).toBeInstanceOf(NtsKeAlpnError);
@@ -370,7 +370,7 @@ describe.skipIf(openssl === undefined)('ntsKeyExchange over TLS 1.3', () => {
       ALPNProtocols: ['ntske/1'],
       maxVersion: 'TLSv1.2',
     });
-    const error = await failure(
+    const error = await catchRejection(
       ntsKeyExchange({ host: '127.0.0.1', port: old.port, ca: cert.certPem }),
     );
     expect(error).toBeInstanceOf(NtsKeTlsError);
@@ -389,7 +389,7 @@ describe.skipIf(openssl === undefined)('ntsKeyExchange over TLS 1.3', () => {
     ];
     for (const [records, type] of expectations) {
       const fake = await fakeServer(reply(records));
-      const error = await failure(
+      const error = await catchRejection(
         ntsKeyExchange({ host: '127.0.0.1', port: fake.port, ca: cert.certPem }),
       );
       expect(error).toBeInstanceOf(type);
@@ -399,10 +399,12 @@ describe.skipIf(openssl === undefined)('ntsKeyExchange over TLS 1.3', () => {
   it('refuses data after End of Message, a response cut short, and an oversized one', async () => {
     const after = await fakeServer(reply(goodResponse(), Uint8Array.of(1, 2, 3)));
     expect(
-      await failure(ntsKeyExchange({ host: '127.0.0.1', port: after.port, ca: cert.certPem })),
+      await catchRejection(
+        ntsKeyExchange({ host: '127.0.0.1', port: after.port, ca: cert.certPem }),
+      ),
     ).toBeInstanceOf(NtsKeProtocolError);
     const cut = await fakeServer((s) => s.end(encodeKeRecords([ntpv4, siv, cookie()])));
-    const e2 = await failure(
+    const e2 = await catchRejection(
       ntsKeyExchange({ host: '127.0.0.1', port: cut.port, ca: cert.certPem }),
     );
     expect(e2).toBeInstanceOf(NtsKeProtocolError);
@@ -410,7 +412,7 @@ describe.skipIf(openssl === undefined)('ntsKeyExchange over TLS 1.3', () => {
     const flood = await fakeServer((s) => {
       s.write(encodeKeRecords(Array.from({ length: 200 }, () => cookie(1, 100))));
     });
-    const e3 = await failure(
+    const e3 = await catchRejection(
       ntsKeyExchange({
         host: '127.0.0.1',
         port: flood.port,
@@ -425,7 +427,7 @@ describe.skipIf(openssl === undefined)('ntsKeyExchange over TLS 1.3', () => {
   it('times out on a silent server instead of hanging', async () => {
     const silent = await fakeServer(() => undefined);
     const started = performance.now();
-    const error = await failure(
+    const error = await catchRejection(
       ntsKeyExchange({ host: '127.0.0.1', port: silent.port, ca: cert.certPem, timeoutMs: 1000 }),
     );
     expect(error).toBeInstanceOf(NtsKeTimeoutError);
@@ -438,7 +440,7 @@ describe.skipIf(openssl === undefined)('ntsKeyExchange over TLS 1.3', () => {
     const mute = createTcpServer(() => undefined);
     await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', resolve));
     servers.push(mute);
-    const error = await failure(
+    const error = await catchRejection(
       ntsKeyExchange({
         host: '127.0.0.1',
         port: (mute.address() as AddressInfo).port,
@@ -455,7 +457,9 @@ describe.skipIf(openssl === undefined)('ntsKeyExchange over TLS 1.3', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const error = await failure(ntsKeyExchange({ host: '127.0.0.1', port, ca: cert.certPem }));
+    const error = await catchRejection(
+      ntsKeyExchange({ host: '127.0.0.1', port, ca: cert.certPem }),
+    );
     expect(error).toBeInstanceOf(NtsKeConnectionError);
     expect((error as NtsKeConnectionError).code).toBe('NTS_KE_CONNECTION');
 
@@ -468,6 +472,6 @@ describe.skipIf(openssl === undefined)('ntsKeyExchange over TLS 1.3', () => {
       signal: ac.signal,
     });
     setTimeout(() => ac.abort(new Error('test')), 50);
-    expect(await failure(pending)).toBeInstanceOf(AbortError);
+    expect(await catchRejection(pending)).toBeInstanceOf(AbortError);
   });
 });

@@ -33,7 +33,7 @@ import {
 import { NtsSession, type NtsRequest } from '../../../src/ntp/nts/session.js';
 import { fcParams } from '../../support/fc.js';
 import { catchError } from '../../support/errors.js';
-import { concat } from '../_helpers.js';
+import { concatBytes } from '../../../src/_internals/bytes.js';
 
 const COOKIE_LENGTH = 100;
 
@@ -119,14 +119,18 @@ function serve(request: Uint8Array, keys: Keys, options: ServeOptions = {}): Uin
     transmitTimestamp: now,
   });
   const uid = encodeExtensionField(T.uniqueIdentifier, parsed.uid);
-  if (options.nak) return concat(header, uid);
+  if (options.nak) return concatBytes([header, uid]);
   const count = options.cookies ?? 1 + parsed.placeholders;
-  const plaintext = concat(
-    ...Array.from({ length: count }, () => encodeExtensionField(T.cookie, freshCookie())),
+  const plaintext = concatBytes(
+    Array.from({ length: count }, () => encodeExtensionField(T.cookie, freshCookie())),
   );
   const nonce = new Uint8Array(randomBytes(16));
-  const sealed = aeadAesSivCmac256Seal(keys.s2cKey, nonce, concat(header, uid), plaintext);
-  return concat(header, uid, encodeAuthenticator(nonce, sealed, request.length - 48 - uid.length));
+  const sealed = aeadAesSivCmac256Seal(keys.s2cKey, nonce, concatBytes([header, uid]), plaintext);
+  return concatBytes([
+    header,
+    uid,
+    encodeAuthenticator(nonce, sealed, request.length - 48 - uid.length),
+  ]);
 }
 
 const header = (): Uint8Array =>
@@ -258,10 +262,10 @@ describe('NtsSession.verifyReply', () => {
     const request = session.buildRequest(header());
     const reply = serve(request.bytes, ke);
     const extra = encodeExtensionField(0x0204, new Uint8Array(12));
-    expect(refusal(() => session.verifyReply(concat(reply, extra), request)).reason).toBe(
+    expect(refusal(() => session.verifyReply(concatBytes([reply, extra]), request)).reason).toBe(
       'nts-malformed',
     );
-    const injected = concat(reply.subarray(0, 84), extra, reply.subarray(84));
+    const injected = concatBytes([reply.subarray(0, 84), extra, reply.subarray(84)]);
     expect(refusal(() => session.verifyReply(injected, request)).reason).toBe('nts-bad-tag');
   });
 
