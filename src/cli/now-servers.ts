@@ -269,7 +269,9 @@ export async function ask(plan: Plan, io: CliIo): Promise<Asked> {
 /**
  * The selection to read from: the NTP servers' own (ntpSource's) when they are
  * all that was asked; with chronyd, one across every usable sample, chronyd one
- * more vote.
+ * more vote. That second selection takes each server's best reply as it is: it
+ * holds the truth as the reply does, but is not narrowed by the server's other
+ * replies as ntpSource's votes are.
  */
 function select(
   plan: Plan,
