@@ -135,16 +135,37 @@ interface LogCheck {
   acked: Set<bigint>;
 }
 
-/** Parses the writer's log and checks that issued stamps strictly increase across restarts. */
+/**
+ * The line the writer was writing when kill -9 struck, cut short: the kernel stops
+ * a write that crosses a page boundary once a fatal signal is pending, so the tail
+ * and the newline may be missing. The next incarnation's `R` line then follows on
+ * the same line (captured), or the file ends there.
+ */
+const CUT_LINE = /^[RIA](?: \d*)?(R \d+)?$/;
+
+/**
+ * Parses the writer's log and checks that issued stamps strictly increase across restarts.
+ * A cut line is accepted only where a kill can leave one, just before an `R` line or at
+ * the end of the file, and counts as not written: a cut `I` line's transaction never
+ * began, and a cut `A` line acknowledged nothing.
+ */
 function readLog(path: string): LogCheck {
   const lines = readFileSync(path, 'utf8').split('\n');
   const issued: bigint[] = [];
   const acked = new Set<bigint>();
   let incarnations = 0;
-  for (const text of lines) {
-    if (text === '') continue;
+  for (const [i, line] of lines.entries()) {
+    if (line === '') continue;
+    let text = line;
+    if (!/^[RIA] \d+$/.test(text)) {
+      const cut = CUT_LINE.exec(text);
+      const last = i === lines.length - 1; // no newline follows it
+      if (cut?.[1] !== undefined) text = cut[1];
+      else if (cut !== null && last) continue;
+      else throw new Error(`torn or unexpected log line: ${JSON.stringify(line)}`);
+    }
     const m = /^([RIA]) (\d+)$/.exec(text);
-    if (!m) throw new Error(`torn or unexpected log line: ${JSON.stringify(text)}`);
+    if (!m) throw new Error(`torn or unexpected log line: ${JSON.stringify(line)}`);
     const value = BigInt(m[2]!);
     if (m[1] === 'R') incarnations++;
     else if (m[1] === 'I') issued.push(value);
