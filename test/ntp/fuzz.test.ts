@@ -67,9 +67,14 @@ function recheck(bytes: Uint8Array, context: NtpReplyContext, x: NtpExchange): s
     return 'accepted a reference timestamp after transmit';
   }
   const delay = context.t4 - context.t1 - hold;
+  // What can make a real exchange show δ < 0 (as estimateExchange documents it): both
+  // clocks' resolution, the local drift over the exchange, and the rounding of the
+  // epoch-scale T2 and T3 (8·ε·|T|, about 3 µs today); plus 1 µs because this δ comes
+  // from the exact NTP difference, the client's from epoch doubles.
   const tolerance =
     2 * (precisionMs + (context.localPrecisionMs ?? 0)) +
     2 * 200e-6 * (context.t4 - context.t1) +
+    8 * Number.EPSILON * Math.max(Math.abs(x.t2), Math.abs(x.t3)) +
     1e-3;
   if (delay < -tolerance) return `accepted negative delay ${delay}`;
   if (!(x.errorMs <= (context.maxRootDistanceMs ?? 1000))) return 'accepted beyond root distance';
