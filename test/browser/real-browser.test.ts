@@ -212,6 +212,7 @@ const measured: Measured[] = [];
   const api = (page: Page) => ({
     info: () => page.evaluate(() => (window.chronobound as PageApi).info()),
     ready: () => page.evaluate(() => (window.chronobound as PageApi).ready()),
+    trusted: () => page.evaluate(() => (window.chronobound as PageApi).trusted()),
     read: () => page.evaluate(() => (window.chronobound as PageApi).read()),
     problems: () => page.evaluate(() => (window.chronobound as PageApi).problems()),
     stampAndSend: (batches: number, perBatch: number) =>
@@ -231,7 +232,9 @@ const measured: Measured[] = [];
         const p = api(page);
         const info = await p.info();
         expect(info.crossOriginIsolated).toBe(path === '/isolated');
-        const first = await p.ready();
+        // ready() resolves on the first sample, whose ε may exceed maxUncertaintyMs (50 ms) when
+        // a loaded machine delays that exchange; the readings below are taken from a trusted clock.
+        const first = await p.trusted();
         expect(first.status).toBe('synchronized');
         // Let the first burst finish so the filter has chosen.
         await page.waitForTimeout(200);
